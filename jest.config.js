@@ -1,0 +1,27 @@
+// One jest config. Type checking is done once by `tsc -b` in `npm test`'s build step, so
+// ts-jest only transpiles (isolatedModules) and the suites start fast.
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.jest.json' }] };
+const moduleNameMapper = { '^@relay/(protocol|gateway)$': '<rootDir>/packages/$1/src' };
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/packages/*/src/**/*.test.ts'],
+      transform,
+      moduleNameMapper,
+      testEnvironment: 'node',
+    },
+    {
+      displayName: 'e2e',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      transform,
+      moduleNameMapper,
+      testEnvironment: 'node',
+      testTimeout: 30_000,
+    },
+  ],
+};

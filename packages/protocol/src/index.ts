@@ -1,0 +1,6 @@
+export * from './codes';
+export * from './limits';
+export * from './session-key';
+export * from './frames';
+export * from './parse';
+export { rawMember } from './raw-json';
