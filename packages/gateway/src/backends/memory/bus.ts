@@ -1,0 +1,18 @@
+import type { Bus, BusMessage } from '../../ports';
+
+/** One node, so every message is for this node; a message for another node has nowhere to go. */
+export function createMemoryBus(): Bus {
+  const handlers = new Map<string, (message: BusMessage) => void>();
+  return {
+    async publish(nodeId, message) {
+      const handler = handlers.get(nodeId);
+      if (handler) queueMicrotask(() => handler(message));
+    },
+    async subscribe(nodeId, handler) {
+      handlers.set(nodeId, handler);
+    },
+    async close() {
+      handlers.clear();
+    },
+  };
+}

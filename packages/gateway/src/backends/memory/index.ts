@@ -1,0 +1,45 @@
+import type { Backend } from '../../ports';
+import type { RegistryData } from '../../registry-file';
+import { createMemoryBus } from './bus';
+import { createMemoryDeliveryQueue } from './delivery-queue';
+import { createMemoryEventStore } from './event-store';
+import { createMemoryOutbox } from './outbox';
+import { createMemoryPresence } from './presence';
+import { createMemoryRateLimiter } from './rate-limiter';
+import { createMemoryRegistry } from './registry';
+import { createMemoryScheduler } from './scheduler';
+
+export interface MemoryBackendOptions {
+  registry: RegistryData;
+  rateWindowMs: number;
+  /** Final frames held per app at most, waiting for its next connection. */
+  outboxPerApp?: number;
+  onOutboxDrop?: (appId: string, eventId: string) => void;
+  onTaskError?: (err: unknown) => void;
+}
+
+/** Every port in this process: one node, no dependencies, nothing survives a restart. */
+export function createMemoryBackend(options: MemoryBackendOptions): Backend {
+  const events = createMemoryEventStore({ finishedRetentionMs: 60_000 });
+  const sweeper = setInterval(() => events.sweep(Date.now()), 10_000);
+  sweeper.unref();
+  const scheduler = createMemoryScheduler((err) => options.onTaskError?.(err));
+  const bus = createMemoryBus();
+  return {
+    name: 'memory',
+    registry: createMemoryRegistry(options.registry),
+    presence: createMemoryPresence(),
+    events,
+    queue: createMemoryDeliveryQueue(),
+    outbox: createMemoryOutbox(options.outboxPerApp ?? 10_000, options.onOutboxDrop ?? (() => {})),
+    rateLimiter: createMemoryRateLimiter(options.rateWindowMs),
+    scheduler,
+    bus,
+    ready: () => true,
+    async close() {
+      clearInterval(sweeper);
+      await scheduler.close();
+      await bus.close();
+    },
+  };
+}

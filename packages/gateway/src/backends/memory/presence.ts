@@ -1,0 +1,36 @@
+import type { ConnectionInfo, Presence } from '../../ports';
+
+export function createMemoryPresence(): Presence {
+  const conns = new Map<string, ConnectionInfo>();
+  const byPrincipal = new Map<string, Set<string>>();
+  const key = (role: string, id: string) => `${role}\u0000${id}`;
+
+  return {
+    async add(info) {
+      conns.set(info.connId, info);
+      const k = key(info.role, info.principalId);
+      let set = byPrincipal.get(k);
+      if (!set) byPrincipal.set(k, (set = new Set()));
+      set.add(info.connId);
+    },
+    async remove(connId) {
+      const info = conns.get(connId);
+      if (!info) return;
+      conns.delete(connId);
+      const k = key(info.role, info.principalId);
+      const set = byPrincipal.get(k);
+      set?.delete(connId);
+      if (set?.size === 0) byPrincipal.delete(k);
+    },
+    async get(connId) {
+      return conns.get(connId) ?? null;
+    },
+    async list(role, principalId) {
+      const ids = byPrincipal.get(key(role, principalId)) ?? new Set<string>();
+      return [...ids].map((id) => conns.get(id) as ConnectionInfo);
+    },
+    async onlineAgents(agentIds) {
+      return new Set(agentIds.filter((id) => byPrincipal.has(key('agent', id))));
+    },
+  };
+}

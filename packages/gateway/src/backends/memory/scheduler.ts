@@ -1,0 +1,42 @@
+import type { Scheduler, Task } from '../../ports';
+
+function taskKey(task: Task): string {
+  return task.kind === 'expire' ? `expire:${task.eventId}` : `release:${task.agentId}`;
+}
+
+/**
+ * Timers in this process. A task scheduled again under the same key keeps the earlier time, so
+ * one release timer per agent serves every held event.
+ */
+export function createMemoryScheduler(onError: (err: unknown, task: Task) => void): Scheduler {
+  const timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  let handler: ((task: Task) => Promise<void>) | undefined;
+  const run = (key: string, task: Task) => {
+    timers.delete(key);
+    if (!handler) return;
+    handler(task).catch((err) => onError(err, task));
+  };
+  return {
+    async at(time, task) {
+      const key = taskKey(task);
+      const existing = timers.get(key);
+      if (existing && existing.at <= time) return;
+      if (existing) clearTimeout(existing.timer);
+      const timer = setTimeout(() => run(key, task), Math.max(0, time - Date.now()));
+      timers.set(key, { at: time, timer });
+    },
+    async cancel(task) {
+      const key = taskKey(task);
+      const existing = timers.get(key);
+      if (existing) clearTimeout(existing.timer);
+      timers.delete(key);
+    },
+    onDue(h) {
+      handler = h;
+    },
+    async close() {
+      for (const { timer } of timers.values()) clearTimeout(timer);
+      timers.clear();
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { hostname } from 'node:os';
+
+/**
+ * Every environment variable the gateway reads, with its default and meaning. This table is the
+ * one source of truth: config parsing, `relay --help`, `.env.example` and the docs follow it.
+ */
+export const ENV = {
+  PORT: { default: '8080', help: 'TCP port for WebSockets and HTTP (0 picks a free port)' },
+  HOST: { default: '0.0.0.0', help: 'Address to listen on' },
+  REDIS_URL: { default: '', help: 'Redis URL; unset means the in-memory backend (one node, not durable)' },
+  RELAY_NODE_ID: { default: '', help: 'Name of this node in logs and presence (default: hostname)' },
+  RELAY_CONFIG: { default: '', help: 'Path to the registry file (JSON or YAML) of apps and agents' },
+  LOG_LEVEL: { default: 'info', help: 'pino level: trace, debug, info, warn, error, fatal, silent' },
+  RELAY_SHUTDOWN_GRACE_MS: { default: '10000', help: 'How long SIGTERM may take before the node exits anyway' },
+  RELAY_IDLE_TIMEOUT_S: { default: '60', help: 'Close sockets silent this long; protocol pings keep live ones open' },
+  RELAY_REPLY_TIMEOUT_MS: { default: '120000', help: 'AGENT_TIMEOUT after an agent holds an event this long without a token or reply' },
+  RELAY_DEFAULT_TTL_MS: { default: '3600000', help: 'How long an event may wait for an offline agent, unless the agent or event says' },
+  RELAY_MAX_TTL_MS: { default: '86400000', help: 'Cap on any ttl_ms' },
+  RELAY_FINAL_RETENTION_MS: { default: '3600000', help: "How long a final frame waits for its app's next connection" },
+  RELAY_IDEMPOTENCY_TTL_MS: { default: '86400000', help: 'How long an idempotency_key is remembered per app' },
+  RELAY_RATE_WINDOW_MS: { default: '60000', help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
+  RELAY_TOKEN_DROP_BYTES: { default: '262144', help: 'Token frames to a socket with more unsent bytes than this are dropped' },
+  RELAY_MAX_BUFFERED_BYTES: { default: '4194304', help: 'A socket with more unsent bytes than this is closed (1013)' },
+} as const satisfies Record<string, { default: string; help: string }>;
+
+export type EnvName = keyof typeof ENV;
+
+export interface NodeConfig {
+  port: number;
+  host: string;
+  redisUrl: string | undefined;
+  nodeId: string;
+  registryPath: string | undefined;
+  logLevel: string;
+  shutdownGraceMs: number;
+  idleTimeoutS: number;
+  replyTimeoutMs: number;
+  defaultTtlMs: number;
+  maxTtlMs: number;
+  finalRetentionMs: number;
+  idempotencyTtlMs: number;
+  rateWindowMs: number;
+  tokenDropBytes: number;
+  maxBufferedBytes: number;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  const str = (name: EnvName): string => env[name] ?? ENV[name].default;
+  const int = (name: EnvName, min: number): number => {
+    const raw = str(name);
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) {
+      throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+    }
+    return value;
+  };
+  return {
+    port: int('PORT', 0),
+    host: str('HOST'),
+    redisUrl: str('REDIS_URL') || undefined,
+    nodeId: str('RELAY_NODE_ID') || hostname(),
+    registryPath: str('RELAY_CONFIG') || undefined,
+    logLevel: str('LOG_LEVEL'),
+    shutdownGraceMs: int('RELAY_SHUTDOWN_GRACE_MS', 0),
+    idleTimeoutS: int('RELAY_IDLE_TIMEOUT_S', 8),
+    replyTimeoutMs: int('RELAY_REPLY_TIMEOUT_MS', 1),
+    defaultTtlMs: int('RELAY_DEFAULT_TTL_MS', 1),
+    maxTtlMs: int('RELAY_MAX_TTL_MS', 1),
+    finalRetentionMs: int('RELAY_FINAL_RETENTION_MS', 0),
+    idempotencyTtlMs: int('RELAY_IDEMPOTENCY_TTL_MS', 1),
+    rateWindowMs: int('RELAY_RATE_WINDOW_MS', 1),
+    tokenDropBytes: int('RELAY_TOKEN_DROP_BYTES', 1024),
+    maxBufferedBytes: int('RELAY_MAX_BUFFERED_BYTES', 65536),
+  };
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { ConfigError, ENV, loadConfig } from './config';
+import { createLogger } from './log';
+import { startRelayNode } from './node';
+import { developmentRegistry, readRegistryFile, RegistryFileError, type RegistryData } from './registry-file';
+
+const HELP = `relay — WebSocket relay between apps and AI agents
+
+Usage: relay            start a node (configured by environment variables)
+       relay --help     this text
+
+Environment:
+${Object.entries(ENV)
+  .map(([name, spec]) => `  ${name.padEnd(26)} ${spec.help}${spec.default ? ` (default ${spec.default})` : ''}`)
+  .join('\n')}
+
+With neither RELAY_CONFIG nor REDIS_URL, a development app and agent are created and their
+tokens printed. Endpoints: /v1/ws/app, /v1/ws/agent, /healthz, /readyz, /metrics.
+`;
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, config.nodeId, process.stdout.isTTY === true);
+
+  let registry: RegistryData;
+  let devTokens: { appToken: string; agentToken: string } | undefined;
+  if (config.registryPath) {
+    registry = readRegistryFile(config.registryPath, config.defaultTtlMs);
+  } else if (config.redisUrl) {
+    registry = { apps: [], agents: [], tokens: [] };
+  } else {
+    const dev = developmentRegistry(config.defaultTtlMs);
+    registry = dev.data;
+    devTokens = dev;
+  }
+
+  const node = await startRelayNode({ config, registry, log });
+  if (devTokens) printDevelopmentBanner(node.port, devTokens);
+
+  let signalled = false;
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info({ signal }, 'shutting down');
+    node.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * Development tokens go to the terminal, never into the structured log: logs must not hold
+ * secrets, and these exist only so a new user can try Relay at once.
+ */
+function printDevelopmentBanner(port: number, tokens: { appToken: string; agentToken: string }): void {
+  const url = `ws://localhost:${port}`;
+  process.stdout.write(`
+Relay is running in development mode: in-memory backend, one node, nothing kept across restarts.
+
+  app   portal   token ${tokens.appToken}
+  agent athena   token ${tokens.agentToken}
+
+Try it, each in a terminal of its own:
+  RELAY_URL=${url} RELAY_TOKEN=${tokens.agentToken} node examples/echo-agent.js
+  RELAY_URL=${url} RELAY_TOKEN=${tokens.appToken} node examples/send-event.js "@athena summarize this discussion"
+
+`);
+}
+
+main().catch((err: unknown) => {
+  const known = err instanceof ConfigError || err instanceof RegistryFileError;
+  process.stderr.write(`relay: ${known ? (err as Error).message : (err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import { createMemoryBackend } from './backends/memory';
+import type { NodeConfig } from './config';
+import type { Backend } from './ports';
+import type { RegistryData } from './registry-file';
+import { createMetrics, type Metrics } from './relay/metrics';
+import { createRelay, type Relay } from './relay/relay';
+import { createServer } from './transport/server';
+
+export interface RelayNode {
+  readonly port: number;
+  readonly relay: Relay;
+  readonly metrics: Metrics;
+  /**
+   * Graceful stop: readiness fails, new upgrades are refused, sockets close with 1001, work in
+   * progress finishes, then the backend closes. Resolves within `config.shutdownGraceMs`.
+   */
+  stop(): Promise<void>;
+}
+
+export interface NodeDeps {
+  config: NodeConfig;
+  registry: RegistryData;
+  log: Logger;
+}
+
+export async function startRelayNode({ config, registry, log }: NodeDeps): Promise<RelayNode> {
+  const metrics = createMetrics();
+  const backend = createBackend(config, registry, log, metrics);
+  const relay = createRelay({
+    nodeId: config.nodeId,
+    backend,
+    log,
+    metrics,
+    limits: {
+      replyTimeoutMs: config.replyTimeoutMs,
+      maxTtlMs: config.maxTtlMs,
+      finalRetentionMs: config.finalRetentionMs,
+      idempotencyTtlMs: config.idempotencyTtlMs,
+    },
+  });
+  const server = createServer({
+    host: config.host,
+    port: config.port,
+    nodeId: config.nodeId,
+    idleTimeoutS: config.idleTimeoutS,
+    tokenDropBytes: config.tokenDropBytes,
+    maxBufferedBytes: config.maxBufferedBytes,
+    relay,
+    log,
+    metrics,
+  });
+  const port = await server.listen();
+  log.info({ port, host: config.host, backend: backend.name }, 'relay listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    relay,
+    metrics,
+    stop() {
+      stopping ??= (async () => {
+        log.info({ grace_ms: config.shutdownGraceMs }, 'draining');
+        const grace = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref());
+        const outcome = await Promise.race([relay.drain(), grace]);
+        if (outcome === 'timeout') log.warn('grace period over with work still running');
+        server.stopListening();
+        await backend.close();
+        log.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+function createBackend(config: NodeConfig, registry: RegistryData, log: Logger, metrics: Metrics): Backend {
+  if (config.redisUrl) {
+    // TODO(#3): the Redis backend. Refusing is better than silently running single-node.
+    throw new Error('REDIS_URL is set, but this build has only the in-memory backend (Redis arrives with issue #3)');
+  }
+  return createMemoryBackend({
+    registry,
+    rateWindowMs: config.rateWindowMs,
+    onOutboxDrop: (appId, eventId) => {
+      metrics.finalsDropped.inc();
+      log.warn({ app_id: appId, event_id: eventId }, 'held final frame dropped: outbox full');
+    },
+    onTaskError: (err) => {
+      metrics.backgroundErrors.inc({ task: 'scheduled' });
+      log.error({ err }, 'scheduled task failed');
+    },
+  });
+}

@@ -1,0 +1,20 @@
+import type { EventRecord } from './event-store';
+import type { Assignment } from './delivery-queue';
+
+/** What one node asks of another about sockets it holds. */
+export type BusMessage =
+  | { kind: 'deliver'; assignment: Assignment; event: EventRecord }
+  | { kind: 'app-token'; connId: string; text: string }
+  | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string }
+  | { kind: 'agent-cancel'; connId: string; eventId: string };
+
+/**
+ * Frames to a given node. Messages from one node to another arrive in the order they were
+ * published (tokens rely on it); a message for a node that is gone is dropped.
+ */
+export interface Bus {
+  publish(nodeId: string, message: BusMessage): Promise<void>;
+  /** Receives every message published to this node. */
+  subscribe(nodeId: string, handler: (message: BusMessage) => void): Promise<void>;
+  close(): Promise<void>;
+}

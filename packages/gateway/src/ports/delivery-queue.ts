@@ -1,0 +1,66 @@
+/** One event placed in the queue of its agent. */
+export interface QueueEntry {
+  eventId: string;
+  agentId: string;
+  sessionKey: string;
+  /** The event's accept order for its agent (EventRecord.order). */
+  order: number;
+  /** Not delivered before this instant (rate limiting); 0 for at once. */
+  notBefore: number;
+  /** Not delivered after this instant; reported back as expired instead. */
+  expiresAt: number;
+}
+
+/** An event handed to one agent connection. `attempt` is 1 for the first delivery. */
+export interface Assignment {
+  eventId: string;
+  agentId: string;
+  connId: string;
+  nodeId: string;
+  attempt: number;
+}
+
+export interface DispatchResult {
+  assigned: Assignment[];
+  /** Waiting events found past their expiresAt, already removed from the queue. */
+  expired: string[];
+}
+
+export interface AgentConnectionSlot {
+  connId: string;
+  nodeId: string;
+  /** How many unanswered events this connection may hold at once. */
+  maxInFlight: number;
+}
+
+/**
+ * Which agent connection gets which event, and when. Every method that can free or add capacity
+ * assigns what can go at once and returns those assignments; the caller writes them out.
+ *
+ * Guarantees, per agent:
+ * - events of one session are assigned in accept order (`order`), never overtaking each other,
+ *   including events handed back by `detach` and events held back by `notBefore`;
+ * - while a connection holding a session is attached, that session's events go to it;
+ *   a session with no live holder goes to the attached connection with the fewest in flight;
+ * - no connection holds more than its `maxInFlight`;
+ * - an event handed back by `detach` is assigned again with `attempt` + 1.
+ */
+export interface DeliveryQueue {
+  enqueue(entry: QueueEntry): Promise<DispatchResult>;
+  attach(agentId: string, slot: AgentConnectionSlot): Promise<DispatchResult>;
+  /** The connection is gone: its unanswered events go back to the queue, ahead of later ones. */
+  detach(agentId: string, connId: string): Promise<DispatchResult>;
+  /**
+   * Takes the event out of the queue, wherever it is. With `onlyIfWaiting`, an event already
+   * assigned stays where it is. Says where it was; freed capacity is assigned at once.
+   */
+  remove(
+    agentId: string,
+    eventId: string,
+    onlyIfWaiting: boolean,
+  ): Promise<{ was: 'waiting' | 'in-flight' | null; connId?: string } & DispatchResult>;
+  /** Assigns waiting events whose `notBefore` has passed, and reports expired ones. */
+  pump(agentId: string): Promise<DispatchResult>;
+  /** Events waiting for this agent (not yet assigned). */
+  waiting(agentId: string): Promise<number>;
+}

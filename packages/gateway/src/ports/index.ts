@@ -1,0 +1,33 @@
+import type { Bus } from './bus';
+import type { DeliveryQueue } from './delivery-queue';
+import type { EventStore } from './event-store';
+import type { Outbox } from './outbox';
+import type { Presence } from './presence';
+import type { RateLimiter } from './rate-limiter';
+import type { Registry } from './registry';
+import type { Scheduler } from './scheduler';
+
+export * from './bus';
+export * from './delivery-queue';
+export * from './event-store';
+export * from './outbox';
+export * from './presence';
+export * from './rate-limiter';
+export * from './registry';
+export * from './scheduler';
+
+/** Every port the core needs, served by one backend (memory or Redis). */
+export interface Backend {
+  readonly name: string;
+  registry: Registry;
+  presence: Presence;
+  events: EventStore;
+  queue: DeliveryQueue;
+  outbox: Outbox;
+  rateLimiter: RateLimiter;
+  scheduler: Scheduler;
+  bus: Bus;
+  /** Whether the backend can record events right now (drives /readyz and RELAY_UNAVAILABLE). */
+  ready(): boolean;
+  close(): Promise<void>;
+}

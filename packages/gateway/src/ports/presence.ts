@@ -1,0 +1,24 @@
+import type { Role } from '@relay/protocol';
+
+export interface ConnectionInfo {
+  connId: string;
+  nodeId: string;
+  role: Role;
+  principalId: string;
+  tokenId: string;
+  since: number;
+}
+
+/**
+ * Who is connected where, cluster-wide. An entry lives from `add` until `remove`, or until its
+ * node stops proving it is alive; entries of dead nodes are never returned.
+ */
+export interface Presence {
+  add(info: ConnectionInfo): Promise<void>;
+  remove(connId: string): Promise<void>;
+  get(connId: string): Promise<ConnectionInfo | null>;
+  /** Live connections of one app or agent, oldest first. */
+  list(role: Role, principalId: string): Promise<ConnectionInfo[]>;
+  /** Which of these agents have at least one live connection. */
+  onlineAgents(agentIds: string[]): Promise<Set<string>>;
+}

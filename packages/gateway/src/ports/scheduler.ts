@@ -1,0 +1,18 @@
+/** A piece of work the core wants done later, even if the node that asked is gone by then. */
+export type Task =
+  | { kind: 'expire'; agentId: string; eventId: string }
+  | { kind: 'release'; agentId: string };
+
+/**
+ * Runs tasks at (or soon after) a given time. Each task runs at least once; the core's handlers
+ * are idempotent, so a task run twice does no harm.
+ */
+export interface Scheduler {
+  /** Schedules the task; if the same task (same kind and id) is already due earlier, keeps that. */
+  at(time: number, task: Task): Promise<void>;
+  /** Drops the task if it has not run; a task no longer needed need not wait to run. */
+  cancel(task: Task): Promise<void>;
+  /** Installs the handler; tasks due before it is set wait for it. */
+  onDue(handler: (task: Task) => Promise<void>): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,160 @@
+import { ErrorCode, type AgentReplyFrame, type AgentTokenFrame } from '@relay/protocol';
+import type { Assignment, EventRecord } from '../ports';
+import type { Connection } from './connection';
+import type { RelayContext } from './context';
+import { deliverFinal } from './finals';
+import { agentCancelFrame, agentEventFrame, appReplyFrame, appTokenFrame, errorFrame } from './outbound';
+
+/** Sends an assigned event to its agent socket: here, or through the bus to the node holding it. */
+export async function deliverAssignment(ctx: RelayContext, assignment: Assignment): Promise<void> {
+  const event = await ctx.backend.events.get(assignment.eventId);
+  if (!event || event.finished) return; // cancelled or answered meanwhile: the queue was told
+  if (assignment.nodeId !== ctx.nodeId) {
+    await ctx.backend.bus.publish(assignment.nodeId, { kind: 'deliver', assignment, event });
+    return;
+  }
+  writeEvent(ctx, assignment, event);
+}
+
+/**
+ * Writes the event to the agent socket on this node and starts its reply timer. If the socket
+ * has gone, nothing is lost: closing it detaches the connection, which hands the event back.
+ */
+export function writeEvent(ctx: RelayContext, assignment: Assignment, event: EventRecord): void {
+  const conn = ctx.local.get(assignment.connId);
+  if (!conn) return;
+  ctx.inFlight.set(event.id, {
+    event,
+    connId: conn.id,
+    attempt: assignment.attempt,
+    tokens: 0,
+    answered: false,
+    timer: replyTimer(ctx, event),
+  });
+  if (!conn.send(agentEventFrame(event, assignment.attempt), 'control')) return;
+  ctx.metrics.deliveries.inc({ attempt: assignment.attempt === 1 ? '1' : 'retry' });
+  ctx.log.info(
+    { event_id: event.id, agent_id: event.agentId, app_id: event.appId, conn: conn.id, attempt: assignment.attempt },
+    'event delivered',
+  );
+}
+
+function replyTimer(ctx: RelayContext, event: EventRecord): NodeJS.Timeout {
+  return setTimeout(() => {
+    ctx.track('agent-timeout', finishWithError(ctx, event.id, ErrorCode.AGENT_TIMEOUT));
+  }, ctx.limits.replyTimeoutMs);
+}
+
+/** The in-flight entry for a frame of this agent socket, or an UNKNOWN_EVENT answer. */
+function heldBy(ctx: RelayContext, conn: Connection, eventId: string, ref: string | undefined) {
+  const held = ctx.inFlight.get(eventId);
+  if (held && held.connId === conn.id && !held.answered) return held;
+  ctx.metrics.framesRejected.inc({ role: 'agent', code: ErrorCode.UNKNOWN_EVENT });
+  conn.send(
+    errorFrame(ErrorCode.UNKNOWN_EVENT, 'This connection holds no unanswered event with that id', { event_id: eventId, ref }),
+    'control',
+  );
+  return undefined;
+}
+
+/** Relays one token to the app connection that sent the event. Tokens are live only. */
+export async function relayToken(ctx: RelayContext, conn: Connection, frame: AgentTokenFrame): Promise<void> {
+  const held = heldBy(ctx, conn, frame.event_id, frame.ref);
+  if (!held) return;
+  const seq = held.tokens++;
+  held.timer.refresh(); // the reply timeout counts silence, not the length of the answer
+  const text = appTokenFrame(held.event, frame.token, seq);
+  const app = ctx.local.get(held.event.appConnId);
+  if (app) {
+    if (app.send(text, 'token')) ctx.metrics.tokensRelayed.inc();
+    else ctx.metrics.tokensDropped.inc({ reason: 'backpressure' });
+    return;
+  }
+  const origin = await ctx.backend.presence.get(held.event.appConnId);
+  if (!origin) {
+    ctx.metrics.tokensDropped.inc({ reason: 'app_gone' });
+    return;
+  }
+  await ctx.backend.bus.publish(origin.nodeId, { kind: 'app-token', connId: origin.connId, text });
+}
+
+/** The agent's final answer: ends the event once and sends the reply to the app. */
+export async function acceptReply(
+  ctx: RelayContext,
+  conn: Connection,
+  frame: AgentReplyFrame,
+  echoedPayloadRaw: string | undefined,
+): Promise<void> {
+  const held = heldBy(ctx, conn, frame.event_id, frame.ref);
+  if (!held) return;
+  held.answered = true;
+  clearTimeout(held.timer);
+  const text = appReplyFrame(held.event, frame, echoedPayloadRaw, held.tokens, Date.now());
+  // If the event was meanwhile handed to another connection, that one is told to stop.
+  const event = await settle(ctx, held.event.id, held.event.agentId, async (connId) => {
+    if (connId !== conn.id) await cancelAtAgent(ctx, connId, held.event.id);
+  });
+  if (!event) {
+    // cancelled or timed out while the reply was on its way
+    conn.send(errorFrame(ErrorCode.UNKNOWN_EVENT, 'The event had already ended', { event_id: frame.event_id, ref: frame.ref }), 'control');
+    return;
+  }
+  ctx.metrics.eventsFinished.inc({ outcome: `reply_${frame.finish_reason}` });
+  ctx.log.info(
+    { event_id: event.id, agent_id: event.agentId, app_id: event.appId, finish_reason: frame.finish_reason },
+    'event answered',
+  );
+  await deliverFinal(ctx, event, text);
+}
+
+/**
+ * Ends an event with a final error (EVENT_EXPIRED, AGENT_TIMEOUT, CANCELLED). An agent still
+ * working on it is told to stop. Does nothing if the event has already ended.
+ */
+export async function finishWithError(ctx: RelayContext, eventId: string, code: ErrorCode): Promise<boolean> {
+  const known = ctx.inFlight.get(eventId)?.event ?? (await ctx.backend.events.get(eventId));
+  if (!known) return false;
+  const event = await settle(ctx, eventId, known.agentId, (connId) => cancelAtAgent(ctx, connId, eventId));
+  if (!event) return false;
+  ctx.metrics.eventsFinished.inc({ outcome: code });
+  ctx.log.info({ event_id: eventId, agent_id: event.agentId, app_id: event.appId, code }, 'event ended');
+  await deliverFinal(ctx, event, errorFrame(code, undefined, { event_id: eventId }));
+  return true;
+}
+
+/**
+ * Marks the event finished (exactly once, cluster-wide) and takes it out of the queue, freeing
+ * its agent connection's capacity for the next event. Returns null if it had already ended.
+ */
+async function settle(
+  ctx: RelayContext,
+  eventId: string,
+  agentId: string,
+  whileInFlight?: (connId: string) => Promise<void>,
+): Promise<EventRecord | null> {
+  const event = await ctx.backend.events.finish(eventId);
+  if (!event) return null;
+  await ctx.backend.scheduler.cancel({ kind: 'expire', agentId, eventId });
+  const removed = await ctx.backend.queue.remove(agentId, eventId, false);
+  if (removed.was === 'in-flight' && removed.connId !== undefined && whileInFlight) await whileInFlight(removed.connId);
+  forgetInFlight(ctx, eventId);
+  await ctx.dispatched(removed);
+  return event;
+}
+
+async function cancelAtAgent(ctx: RelayContext, connId: string, eventId: string): Promise<void> {
+  if (ctx.local.has(connId)) {
+    forgetInFlight(ctx, eventId);
+    ctx.local.get(connId)?.send(agentCancelFrame(eventId), 'control');
+    return;
+  }
+  const holder = await ctx.backend.presence.get(connId);
+  if (holder) await ctx.backend.bus.publish(holder.nodeId, { kind: 'agent-cancel', connId, eventId });
+}
+
+export function forgetInFlight(ctx: RelayContext, eventId: string): void {
+  const held = ctx.inFlight.get(eventId);
+  if (!held) return;
+  clearTimeout(held.timer);
+  ctx.inFlight.delete(eventId);
+}

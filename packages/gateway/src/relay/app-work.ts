@@ -1,0 +1,104 @@
+import {
+  ErrorCode,
+  sessionKey,
+  type AppCancelFrame,
+  type AppEventFrame,
+} from '@relay/protocol';
+import { isAllowed } from '../ports';
+import { newEventId } from '../ids';
+import type { Connection } from './connection';
+import type { RelayContext } from './context';
+import { finishWithError } from './agent-work';
+import { acceptedFrame, agentsFrame } from './outbound';
+import { RelayError } from './relay-error';
+
+/**
+ * An app's event: validated, checked against allowlist, rate and queue limits, recorded, and
+ * only then acknowledged with `accepted`. Delivery to the agent starts after the acknowledgement,
+ * so the app never sees tokens for an event id it has not been given yet.
+ */
+export async function acceptEvent(
+  ctx: RelayContext,
+  conn: Connection,
+  frame: AppEventFrame,
+  payloadRaw: string,
+): Promise<void> {
+  const appId = conn.principal.id;
+  const { backend } = ctx;
+  const [agent, app] = await Promise.all([backend.registry.agent(frame.agent_id), backend.registry.app(appId)]);
+  if (!agent) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `No agent "${frame.agent_id}"`);
+  if (!isAllowed(agent, appId)) throw new RelayError(ErrorCode.ALLOWLIST_DENIED);
+  if (!app) throw new RelayError(ErrorCode.ALLOWLIST_DENIED, 'This app is no longer registered');
+  if (!backend.ready()) throw new RelayError(ErrorCode.RELAY_UNAVAILABLE);
+
+  const now = Date.now();
+  const rate = await backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now);
+  if (!rate.allowed) {
+    throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
+  }
+  if ((await backend.queue.waiting(agent.id)) >= agent.maxQueue) {
+    throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
+  }
+  const ttlMs = Math.min(frame.ttl_ms ?? agent.defaultTtlMs, ctx.limits.maxTtlMs);
+  const { record, duplicate } = await backend.events.append(
+    {
+      id: newEventId(now),
+      appId,
+      agentId: agent.id,
+      threadId: frame.thread_id,
+      sessionKey: sessionKey(agent.id, frame.thread_id),
+      payloadRaw,
+      acceptedAt: now,
+      expiresAt: now + ttlMs,
+      appConnId: conn.id,
+    },
+    frame.idempotency_key,
+    ctx.limits.idempotencyTtlMs,
+  );
+  if (duplicate) {
+    // The app resent after losing its connection: answer as before, and stream to where it is now.
+    if (!record.finished && record.appConnId !== conn.id) await backend.events.setAppConnection(record.id, conn.id);
+    conn.send(acceptedFrame(record, frame.ref), 'control');
+    return;
+  }
+  const result = await backend.queue.enqueue({
+    eventId: record.id,
+    agentId: agent.id,
+    sessionKey: record.sessionKey,
+    order: record.order,
+    notBefore: rate.notBefore,
+    expiresAt: record.expiresAt,
+  });
+  await backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: agent.id, eventId: record.id });
+  if (rate.notBefore > now) await backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: agent.id });
+  record.queued = !result.assigned.some((a) => a.eventId === record.id);
+  if (record.queued) await backend.events.setQueued(record.id, true);
+
+  ctx.metrics.eventsAccepted.inc({ agent: agent.id });
+  ctx.log.info(
+    { event_id: record.id, agent_id: agent.id, app_id: appId, queued: record.queued, conn: conn.id },
+    'event accepted',
+  );
+  conn.send(acceptedFrame(record, frame.ref), 'control');
+  await ctx.dispatched(result);
+}
+
+/** Lists the agents this app may send to, with their live status. */
+export async function discover(ctx: RelayContext, conn: Connection, ref: string | undefined): Promise<void> {
+  const agents = await ctx.backend.registry.agentsFor(conn.principal.id);
+  const online = await ctx.backend.presence.onlineAgents(agents.map((a) => a.id));
+  conn.send(agentsFrame(agents, online, ref), 'control');
+}
+
+/** Cancels one of this app's own events; the final CANCELLED error goes the usual final-frame way. */
+export async function cancelEvent(ctx: RelayContext, conn: Connection, frame: AppCancelFrame): Promise<void> {
+  const event = await ctx.backend.events.get(frame.event_id);
+  // Another app's event is reported exactly like a missing one: its existence is not revealed.
+  if (!event || event.appId !== conn.principal.id) {
+    throw new RelayError(ErrorCode.UNKNOWN_EVENT, 'No event of this app with that id', frame.event_id);
+  }
+  if (event.finished || !(await finishWithError(ctx, event.id, ErrorCode.CANCELLED))) {
+    throw new RelayError(ErrorCode.UNKNOWN_EVENT, 'The event has already ended', frame.event_id);
+  }
+}
+

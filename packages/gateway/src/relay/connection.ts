@@ -1,0 +1,31 @@
+import type { Role } from '@relay/protocol';
+import type { Principal } from '../ports';
+
+/**
+ * One client socket as the core sees it. The transport implements it; the core never touches
+ * uWebSockets.js. Writes never block and never buffer without bound.
+ */
+export interface Connection {
+  readonly id: string;
+  readonly role: Role;
+  readonly principal: Principal;
+  readonly since: number;
+  /**
+   * Writes a frame. A `token` frame is dropped (returns false) when the socket is already
+   * backed up past the drop watermark; any frame that would pass the hard buffer limit closes
+   * the socket with 1013 instead (returns false).
+   */
+  send(text: string, kind: 'token' | 'control'): boolean;
+  /**
+   * Writes a final frame. Until the socket's buffer has drained, the transport remembers it, so
+   * a socket that dies before flushing hands it back through `Relay.closed` to go elsewhere.
+   */
+  sendFinal(eventId: string, text: string): boolean;
+  close(code: number, reason: string): void;
+}
+
+/** A final frame written to a socket that closed before the bytes were flushed. */
+export interface UnflushedFinal {
+  eventId: string;
+  text: string;
+}

@@ -1,0 +1,39 @@
+import type { Logger } from 'pino';
+import type { Backend, DispatchResult, EventRecord } from '../ports';
+import type { Connection } from './connection';
+import type { Metrics } from './metrics';
+
+export interface RelayLimits {
+  replyTimeoutMs: number;
+  maxTtlMs: number;
+  finalRetentionMs: number;
+  idempotencyTtlMs: number;
+}
+
+/** An event written to an agent socket on this node and not yet answered. */
+export interface InFlight {
+  event: EventRecord;
+  connId: string;
+  attempt: number;
+  /** Token frames relayed so far (the next token's seq). */
+  tokens: number;
+  /** Set once the reply arrived, so later tokens for it are refused. */
+  answered: boolean;
+  timer: NodeJS.Timeout;
+}
+
+/** What the parts of the core share: the node's sockets, its in-flight events, and the ports. */
+export interface RelayContext {
+  nodeId: string;
+  backend: Backend;
+  log: Logger;
+  metrics: Metrics;
+  limits: RelayLimits;
+  /** Sockets on this node, by connection id. */
+  local: Map<string, Connection>;
+  inFlight: Map<string, InFlight>;
+  /** Runs background work: failures are logged and counted, never thrown at a socket. */
+  track(task: string, work: Promise<unknown>): void;
+  /** Writes out what a queue operation assigned and ends what it found expired. */
+  dispatched(result: DispatchResult): Promise<void>;
+}

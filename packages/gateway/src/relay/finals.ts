@@ -1,0 +1,65 @@
+import type { EventRecord } from '../ports';
+import type { RelayContext } from './context';
+
+/**
+ * Final frames reach the app at least once: the connection that sent the event if it is still
+ * open, else any other connection of the app on any node, else the outbox, which the app's next
+ * connection empties.
+ */
+export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
+  const origin = await ctx.backend.presence.get(event.appConnId);
+  if (origin) {
+    if (origin.nodeId === ctx.nodeId) {
+      const conn = ctx.local.get(origin.connId);
+      if (conn?.sendFinal(event.id, text)) return;
+    } else {
+      await ctx.backend.bus.publish(origin.nodeId, {
+        kind: 'app-final',
+        connId: origin.connId,
+        appId: event.appId,
+        eventId: event.id,
+        text,
+      });
+      return;
+    }
+  }
+  await rerouteFinal(ctx, event.appId, event.id, text, event.appConnId);
+}
+
+/** A final frame whose connection is gone: another connection of the app, or the outbox. */
+export async function rerouteFinal(
+  ctx: RelayContext,
+  appId: string,
+  eventId: string,
+  text: string,
+  notConnId: string,
+): Promise<void> {
+  const others = (await ctx.backend.presence.list('app', appId)).filter((c) => c.connId !== notConnId);
+  for (const other of others) {
+    if (other.nodeId !== ctx.nodeId) {
+      await ctx.backend.bus.publish(other.nodeId, { kind: 'app-final', connId: other.connId, appId, eventId, text });
+      return;
+    }
+    if (ctx.local.get(other.connId)?.sendFinal(eventId, text)) return;
+  }
+  await ctx.backend.outbox.put(appId, { eventId, text, heldUntil: Date.now() + ctx.limits.finalRetentionMs });
+  ctx.metrics.finalsHeld.inc();
+  ctx.log.info({ event_id: eventId, app_id: appId }, 'final frame held for the next connection');
+  // A connection that opened while we looked has already emptied the outbox: empty it again for it.
+  const late = (await ctx.backend.presence.list('app', appId)).find((c) => c.connId !== notConnId);
+  if (late?.nodeId === ctx.nodeId) {
+    const conn = ctx.local.get(late.connId);
+    if (conn) await flushOutbox(ctx, conn.id, appId);
+  }
+}
+
+/** Hands every held final frame of the app to this connection. */
+export async function flushOutbox(ctx: RelayContext, connId: string, appId: string): Promise<void> {
+  const held = await ctx.backend.outbox.take(appId, Date.now());
+  for (const final of held) {
+    const conn = ctx.local.get(connId);
+    if (!conn || !conn.sendFinal(final.eventId, final.text)) {
+      await rerouteFinal(ctx, appId, final.eventId, final.text, connId);
+    }
+  }
+}

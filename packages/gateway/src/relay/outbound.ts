@@ -1,0 +1,110 @@
+import {
+  DEFAULT_ERROR_MESSAGES,
+  type AgentReplyFrame,
+  type ErrorCode,
+  type ErrorDetail,
+} from '@relay/protocol';
+import type { AgentRecord, EventRecord } from '../ports';
+
+// Builders for every frame the relay writes. The payload is spliced in as the app's own JSON
+// text, so it reaches the agent (and comes back) byte for byte.
+
+export interface ErrorExtras {
+  event_id?: string | undefined;
+  ref?: string | undefined;
+  details?: ErrorDetail[] | undefined;
+}
+
+export function errorFrame(code: ErrorCode, message: string = DEFAULT_ERROR_MESSAGES[code], extras: ErrorExtras = {}): string {
+  return JSON.stringify({
+    type: 'error',
+    code,
+    message,
+    error: message,
+    ...(extras.event_id !== undefined ? { event_id: extras.event_id } : {}),
+    ...(extras.ref !== undefined ? { ref: extras.ref } : {}),
+    ...(extras.details !== undefined ? { details: extras.details } : {}),
+  });
+}
+
+export function acceptedFrame(event: EventRecord, ref: string | undefined): string {
+  return JSON.stringify({
+    type: 'accepted',
+    event_id: event.id,
+    agent_id: event.agentId,
+    thread_id: event.threadId,
+    session_key: event.sessionKey,
+    status: 'accepted',
+    queued: event.queued,
+    ...(ref !== undefined ? { ref } : {}),
+  });
+}
+
+export function agentsFrame(agents: AgentRecord[], online: Set<string>, ref: string | undefined): string {
+  return JSON.stringify({
+    type: 'agents',
+    agents: agents.map((a) => ({
+      id: a.id,
+      name: a.name,
+      description: a.description,
+      status: online.has(a.id) ? 'online' : 'offline',
+    })),
+    ...(ref !== undefined ? { ref } : {}),
+  });
+}
+
+export function pongFrame(ref: string | undefined): string {
+  return ref === undefined ? '{"type":"pong"}' : JSON.stringify({ type: 'pong', ref });
+}
+
+export function agentEventFrame(event: EventRecord, attempt: number): string {
+  const head = JSON.stringify({
+    type: 'event',
+    event_id: event.id,
+    agent_id: event.agentId,
+    app_id: event.appId,
+    thread_id: event.threadId,
+    session_key: event.sessionKey,
+  });
+  const tail = JSON.stringify({ attempt, created_at: new Date(event.acceptedAt).toISOString() });
+  return `${head.slice(0, -1)},"payload":${event.payloadRaw},${tail.slice(1)}`;
+}
+
+export function agentCancelFrame(eventId: string): string {
+  return JSON.stringify({ type: 'cancel', event_id: eventId });
+}
+
+export function appTokenFrame(event: EventRecord, token: string, seq: number): string {
+  return JSON.stringify({ type: 'token', event_id: event.id, agent_id: event.agentId, token, seq });
+}
+
+/**
+ * The final reply as the app sees it: the answer under both `content` and `reply`, the payload
+ * the agent echoed (or the original), and metadata with tokens_used and latency_ms filled in.
+ */
+export function appReplyFrame(
+  event: EventRecord,
+  reply: AgentReplyFrame,
+  echoedPayloadRaw: string | undefined,
+  tokenCount: number,
+  now: number,
+): string {
+  const agentMeta = reply.metadata ?? {};
+  const metadata = {
+    ...agentMeta,
+    tokens_used: typeof agentMeta.tokens_used === 'number' ? agentMeta.tokens_used : tokenCount,
+    latency_ms: Math.max(0, now - event.acceptedAt),
+  };
+  const head = JSON.stringify({
+    type: 'reply',
+    event_id: event.id,
+    agent_id: event.agentId,
+    thread_id: event.threadId,
+    content: reply.content,
+    reply: reply.content,
+    finish_reason: reply.finish_reason,
+    ...(reply.error !== undefined ? { error: reply.error } : {}),
+  });
+  const payload = echoedPayloadRaw ?? event.payloadRaw;
+  return `${head.slice(0, -1)},"payload":${payload},"metadata":${JSON.stringify(metadata)}}`;
+}

@@ -1,0 +1,265 @@
+import type { Logger } from 'pino';
+import {
+  CloseCode,
+  ErrorCode,
+  parseAgentFrame,
+  parseAppFrame,
+  type FrameError,
+  type Role,
+} from '@relay/protocol';
+import type { Backend, BusMessage, DispatchResult, Principal, Task } from '../ports';
+import { acceptReply, deliverAssignment, finishWithError, forgetInFlight, relayToken, writeEvent } from './agent-work';
+import { acceptEvent, cancelEvent, discover } from './app-work';
+import type { Connection, UnflushedFinal } from './connection';
+import type { RelayContext, RelayLimits } from './context';
+import { flushOutbox, rerouteFinal } from './finals';
+import type { Metrics } from './metrics';
+import { agentCancelFrame, errorFrame, pongFrame } from './outbound';
+import { RelayError } from './relay-error';
+
+export interface RelayOptions {
+  nodeId: string;
+  backend: Backend;
+  log: Logger;
+  metrics: Metrics;
+  limits: RelayLimits;
+}
+
+export type Admission =
+  | { ok: true; principal: Principal }
+  | { ok: false; status: 401 | 429 | 503; reason: string; message: string };
+
+/** The core as the transport sees it: admission at the upgrade, then socket lifecycle events. */
+export interface Relay {
+  admit(role: Role, token: string | undefined): Promise<Admission>;
+  opened(conn: Connection): void;
+  received(conn: Connection, text: string): void;
+  closed(conn: Connection, unflushed: UnflushedFinal[]): void;
+  /** Ready to take traffic: not draining, and the backend can record events. */
+  ready(): boolean;
+  /** Stops admitting, closes every socket with 1001 and waits for the work they started. */
+  drain(): Promise<void>;
+}
+
+/** Frames from one socket are handled in order; this many waiting is a flood, and closes it. */
+const MAX_QUEUED_FRAMES = 10_000;
+
+export function createRelay(options: RelayOptions): Relay {
+  const { backend, log, metrics, nodeId } = options;
+  const pending = new Set<Promise<unknown>>();
+  const chains = new Map<string, { tail: Promise<void>; depth: number }>();
+  let draining = false;
+
+  const ctx: RelayContext = {
+    nodeId,
+    backend,
+    log,
+    metrics,
+    limits: options.limits,
+    local: new Map(),
+    inFlight: new Map(),
+    track(task, work) {
+      const p: Promise<unknown> = work
+        .catch((err: unknown) => {
+          metrics.backgroundErrors.inc({ task });
+          log.error({ err, task }, 'background work failed');
+        })
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    },
+    async dispatched(result: DispatchResult) {
+      for (const assignment of result.assigned) await deliverAssignment(ctx, assignment);
+      for (const eventId of result.expired) await finishWithError(ctx, eventId, ErrorCode.EVENT_EXPIRED);
+    },
+  };
+
+  /** Runs frame work for one socket in arrival order; a RelayError becomes an error frame. */
+  const serial = (conn: Connection, work: () => Promise<void>, echo: { ref?: string; event_id?: string } = {}) => {
+    const chain = chains.get(conn.id) ?? { tail: Promise.resolve(), depth: 0 };
+    if (chain.depth >= MAX_QUEUED_FRAMES) {
+      metrics.framesRejected.inc({ role: conn.role, code: 'FLOOD' });
+      conn.close(CloseCode.OVERLOADED, 'Too many frames waiting; slow down');
+      return;
+    }
+    chain.depth += 1;
+    chain.tail = chain.tail
+      .then(work)
+      .catch((err: unknown) => reject(conn, err, echo))
+      .finally(() => {
+        chain.depth -= 1;
+      });
+    chains.set(conn.id, chain);
+    ctx.track('frame', chain.tail);
+  };
+
+  const reject = (conn: Connection, err: unknown, echo: { ref?: string; event_id?: string }) => {
+    const error: FrameError =
+      err instanceof RelayError
+        ? { code: err.code, message: err.message, ...echo, ...(err.eventId ? { event_id: err.eventId } : {}) }
+        : { code: ErrorCode.RELAY_UNAVAILABLE, message: 'Relay could not handle this frame; retry with backoff', ...echo };
+    if (!(err instanceof RelayError)) log.error({ err, conn: conn.id }, 'frame handling failed');
+    sendError(conn, error);
+  };
+
+  const sendError = (conn: Connection, error: FrameError) => {
+    metrics.framesRejected.inc({ role: conn.role, code: error.code });
+    conn.send(
+      errorFrame(error.code, error.message, { event_id: error.event_id, ref: error.ref, details: error.details }),
+      'control',
+    );
+  };
+
+  const onAppFrame = (conn: Connection, text: string) => {
+    const parsed = parseAppFrame(text);
+    if (!parsed.ok) return sendError(conn, parsed.error);
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case 'event':
+        return serial(conn, () => acceptEvent(ctx, conn, frame, parsed.payloadRaw as string), { ref: frame.ref });
+      case 'discover':
+        return serial(conn, () => discover(ctx, conn, frame.ref), { ref: frame.ref });
+      case 'cancel':
+        return serial(conn, () => cancelEvent(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
+      case 'ping':
+        return void conn.send(pongFrame(frame.ref), 'control');
+      case 'pong':
+        return;
+    }
+  };
+
+  const onAgentFrame = (conn: Connection, text: string) => {
+    const parsed = parseAgentFrame(text);
+    if (!parsed.ok) return sendError(conn, parsed.error);
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case 'token':
+        return serial(conn, () => relayToken(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
+      case 'reply':
+        return serial(conn, () => acceptReply(ctx, conn, frame, parsed.payloadRaw), {
+          ref: frame.ref,
+          event_id: frame.event_id,
+        });
+      case 'ping':
+        return void conn.send(pongFrame(frame.ref), 'control');
+      case 'pong':
+        return;
+    }
+  };
+
+  const onBusMessage = (message: BusMessage) => {
+    switch (message.kind) {
+      case 'deliver':
+        return writeEvent(ctx, message.assignment, message.event);
+      case 'app-token': {
+        const conn = ctx.local.get(message.connId);
+        if (conn?.send(message.text, 'token')) metrics.tokensRelayed.inc();
+        else metrics.tokensDropped.inc({ reason: conn ? 'backpressure' : 'app_gone' });
+        return;
+      }
+      case 'app-final': {
+        const conn = ctx.local.get(message.connId);
+        if (conn?.sendFinal(message.eventId, message.text)) return;
+        return ctx.track('final', rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId));
+      }
+      case 'agent-cancel':
+        forgetInFlight(ctx, message.eventId);
+        ctx.local.get(message.connId)?.send(agentCancelFrame(message.eventId), 'control');
+        return;
+    }
+  };
+
+  const onTask = async (task: Task) => {
+    if (task.kind === 'release') return ctx.dispatched(await backend.queue.pump(task.agentId));
+    const removed = await backend.queue.remove(task.agentId, task.eventId, true);
+    if (removed.was === 'waiting') await finishWithError(ctx, task.eventId, ErrorCode.EVENT_EXPIRED);
+    await ctx.dispatched(removed);
+  };
+
+  backend.scheduler.onDue(onTask);
+  ctx.track('bus', backend.bus.subscribe(nodeId, onBusMessage));
+
+  return {
+    async admit(role, token) {
+      if (draining) return { ok: false, status: 503, reason: 'draining', message: 'Node is shutting down' };
+      if (!token) return { ok: false, status: 401, reason: 'missing_token', message: 'Missing token' };
+      const principal = await backend.registry.authenticate(role, token);
+      if (!principal) return { ok: false, status: 401, reason: 'bad_token', message: 'Unknown, revoked or wrong-role token' };
+      const limit = await connectionLimit(role, principal.id);
+      const open = await backend.presence.list(role, principal.id);
+      if (open.length >= limit) {
+        return { ok: false, status: 429, reason: 'max_connections', message: `At most ${limit} connections` };
+      }
+      return { ok: true, principal };
+    },
+
+    opened(conn) {
+      ctx.local.set(conn.id, conn);
+      metrics.connections.inc({ role: conn.role });
+      log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection opened');
+      serial(conn, async () => {
+        await backend.presence.add({
+          connId: conn.id,
+          nodeId,
+          role: conn.role,
+          principalId: conn.principal.id,
+          tokenId: conn.principal.tokenId,
+          since: conn.since,
+        });
+        // Upgrades racing past admission: the oldest connections keep their places.
+        const open = await backend.presence.list(conn.role, conn.principal.id);
+        const limit = await connectionLimit(conn.role, conn.principal.id);
+        if (open.findIndex((c) => c.connId === conn.id) >= limit) {
+          conn.close(CloseCode.POLICY, `At most ${limit} connections`);
+          return;
+        }
+        if (conn.role === 'app') return flushOutbox(ctx, conn.id, conn.principal.id);
+        const agent = await backend.registry.agent(conn.principal.id);
+        const maxInFlight = agent?.maxInFlight ?? 1;
+        await ctx.dispatched(await backend.queue.attach(conn.principal.id, { connId: conn.id, nodeId, maxInFlight }));
+      });
+    },
+
+    received(conn, text) {
+      if (conn.role === 'app') onAppFrame(conn, text);
+      else onAgentFrame(conn, text);
+    },
+
+    closed(conn, unflushed) {
+      ctx.local.delete(conn.id);
+      metrics.connections.dec({ role: conn.role });
+      log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection closed');
+      // Not through `serial`: a flooded socket's queue must not delay handing its events back.
+      ctx.track(
+        'close',
+        (async () => {
+          await backend.presence.remove(conn.id);
+          if (conn.role === 'agent') {
+            for (const [eventId, held] of ctx.inFlight) if (held.connId === conn.id) forgetInFlight(ctx, eventId);
+            const result = await backend.queue.detach(conn.principal.id, conn.id);
+            if (result.assigned.length > 0) {
+              log.info({ agent_id: conn.principal.id, events: result.assigned.length }, 'events handed back for redelivery');
+            }
+            await ctx.dispatched(result);
+          }
+          for (const final of unflushed) await rerouteFinal(ctx, conn.principal.id, final.eventId, final.text, conn.id);
+          await chains.get(conn.id)?.tail;
+          chains.delete(conn.id);
+        })(),
+      );
+    },
+
+    ready: () => !draining && backend.ready(),
+
+    async drain() {
+      draining = true;
+      for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node shutting down; reconnect');
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+      for (const held of ctx.inFlight.values()) clearTimeout(held.timer);
+    },
+  };
+
+  async function connectionLimit(role: Role, id: string): Promise<number> {
+    const record = role === 'app' ? await backend.registry.app(id) : await backend.registry.agent(id);
+    return record?.maxConnections ?? 0;
+  }
+}

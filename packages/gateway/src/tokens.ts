@@ -1,0 +1,33 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { AGENT_TOKEN_PREFIX, APP_TOKEN_PREFIX, type Role } from '@relay/protocol';
+import { randomSecret } from './ids';
+
+export function tokenPrefix(role: Role, id: string): string {
+  return `${role === 'app' ? APP_TOKEN_PREFIX : AGENT_TOKEN_PREFIX}${id}_`;
+}
+
+/** A new token for an app or agent: `rlk_<id>_<secret>` / `rla_<id>_<secret>`. */
+export function generateToken(role: Role, id: string): string {
+  return tokenPrefix(role, id) + randomSecret();
+}
+
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** A short, non-secret name for a token, safe to log: the first 12 hex digits of its hash. */
+export function tokenId(hash: Buffer): string {
+  return hash.subarray(0, 6).toString('hex');
+}
+
+/**
+ * Index of the hash in `candidates` equal to `hash`, or -1. Every candidate is compared with
+ * timingSafeEqual and the loop never stops early, so timing says nothing about which matched.
+ */
+export function findHash(candidates: readonly Buffer[], hash: Buffer): number {
+  let found = -1;
+  for (let i = 0; i < candidates.length; i++) {
+    if (timingSafeEqual(candidates[i] as Buffer, hash) && found < 0) found = i;
+  }
+  return found;
+}

@@ -1,0 +1,168 @@
+import {
+  AGENT_SUBPROTOCOL,
+  APP_SUBPROTOCOL,
+  MAX_AGENT_FRAME_BYTES,
+  MAX_APP_FRAME_BYTES,
+  type Role,
+} from '@relay/protocol';
+import type { Logger } from 'pino';
+import { newConnectionId } from '../ids';
+import type { Metrics } from '../relay/metrics';
+import type { Relay } from '../relay/relay';
+import { SocketConnection, type BufferLimits, type SocketData } from './socket-connection';
+import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws';
+
+export interface ServerOptions extends BufferLimits {
+  host: string;
+  port: number;
+  nodeId: string;
+  idleTimeoutS: number;
+  relay: Relay;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export interface RelayServer {
+  /** Starts listening; resolves to the bound port (useful with port 0). */
+  listen(): Promise<number>;
+  /** Stops accepting new TCP connections; open sockets are the core's to close. */
+  stopListening(): void;
+}
+
+const ENDPOINTS: Record<Role, { path: string; subprotocol: string; maxFrame: number }> = {
+  app: { path: '/v1/ws/app', subprotocol: APP_SUBPROTOCOL, maxFrame: MAX_APP_FRAME_BYTES },
+  agent: { path: '/v1/ws/agent', subprotocol: AGENT_SUBPROTOCOL, maxFrame: MAX_AGENT_FRAME_BYTES },
+};
+
+const STATUS_LINES: Record<number, string> = {
+  200: '200 OK',
+  401: '401 Unauthorized',
+  404: '404 Not Found',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function createServer(options: ServerOptions): RelayServer {
+  const { relay, log, metrics } = options;
+  const app: TemplatedApp = uws.App();
+  let listenSocket: us_listen_socket | undefined;
+
+  for (const role of ['app', 'agent'] as const) {
+    const endpoint = ENDPOINTS[role];
+    app.ws<SocketData>(endpoint.path, {
+      maxPayloadLength: endpoint.maxFrame,
+      idleTimeout: options.idleTimeoutS,
+      sendPingsAutomatically: true,
+      // Our own limits (SocketConnection) act first; uWS's must never silently drop a frame.
+      maxBackpressure: options.maxBufferedBytes + MAX_AGENT_FRAME_BYTES * 4,
+      closeOnBackpressureLimit: 1,
+      upgrade: (res, req, context) => upgrade(role, res, req, context),
+      open: (ws) => {
+        const data = ws.getUserData();
+        data.conn = new SocketConnection(ws, data, options, (conn) =>
+          metrics.backpressureCloses.inc({ role: conn.role }),
+        );
+        relay.opened(data.conn);
+      },
+      message: (ws, message) => {
+        const conn = ws.getUserData().conn as SocketConnection;
+        let text: string;
+        try {
+          text = utf8.decode(message);
+        } catch {
+          text = ''; // not UTF-8: the core answers INVALID_JSON like any other unparsable frame
+        }
+        relay.received(conn, text);
+      },
+      drain: (ws) => ws.getUserData().conn?.drained(),
+      close: (ws) => {
+        const conn = ws.getUserData().conn;
+        if (conn) relay.closed(conn, conn.markClosed());
+      },
+    });
+  }
+
+  function upgrade(role: Role, res: HttpResponse, req: HttpRequest, context: unknown): void {
+    // The request object is only valid until the first await: read everything now.
+    const token = bearer(req.getHeader('authorization')) ?? (new URLSearchParams(req.getQuery() ?? '').get('token') || undefined);
+    const key = req.getHeader('sec-websocket-key');
+    const offered = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    relay
+      .admit(role, token)
+      .then((admission) => {
+        if (aborted) return;
+        res.cork(() => {
+          if (!admission.ok) {
+            metrics.upgradesRejected.inc({ reason: admission.reason });
+            sendJson(res, admission.status, { error: { code: admission.reason, message: admission.message } });
+            return;
+          }
+          const wanted = ENDPOINTS[role].subprotocol;
+          const selected = offered.split(',').some((p) => p.trim() === wanted) ? wanted : '';
+          const data: SocketData = { role, principal: admission.principal, connId: newConnectionId(options.nodeId), since: Date.now() };
+          res.upgrade(data, key, selected, extensions, context as never);
+        });
+      })
+      .catch((err: unknown) => {
+        log.error({ err }, 'upgrade failed');
+        metrics.upgradesRejected.inc({ reason: 'internal' });
+        if (!aborted) res.cork(() => sendJson(res, 500, { error: { code: 'internal', message: 'Upgrade failed' } }));
+      });
+  }
+
+  app.get('/healthz', (res) => sendJson(res, 200, { status: 'ok' }));
+  app.get('/readyz', (res) => {
+    const ready = relay.ready();
+    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+  });
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    metrics.registry
+      .metrics()
+      .then((body) => {
+        if (aborted) return;
+        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType).end(body));
+      })
+      .catch((err: unknown) => log.error({ err }, 'metrics failed'));
+  });
+  app.any('/*', (res) => sendJson(res, 404, { error: { code: 'not_found', message: 'No such route' } }));
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        app.listen(options.host, options.port, (socket) => {
+          if (!socket) return reject(new Error(`cannot listen on ${options.host}:${options.port}`));
+          listenSocket = socket;
+          resolve(uws.us_socket_local_port(socket as never));
+        });
+      });
+    },
+    stopListening() {
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+    },
+  };
+}
+
+function bearer(header: string): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+function sendJson(res: HttpResponse, status: number, body: unknown): void {
+  res
+    .writeStatus(STATUS_LINES[status] ?? `${status} Error`)
+    .writeHeader('content-type', 'application/json')
+    .end(JSON.stringify(body));
+}
