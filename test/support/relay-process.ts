@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const MAIN = path.resolve(__dirname, '../../packages/gateway/dist/main.js');
+
+export interface StartOptions {
+  /** Registry file contents (apps and agents); written to a temp file and passed as RELAY_CONFIG. */
+  registry?: unknown;
+  /** Extra environment for the node (timeouts, limits). */
+  env?: Record<string, string>;
+  /** Node id; defaults to a unique one. */
+  nodeId?: string;
+}
+
+export interface RelayProcess {
+  readonly port: number;
+  readonly url: string;
+  readonly httpUrl: string;
+  readonly nodeId: string;
+  readonly proc: ChildProcess;
+  /** Every line the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Sends a signal and resolves with the exit code (or the signal name) once the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+let counter = 0;
+
+/**
+ * Starts a real gateway process on a free port and resolves once it listens. The backend is
+ * the one under test (see backends.ts): its environment is merged in by the caller.
+ */
+export async function startRelay(options: StartOptions = {}): Promise<RelayProcess> {
+  const nodeId = options.nodeId ?? `test-node-${process.pid}-${++counter}`;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    RELAY_NODE_ID: nodeId,
+    ...options.env,
+  };
+  if (options.registry !== undefined) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'relay-test-'));
+    const file = path.join(dir, 'registry.json');
+    writeFileSync(file, JSON.stringify(options.registry));
+    env.RELAY_CONFIG = file;
+  }
+  const proc = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<number | string>((resolve) =>
+    proc.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${output}`)), 15_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"port":(\d+)[^\n]*relay listening/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return {
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    nodeId,
+    proc,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
