@@ -404,7 +404,9 @@ describe('errors echo ref and event_id', () => {
     ['INVALID_MESSAGE on event', () => parseAppFrame(event({ agent_id: 'BAD', ref: 'r-1' })), 'INVALID_MESSAGE', { ref: 'r-1' }],
     ['missing type', () => parseAppFrame('{"ref":"r-2"}'), 'INVALID_MESSAGE', { ref: 'r-2' }],
     ['UNKNOWN_TYPE', () => parseAppFrame(`{"type":"nope","ref":"r-3","event_id":"${EVT}"}`), 'UNKNOWN_TYPE', { ref: 'r-3', event_id: EVT }],
-    ['cancel with a malformed event_id', () => parseAppFrame('{"type":"cancel","event_id":"bogus","ref":"r-4"}'), 'INVALID_MESSAGE', { ref: 'r-4', event_id: 'bogus' }],
+    // a malformed id is not echoed, so the error frame itself stays valid (ErrorFrame schema)
+    ['cancel with a malformed event_id', () => parseAppFrame('{"type":"cancel","event_id":"bogus","ref":"r-4"}'), 'INVALID_MESSAGE', { ref: 'r-4' }],
+    ['ref over 128 chars', () => parseAppFrame(`{"type":"nope","ref":"${'r'.repeat(129)}"}`), 'UNKNOWN_TYPE', {}],
     ['agent token without text', () => parseAgentFrame(token({ token: undefined })), 'INVALID_MESSAGE', { event_id: EVT }],
     ['agent reply with null content', () => parseAgentFrame(reply({ content: null, ref: 'r-5' })), 'INVALID_MESSAGE', { ref: 'r-5', event_id: EVT }],
     ['agent sending event', () => parseAgentFrame(`{"type":"event","event_id":"${EVT}","ref":"r-6"}`), 'UNKNOWN_TYPE', { ref: 'r-6', event_id: EVT }],

@@ -11,7 +11,7 @@ import {
   PongFrame,
   type Role,
 } from './frames';
-import { MAX_PAYLOAD_BYTES, utf8ByteLength } from './limits';
+import { EVENT_ID_PATTERN, MAX_PAYLOAD_BYTES, MAX_REF_LENGTH, utf8ByteLength } from './limits';
 import { rawMember } from './raw-json';
 
 export interface ErrorDetail {
@@ -76,9 +76,10 @@ function parseFrame<S extends Record<string, z.ZodType>>(
     ]);
   }
   const obj = value as Record<string, unknown>;
+  // Only well-formed values are echoed, so the error frame itself always obeys the schema.
   const echo = {
-    ...(typeof obj.ref === 'string' ? { ref: obj.ref } : {}),
-    ...(typeof obj.event_id === 'string' ? { event_id: obj.event_id } : {}),
+    ...(typeof obj.ref === 'string' && obj.ref.length <= MAX_REF_LENGTH ? { ref: obj.ref } : {}),
+    ...(typeof obj.event_id === 'string' && EVENT_ID_PATTERN.test(obj.event_id) ? { event_id: obj.event_id } : {}),
   };
   if (typeof obj.type !== 'string') {
     return fail(ErrorCode.INVALID_MESSAGE, 'Frame needs a string "type"', [
