@@ -1,0 +1,144 @@
+import type { DeliveryQueue, QueueEntry } from '@relay/gateway';
+
+/**
+ * The DeliveryQueue contract (ports/delivery-queue.ts), runnable against any backend. Times are
+ * real: "past" and "far future" instants stand in for a clock, so no backend needs a fake one.
+ */
+export function deliveryQueueContract(name: string, create: () => Promise<{ queue: DeliveryQueue; teardown(): Promise<void> }>) {
+  describe(`DeliveryQueue contract (${name})`, () => {
+    let queue: DeliveryQueue;
+    let teardown: () => Promise<void>;
+    let order = 0;
+    const FAR = Date.now() + 3_600_000;
+
+    const entry = (eventId: string, sessionKey: string, extra: Partial<QueueEntry> = {}): QueueEntry => ({
+      eventId,
+      agentId: 'athena',
+      sessionKey,
+      order: ++order,
+      notBefore: 0,
+      expiresAt: FAR,
+      ...extra,
+    });
+    const slot = (connId: string, maxInFlight = 10) => ({ connId, nodeId: 'n1', maxInFlight });
+    const ids = (r: { assigned: { eventId: string }[] }) => r.assigned.map((a) => a.eventId);
+
+    beforeEach(async () => {
+      ({ queue, teardown } = await create());
+    });
+    afterEach(async () => teardown());
+
+    test('with no connection, events wait; attaching one assigns them in accept order as attempt 1', async () => {
+      for (const id of ['e1', 'e2', 'e3']) expect((await queue.enqueue(entry(id, `s-${id}`))).assigned).toEqual([]);
+      expect(await queue.waiting('athena')).toBe(3);
+      const result = await queue.attach('athena', slot('c1'));
+      expect(result.assigned).toEqual([
+        { eventId: 'e1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1 },
+        { eventId: 'e2', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1 },
+        { eventId: 'e3', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1 },
+      ]);
+      expect(await queue.waiting('athena')).toBe(0);
+    });
+
+    test("a session's events stay on the connection holding it; new sessions go to the least loaded", async () => {
+      await queue.attach('athena', slot('c1'));
+      await queue.attach('athena', slot('c2'));
+      const a1 = (await queue.enqueue(entry('a1', 'sA'))).assigned[0];
+      const b1 = (await queue.enqueue(entry('b1', 'sB'))).assigned[0];
+      expect(a1?.connId).not.toBe(b1?.connId); // spread: the second session takes the idle connection
+      for (const id of ['a2', 'a3', 'a4']) {
+        expect((await queue.enqueue(entry(id, 'sA'))).assigned[0]?.connId).toBe(a1?.connId);
+      }
+    });
+
+    test('no connection holds more than maxInFlight; removing an answered event frees its place', async () => {
+      await queue.attach('athena', slot('c1', 2));
+      const first = await Promise.all(['e1', 'e2', 'e3'].map((id) => queue.enqueue(entry(id, `s-${id}`))));
+      expect(first.flatMap(ids)).toEqual(['e1', 'e2']);
+      expect(await queue.waiting('athena')).toBe(1);
+      const removed = await queue.remove('athena', 'e1', false);
+      expect(removed.was).toBe('in-flight');
+      expect(removed.connId).toBe('c1');
+      expect(ids(removed)).toEqual(['e3']);
+    });
+
+    test("a session blocked on its full holder does not overtake; other sessions still go", async () => {
+      await queue.attach('athena', slot('c1', 1));
+      expect(ids(await queue.enqueue(entry('a1', 'sA')))).toEqual(['a1']);
+      await queue.attach('athena', slot('c2', 5));
+      expect(ids(await queue.enqueue(entry('a2', 'sA')))).toEqual([]); // sA is held by the full c1
+      const b1 = await queue.enqueue(entry('b1', 'sB'));
+      expect(b1.assigned).toMatchObject([{ eventId: 'b1', connId: 'c2' }]);
+      expect(ids(await queue.remove('athena', 'a1', false))).toEqual(['a2']);
+    });
+
+    test('detach hands unanswered events back ahead of later ones, as attempt 2, in accept order', async () => {
+      await queue.attach('athena', slot('c1'));
+      await queue.enqueue(entry('a1', 'sA'));
+      await queue.enqueue(entry('a2', 'sA'));
+      await queue.remove('athena', 'a1', false); // answered: must not come back
+      const detached = await queue.detach('athena', 'c1');
+      expect(detached.assigned).toEqual([]);
+      expect(await queue.waiting('athena')).toBe(1);
+      await queue.enqueue(entry('a3', 'sA'));
+      const attached = await queue.attach('athena', slot('c2'));
+      expect(attached.assigned.map((a) => [a.eventId, a.attempt, a.connId])).toEqual([
+        ['a2', 2, 'c2'],
+        ['a3', 1, 'c2'],
+      ]);
+    });
+
+    test('detach reassigns at once to another attached connection', async () => {
+      await queue.attach('athena', slot('c1'));
+      await queue.enqueue(entry('a1', 'sA'));
+      await queue.attach('athena', slot('c2'));
+      const detached = await queue.detach('athena', 'c1');
+      expect(detached.assigned).toMatchObject([{ eventId: 'a1', connId: 'c2', attempt: 2 }]);
+    });
+
+    test('an event held by notBefore waits, and holds back later events of its session only', async () => {
+      await queue.attach('athena', slot('c1'));
+      expect(ids(await queue.enqueue(entry('a1', 'sA', { notBefore: FAR })))).toEqual([]);
+      expect(ids(await queue.enqueue(entry('a2', 'sA')))).toEqual([]);
+      expect(ids(await queue.enqueue(entry('b1', 'sB')))).toEqual(['b1']);
+      expect(await queue.waiting('athena')).toBe(2);
+      expect(ids(await queue.pump('athena'))).toEqual([]);
+    });
+
+    test('a waiting event past expiresAt is reported expired and removed, never assigned', async () => {
+      expect((await queue.enqueue(entry('old', 'sA', { expiresAt: Date.now() + 50 }))).expired).toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      const result = await queue.attach('athena', slot('c1'));
+      expect(result.expired).toEqual(['old']);
+      expect(result.assigned).toEqual([]);
+      expect(await queue.waiting('athena')).toBe(0);
+      expect((await queue.remove('athena', 'old', false)).was).toBeNull();
+    });
+
+    test('remove with onlyIfWaiting leaves an in-flight event where it is', async () => {
+      await queue.attach('athena', slot('c1', 1));
+      await queue.enqueue(entry('e1', 's1'));
+      await queue.enqueue(entry('e2', 's2'));
+      const inFlight = await queue.remove('athena', 'e1', true);
+      expect(inFlight).toMatchObject({ was: 'in-flight', connId: 'c1', assigned: [] });
+      const waiting = await queue.remove('athena', 'e2', true);
+      expect(waiting.was).toBe('waiting');
+      expect(await queue.waiting('athena')).toBe(0);
+      // e1 is still held: c1 (capacity 1) takes nothing new until it is removed
+      expect(ids(await queue.enqueue(entry('e3', 's3')))).toEqual([]);
+      expect(ids(await queue.remove('athena', 'e1', false))).toEqual(['e3']);
+    });
+
+    test('removing an unknown event says so', async () => {
+      expect(await queue.remove('athena', 'nope', false)).toMatchObject({ was: null, assigned: [], expired: [] });
+    });
+
+    test('agents are independent', async () => {
+      await queue.attach('athena', slot('c1'));
+      const other = await queue.enqueue({ ...entry('k1', 'sK'), agentId: 'klyve' });
+      expect(other.assigned).toEqual([]);
+      expect(await queue.waiting('klyve')).toBe(1);
+      expect(await queue.waiting('athena')).toBe(0);
+    });
+  });
+}
