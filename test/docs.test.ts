@@ -26,6 +26,17 @@ describe('docs say what the code does', () => {
     expect(listed.sort()).toEqual([...names].sort());
   });
 
+  test('the build exports the JSON Schema of every frame, by role and direction', () => {
+    const schema = JSON.parse(read('packages/protocol/dist/frames.schema.json'));
+    expect(Object.keys(schema.$defs).sort()).toEqual(['agent_to_relay', 'app_to_relay', 'relay_to_agent', 'relay_to_app']);
+    const types = (dir: string) =>
+      schema.$defs[dir].oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort();
+    expect(types('app_to_relay')).toEqual(['cancel', 'discover', 'event', 'ping', 'pong']);
+    expect(types('agent_to_relay')).toEqual(['ping', 'pong', 'reply', 'token']);
+    expect(types('relay_to_app')).toEqual(['accepted', 'agents', 'error', 'ping', 'pong', 'reply', 'token']);
+    expect(types('relay_to_agent')).toEqual(['cancel', 'error', 'event', 'ping', 'pong']);
+  });
+
   test("the README's registry example is a valid registry file", () => {
     const yaml = /```yaml\n([\s\S]*?)```/.exec(read('README.md'))?.[1];
     expect(yaml).toBeDefined();

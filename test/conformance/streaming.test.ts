@@ -56,4 +56,20 @@ describe.each(backendsUnderTest())('streaming a reply ($name backend)', (backend
     expect(app.invalid).toEqual([]);
     expect(agent.invalid).toEqual([]);
   });
+
+  test('logs name the event but never carry its payload or a token secret', async () => {
+    const agent = await connect(relay.url, 'agent', tokens.athena);
+    const app = await connect(relay.url, 'app', tokens.portal);
+    const marker = `payload-marker-${Date.now()}`;
+    app.send(eventFrame({ payload: { secret_text: marker } }));
+    const accepted = await app.nextOf('accepted');
+    const event = await agent.nextOf('event', accepted.event_id);
+    agent.send({ type: 'reply', event_id: event.event_id, content: `echo ${marker}`, finish_reason: 'stop' });
+    await app.nextOf('reply', accepted.event_id);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // let the log lines reach the pipe
+    const log = relay.output();
+    expect(log).toContain(accepted.event_id);
+    expect(log).not.toContain(marker);
+    for (const token of Object.values(tokens)) expect(log).not.toContain(token.split('_').pop());
+  });
 });
