@@ -1,6 +1,7 @@
 import {
   AGENT_SUBPROTOCOL,
   APP_SUBPROTOCOL,
+  CloseCode,
   MAX_AGENT_FRAME_BYTES,
   MAX_APP_FRAME_BYTES,
   type Role,
@@ -34,10 +35,20 @@ const ENDPOINTS: Record<Role, { path: string; subprotocol: string; maxFrame: num
   agent: { path: '/v1/ws/agent', subprotocol: AGENT_SUBPROTOCOL, maxFrame: MAX_AGENT_FRAME_BYTES },
 };
 
+/**
+ * uWS answers a frame over its maxPayloadLength by dropping the TCP connection with no close
+ * frame: the client sees 1006, takes it for a network fault, reconnects and resends the same
+ * frame. So uWS gets this multiple of the protocol limit as its hard cap, and frames between the
+ * two are refused in `message` with a real 1009, which tells the client not to resend. Only
+ * frames past the hard cap still end as 1006; memory per socket stays bounded by it.
+ */
+const HARD_FRAME_FACTOR = 4;
+
 const STATUS_LINES: Record<number, string> = {
   200: '200 OK',
   401: '401 Unauthorized',
   404: '404 Not Found',
+  426: '426 Upgrade Required',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
@@ -53,7 +64,7 @@ export function createServer(options: ServerOptions): RelayServer {
   for (const role of ['app', 'agent'] as const) {
     const endpoint = ENDPOINTS[role];
     app.ws<SocketData>(endpoint.path, {
-      maxPayloadLength: endpoint.maxFrame,
+      maxPayloadLength: endpoint.maxFrame * HARD_FRAME_FACTOR,
       idleTimeout: options.idleTimeoutS,
       sendPingsAutomatically: true,
       // Our own limits (SocketConnection) act first; uWS's must never silently drop a frame.
@@ -69,6 +80,11 @@ export function createServer(options: ServerOptions): RelayServer {
       },
       message: (ws, message) => {
         const conn = ws.getUserData().conn as SocketConnection;
+        if (message.byteLength > endpoint.maxFrame) {
+          metrics.framesRejected.inc({ role, code: 'FRAME_TOO_LARGE' });
+          conn.close(CloseCode.TOO_LARGE, `Frame over ${endpoint.maxFrame} bytes`);
+          return;
+        }
         let text: string;
         try {
           text = utf8.decode(message);
@@ -118,6 +134,17 @@ export function createServer(options: ServerOptions): RelayServer {
       });
   }
 
+  // A plain GET of a WebSocket endpoint (a browser, curl, a misconfigured proxy that drops the
+  // Upgrade header) is not a wrong URL: say what is missing instead of 404. uWS hands only
+  // non-upgrade requests on these paths to this handler.
+  for (const endpoint of Object.values(ENDPOINTS)) {
+    app.get(endpoint.path, (res) =>
+      sendJson(res, 426, { error: { code: 'upgrade_required', message: 'This endpoint takes WebSocket upgrades only' } }, {
+        upgrade: 'websocket',
+      }),
+    );
+  }
+
   app.get('/healthz', (res) => sendJson(res, 200, { status: 'ok' }));
   app.get('/readyz', (res) => {
     const ready = relay.ready();
@@ -160,9 +187,8 @@ function bearer(header: string): string | undefined {
   return match?.[1];
 }
 
-function sendJson(res: HttpResponse, status: number, body: unknown): void {
-  res
-    .writeStatus(STATUS_LINES[status] ?? `${status} Error`)
-    .writeHeader('content-type', 'application/json')
-    .end(JSON.stringify(body));
+function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeStatus(STATUS_LINES[status] ?? `${status} Error`).writeHeader('content-type', 'application/json');
+  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+  res.end(JSON.stringify(body));
 }
