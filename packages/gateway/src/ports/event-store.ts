@@ -36,6 +36,11 @@ export interface EventStore {
    * `idempotencyTtlMs`, returns the event first recorded under it. Atomic per key.
    */
   append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number): Promise<AppendResult>;
+  /**
+   * The event this app first recorded under `idempotencyKey`, if the key is still remembered at
+   * `now`. Read-only: lets a resend be answered before the limits that only new events face.
+   */
+  findByKey(appId: string, idempotencyKey: string, now: number): Promise<EventRecord | null>;
   get(eventId: string): Promise<EventRecord | null>;
   /** Notes whether the event had to wait, for the `accepted` frame (and its idempotent repeats). */
   setQueued(eventId: string, queued: boolean): Promise<void>;

@@ -1,7 +1,12 @@
 /** A piece of work the core wants done later, even if the node that asked is gone by then. */
 export type Task =
   | { kind: 'expire'; agentId: string; eventId: string }
-  | { kind: 'release'; agentId: string };
+  /**
+   * Pumps the agent's queue once rate-held events become due. One task per agent and due time:
+   * a single task per agent would keep only the earliest time, and events held for a later
+   * window would then wait until something else happened to the queue.
+   */
+  | { kind: 'release'; agentId: string; notBefore: number };
 
 /**
  * Runs tasks at (or soon after) a given time. Each task runs at least once; the core's handlers

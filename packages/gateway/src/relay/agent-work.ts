@@ -109,16 +109,22 @@ export async function acceptReply(
 
 /**
  * Ends an event with a final error (EVENT_EXPIRED, AGENT_TIMEOUT, CANCELLED). An agent still
- * working on it is told to stop. Does nothing if the event has already ended.
+ * working on it is told to stop. Does nothing if the event has already ended. `ref` is the
+ * cancel frame's, when the final error is also the answer to it.
  */
-export async function finishWithError(ctx: RelayContext, eventId: string, code: ErrorCode): Promise<boolean> {
+export async function finishWithError(
+  ctx: RelayContext,
+  eventId: string,
+  code: ErrorCode,
+  ref?: string,
+): Promise<boolean> {
   const known = ctx.inFlight.get(eventId)?.event ?? (await ctx.backend.events.get(eventId));
   if (!known) return false;
   const event = await settle(ctx, eventId, known.agentId, (connId) => cancelAtAgent(ctx, connId, eventId));
   if (!event) return false;
   ctx.metrics.eventsFinished.inc({ outcome: code });
   ctx.log.info({ event_id: eventId, agent_id: event.agentId, app_id: event.appId, code }, 'event ended');
-  await deliverFinal(ctx, event, errorFrame(code, undefined, { event_id: eventId }));
+  await deliverFinal(ctx, event, errorFrame(code, undefined, { event_id: eventId, ref }));
   return true;
 }
 

@@ -4,7 +4,7 @@ import {
   type AppCancelFrame,
   type AppEventFrame,
 } from '@relay/protocol';
-import { isAllowed } from '../ports';
+import { isAllowed, type EventRecord } from '../ports';
 import { newEventId } from '../ids';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
@@ -32,12 +32,21 @@ export async function acceptEvent(
   if (!backend.ready()) throw new RelayError(ErrorCode.RELAY_UNAVAILABLE);
 
   const now = Date.now();
+  // A resend of an event already accepted adds no work, so it is answered before the limits
+  // that only new events face: refusing it would tell the app its event was not taken when it
+  // was. (`append` below still catches a resend racing the first send.)
+  if (frame.idempotency_key !== undefined) {
+    const seen = await backend.events.findByKey(appId, frame.idempotency_key, now);
+    if (seen) return answerResend(ctx, conn, seen, frame.ref);
+  }
+  // The queue cap before the rate limiter, so an event refused for a full queue does not use
+  // up the app's rate budget.
+  if ((await backend.queue.waiting(agent.id)) >= agent.maxQueue) {
+    throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
+  }
   const rate = await backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now);
   if (!rate.allowed) {
     throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
-  }
-  if ((await backend.queue.waiting(agent.id)) >= agent.maxQueue) {
-    throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
   }
   const ttlMs = Math.min(frame.ttl_ms ?? agent.defaultTtlMs, ctx.limits.maxTtlMs);
   const { record, duplicate } = await backend.events.append(
@@ -55,12 +64,7 @@ export async function acceptEvent(
     frame.idempotency_key,
     ctx.limits.idempotencyTtlMs,
   );
-  if (duplicate) {
-    // The app resent after losing its connection: answer as before, and stream to where it is now.
-    if (!record.finished && record.appConnId !== conn.id) await backend.events.setAppConnection(record.id, conn.id);
-    conn.send(acceptedFrame(record, frame.ref), 'control');
-    return;
-  }
+  if (duplicate) return answerResend(ctx, conn, record, frame.ref);
   const result = await backend.queue.enqueue({
     eventId: record.id,
     agentId: agent.id,
@@ -70,7 +74,9 @@ export async function acceptEvent(
     expiresAt: record.expiresAt,
   });
   await backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: agent.id, eventId: record.id });
-  if (rate.notBefore > now) await backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: agent.id });
+  if (rate.notBefore > now) {
+    await backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: agent.id, notBefore: rate.notBefore });
+  }
   record.queued = !result.assigned.some((a) => a.eventId === record.id);
   if (record.queued) await backend.events.setQueued(record.id, true);
 
@@ -81,6 +87,12 @@ export async function acceptEvent(
   );
   conn.send(acceptedFrame(record, frame.ref), 'control');
   await ctx.dispatched(result);
+}
+
+/** The app resent after losing its connection: answer as before, and stream to where it is now. */
+async function answerResend(ctx: RelayContext, conn: Connection, record: EventRecord, ref: string | undefined): Promise<void> {
+  if (!record.finished && record.appConnId !== conn.id) await ctx.backend.events.setAppConnection(record.id, conn.id);
+  conn.send(acceptedFrame(record, ref), 'control');
 }
 
 /** Lists the agents this app may send to, with their live status. */
@@ -97,7 +109,10 @@ export async function cancelEvent(ctx: RelayContext, conn: Connection, frame: Ap
   if (!event || event.appId !== conn.principal.id) {
     throw new RelayError(ErrorCode.UNKNOWN_EVENT, 'No event of this app with that id', frame.event_id);
   }
-  if (event.finished || !(await finishWithError(ctx, event.id, ErrorCode.CANCELLED))) {
+  // The CANCELLED final answers the cancel frame too, so it echoes its ref; but only to the
+  // connection that sent the cancel, as another connection's refs mean nothing to it.
+  const ref = event.appConnId === conn.id ? frame.ref : undefined;
+  if (event.finished || !(await finishWithError(ctx, event.id, ErrorCode.CANCELLED, ref))) {
     throw new RelayError(ErrorCode.UNKNOWN_EVENT, 'The event has already ended', frame.event_id);
   }
 }

@@ -31,6 +31,11 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       }
       return { record, duplicate: false };
     },
+    async findByKey(appId, key, now) {
+      const seen = idempotency.get(`${appId}\u0000${key}`);
+      if (!seen || seen.expiresAt <= now) return null;
+      return events.get(seen.record.id) ?? seen.record;
+    },
     async get(eventId) {
       return events.get(eventId) ?? null;
     },

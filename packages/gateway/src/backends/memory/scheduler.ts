@@ -1,17 +1,24 @@
 import type { Scheduler, Task } from '../../ports';
 
 function taskKey(task: Task): string {
-  return task.kind === 'expire' ? `expire:${task.eventId}` : `release:${task.agentId}`;
+  return task.kind === 'expire' ? `expire:${task.eventId}` : `release:${task.agentId}:${task.notBefore}`;
 }
 
 /**
  * Timers in this process. A task scheduled again under the same key keeps the earlier time, so
- * one release timer per agent serves every held event.
+ * one release timer per agent and due time serves every event held until then.
  */
 export function createMemoryScheduler(onError: (err: unknown, task: Task) => void): Scheduler {
   const timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   let handler: ((task: Task) => Promise<void>) | undefined;
-  const run = (key: string, task: Task) => {
+  const run = (key: string, task: Task, at: number) => {
+    // Node timers may fire a millisecond early by Date.now(); a release run then finds its held
+    // events not yet due and nothing would wake them again. So a task never runs before `at`.
+    const early = at - Date.now();
+    if (early > 0) {
+      timers.set(key, { at, timer: setTimeout(() => run(key, task, at), early) });
+      return;
+    }
     timers.delete(key);
     if (!handler) return;
     handler(task).catch((err) => onError(err, task));
@@ -22,7 +29,7 @@ export function createMemoryScheduler(onError: (err: unknown, task: Task) => voi
       const existing = timers.get(key);
       if (existing && existing.at <= time) return;
       if (existing) clearTimeout(existing.timer);
-      const timer = setTimeout(() => run(key, task), Math.max(0, time - Date.now()));
+      const timer = setTimeout(() => run(key, task, time), Math.max(0, time - Date.now()));
       timers.set(key, { at: time, timer });
     },
     async cancel(task) {

@@ -1,0 +1,133 @@
+import { ErrorCode } from '@relay/protocol';
+import { backendsUnderTest } from '../support/backends';
+import { eventFrame } from '../support/client';
+import { finalsFor, lifecycleRelay, recordFrames, send, sleep } from '../support/lifecycle';
+
+describe.each(backendsUnderTest())('idempotency_key ($name backend)', (backend) => {
+  const r = lifecycleRelay(backend);
+
+  test('a resend with the same key answers with the same event_id and the new ref; the agent gets it once', async () => {
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
+    const first = await send(app, eventFrame({ idempotency_key: 'k-1', ref: 'first' }));
+    const again = await send(app, eventFrame({ idempotency_key: 'k-1', ref: 'again' }));
+    expect(first).toMatchObject({ type: 'accepted', ref: 'first', queued: false });
+    expect(again).toMatchObject({ type: 'accepted', ref: 'again', event_id: first.event_id, queued: false });
+    expect(again.session_key).toBe(first.session_key);
+
+    expect(await agent.nextOf('event', first.event_id)).toMatchObject({ attempt: 1 });
+    expect(await agent.quiet(200)).toEqual([]);
+    agent.send({ type: 'reply', event_id: first.event_id, content: 'once', finish_reason: 'stop' });
+    expect(await app.nextOf('reply', first.event_id)).toMatchObject({ content: 'once' });
+    expect(await app.quiet(150)).toEqual([]);
+  });
+
+  test('a resend while the agent is offline repeats queued: true, and the agent gets the event once', async () => {
+    const app = await r.connect('portal');
+    const first = await send(app, eventFrame({ idempotency_key: 'k-offline' }));
+    const again = await send(app, eventFrame({ idempotency_key: 'k-offline' }));
+    expect(first).toMatchObject({ type: 'accepted', queued: true });
+    expect(again).toMatchObject({ type: 'accepted', queued: true, event_id: first.event_id });
+    const agent = await r.connect('athena');
+    await agent.nextOf('event', first.event_id);
+    expect(await agent.quiet(200)).toEqual([]);
+  });
+
+  test('a resend on a new connection after the first closed: same event, and its tokens and reply go there', async () => {
+    const agent = await r.connect('athena');
+    const lost = await r.connect('portal');
+    const first = await send(lost, eventFrame({ idempotency_key: 'k-reconnect' }));
+    await agent.nextOf('event', first.event_id);
+    await lost.close();
+
+    const app = await r.connect('portal');
+    const seen = recordFrames(app);
+    const again = await send(app, eventFrame({ idempotency_key: 'k-reconnect', ref: 'resent' }));
+    expect(again).toMatchObject({ type: 'accepted', event_id: first.event_id, ref: 'resent' });
+    expect(await agent.quiet(150)).toEqual([]); // not delivered a second time
+
+    agent.send({ type: 'token', event_id: first.event_id, token: 'streamed ' });
+    agent.send({ type: 'reply', event_id: first.event_id, content: 'streamed here', finish_reason: 'stop' });
+    expect(await app.nextOf('token', first.event_id)).toMatchObject({ token: 'streamed ', seq: 0 });
+    expect(await app.nextOf('reply', first.event_id)).toMatchObject({ content: 'streamed here' });
+    await sleep(150);
+    expect(finalsFor(seen, first.event_id)).toHaveLength(1);
+  });
+
+  test('a resend after the event ended still answers with the same event_id, and starts nothing new', async () => {
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
+    const first = await send(app, eventFrame({ idempotency_key: 'k-done' }));
+    await agent.nextOf('event', first.event_id);
+    agent.send({ type: 'reply', event_id: first.event_id, content: 'done', finish_reason: 'stop' });
+    await app.nextOf('reply', first.event_id);
+    const again = await send(app, eventFrame({ idempotency_key: 'k-done' }));
+    expect(again).toMatchObject({ type: 'accepted', event_id: first.event_id });
+    expect(await agent.quiet(200)).toEqual([]);
+    expect(await app.quiet(100)).toEqual([]);
+  });
+
+  test('the same key from another app is another event; different keys are different events', async () => {
+    const agent = await r.connect('athena');
+    const portal = await r.connect('portal');
+    const flow = await r.connect('flow');
+    const a = await send(portal, eventFrame({ idempotency_key: 'shared' }));
+    const b = await send(flow, eventFrame({ thread_id: 'flow:run-1:step-1', idempotency_key: 'shared' }));
+    const c = await send(portal, eventFrame({ idempotency_key: 'other' }));
+    const d = await send(portal, eventFrame()); // no key: always new
+    const e = await send(portal, eventFrame());
+    for (const x of [a, b, c, d, e]) expect(x).toMatchObject({ type: 'accepted' });
+    expect(new Set([a, b, c, d, e].map((x) => x.event_id)).size).toBe(5);
+    const got = new Set<string>();
+    for (let i = 0; i < 5; i++) got.add((await agent.nextOf('event')).event_id);
+    expect(got).toEqual(new Set([a, b, c, d, e].map((x) => x.event_id)));
+    expect(await agent.quiet(150)).toEqual([]);
+  });
+});
+
+// A resend of an event that was already accepted adds nothing to the queue and no load on the
+// agent, so it must get its `accepted` again even when a new event would be refused: otherwise
+// the app is told its event was not taken when it was. (PROTOCOL.md is silent; this is what a
+// client retrying after a lost connection needs.)
+describe.each(backendsUnderTest())('idempotent resend at the limits ($name backend)', (backend) => {
+  describe('full queue', () => {
+    const r = lifecycleRelay(backend, { registry: { agents: { athena: { max_queue: 1 } } } });
+
+    test('a resend of a queued event is accepted again, not refused with QUEUE_FULL', async () => {
+      const app = await r.connect('portal');
+      const first = await send(app, eventFrame({ idempotency_key: 'k-full' }));
+      expect(first).toMatchObject({ type: 'accepted', queued: true });
+      expect(await send(app, eventFrame())).toMatchObject({ type: 'error', code: ErrorCode.QUEUE_FULL });
+      const again = await send(app, eventFrame({ idempotency_key: 'k-full', ref: 'retry' }));
+      expect(again).toMatchObject({ type: 'accepted', event_id: first.event_id, ref: 'retry' });
+    });
+  });
+
+  describe('hard rate limit', () => {
+    const r = lifecycleRelay(backend, {
+      registry: { apps: { portal: { rate_limit_per_min: 2, hard_rate_limit_per_min: 2 } } },
+      env: { RELAY_RATE_WINDOW_MS: '600000' }, // one window for the whole test
+    });
+
+    test('a resend uses none of the budget, and is accepted again even past the hard limit', async () => {
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
+      const first = await send(app, eventFrame({ idempotency_key: 'k-rate' }));
+      expect(first).toMatchObject({ type: 'accepted', queued: false });
+      const again = await send(app, eventFrame({ idempotency_key: 'k-rate', ref: 'retry' }));
+      expect(again).toMatchObject({ type: 'accepted', event_id: first.event_id, ref: 'retry' });
+      // The resend took nothing: there is room for one more new event, and then none.
+      const second = await send(app, eventFrame({ idempotency_key: 'k-new' }));
+      expect(second).toMatchObject({ type: 'accepted', queued: false });
+      expect(await send(app, eventFrame({ idempotency_key: 'k-over' }))).toMatchObject({
+        type: 'error',
+        code: ErrorCode.RATE_LIMITED,
+      });
+      const late = await send(app, eventFrame({ idempotency_key: 'k-rate', ref: 'late-retry' }));
+      expect(late).toMatchObject({ type: 'accepted', event_id: first.event_id, ref: 'late-retry' });
+      await agent.nextOf('event', second.event_id);
+      await agent.nextOf('event', first.event_id);
+      expect(await agent.quiet(150)).toEqual([]);
+    });
+  });
+});
