@@ -38,24 +38,30 @@ async function main(): Promise<void> {
     devTokens = dev;
   }
 
-  const node = await startRelayNode({ config, registry, log });
-  if (devTokens) printDevelopmentBanner(node.port, devTokens);
-
+  const starting = startRelayNode({ config, registry, log });
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) return;
     signalled = true;
     log.info({ signal }, 'shutting down');
-    node.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    starting
+      .then((node) => node.stop())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
+  // Installed before the node can announce that it listens: until a handler exists, SIGTERM's
+  // default action kills the process at once, so an orchestrator that stops a node right after
+  // it came up would see it die by signal instead of draining and exiting 0.
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  const node = await starting;
+  if (devTokens) printDevelopmentBanner(node.port, devTokens);
 }
 
 /**

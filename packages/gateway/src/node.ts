@@ -81,9 +81,12 @@ function createBackend(config: NodeConfig, registry: RegistryData, log: Logger, 
   return createMemoryBackend({
     registry,
     rateWindowMs: config.rateWindowMs,
-    onOutboxDrop: (appId, eventId) => {
+    onOutboxDrop: (appId, eventId, reason) => {
       metrics.finalsDropped.inc();
-      log.warn({ app_id: appId, event_id: eventId }, 'held final frame dropped: outbox full');
+      log.warn(
+        { app_id: appId, event_id: eventId, reason },
+        reason === 'full' ? 'held final frame dropped: outbox full' : 'held final frame dropped: retention passed',
+      );
     },
     onTaskError: (err) => {
       metrics.backgroundErrors.inc({ task: 'scheduled' });

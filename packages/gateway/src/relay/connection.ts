@@ -12,10 +12,14 @@ export interface Connection {
   readonly since: number;
   /**
    * Writes a frame. A `token` frame is dropped (returns false) when the socket is already
-   * backed up past the drop watermark; any frame that would pass the hard buffer limit closes
-   * the socket with 1013 instead (returns false).
+   * backed up past the drop watermark; any frame to a socket that already has more than the hard
+   * buffer limit waiting closes the socket with 1013 instead (returns false).
    */
   send(text: string, kind: 'token' | 'control'): boolean;
+  /** More bytes wait to be sent than the drop watermark: frames that can wait should. */
+  backedUp(): boolean;
+  /** Calls `listener` once, when the socket is no longer backed up; never if it closes first. */
+  whenDrained(listener: () => void): void;
   /**
    * Writes a final frame. Until the socket's buffer has drained, the transport remembers it, so
    * a socket that dies before flushing hands it back through `Relay.closed` to go elsewhere.

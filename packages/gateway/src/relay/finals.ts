@@ -53,11 +53,20 @@ export async function rerouteFinal(
   }
 }
 
-/** Hands every held final frame of the app to this connection. */
+/**
+ * Hands every held final frame of the app to this connection, paced by its send buffer: a
+ * connection that has just opened must not be closed (1013) for a backlog it had no chance to
+ * read yet, so once it is backed up the rest goes back to the outbox and follows when it drains.
+ */
 export async function flushOutbox(ctx: RelayContext, connId: string, appId: string): Promise<void> {
   const held = await ctx.backend.outbox.take(appId, Date.now());
-  for (const final of held) {
+  for (const [i, final] of held.entries()) {
     const conn = ctx.local.get(connId);
+    if (conn?.backedUp()) {
+      for (const rest of held.slice(i)) await ctx.backend.outbox.put(appId, rest);
+      conn.whenDrained(() => ctx.track('final', flushOutbox(ctx, connId, appId)));
+      return;
+    }
     if (!conn || !conn.sendFinal(final.eventId, final.text)) {
       await rerouteFinal(ctx, appId, final.eventId, final.text, connId);
     }

@@ -31,6 +31,7 @@ export class SocketConnection implements Connection {
   private closed = false;
   /** Final frames written since the send buffer was last empty: not known to have left. */
   private unflushed: UnflushedFinal[] = [];
+  private drainListeners: (() => void)[] = [];
 
   constructor(
     private readonly ws: WebSocket<SocketData>,
@@ -48,7 +49,11 @@ export class SocketConnection implements Connection {
     if (this.closed) return false;
     const buffered = this.ws.getBufferedAmount();
     if (kind === 'token' && buffered > this.limits.tokenDropBytes) return false;
-    if (buffered + text.length > this.limits.maxBufferedBytes) {
+    // The limit is on bytes the reader has left waiting, not on the frame at hand: a reader that
+    // keeps up must get a reply larger than the limit (up to two agent frames' worth) rather
+    // than be closed for it, again on every reconnect. Memory per socket stays below the limit
+    // plus one frame.
+    if (buffered > this.limits.maxBufferedBytes) {
       this.onOverflow(this);
       this.close(CloseCode.OVERLOADED, 'Not reading fast enough');
       return false;
@@ -64,19 +69,38 @@ export class SocketConnection implements Connection {
     return true;
   }
 
+  backedUp(): boolean {
+    return !this.closed && this.ws.getBufferedAmount() > this.limits.tokenDropBytes;
+  }
+
+  whenDrained(listener: () => void): void {
+    if (!this.closed) this.drainListeners.push(listener);
+  }
+
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.ws.end(code, reason);
   }
 
-  /** The socket's buffer emptied: everything written so far has left. */
+  /** uWS wrote out some of the socket's buffer. Empty: everything written so far has left. */
   drained(): void {
-    if (!this.closed && this.ws.getBufferedAmount() === 0) this.unflushed.length = 0;
+    if (this.closed) return;
+    if (this.ws.getBufferedAmount() === 0) this.unflushed.length = 0;
+    if (this.drainListeners.length === 0 || this.backedUp()) return;
+    const listeners = this.drainListeners;
+    this.drainListeners = [];
+    // Not from inside uWS's drain callback: a write made there (or in the microtasks that run
+    // as it returns) that backs up again is never drained, as uWS has already decided to stop
+    // polling the socket for writability. The next turn of the loop is outside it.
+    setImmediate(() => {
+      for (const listener of listeners) listener();
+    });
   }
 
   /** Called once from uWS's close handler; returns the finals that may not have arrived. */
   markClosed(): UnflushedFinal[] {
     this.closed = true;
+    this.drainListeners = [];
     const unflushed = this.unflushed;
     this.unflushed = [];
     return unflushed;

@@ -3,7 +3,7 @@ import type { RegistryData } from '../../registry-file';
 import { createMemoryBus } from './bus';
 import { createMemoryDeliveryQueue } from './delivery-queue';
 import { createMemoryEventStore } from './event-store';
-import { createMemoryOutbox } from './outbox';
+import { createMemoryOutbox, type OutboxDropReason } from './outbox';
 import { createMemoryPresence } from './presence';
 import { createMemoryRateLimiter } from './rate-limiter';
 import { createMemoryRegistry } from './registry';
@@ -14,7 +14,7 @@ export interface MemoryBackendOptions {
   rateWindowMs: number;
   /** Final frames held per app at most, waiting for its next connection. */
   outboxPerApp?: number;
-  onOutboxDrop?: (appId: string, eventId: string) => void;
+  onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
   onTaskError?: (err: unknown) => void;
 }
 
