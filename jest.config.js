@@ -5,6 +5,8 @@ const moduleNameMapper = { '^@relay/(protocol|gateway)$': '<rootDir>/packages/$1
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Tests that start processes and wait for real timeouts need more than jest's 5 s.
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',
@@ -21,7 +23,6 @@ module.exports = {
       transform,
       moduleNameMapper,
       testEnvironment: 'node',
-      testTimeout: 30_000,
     },
   ],
 };

@@ -13,6 +13,7 @@ describe('development mode', () => {
   });
 
   test('prints working tokens for a development app and agent, and commands that use them', async () => {
+    await relay.waitForOutput(/send-event\.js/);
     const appToken = /app\s+portal\s+token (rlk_portal_\w+)/.exec(relay.output())?.[1];
     const agentToken = /agent athena\s+token (rla_athena_\w+)/.exec(relay.output())?.[1];
     expect(appToken).toBeDefined();

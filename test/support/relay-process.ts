@@ -22,6 +22,8 @@ export interface RelayProcess {
   readonly proc: ChildProcess;
   /** Every line the process wrote to stdout and stderr so far. */
   output(): string;
+  /** Resolves once the output matches (it is written asynchronously after start-up). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Sends a signal and resolves with the exit code (or the signal name) once the process is gone. */
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
@@ -77,6 +79,14 @@ export async function startRelay(options: StartOptions = {}): Promise<RelayProce
     nodeId,
     proc,
     output: () => output,
+    async waitForOutput(pattern, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(output)) {
+        if (Date.now() > deadline) throw new Error(`output never matched ${pattern}:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return output;
+    },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;

@@ -91,7 +91,13 @@ export async function acceptEvent(
 
 /** The app resent after losing its connection: answer as before, and stream to where it is now. */
 async function answerResend(ctx: RelayContext, conn: Connection, record: EventRecord, ref: string | undefined): Promise<void> {
-  if (!record.finished && record.appConnId !== conn.id) await ctx.backend.events.setAppConnection(record.id, conn.id);
+  if (!record.finished && record.appConnId !== conn.id) {
+    await ctx.backend.events.setAppConnection(record.id, conn.id);
+    // Tokens follow the in-flight copy of the event; point it at the new connection too.
+    // TODO(#3): when the agent's socket is on another node, tell that node over the bus.
+    const held = ctx.inFlight.get(record.id);
+    if (held) held.event = { ...held.event, appConnId: conn.id };
+  }
   conn.send(acceptedFrame(record, ref), 'control');
 }
 

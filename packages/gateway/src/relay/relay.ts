@@ -228,11 +228,15 @@ export function createRelay(options: RelayOptions): Relay {
       ctx.local.delete(conn.id);
       metrics.connections.dec({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection closed');
-      // Not through `serial`: a flooded socket's queue must not delay handing its events back.
       ctx.track(
         'close',
         (async () => {
           await backend.presence.remove(conn.id);
+          // Frames that arrived before the close (a reply sent just before disconnecting) are
+          // handled first, so an answered event is not handed back and done twice. The queue
+          // is bounded by MAX_QUEUED_FRAMES and holds no network waits on the memory backend.
+          await chains.get(conn.id)?.tail;
+          chains.delete(conn.id);
           if (conn.role === 'agent') {
             for (const [eventId, held] of ctx.inFlight) if (held.connId === conn.id) forgetInFlight(ctx, eventId);
             const result = await backend.queue.detach(conn.principal.id, conn.id);
@@ -242,8 +246,6 @@ export function createRelay(options: RelayOptions): Relay {
             await ctx.dispatched(result);
           }
           for (const final of unflushed) await rerouteFinal(ctx, conn.principal.id, final.eventId, final.text, conn.id);
-          await chains.get(conn.id)?.tail;
-          chains.delete(conn.id);
         })(),
       );
     },
