@@ -11,7 +11,7 @@ import { newConnectionId } from '../ids';
 import type { Metrics } from '../relay/metrics';
 import type { Relay } from '../relay/relay';
 import { SocketConnection, type BufferLimits, type SocketData } from './socket-connection';
-import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws';
+import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws';
 
 export interface ServerOptions extends BufferLimits {
   host: string;
@@ -71,14 +71,14 @@ export function createServer(options: ServerOptions): RelayServer {
       maxBackpressure: options.maxBufferedBytes + MAX_AGENT_FRAME_BYTES * 4,
       closeOnBackpressureLimit: 1,
       upgrade: (res, req, context) => upgrade(role, res, req, context),
-      open: (ws) => {
+      open: guarded('open', (ws) => {
         const data = ws.getUserData();
         data.conn = new SocketConnection(ws, data, options, (conn) =>
           metrics.backpressureCloses.inc({ role: conn.role }),
         );
         relay.opened(data.conn);
-      },
-      message: (ws, message) => {
+      }),
+      message: guarded('message', (ws, message: ArrayBuffer) => {
         const conn = ws.getUserData().conn as SocketConnection;
         if (message.byteLength > endpoint.maxFrame) {
           metrics.framesRejected.inc({ role, code: 'FRAME_TOO_LARGE' });
@@ -92,13 +92,32 @@ export function createServer(options: ServerOptions): RelayServer {
           text = ''; // not UTF-8: the core answers INVALID_JSON like any other unparsable frame
         }
         relay.received(conn, text);
-      },
-      drain: (ws) => ws.getUserData().conn?.drained(),
-      close: (ws) => {
+      }),
+      drain: guarded('drain', (ws) => ws.getUserData().conn?.drained()),
+      close: guarded('close', (ws) => {
         const conn = ws.getUserData().conn;
         if (conn) relay.closed(conn, conn.markClosed());
-      },
+      }),
     });
+  }
+
+  /**
+   * An exception escaping a uWS callback would take the whole node down with every socket on
+   * it. A bug in handling one socket's frame must cost at most that socket (closed with 1011).
+   */
+  function guarded<A extends unknown[]>(
+    name: string,
+    handler: (ws: WebSocket<SocketData>, ...rest: A) => void,
+  ): (ws: WebSocket<SocketData>, ...rest: A) => void {
+    return (ws, ...rest) => {
+      try {
+        handler(ws, ...rest);
+      } catch (err) {
+        metrics.backgroundErrors.inc({ task: `socket_${name}` });
+        log.error({ err, conn: ws.getUserData().connId }, `socket ${name} handler failed`);
+        if (name === 'message') ws.getUserData().conn?.close(CloseCode.INTERNAL, 'Internal error');
+      }
+    };
   }
 
   function upgrade(role: Role, res: HttpResponse, req: HttpRequest, context: unknown): void {
