@@ -1,7 +1,7 @@
 // One jest config. Type checking is done once by `tsc -b` in `npm test`'s build step, so
 // ts-jest only transpiles (isolatedModules) and the suites start fast.
 const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.jest.json' }] };
-const moduleNameMapper = { '^@relay/(protocol|gateway)$': '<rootDir>/packages/$1/src' };
+const moduleNameMapper = { '^@relay/(protocol|gateway)$': '<rootDir>/packages/$1/src', '^@relay/sdk$': '<rootDir>/packages/sdk/src' };
 
 /** @type {import('jest').Config} */
 module.exports = {

@@ -1,0 +1,264 @@
+import { AgentOutboundFrame, ErrorCode, type AgentEventFrame } from '@relay/protocol';
+import { ReplyImpl, type Reply, type ReplySink } from './agent-reply';
+import { Connection, type ClientOptions, type ConnectionState, type StateChange } from './connection';
+import { Emitter } from './emitter';
+import { ClientErrorCode, RelayError } from './errors';
+import { RecentMap } from './recent';
+
+/** Options of {@link createAgentClient}. */
+export interface AgentClientOptions extends ClientOptions {
+  /**
+   * Handlers running at once (default 4). Events of one `session_key` always run one at a time,
+   * in the order the relay delivered them; other sessions run beside them up to this limit.
+   */
+  concurrency?: number;
+}
+
+/**
+ * Answers one event: stream with `reply.token()`, finish with `return reply.done(text)`. If it
+ * throws, or returns without a reply, the SDK answers `finish_reason: "error"` with the message.
+ * Stop when `reply.signal` fires (the app cancelled): nothing more is sent for that event.
+ */
+export type EventHandler = (event: AgentEventFrame, reply: Reply) => unknown;
+
+/** Events of an {@link AgentClient}. */
+export interface AgentClientEvents {
+  state: StateChange;
+  /** An error frame from the relay (e.g. UNKNOWN_EVENT for a reply to an event that already ended), or a frame outside the protocol. */
+  error: RelayError;
+  /** A handler threw or returned without replying; the event was answered with `finish_reason: "error"` (unless cancelled). */
+  handlerError: { event: AgentEventFrame; error: unknown };
+}
+
+/** An agent's connection to Relay. Create it with {@link createAgentClient}. */
+export interface AgentClient {
+  readonly state: ConnectionState;
+  on<K extends keyof AgentClientEvents>(event: K, listener: (value: AgentClientEvents[K]) => void): () => void;
+  /** Resolves when the first socket is open; rejects if the client closes before (e.g. UNAUTHORIZED). */
+  opened(): Promise<void>;
+  /**
+   * Sets the handler (replacing any earlier one). Events that arrive before there is a handler
+   * wait. Each event runs once per client however often the relay delivers it (delivery is at
+   * least once): a redelivery of an event still running joins that run, and one of an event
+   * already answered gets the same reply again.
+   */
+  onEvent(handler: EventHandler): this;
+  /**
+   * Stops: aborts running handlers (their events go back to the relay for redelivery), closes the
+   * socket and resolves once it is closed and every handler has returned.
+   */
+  close(): Promise<void>;
+}
+
+/** One event this client holds: waiting for a slot, or running. */
+interface Job {
+  event: AgentEventFrame;
+  /** The socket (epoch) that holds the event now: tokens and the reply go out only on it. */
+  epoch: number;
+  controller: AbortController;
+  started: boolean;
+}
+
+/** Replies remembered to answer a redelivery of an event already answered. */
+const REMEMBERED_REPLIES = 1_000;
+
+/** Creates an agent client and starts connecting at once. */
+export function createAgentClient(options: AgentClientOptions): AgentClient {
+  return new AgentClientImpl(options);
+}
+
+class AgentClientImpl implements AgentClient, ReplySink {
+  private readonly emitter = new Emitter<AgentClientEvents>();
+  private readonly connection: Connection;
+  private readonly concurrency: number;
+  private handler: EventHandler | undefined;
+  private readonly jobs = new Map<string, Job>();
+  private waiting: Job[] = [];
+  private readonly busySessions = new Set<string>();
+  private readonly runs = new Set<Promise<void>>();
+  private readonly answered = new RecentMap<string, string>(REMEMBERED_REPLIES);
+  private epoch = 0;
+  private stopped: RelayError | undefined;
+  private readonly firstOpen: Promise<void>;
+  private settleFirstOpen!: { resolve: () => void; reject: (err: RelayError) => void };
+
+  constructor(options: AgentClientOptions) {
+    this.concurrency = Math.max(1, options.concurrency ?? 4);
+    this.firstOpen = new Promise((resolve, reject) => (this.settleFirstOpen = { resolve, reject }));
+    this.firstOpen.catch(() => undefined); // only those who call opened() hear of it
+    this.connection = new Connection('agent', options, {
+      opened: (epoch) => {
+        this.epoch = epoch;
+        this.settleFirstOpen.resolve();
+      },
+      frame: (text) => this.onFrame(text),
+      state: (change) => this.onState(change),
+    });
+    this.connection.start();
+  }
+
+  get state(): ConnectionState {
+    return this.connection.state;
+  }
+
+  on<K extends keyof AgentClientEvents>(event: K, listener: (value: AgentClientEvents[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  opened(): Promise<void> {
+    return this.firstOpen;
+  }
+
+  onEvent(handler: EventHandler): this {
+    this.handler = handler;
+    this.pump();
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.stopped ??= new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
+    this.abortAll(this.stopped);
+    await this.connection.close();
+    await Promise.allSettled([...this.runs]);
+  }
+
+  // ReplySink: frames of a running handler go out only on the socket that holds its event.
+  token(eventId: string, text: string): void {
+    if (this.holds(eventId)) this.connection.send(JSON.stringify({ type: 'token', event_id: eventId, token: text }));
+  }
+
+  reply(eventId: string, text: string): void {
+    this.answered.set(eventId, text);
+    // If the socket that held the event is gone, the relay redelivers the event to the next
+    // one, and the remembered reply answers it then.
+    if (this.holds(eventId)) this.connection.send(text);
+  }
+
+  private holds(eventId: string): boolean {
+    return this.jobs.get(eventId)?.epoch === this.epoch && this.connection.state === 'open';
+  }
+
+  private onState(change: StateChange): void {
+    this.emitter.emit('state', change);
+    if (change.state === 'open') return;
+    // Events not started yet go back to the relay with the socket, which redelivers them.
+    for (const job of this.waiting) this.jobs.delete(job.event.event_id);
+    this.waiting = [];
+    if (change.state === 'closed') {
+      this.stopped ??= change.error ?? new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
+      this.settleFirstOpen.reject(this.stopped);
+      this.abortAll(this.stopped);
+    }
+  }
+
+  private onFrame(text: string): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.emitter.emit('error', new RelayError(ErrorCode.INVALID_JSON, `The relay sent a frame that is not JSON: ${text.slice(0, 100)}`));
+      return;
+    }
+    const parsed = AgentOutboundFrame.safeParse(value);
+    if (!parsed.success) {
+      this.emitter.emit('error', new RelayError(ErrorCode.INVALID_MESSAGE, `The relay sent a frame outside the protocol: ${parsed.error.message}`));
+      return;
+    }
+    const frame = parsed.data;
+    switch (frame.type) {
+      case 'event':
+        return this.onDelivery(frame);
+      case 'cancel':
+        return this.onCancel(frame.event_id);
+      case 'ping':
+        this.connection.send(JSON.stringify({ type: 'pong', ...(frame.ref !== undefined ? { ref: frame.ref } : {}) }));
+        return;
+      case 'pong':
+        return;
+      case 'error':
+        this.emitter.emit('error', RelayError.fromFrame(frame));
+        return;
+    }
+  }
+
+  private onDelivery(event: AgentEventFrame): void {
+    const id = event.event_id;
+    const reply = this.answered.get(id);
+    if (reply !== undefined) {
+      // Answered already, but the reply was lost with a socket: the same reply again, no new run.
+      this.connection.send(reply);
+      return;
+    }
+    const job = this.jobs.get(id);
+    if (job) {
+      job.epoch = this.epoch; // still running: its remaining tokens and reply now go here
+      return;
+    }
+    if (this.stopped) return;
+    const fresh: Job = { event, epoch: this.epoch, controller: new AbortController(), started: false };
+    this.jobs.set(id, fresh);
+    this.waiting.push(fresh);
+    this.pump();
+  }
+
+  private onCancel(eventId: string): void {
+    const job = this.jobs.get(eventId);
+    if (!job) return;
+    if (!job.started) {
+      this.waiting = this.waiting.filter((j) => j !== job);
+      this.jobs.delete(eventId);
+      return;
+    }
+    job.controller.abort(new RelayError(ErrorCode.CANCELLED, 'The event was cancelled', eventId));
+  }
+
+  /** Starts waiting events while there is room, never two of one session at once. */
+  private pump(): void {
+    const handler = this.handler;
+    if (!handler) return;
+    for (let i = 0; i < this.waiting.length && this.busySessions.size < this.concurrency; ) {
+      const job = this.waiting[i] as Job;
+      if (this.busySessions.has(job.event.session_key)) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      this.start(job, handler);
+    }
+  }
+
+  private start(job: Job, handler: EventHandler): void {
+    const { event, controller } = job;
+    job.started = true;
+    this.busySessions.add(event.session_key);
+    const reply = new ReplyImpl(event, controller.signal, this);
+    const run = (async () => {
+      try {
+        await handler(event, reply);
+        if (!reply.replied && !controller.signal.aborted) {
+          this.handlerFailed(job, reply, new Error('The handler returned without a reply'));
+        }
+      } catch (err) {
+        if (!controller.signal.aborted) this.handlerFailed(job, reply, err);
+      } finally {
+        if (this.jobs.get(event.event_id) === job) this.jobs.delete(event.event_id);
+        this.busySessions.delete(event.session_key);
+        this.pump();
+      }
+    })();
+    this.runs.add(run);
+    void run.finally(() => this.runs.delete(run));
+  }
+
+  private handlerFailed(job: Job, reply: ReplyImpl, error: unknown): void {
+    this.emitter.emit('handlerError', { event: job.event, error });
+    if (reply.replied) return;
+    const message = error instanceof Error ? error.message : String(error);
+    reply.fail(message || 'The agent failed');
+  }
+
+  private abortAll(reason: RelayError): void {
+    for (const job of this.jobs.values()) job.controller.abort(reason);
+    this.waiting = [];
+  }
+}

@@ -1,0 +1,331 @@
+import {
+  AppEventFrame,
+  AppOutboundFrame,
+  ErrorCode,
+  FINAL_ERROR_CODES,
+  MAX_PAYLOAD_BYTES,
+  utf8ByteLength,
+  type AcceptedFrame,
+  type AgentsFrame,
+  type ErrorFrame,
+} from '@relay/protocol';
+import { Connection, type ClientOptions, type ConnectionState, type StateChange } from './connection';
+import { Emitter } from './emitter';
+import { ClientErrorCode, RelayError } from './errors';
+import { EventHandleImpl, type EventHandle, type FinalOutcome } from './event-handle';
+import { randomId } from './ids';
+import { RecentMap } from './recent';
+
+/** Options of `send()`. */
+export interface SendOptions {
+  /** How long the event may wait for an offline agent (the relay caps it). */
+  ttlMs?: number;
+  /**
+   * Default: a new random key per `send()`, so that resending it after a reconnect can never make
+   * a second event. Pass your own (e.g. your database id for the comment) to make retries from
+   * another process or after a restart idempotent too. The relay remembers keys for 24 h.
+   */
+  idempotencyKey?: string;
+}
+
+/** One agent as `discover()` lists it. */
+export type AgentInfo = AgentsFrame['agents'][number];
+
+/** Events of an {@link AppClient}. */
+export interface AppClientEvents {
+  state: StateChange;
+  /**
+   * A final frame for an event this client holds no handle for: an event sent by another process
+   * of the same app that went away (the relay hands its finals to any connection of the app), or
+   * by this app before this client started. Each event is reported once.
+   */
+  orphan: FinalOutcome;
+  /** A frame the client could not attribute to a request, or one outside the protocol. */
+  error: RelayError;
+}
+
+/** An app's connection to Relay. Create it with {@link createAppClient}. */
+export interface AppClient {
+  readonly state: ConnectionState;
+  on<K extends keyof AppClientEvents>(event: K, listener: (value: AppClientEvents[K]) => void): () => void;
+  /** Resolves when the first socket is open; rejects if the client closes before (e.g. UNAUTHORIZED). */
+  opened(): Promise<void>;
+  /** The agents this app may send to, with live status. Waits for a connection if there is none. */
+  discover(): Promise<AgentInfo[]>;
+  /**
+   * Sends an event and resolves with its handle once the relay has durably accepted it (matched by
+   * `ref`). Waits for a connection if there is none; a send not yet accepted when a socket drops is
+   * sent again, with the same idempotency key, on the next one, and so is an accepted event whose
+   * final frame has not arrived (the relay then streams its tokens and final to the new socket).
+   * Rejects with a {@link RelayError}: the relay's refusal (AGENT_NOT_FOUND, ALLOWLIST_DENIED,
+   * RATE_LIMITED…: see `retryable`), INVALID_MESSAGE / PAYLOAD_TOO_LARGE checked before sending,
+   * or CLOSED / UNAUTHORIZED.
+   */
+  send(agentId: string, threadId: string, payload: unknown, options?: SendOptions): Promise<EventHandle>;
+  /**
+   * Closes the socket (code 1000) and stops reconnecting. Unsettled sends, discovers and replies
+   * reject with CLOSED (a final reply still on its way waits at the relay for the app's next
+   * connection). Resolves when no socket or timer of the client is left.
+   */
+  close(): Promise<void>;
+}
+
+type Answer = AcceptedFrame | AgentsFrame | ErrorFrame;
+
+/** A frame waiting for its answer, by ref. It is sent again on every new socket until answered. */
+interface Pending {
+  text: string;
+  /** An event send not yet accepted (a final for an unknown event may belong to it). */
+  awaitingAccept: boolean;
+  /** Handles an answer with this request's ref; returns true when the request is done. */
+  answer(frame: Answer): boolean;
+  fail(error: RelayError): void;
+}
+
+/** How many ended event ids are remembered to drop duplicate final frames. */
+const REMEMBERED_FINALS = 10_000;
+
+/** Creates an app client and starts connecting at once. */
+export function createAppClient(options: ClientOptions): AppClient {
+  return new AppClientImpl(options);
+}
+
+class AppClientImpl implements AppClient {
+  private readonly emitter = new Emitter<AppClientEvents>();
+  private readonly connection: Connection;
+  private readonly pending = new Map<string, Pending>();
+  private readonly handles = new Map<string, { handle: EventHandleImpl; ref: string }>();
+  private readonly finished = new RecentMap<string, true>(REMEMBERED_FINALS);
+  /** Finals that arrived before the `accepted` of a resend they may belong to. */
+  private readonly unclaimed = new Map<string, FinalOutcome>();
+  private refs = 0;
+  private stopped: RelayError | undefined;
+  private readonly firstOpen: Promise<void>;
+  private settleFirstOpen!: { resolve: () => void; reject: (err: RelayError) => void };
+
+  constructor(options: ClientOptions) {
+    this.firstOpen = new Promise((resolve, reject) => (this.settleFirstOpen = { resolve, reject }));
+    this.firstOpen.catch(() => undefined); // only those who call opened() hear of it
+    this.connection = new Connection('app', options, {
+      opened: () => this.onOpen(),
+      frame: (text) => this.onFrame(text),
+      state: (change) => this.onState(change),
+    });
+    this.connection.start();
+  }
+
+  get state(): ConnectionState {
+    return this.connection.state;
+  }
+
+  on<K extends keyof AppClientEvents>(event: K, listener: (value: AppClientEvents[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  opened(): Promise<void> {
+    return this.firstOpen;
+  }
+
+  discover(): Promise<AgentInfo[]> {
+    return new Promise((resolve, reject) => {
+      const ref = this.nextRef();
+      this.request(ref, {
+        text: JSON.stringify({ type: 'discover', ref }),
+        awaitingAccept: false,
+        answer: (frame) => {
+          if (frame.type === 'agents') resolve(frame.agents);
+          else if (frame.type === 'error') reject(RelayError.fromFrame(frame));
+          return true;
+        },
+        fail: reject,
+      });
+    });
+  }
+
+  async send(agentId: string, threadId: string, payload: unknown, options: SendOptions = {}): Promise<EventHandle> {
+    const ref = this.nextRef();
+    const frame = {
+      type: 'event' as const,
+      agent_id: agentId,
+      thread_id: threadId,
+      payload,
+      ...(options.ttlMs !== undefined ? { ttl_ms: options.ttlMs } : {}),
+      idempotency_key: options.idempotencyKey ?? randomId(),
+      ref,
+    };
+    const check = AppEventFrame.safeParse(frame);
+    if (!check.success) {
+      const details = check.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+      const text = details.map((d) => `${d.path} ${d.message}`).join('; ');
+      throw new RelayError(ErrorCode.INVALID_MESSAGE, `Invalid event: ${text}`, undefined, details);
+    }
+    const bytes = utf8ByteLength(JSON.stringify(payload));
+    if (bytes > MAX_PAYLOAD_BYTES) {
+      throw new RelayError(ErrorCode.PAYLOAD_TOO_LARGE, `Payload is ${bytes} bytes; the limit is ${MAX_PAYLOAD_BYTES}`);
+    }
+    return new Promise((resolve, reject) => {
+      let handle: EventHandleImpl | undefined;
+      const pending: Pending = {
+        text: JSON.stringify(frame),
+        awaitingAccept: true,
+        answer: (answer) => {
+          if (handle) {
+            // The answer to a resend from a new socket: the same event, now streaming here.
+            if (answer.type === 'accepted' && answer.event_id !== handle.eventId) {
+              this.emitter.emit('error', new RelayError(ErrorCode.INVALID_MESSAGE, `resend of ${handle.eventId} was accepted as ${answer.event_id}`));
+            }
+            if (answer.type === 'error') this.emitter.emit('error', RelayError.fromFrame(answer));
+            return false;
+          }
+          if (answer.type === 'accepted') {
+            pending.awaitingAccept = false;
+            handle = new EventHandleImpl(answer, (h) => this.cancel(h));
+            this.handles.set(answer.event_id, { handle, ref });
+            resolve(handle);
+            const early = this.unclaimed.get(answer.event_id);
+            this.unclaimed.delete(answer.event_id);
+            if (early) this.finish(early);
+            this.releaseUnclaimed();
+            return false; // resent on reconnects until its final arrives
+          }
+          if (answer.type === 'error') {
+            reject(RelayError.fromFrame(answer));
+            pending.awaitingAccept = false;
+            this.releaseUnclaimed();
+            return true;
+          }
+          return false;
+        },
+        fail: (error) => {
+          if (handle) handle.settle({ eventId: handle.eventId, ok: false, error });
+          else reject(error);
+        },
+      };
+      this.request(ref, pending);
+    });
+  }
+
+  close(): Promise<void> {
+    this.stopped ??= new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
+    return this.connection.close();
+  }
+
+  private cancel(handle: EventHandleImpl): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const ref = this.nextRef();
+      this.request(ref, {
+        text: JSON.stringify({ type: 'cancel', event_id: handle.eventId, ref }),
+        awaitingAccept: false,
+        answer: (frame) => {
+          // UNKNOWN_EVENT: it had already ended (its final is here or on its way). CANCELLED is
+          // the event's final frame and settles the handle, which resolves this below.
+          if (frame.type === 'error' && frame.code === ErrorCode.UNKNOWN_EVENT) {
+            resolve(false);
+            return true;
+          }
+          return false;
+        },
+        fail: reject,
+      });
+      void handle.endedCancelled().then((cancelled) => {
+        if (this.pending.delete(ref)) resolve(cancelled);
+      });
+    });
+  }
+
+  private request(ref: string, pending: Pending): void {
+    if (this.stopped) return pending.fail(this.stopped);
+    this.pending.set(ref, pending);
+    this.connection.send(pending.text); // false before the first open: onOpen sends it
+  }
+
+  private onOpen(): void {
+    this.settleFirstOpen.resolve();
+    for (const pending of this.pending.values()) this.connection.send(pending.text);
+  }
+
+  private onState(change: StateChange): void {
+    this.emitter.emit('state', change);
+    if (change.state !== 'closed') return;
+    const error = change.error ?? this.stopped ?? new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
+    this.stopped = error;
+    this.settleFirstOpen.reject(error);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    this.handles.clear();
+    for (const p of pending) p.fail(error);
+    this.releaseUnclaimed();
+  }
+
+  private onFrame(text: string): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.emitter.emit('error', new RelayError(ErrorCode.INVALID_JSON, `The relay sent a frame that is not JSON: ${text.slice(0, 100)}`));
+      return;
+    }
+    const parsed = AppOutboundFrame.safeParse(value);
+    if (!parsed.success) {
+      this.emitter.emit('error', new RelayError(ErrorCode.INVALID_MESSAGE, `The relay sent a frame outside the protocol: ${parsed.error.message}`));
+      return;
+    }
+    const frame = parsed.data;
+    switch (frame.type) {
+      case 'ping':
+        this.connection.send(JSON.stringify({ type: 'pong', ...(frame.ref !== undefined ? { ref: frame.ref } : {}) }));
+        return;
+      case 'pong':
+        return;
+      case 'token':
+        this.handles.get(frame.event_id)?.handle.token(frame.token, frame.seq);
+        return;
+      case 'reply':
+        this.finish({ eventId: frame.event_id, ok: true, reply: frame });
+        return;
+      default: {
+        const pending = frame.ref !== undefined ? this.pending.get(frame.ref) : undefined;
+        if (pending?.answer(frame)) this.pending.delete(frame.ref as string);
+        if (frame.type !== 'error') return;
+        if (frame.event_id !== undefined && FINAL_ERROR_CODES.has(frame.code)) {
+          this.finish({ eventId: frame.event_id, ok: false, error: RelayError.fromFrame(frame) });
+        } else if (!pending) {
+          this.emitter.emit('error', RelayError.fromFrame(frame));
+        }
+      }
+    }
+  }
+
+  /** A final frame: settles its handle once; duplicates (delivery is at least once) are dropped. */
+  private finish(outcome: FinalOutcome): void {
+    if (this.finished.has(outcome.eventId)) return;
+    const entry = this.handles.get(outcome.eventId);
+    if (entry) {
+      this.finished.set(outcome.eventId, true);
+      this.handles.delete(outcome.eventId);
+      this.pending.delete(entry.ref);
+      entry.handle.settle(outcome);
+      return;
+    }
+    // It may be the final of a send whose `accepted` was lost with a socket: hold it until every
+    // send in progress has its answer.
+    this.unclaimed.set(outcome.eventId, outcome);
+    this.releaseUnclaimed();
+  }
+
+  private releaseUnclaimed(): void {
+    if (this.unclaimed.size === 0) return;
+    if (!this.stopped && [...this.pending.values()].some((p) => p.awaitingAccept)) return;
+    const orphans = [...this.unclaimed.values()];
+    this.unclaimed.clear();
+    for (const outcome of orphans) {
+      this.finished.set(outcome.eventId, true);
+      this.emitter.emit('orphan', outcome);
+    }
+  }
+
+  private nextRef(): string {
+    this.refs += 1;
+    return `sdk-${this.refs}`;
+  }
+}

@@ -1,0 +1,10 @@
+export { createAppClient, type AppClient, type AppClientEvents, type AgentInfo, type SendOptions } from './app-client';
+export { createAgentClient, type AgentClient, type AgentClientEvents, type AgentClientOptions, type EventHandler } from './agent-client';
+export type { Reply, ReplyOptions, ReplySent } from './agent-reply';
+export type { EventHandle, FinalOutcome } from './event-handle';
+export type { StreamedToken } from './token-stream';
+export { endpointUrl, type ClientOptions, type ConnectionState, type HeartbeatOptions, type StateChange } from './connection';
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+export { ClientErrorCode, ErrorCode, RelayError, type RelayErrorCode } from './errors';
+export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './socket';
+export type { AgentEventFrame, AppReplyFrame, AcceptedFrame } from '@relay/protocol';
