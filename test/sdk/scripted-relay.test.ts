@@ -1,0 +1,155 @@
+/**
+ * Protocol edge cases a real node cannot be made to produce on demand, against a scripted relay:
+ * answers out of order, a final before the `accepted` it belongs to, duplicate finals, a
+ * redelivery of an event already answered, JSON pings both ways, a relay that goes silent, and
+ * how the token and subprotocol travel.
+ */
+import { createAgentClient, createAppClient, type AgentClient, type AppClient, type FinalOutcome } from '@relay/sdk';
+import type { Frame } from '../support/client';
+import { relayFrames, ScriptedRelay, type ScriptedConnection } from './support/scripted-relay';
+import { FAST, recordStates, sleep, until } from './support/sdk-helpers';
+
+let relay: ScriptedRelay;
+const clients: (AppClient | AgentClient)[] = [];
+beforeEach(async () => {
+  relay = await ScriptedRelay.start();
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await relay.close();
+});
+const app = (options: object = {}) => {
+  const client = createAppClient({ url: relay.url, token: 'rlk_portal_secret', ...FAST, ...options });
+  clients.push(client);
+  return client;
+};
+const agent = (options: object = {}) => {
+  const client = createAgentClient({ url: relay.url, token: 'rla_athena_secret', ...FAST, ...options });
+  clients.push(client);
+  return client;
+};
+const send = (conn: ScriptedConnection, frame: object) => conn.ws.send(JSON.stringify(frame));
+const framesOf = (conn: ScriptedConnection, type: string) => conn.frames.filter((f) => f.type === type);
+
+test('the token goes in the Authorization header and the relay-app subprotocol is offered (Node)', async () => {
+  const client = app({ url: `${relay.url}/` });
+  await client.opened();
+  const [conn] = relay.connections;
+  expect(conn).toMatchObject({ authorization: 'Bearer rlk_portal_secret', protocol: 'relay-app', url: '/v1/ws/app' });
+});
+
+test("tokenIn: 'query' puts the token in the URL, as browsers must; agents offer relay-agent", async () => {
+  const client = agent({ tokenIn: 'query' });
+  await client.opened();
+  const [conn] = relay.connections;
+  expect(conn).toMatchObject({ authorization: undefined, protocol: 'relay-agent', url: '/v1/ws/agent?token=rla_athena_secret' });
+});
+
+test('answers are matched by ref, not by order: the second send answered first still gets its own event', async () => {
+  const client = app();
+  const first = client.send('athena', 'portal:one', { n: 1 });
+  const second = client.send('athena', 'portal:two', { n: 2 });
+  const conn = await relay.waitFor(() => relay.connections[0]?.frames.length === 2 && relay.connections[0]);
+  const [e1, e2] = conn.frames as [Frame, Frame];
+  expect(e1.idempotency_key).not.toEqual(e2.idempotency_key);
+  send(conn, relayFrames.accepted(e2.ref, 'evt_second', 'athena', 'portal:two'));
+  send(conn, relayFrames.accepted(e1.ref, 'evt_first', 'athena', 'portal:one'));
+  expect((await first).eventId).toBe('evt_first');
+  expect((await second).eventId).toBe('evt_second');
+});
+
+test('a final that arrives before the accepted of a resend is kept for it, not reported as an orphan', async () => {
+  const client = app();
+  const orphans: FinalOutcome[] = [];
+  client.on('orphan', (o) => orphans.push(o));
+  const sending = client.send('athena', 'portal:t', {});
+  const first = await relay.waitFor(() => relay.connections[0]?.frames[0] && relay.connections[0]);
+  const key = (first.frames[0] as Frame).idempotency_key;
+  relay.onConnection = (conn) => send(conn, relayFrames.reply('evt_early', 'answered while you were away'));
+  first.ws.terminate(); // the accepted is lost with the socket
+
+  const second = await relay.waitFor(() => relay.connections[1]?.frames[0] && relay.connections[1]);
+  const resent = second.frames[0] as Frame;
+  expect(resent.idempotency_key).toBe(key);
+  send(second, relayFrames.accepted(resent.ref, 'evt_early'));
+  const handle = await sending;
+  expect(handle.eventId).toBe('evt_early');
+  await expect(handle.reply).resolves.toMatchObject({ content: 'answered while you were away' });
+  expect(orphans).toEqual([]);
+});
+
+test('duplicate finals are dropped; a final for no send of this client is an orphan, reported once', async () => {
+  const client = app();
+  const orphans: FinalOutcome[] = [];
+  client.on('orphan', (o) => orphans.push(o));
+  const sending = client.send('athena', 'portal:t', {});
+  const conn = await relay.waitFor(() => relay.connections[0]?.frames[0] && relay.connections[0]);
+  send(conn, relayFrames.accepted((conn.frames[0] as Frame).ref, 'evt_mine'));
+  const handle = await sending;
+  send(conn, relayFrames.reply('evt_mine', 'once'));
+  send(conn, relayFrames.reply('evt_mine', 'twice'));
+  send(conn, relayFrames.reply('evt_other', 'not mine'));
+  send(conn, relayFrames.reply('evt_other', 'not mine'));
+  await expect(handle.reply).resolves.toMatchObject({ content: 'once' });
+  await until(() => orphans.length > 0, 2_000, 'the orphan');
+  await sleep(100);
+  expect(orphans).toEqual([{ eventId: 'evt_other', ok: true, reply: expect.objectContaining({ content: 'not mine' }) }]);
+});
+
+test('an agent answers a redelivery of an event it already answered with the same reply, without running again', async () => {
+  let runs = 0;
+  agent().onEvent((_event, reply) => {
+    runs += 1;
+    reply.token('Hi');
+    return reply.done('Hi there', { metadata: { model: 'fake' } });
+  });
+  const conn = await relay.waitFor(() => relay.connections[0]);
+  send(conn, relayFrames.event('evt_one', 1));
+  const [reply] = await relay.waitFor(() => framesOf(conn, 'reply').length === 1 && framesOf(conn, 'reply'));
+  expect(reply).toEqual({ type: 'reply', event_id: 'evt_one', content: 'Hi there', finish_reason: 'stop', metadata: { model: 'fake' } });
+  send(conn, relayFrames.event('evt_one', 2));
+  await relay.waitFor(() => framesOf(conn, 'reply').length === 2);
+  expect(framesOf(conn, 'reply')[1]).toEqual(reply);
+  expect(framesOf(conn, 'token')).toHaveLength(1);
+  expect(runs).toBe(1);
+});
+
+test("both clients answer the relay's JSON ping with a pong (with its ref)", async () => {
+  app();
+  agent();
+  const conns = await relay.waitFor(() => relay.connections.length === 2 && relay.connections);
+  for (const conn of conns) send(conn, { type: 'ping', ref: 'p-1' });
+  await relay.waitFor(() => conns.every((c) => framesOf(c, 'pong').length === 1));
+  for (const conn of conns) expect(framesOf(conn, 'pong')).toEqual([{ type: 'pong', ref: 'p-1' }]);
+});
+
+test('heartbeat: a relay that stops answering is dropped after timeoutMs and the client reconnects', async () => {
+  const client = app({ heartbeat: { intervalMs: 100, timeoutMs: 100 } });
+  const states = recordStates(client);
+  const first = await relay.waitFor(() => relay.connections[0]);
+  // answered pings keep the socket: several intervals pass without a reconnect
+  first.ws.on('message', (data) => {
+    if (JSON.parse(data.toString()).type === 'ping' && framesOf(first, 'ping').length <= 3) send(first, { type: 'pong' });
+  });
+  await relay.waitFor(() => framesOf(first, 'ping').length >= 3, 3_000);
+  expect(relay.connections).toHaveLength(1);
+  // then it goes silent (a half-open TCP connection looks like this)
+  await relay.waitFor(() => relay.connections.length === 2, 3_000);
+  const drop = states.find((s) => s.state === 'reconnecting');
+  expect(drop).toMatchObject({ code: 1006, reason: 'no frame within 100 ms of a ping' });
+});
+
+test('frames outside the protocol are reported on the error event and do not disturb the client', async () => {
+  const client = app();
+  const errors: string[] = [];
+  client.on('error', (e) => errors.push(e.code));
+  const conn = await relay.waitFor(() => relay.connections[0]);
+  conn.ws.send('not json');
+  send(conn, { type: 'agents', agents: 'nope' });
+  send(conn, { type: 'error', code: 'RATE_LIMITED', message: 'slow down', error: 'slow down' }); // for no request
+  const agents = client.discover();
+  const ask = await relay.waitFor(() => framesOf(conn, 'discover')[0]);
+  send(conn, { type: 'agents', agents: [{ id: 'athena', name: 'Athena', description: 'd', status: 'online' }], ref: ask.ref });
+  expect(await agents).toEqual([{ id: 'athena', name: 'Athena', description: 'd', status: 'online' }]);
+  expect(errors).toEqual(['INVALID_JSON', 'INVALID_MESSAGE', 'RATE_LIMITED']);
+});
