@@ -8,6 +8,8 @@ export const ENV = {
   PORT: { default: '8080', help: 'TCP port for WebSockets and HTTP (0 picks a free port)' },
   HOST: { default: '0.0.0.0', help: 'Address to listen on' },
   REDIS_URL: { default: '', help: 'Redis URL; unset means the in-memory backend (one node, not durable)' },
+  RELAY_REDIS_PREFIX: { default: 'relay', help: 'Prefix of every Redis key, so several relays can share one Redis' },
+  RELAY_NODE_TTL_MS: { default: '10000', help: "A node silent this long is dead: its agents' unanswered events are redelivered" },
   RELAY_NODE_ID: { default: '', help: 'Name of this node in logs and presence (default: hostname)' },
   RELAY_CONFIG: { default: '', help: 'Path to the registry file (JSON or YAML) of apps and agents' },
   LOG_LEVEL: { default: 'info', help: 'pino level: trace, debug, info, warn, error, fatal, silent' },
@@ -29,6 +31,8 @@ export interface NodeConfig {
   port: number;
   host: string;
   redisUrl: string | undefined;
+  redisPrefix: string;
+  nodeTtlMs: number;
   nodeId: string;
   registryPath: string | undefined;
   logLevel: string;
@@ -60,6 +64,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     port: int('PORT', 0),
     host: str('HOST'),
     redisUrl: str('REDIS_URL') || undefined,
+    redisPrefix: str('RELAY_REDIS_PREFIX'),
+    nodeTtlMs: int('RELAY_NODE_TTL_MS', 1000),
     nodeId: str('RELAY_NODE_ID') || hostname(),
     registryPath: str('RELAY_CONFIG') || undefined,
     logLevel: str('LOG_LEVEL'),

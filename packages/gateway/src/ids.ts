@@ -32,8 +32,16 @@ export function randomSecret(length = 32): string {
 }
 
 let connCounter = 0;
-/** Connection ids are unique per node; with the node id they are unique in the cluster. */
+/**
+ * `<nodeId>.<n>`: unique in the cluster, and it names the node holding the socket, so frames for
+ * it can be routed without a lookup.
+ */
 export function newConnectionId(nodeId: string): string {
   connCounter += 1;
   return `${nodeId}.${connCounter.toString(36)}`;
+}
+
+/** The node holding a connection, from its id. */
+export function nodeOfConnection(connId: string): string {
+  return connId.slice(0, connId.lastIndexOf('.'));
 }

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createMemoryBackend } from './backends/memory';
+import { createRedisBackend } from './backends/redis';
 import type { NodeConfig } from './config';
-import type { Backend } from './ports';
+import type { Backend, OutboxDropReason } from './ports';
 import type { RegistryData } from './registry-file';
 import { createMetrics, type Metrics } from './relay/metrics';
 import { createRelay, type Relay } from './relay/relay';
@@ -26,9 +28,12 @@ export interface NodeDeps {
 
 export async function startRelayNode({ config, registry, log }: NodeDeps): Promise<RelayNode> {
   const metrics = createMetrics();
+  // Each process start is a node of its own: a restarted pod that keeps its RELAY_NODE_ID must
+  // not inherit the presence entries (and queue places) of the process it replaces.
+  const nodeId = `${config.nodeId}-${randomBytes(3).toString('hex')}`;
   const backend = createBackend(config, registry, log, metrics);
   const relay = createRelay({
-    nodeId: config.nodeId,
+    nodeId,
     backend,
     log,
     metrics,
@@ -37,12 +42,13 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
       maxTtlMs: config.maxTtlMs,
       finalRetentionMs: config.finalRetentionMs,
       idempotencyTtlMs: config.idempotencyTtlMs,
+      nodeTtlMs: config.nodeTtlMs,
     },
   });
   const server = createServer({
     host: config.host,
     port: config.port,
-    nodeId: config.nodeId,
+    nodeId,
     idleTimeoutS: config.idleTimeoutS,
     tokenDropBytes: config.tokenDropBytes,
     maxBufferedBytes: config.maxBufferedBytes,
@@ -51,7 +57,7 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
     metrics,
   });
   const port = await server.listen();
-  log.info({ port, host: config.host, backend: backend.name }, 'relay listening');
+  log.info({ port, host: config.host, backend: backend.name, node_id: nodeId }, 'relay listening');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -74,23 +80,28 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
 }
 
 function createBackend(config: NodeConfig, registry: RegistryData, log: Logger, metrics: Metrics): Backend {
-  if (config.redisUrl) {
-    // TODO(#3): the Redis backend. Refusing is better than silently running single-node.
-    throw new Error('REDIS_URL is set, but this build has only the in-memory backend (Redis arrives with issue #3)');
-  }
-  return createMemoryBackend({
-    registry,
-    rateWindowMs: config.rateWindowMs,
-    onOutboxDrop: (appId, eventId, reason) => {
+  const hooks = {
+    onOutboxDrop: (appId: string, eventId: string, reason: OutboxDropReason) => {
       metrics.finalsDropped.inc();
       log.warn(
         { app_id: appId, event_id: eventId, reason },
         reason === 'full' ? 'held final frame dropped: outbox full' : 'held final frame dropped: retention passed',
       );
     },
-    onTaskError: (err) => {
+    onTaskError: (err: unknown) => {
       metrics.backgroundErrors.inc({ task: 'scheduled' });
       log.error({ err }, 'scheduled task failed');
     },
-  });
+  };
+  if (config.redisUrl) {
+    return createRedisBackend({
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      registry,
+      rateWindowMs: config.rateWindowMs,
+      log,
+      ...hooks,
+    });
+  }
+  return createMemoryBackend({ registry, rateWindowMs: config.rateWindowMs, ...hooks });
 }

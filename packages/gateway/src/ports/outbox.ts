@@ -1,3 +1,6 @@
+/** Why a held final frame was dropped: the app's outbox was at its cap, or it waited too long. */
+export type OutboxDropReason = 'full' | 'expired';
+
 /** A final frame (reply or final error) that no connection of its app could take yet. */
 export interface HeldFinal {
   eventId: string;

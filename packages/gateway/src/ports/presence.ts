@@ -21,4 +21,15 @@ export interface Presence {
   list(role: Role, principalId: string): Promise<ConnectionInfo[]>;
   /** Which of these agents have at least one live connection. */
   onlineAgents(agentIds: string[]): Promise<Set<string>>;
+  /**
+   * Proves this node alive for `ttlMs`. Resolves false when the node had already been given up
+   * for dead (its entries may have been reaped): it must then drop its sockets, so their
+   * clients reconnect and register again.
+   */
+  heartbeat(nodeId: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Removes the connections of nodes whose liveness lapsed and returns them. Each dead node's
+   * connections are returned to exactly one caller, cluster-wide, which hands back their events.
+   */
+  reapDeadNodes(selfNodeId: string): Promise<ConnectionInfo[]>;
 }

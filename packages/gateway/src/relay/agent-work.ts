@@ -1,4 +1,5 @@
 import { ErrorCode, type AgentReplyFrame, type AgentTokenFrame } from '@relay/protocol';
+import { nodeOfConnection } from '../ids';
 import type { Assignment, EventRecord } from '../ports';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
@@ -70,12 +71,13 @@ export async function relayToken(ctx: RelayContext, conn: Connection, frame: Age
     else ctx.metrics.tokensDropped.inc({ reason: 'backpressure' });
     return;
   }
-  const origin = await ctx.backend.presence.get(held.event.appConnId);
-  if (!origin) {
+  const node = nodeOfConnection(held.event.appConnId);
+  if (node === ctx.nodeId) {
     ctx.metrics.tokensDropped.inc({ reason: 'app_gone' });
     return;
   }
-  await ctx.backend.bus.publish(origin.nodeId, { kind: 'app-token', connId: origin.connId, text });
+  // No lookup per token: the node named in the connection id drops it if the socket is gone.
+  await ctx.backend.bus.publish(node, { kind: 'app-token', connId: held.event.appConnId, text });
 }
 
 /** The agent's final answer: ends the event once and sends the reply to the app. */

@@ -8,6 +8,8 @@ export interface RelayLimits {
   maxTtlMs: number;
   finalRetentionMs: number;
   idempotencyTtlMs: number;
+  /** Liveness: this node refreshes its key three times per TTL; others reap it after one. */
+  nodeTtlMs: number;
 }
 
 /** An event written to an agent socket on this node and not yet answered. */

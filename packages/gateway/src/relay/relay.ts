@@ -172,16 +172,47 @@ export function createRelay(options: RelayOptions): Relay {
     if (task.kind === 'release') return ctx.dispatched(await backend.queue.pump(task.agentId));
     const removed = await backend.queue.remove(task.agentId, task.eventId, true);
     if (removed.was === 'waiting') await finishWithError(ctx, task.eventId, ErrorCode.EVENT_EXPIRED);
+    // In flight, it is the agent's: but if that agent drops it, it must not wait forever, so
+    // look again later (a handed-back event past its expiry is also ended by the detach).
+    if (removed.was === 'in-flight') await backend.scheduler.at(Date.now() + options.limits.replyTimeoutMs, task);
     await ctx.dispatched(removed);
   };
 
   backend.scheduler.onDue(onTask);
   ctx.track('bus', backend.bus.subscribe(nodeId, onBusMessage));
 
+  /**
+   * Liveness, three beats per TTL. A node that finds it was given up for dead drops its sockets
+   * so their clients reconnect and register again. Connections of nodes that died are removed,
+   * and the events their agents held are handed back for redelivery.
+   */
+  let alive = false;
+  function isReady(): boolean {
+    return !draining && alive && backend.ready();
+  }
+  const beat = async () => {
+    if (!backend.ready()) return;
+    const continued = await backend.presence.heartbeat(nodeId, options.limits.nodeTtlMs);
+    if (!continued) {
+      log.warn('this node was given up for dead; dropping its sockets so clients re-register');
+      for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node lost its registration; reconnect');
+    }
+    alive = true;
+    for (const info of await backend.presence.reapDeadNodes(nodeId)) {
+      log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
+      if (info.role === 'agent') await ctx.dispatched(await backend.queue.detach(info.principalId, info.connId));
+    }
+  };
+  const liveness = setInterval(() => ctx.track('liveness', beat()), Math.max(100, Math.floor(options.limits.nodeTtlMs / 3)));
+  ctx.track('liveness', beat());
+
   return {
     async admit(role, token) {
       if (draining) return { ok: false, status: 503, reason: 'draining', message: 'Node is shutting down' };
       if (!token) return { ok: false, status: 401, reason: 'missing_token', message: 'Missing token' };
+      if (!isReady()) {
+        return { ok: false, status: 503, reason: 'unavailable', message: 'Relay cannot serve connections right now; retry' };
+      }
       const principal = await backend.registry.authenticate(role, token);
       if (!principal) return { ok: false, status: 401, reason: 'bad_token', message: 'Unknown, revoked or wrong-role token' };
       const limit = await connectionLimit(role, principal.id);
@@ -250,10 +281,11 @@ export function createRelay(options: RelayOptions): Relay {
       );
     },
 
-    ready: () => !draining && backend.ready(),
+    ready: isReady,
 
     async drain() {
       draining = true;
+      clearInterval(liveness);
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node shutting down; reconnect');
       while (pending.size > 0) await Promise.allSettled([...pending]);
       for (const held of ctx.inFlight.values()) clearTimeout(held.timer);

@@ -74,7 +74,11 @@ export class SocketConnection implements Connection {
   }
 
   whenDrained(listener: () => void): void {
-    if (!this.closed) this.drainListeners.push(listener);
+    if (this.closed) return;
+    // The buffer may have drained while the caller was away (re-queuing to Redis takes real
+    // time): uWS will not call drain again for a buffer that is no longer backed up.
+    if (!this.backedUp()) setImmediate(listener);
+    else this.drainListeners.push(listener);
   }
 
   close(code: number, reason: string): void {

@@ -70,7 +70,7 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
   /** The connection this session's next event goes to, claiming one if the session has none. */
   const slotFor = (s: AgentState, sessionKey: string): Slot | undefined => {
     const holder = s.holders.get(sessionKey);
-    if (holder !== undefined) {
+    if (holder !== undefined && s.slots.has(holder)) {
       s.holders.delete(sessionKey); // refresh its place in the LRU order
       s.holders.set(sessionKey, holder);
       return s.slots.get(holder);
@@ -109,9 +109,17 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
     const t = now();
     const assigned: Assignment[] = [];
     const expired: string[] = [];
+    let free = 0;
+    for (const slot of s.slots.values()) free += Math.max(0, slot.maxInFlight - slot.inFlight.size);
+    // With no room anywhere nothing can be assigned; expiry is the scheduler's job then.
+    if (free === 0) return { assigned, expired };
     const blocked = new Set<string>();
     const remaining: Entry[] = [];
-    for (const entry of s.waiting) {
+    for (const [i, entry] of s.waiting.entries()) {
+      if (free === 0) {
+        remaining.push(...s.waiting.slice(i));
+        break;
+      }
       if (entry.expiresAt <= t) {
         expired.push(entry.eventId);
         forget(s, entry);
@@ -125,6 +133,7 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
         continue;
       }
       entry.attempts += 1;
+      free -= 1;
       slot.inFlight.set(entry.eventId, entry);
       s.where.set(entry.eventId, slot.connId);
       assigned.push({ eventId: entry.eventId, agentId, connId: slot.connId, nodeId: slot.nodeId, attempt: entry.attempts });
@@ -151,8 +160,17 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
       if (!slot) return { assigned: [], expired: [] };
       s.slots.delete(connId);
       for (const [session, holder] of s.holders) if (holder === connId) s.holders.delete(session);
-      for (const entry of slot.inFlight.values()) insertWaiting(s, entry);
-      return dispatch(agentId);
+      const late: string[] = [];
+      for (const entry of slot.inFlight.values()) {
+        if (entry.expiresAt > now()) insertWaiting(s, entry);
+        else {
+          // its time to wait is over: it ends now instead of waiting for an agent again
+          forget(s, entry);
+          late.push(entry.eventId);
+        }
+      }
+      const result = dispatch(agentId);
+      return { assigned: result.assigned, expired: [...result.expired, ...late] };
     },
     async remove(agentId, eventId, onlyIfWaiting) {
       const s = state(agentId);

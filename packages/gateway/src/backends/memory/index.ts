@@ -1,9 +1,9 @@
-import type { Backend } from '../../ports';
+import type { Backend, OutboxDropReason } from '../../ports';
 import type { RegistryData } from '../../registry-file';
 import { createMemoryBus } from './bus';
 import { createMemoryDeliveryQueue } from './delivery-queue';
 import { createMemoryEventStore } from './event-store';
-import { createMemoryOutbox, type OutboxDropReason } from './outbox';
+import { createMemoryOutbox } from './outbox';
 import { createMemoryPresence } from './presence';
 import { createMemoryRateLimiter } from './rate-limiter';
 import { createMemoryRegistry } from './registry';

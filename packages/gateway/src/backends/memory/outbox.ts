@@ -1,6 +1,5 @@
-import type { HeldFinal, Outbox } from '../../ports';
+import type { HeldFinal, Outbox, OutboxDropReason } from '../../ports';
 
-export type OutboxDropReason = 'full' | 'expired';
 
 /**
  * Bounded per app: past `maxPerApp` the oldest held frame is dropped (and reported). Frames past

@@ -32,5 +32,8 @@ export function createMemoryPresence(): Presence {
     async onlineAgents(agentIds) {
       return new Set(agentIds.filter((id) => byPrincipal.has(key('agent', id))));
     },
+    // One process is one node: it cannot outlive itself, and there is no other node to reap.
+    heartbeat: async () => true,
+    reapDeadNodes: async () => [],
   };
 }

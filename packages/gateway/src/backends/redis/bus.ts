@@ -1,0 +1,42 @@
+import type { Redis } from 'ioredis';
+import type { Bus, BusMessage } from '../../ports';
+import type { Keys } from './keys';
+
+/**
+ * One pub/sub channel per node. Messages for the same node within one event-loop turn go out
+ * as one PUBLISH (a JSON array), in the order they were published: tokens rely on that order.
+ */
+export function createRedisBus(publisher: Redis, subscriber: Redis, keys: Keys, onError: (err: unknown) => void): Bus {
+  let pending = new Map<string, BusMessage[]>();
+  let flushing = false;
+  const flush = () => {
+    flushing = false;
+    const batch = pending;
+    pending = new Map();
+    for (const [nodeId, messages] of batch) {
+      publisher.publish(keys.busChannel(nodeId), JSON.stringify(messages)).catch(onError);
+    }
+  };
+  return {
+    async publish(nodeId, message) {
+      let list = pending.get(nodeId);
+      if (!list) pending.set(nodeId, (list = []));
+      list.push(message);
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
+    },
+    async subscribe(nodeId, handler) {
+      const channel = keys.busChannel(nodeId);
+      subscriber.on('message', (from: string, raw: string) => {
+        if (from !== channel) return;
+        for (const message of JSON.parse(raw) as BusMessage[]) handler(message);
+      });
+      await subscriber.subscribe(channel);
+    },
+    async close() {
+      if (pending.size > 0) flush();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import type { Assignment, DeliveryQueue, DispatchResult } from '../../ports';
+import type { Keys } from './keys';
+import type { RunScript } from './scripts';
+
+type RawAssignment = [string, string, string, number];
+type RawDispatch = [RawAssignment[], string[]];
+
+/**
+ * The DeliveryQueue rules as Lua scripts (lua/include-dispatch.lua): every operation reads and
+ * changes one agent's queue atomically, so any number of nodes can share it.
+ */
+export function createRedisDeliveryQueue(
+  run: RunScript,
+  keys: Keys,
+  count: (agentId: string) => Promise<number>,
+  maxIdleSessions = 10_000,
+): DeliveryQueue {
+  const result = (agentId: string, raw: RawDispatch): DispatchResult => ({
+    assigned: raw[0].map(
+      ([eventId, connId, nodeId, attempt]): Assignment => ({ eventId, agentId, connId, nodeId, attempt: Number(attempt) }),
+    ),
+    expired: raw[1],
+  });
+  return {
+    async enqueue(e) {
+      const raw = (await run('enqueue', [keys.agentBase(e.agentId)], [
+        e.eventId, e.sessionKey, e.order, e.notBefore, e.expiresAt, Date.now(), maxIdleSessions,
+      ])) as RawDispatch;
+      return result(e.agentId, raw);
+    },
+    async attach(agentId, slot) {
+      const raw = (await run('attach', [keys.agentBase(agentId)], [
+        slot.connId, slot.nodeId, slot.maxInFlight, Date.now(), maxIdleSessions,
+      ])) as RawDispatch;
+      return result(agentId, raw);
+    },
+    async detach(agentId, connId) {
+      const raw = (await run('detach', [keys.agentBase(agentId)], [connId, Date.now(), maxIdleSessions])) as RawDispatch;
+      return result(agentId, raw);
+    },
+    async remove(agentId, eventId, onlyIfWaiting) {
+      const [was, connId, assigned, expired] = (await run('remove', [keys.agentBase(agentId)], [
+        eventId, onlyIfWaiting ? '1' : '0', Date.now(), maxIdleSessions,
+      ])) as [string, string, RawAssignment[], string[]];
+      return {
+        was: was === '' ? null : (was as 'waiting' | 'in-flight'),
+        ...(connId !== '' ? { connId } : {}),
+        ...result(agentId, [assigned, expired]),
+      };
+    },
+    async pump(agentId) {
+      return result(agentId, (await run('pump', [keys.agentBase(agentId)], [Date.now(), maxIdleSessions])) as RawDispatch);
+    },
+    waiting: count,
+  };
+}

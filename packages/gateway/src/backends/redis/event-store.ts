@@ -1,0 +1,88 @@
+import type { Redis } from 'ioredis';
+import type { EventRecord, EventStore } from '../../ports';
+import type { Keys } from './keys';
+import type { RunScript } from './scripts';
+
+/** A finished event is kept this long, so late frames about it are told it has ended. */
+const FINISHED_RETENTION_MS = 60_000;
+/** An unfinished event outlives its TTL by this much: it may be in flight at an agent. */
+const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
+const STREAM_MAX_LEN = 100_000;
+
+export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys): EventStore {
+  const eventPrefix = keys.event('');
+
+  const get = async (eventId: string): Promise<EventRecord | null> => {
+    const fields = await client.hgetall(keys.event(eventId));
+    return fields.id ? toRecord(fields) : null;
+  };
+
+  const update = (eventId: string, fields: Record<string, string>) =>
+    run('updateEvent', [keys.event(eventId)], Object.entries(fields).flat());
+
+  return {
+    async append(event, idempotencyKey, idempotencyTtlMs) {
+      const fields = {
+        id: event.id,
+        app: event.appId,
+        agent: event.agentId,
+        thread: event.threadId,
+        session: event.sessionKey,
+        payload: event.payloadRaw,
+        acceptedAt: String(event.acceptedAt),
+        expiresAt: String(event.expiresAt),
+        appConn: event.appConnId,
+      };
+      const ttl = Math.max(0, event.expiresAt - event.acceptedAt) + IN_FLIGHT_GRACE_MS;
+      const [known, value] = (await run(
+        'appendEvent',
+        [
+          idempotencyKey === undefined ? '' : keys.idempotency(event.appId, idempotencyKey),
+          keys.agentOrder(event.agentId),
+          keys.agentStream(event.agentId),
+        ],
+        [eventPrefix, event.id, STREAM_MAX_LEN, idempotencyTtlMs, ttl, ...Object.entries(fields).flat()],
+      )) as [number, string | number];
+      if (known === 1) {
+        const first = await get(String(value));
+        if (first) return { record: first, duplicate: true };
+      }
+      return { record: { ...event, order: Number(value), queued: false, finished: false }, duplicate: false };
+    },
+    async findByKey(appId, idempotencyKey) {
+      const eventId = await client.get(keys.idempotency(appId, idempotencyKey));
+      return eventId ? get(eventId) : null;
+    },
+    get,
+    async setQueued(eventId, queued) {
+      await update(eventId, { queued: queued ? '1' : '0' });
+    },
+    async setAppConnection(eventId, appConnId) {
+      await update(eventId, { appConn: appConnId });
+    },
+    async finish(eventId) {
+      const flat = (await run('finishEvent', [keys.event(eventId)], [FINISHED_RETENTION_MS])) as string[] | null;
+      if (!flat) return null;
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+      return toRecord(fields);
+    },
+  };
+}
+
+function toRecord(f: Record<string, string>): EventRecord {
+  return {
+    id: f.id as string,
+    appId: f.app as string,
+    agentId: f.agent as string,
+    threadId: f.thread as string,
+    sessionKey: f.session as string,
+    payloadRaw: f.payload as string,
+    acceptedAt: Number(f.acceptedAt),
+    expiresAt: Number(f.expiresAt),
+    order: Number(f.order),
+    appConnId: f.appConn as string,
+    queued: f.queued === '1',
+    finished: f.finished === '1',
+  };
+}

@@ -1,0 +1,95 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Backend, OutboxDropReason, Task } from '../../ports';
+import type { RegistryData } from '../../registry-file';
+import { createRedisBus } from './bus';
+import { createRedisDeliveryQueue } from './delivery-queue';
+import { createRedisEventStore } from './event-store';
+import { createKeys } from './keys';
+import { createRedisOutbox } from './outbox';
+import { createRedisPresence } from './presence';
+import { createRedisRateLimiter } from './rate-limiter';
+import { createRedisRegistry } from './registry';
+import { createRedisScheduler } from './scheduler';
+import { defineScripts } from './scripts';
+
+export interface RedisBackendOptions {
+  url: string;
+  /** Prefix of every key, so several relays (or test runs) can share one Redis. */
+  prefix: string;
+  registry: RegistryData;
+  rateWindowMs: number;
+  outboxPerApp?: number;
+  log: Logger;
+  onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
+  onTaskError?: (err: unknown, task: Task) => void;
+}
+
+/**
+ * Every port on one Redis primary (use AOF with `appendfsync always` for the durability that
+ * `accepted` promises). Needs Redis 6.2+. Multi-key scripts assume a single primary, not Redis
+ * Cluster. Start-up never waits for Redis: until it answers, the node is not ready, upgrades get
+ * 503 and nothing is accepted; ioredis reconnects on its own.
+ */
+export function createRedisBackend(options: RedisBackendOptions): Backend {
+  const { log } = options;
+  const keys = createKeys(options.prefix);
+  const retryStrategy = (attempt: number) => Math.min(200 * attempt, 2_000);
+  // Commands fail at once while disconnected: an event must get RELAY_UNAVAILABLE, not wait.
+  const client = new Redis(options.url, {
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy,
+  });
+  const subscriber = new Redis(options.url, { retryStrategy });
+  const bullConnection = new Redis(options.url, { maxRetriesPerRequest: null, retryStrategy });
+
+  let lastComplaint = 0;
+  const complain = (which: string) => (err: Error) => {
+    if (Date.now() - lastComplaint < 5_000) return;
+    lastComplaint = Date.now();
+    log.warn({ redis: redactUrl(options.url), connection: which, err: err.message }, 'redis unavailable; retrying');
+  };
+  client.on('error', complain('commands'));
+  subscriber.on('error', complain('subscriber'));
+  bullConnection.on('error', complain('queue'));
+
+  const run = defineScripts(client);
+  const registry = createRedisRegistry(client, keys);
+  let seeded = false;
+  client.on('ready', () => {
+    registry.seed(options.registry).then(
+      () => {
+        seeded = true;
+        log.info({ redis: redactUrl(options.url), prefix: options.prefix }, 'redis ready');
+      },
+      (err: Error) => log.error({ err }, 'seeding the registry failed'),
+    );
+  });
+
+  const scheduler = createRedisScheduler(bullConnection, keys.bullPrefix, (err, task) => options.onTaskError?.(err, task));
+  const bus = createRedisBus(client, subscriber, keys, (err) => log.warn({ err }, 'bus publish failed'));
+  return {
+    name: 'redis',
+    registry,
+    presence: createRedisPresence(client, keys),
+    events: createRedisEventStore(client, run, keys),
+    queue: createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`)),
+    outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? 10_000, options.onOutboxDrop ?? (() => {})),
+    rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),
+    scheduler,
+    bus,
+    ready: () => seeded && client.status === 'ready' && subscriber.status === 'ready',
+    async close() {
+      await bus.close();
+      await scheduler.close();
+      await Promise.allSettled([client.quit(), subscriber.quit(), bullConnection.quit()]);
+    },
+  };
+}
+
+/** A Redis URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@');
+}

@@ -1,0 +1,103 @@
+import type { Redis } from 'ioredis';
+import type { ConnectionInfo, Presence } from '../../ports';
+import type { Keys } from './keys';
+
+/** How long a node's liveness answer is trusted locally before asking Redis again. */
+const ALIVE_CACHE_MS = 1_000;
+const REAP_LOCK_MS = 30_000;
+
+/**
+ * Connections in Redis: a hash of all of them, a set per app/agent and a set per node. A node
+ * proves it is alive with a key that expires unless refreshed; entries of a node whose key has
+ * lapsed are never returned, and the first node to notice removes them.
+ */
+export function createRedisPresence(client: Redis, keys: Keys): Presence {
+  const aliveCache = new Map<string, { alive: boolean; at: number }>();
+  const beating = new Set<string>();
+
+  const nodesAlive = async (nodeIds: string[]): Promise<Set<string>> => {
+    const now = Date.now();
+    const unknown = [...new Set(nodeIds)].filter((id) => {
+      const cached = aliveCache.get(id);
+      return !cached || now - cached.at > ALIVE_CACHE_MS;
+    });
+    if (unknown.length > 0) {
+      const answers = await Promise.all(unknown.map((id) => client.exists(keys.nodeAlive(id))));
+      unknown.forEach((id, i) => aliveCache.set(id, { alive: answers[i] === 1, at: now }));
+    }
+    return new Set(nodeIds.filter((id) => aliveCache.get(id)?.alive));
+  };
+
+  const liveOnly = async (infos: ConnectionInfo[]): Promise<ConnectionInfo[]> => {
+    const alive = await nodesAlive(infos.map((i) => i.nodeId));
+    return infos.filter((i) => alive.has(i.nodeId));
+  };
+
+  const remove = async (info: ConnectionInfo) => {
+    await client
+      .multi()
+      .hdel(keys.conns, info.connId)
+      .srem(keys.principalConns(info.role, info.principalId), info.connId)
+      .srem(keys.nodeConns(info.nodeId), info.connId)
+      .exec();
+  };
+
+  const read = async (connIds: string[]): Promise<ConnectionInfo[]> => {
+    if (connIds.length === 0) return [];
+    const raw = await client.hmget(keys.conns, ...connIds);
+    return raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as ConnectionInfo);
+  };
+
+  return {
+    async add(info) {
+      await client
+        .multi()
+        .hset(keys.conns, info.connId, JSON.stringify(info))
+        .sadd(keys.principalConns(info.role, info.principalId), info.connId)
+        .sadd(keys.nodeConns(info.nodeId), info.connId)
+        .exec();
+    },
+    async remove(connId) {
+      const [info] = await read([connId]);
+      if (info) await remove(info);
+    },
+    async get(connId) {
+      const [info] = await liveOnly(await read([connId]));
+      return info ?? null;
+    },
+    async list(role, principalId) {
+      const ids = await client.smembers(keys.principalConns(role, principalId));
+      return (await liveOnly(await read(ids))).sort((a, b) => a.since - b.since || (a.connId < b.connId ? -1 : 1));
+    },
+    async onlineAgents(agentIds) {
+      const lists = await Promise.all(agentIds.map((id) => this.list('agent', id)));
+      return new Set(agentIds.filter((_, i) => (lists[i] as ConnectionInfo[]).length > 0));
+    },
+    async heartbeat(nodeId, ttlMs) {
+      const [[, previous]] = (await client
+        .multi()
+        .set(keys.nodeAlive(nodeId), String(Date.now()), 'PX', ttlMs, 'GET')
+        .sadd(keys.nodes, nodeId)
+        .exec()) as [[Error | null, string | null], unknown];
+      aliveCache.set(nodeId, { alive: true, at: Date.now() });
+      // After the first beat, a missing previous value means the key lapsed: others may have
+      // reaped this node's entries and handed its events to other connections.
+      const first = !beating.has(nodeId);
+      beating.add(nodeId);
+      return first || previous !== null;
+    },
+    async reapDeadNodes(selfNodeId) {
+      const reaped: ConnectionInfo[] = [];
+      for (const nodeId of await client.smembers(keys.nodes)) {
+        if (nodeId === selfNodeId || (await client.exists(keys.nodeAlive(nodeId))) === 1) continue;
+        if ((await client.set(keys.reapLock(nodeId), selfNodeId, 'PX', REAP_LOCK_MS, 'NX')) !== 'OK') continue;
+        const infos = await read(await client.smembers(keys.nodeConns(nodeId)));
+        for (const info of infos) await remove(info);
+        await client.multi().del(keys.nodeConns(nodeId)).srem(keys.nodes, nodeId).exec();
+        aliveCache.set(nodeId, { alive: false, at: Date.now() });
+        reaped.push(...infos);
+      }
+      return reaped;
+    },
+  };
+}

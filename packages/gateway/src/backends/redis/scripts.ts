@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+
+const LUA_DIR = path.join(__dirname, 'lua');
+
+/** Scripts by file name; the number after the dash is how many KEYS each takes. */
+const SCRIPTS = {
+  enqueue: { file: 'enqueue-1.lua', dispatch: true },
+  attach: { file: 'attach-1.lua', dispatch: true },
+  detach: { file: 'detach-1.lua', dispatch: true },
+  remove: { file: 'remove-1.lua', dispatch: true },
+  pump: { file: 'pump-1.lua', dispatch: true },
+  appendEvent: { file: 'appendEvent-3.lua', dispatch: false },
+  updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
+  finishEvent: { file: 'finishEvent-1.lua', dispatch: false },
+  putOutbox: { file: 'putOutbox-1.lua', dispatch: false },
+  takeOutbox: { file: 'takeOutbox-1.lua', dispatch: false },
+  hitRate: { file: 'hitRate-1.lua', dispatch: false },
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+export type RunScript = (name: ScriptName, keys: string[], args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * Registers every Lua script on the client (EVALSHA, loading on NOSCRIPT) and returns a runner.
+ * Each operation is one script, so it is atomic in Redis.
+ */
+export function defineScripts(client: Redis): RunScript {
+  const include = readFileSync(path.join(LUA_DIR, 'include-dispatch.lua'), 'utf8');
+  for (const [name, spec] of Object.entries(SCRIPTS)) {
+    const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
+    const numberOfKeys = Number(/-(\d+)\.lua$/.exec(spec.file)?.[1]);
+    client.defineCommand(name, { numberOfKeys, lua: spec.dispatch ? `${include}\n${body}` : body });
+  }
+  const commands = client as unknown as Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
+  return (name, keys, args) => commands[name](...keys, ...args);
+}
