@@ -88,6 +88,17 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       ]);
     });
 
+    test('detach ends handed-back events already past their expiry instead of queueing them', async () => {
+      await queue.attach('athena', slot('c1'));
+      await queue.enqueue(entry('short', 'sA', { expiresAt: Date.now() + 50 }));
+      await queue.enqueue(entry('long', 'sB'));
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      const detached = await queue.detach('athena', 'c1');
+      expect(detached.expired).toEqual(['short']);
+      expect(await queue.waiting('athena')).toBe(1);
+      expect((await queue.remove('athena', 'short', false)).was).toBeNull();
+    });
+
     test('detach reassigns at once to another attached connection', async () => {
       await queue.attach('athena', slot('c1'));
       await queue.enqueue(entry('a1', 'sA'));

@@ -72,6 +72,14 @@ export async function startRelay(options: StartOptions = {}): Promise<RelayProce
       reject(new Error(`relay exited (${code}) before listening:\n${output}`));
     });
   });
+  // Listening is not ready: a node on Redis first connects, seeds its registry and beats once.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+    if (status === 200) break;
+    if (Date.now() > deadline) throw new Error(`relay never became ready:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
   return {
     port,
     url: `ws://127.0.0.1:${port}`,
