@@ -6,7 +6,28 @@ export type Task =
    * a single task per agent would keep only the earliest time, and events held for a later
    * window would then wait until something else happened to the queue.
    */
-  | { kind: 'release'; agentId: string; notBefore: number };
+  | { kind: 'release'; agentId: string; notBefore: number }
+  /**
+   * While an agent has events waiting, its queue is pumped again with exponential backoff: a
+   * safety net for a dispatch that was lost (say, its node died mid-way). An agent that connects
+   * gets its events at once from `attach`, never by waiting for this.
+   */
+  | { kind: 'retry'; agentId: string; attempt: number };
+
+/**
+ * A task's identity: scheduling the same task twice keeps one. It doubles as the BullMQ job id,
+ * which must not contain ':' (event and agent ids never do).
+ */
+export function taskId(task: Task): string {
+  switch (task.kind) {
+    case 'expire':
+      return `expire-${task.eventId}`;
+    case 'release':
+      return `release-${task.agentId}-${task.notBefore}`;
+    case 'retry':
+      return `retry-${task.agentId}-${task.attempt}`;
+  }
+}
 
 /**
  * Runs tasks at (or soon after) a given time. Each task runs at least once; the core's handlers

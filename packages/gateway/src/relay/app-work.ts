@@ -5,12 +5,13 @@ import {
   type AppEventFrame,
 } from '@relay/protocol';
 import { isAllowed, type EventRecord } from '../ports';
-import { newEventId } from '../ids';
+import { newEventId, nodeOfConnection } from '../ids';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
-import { finishWithError } from './agent-work';
+import { finishWithError, followApp } from './agent-work';
 import { acceptedFrame, agentsFrame } from './outbound';
 import { RelayError } from './relay-error';
+import { retryDelay } from './retry';
 
 /**
  * An app's event: validated, checked against allowlist, rate and queue limits, recorded, and
@@ -78,7 +79,10 @@ export async function acceptEvent(
     await backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: agent.id, notBefore: rate.notBefore });
   }
   record.queued = !result.assigned.some((a) => a.eventId === record.id);
-  if (record.queued) await backend.events.setQueued(record.id, true);
+  if (record.queued) {
+    await backend.events.setQueued(record.id, true);
+    await backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: agent.id, attempt: 1 });
+  }
 
   ctx.metrics.eventsAccepted.inc({ agent: agent.id });
   ctx.log.info(
@@ -93,10 +97,15 @@ export async function acceptEvent(
 async function answerResend(ctx: RelayContext, conn: Connection, record: EventRecord, ref: string | undefined): Promise<void> {
   if (!record.finished && record.appConnId !== conn.id) {
     await ctx.backend.events.setAppConnection(record.id, conn.id);
-    // Tokens follow the in-flight copy of the event; point it at the new connection too.
-    // TODO(#3): when the agent's socket is on another node, tell that node over the bus.
-    const held = ctx.inFlight.get(record.id);
-    if (held) held.event = { ...held.event, appConnId: conn.id };
+    // Tokens are routed by the in-flight copy of the event (no lookup per token), which lives
+    // on the node holding the agent's socket: point it at the new connection too.
+    if (!followApp(ctx, record.id, conn.id)) {
+      const agentConn = await ctx.backend.queue.holder(record.agentId, record.id);
+      const node = agentConn === null ? ctx.nodeId : nodeOfConnection(agentConn);
+      if (node !== ctx.nodeId) {
+        await ctx.backend.bus.publish(node, { kind: 'app-moved', eventId: record.id, appConnId: conn.id });
+      }
+    }
   }
   conn.send(acceptedFrame(record, ref), 'control');
 }

@@ -8,7 +8,15 @@ import {
   type Role,
 } from '@relay/protocol';
 import type { Backend, BusMessage, DispatchResult, Principal, Task } from '../ports';
-import { acceptReply, deliverAssignment, finishWithError, forgetInFlight, relayToken, writeEvent } from './agent-work';
+import {
+  acceptReply,
+  deliverAssignment,
+  finishWithError,
+  followApp,
+  forgetInFlight,
+  relayToken,
+  writeEvent,
+} from './agent-work';
 import { acceptEvent, cancelEvent, discover } from './app-work';
 import type { Connection, UnflushedFinal } from './connection';
 import type { RelayContext, RelayLimits } from './context';
@@ -16,6 +24,7 @@ import { flushOutbox, rerouteFinal } from './finals';
 import type { Metrics } from './metrics';
 import { agentCancelFrame, errorFrame, pongFrame } from './outbound';
 import { RelayError } from './relay-error';
+import { retryDelay } from './retry';
 
 export interface RelayOptions {
   nodeId: string;
@@ -165,11 +174,19 @@ export function createRelay(options: RelayOptions): Relay {
         forgetInFlight(ctx, message.eventId);
         ctx.local.get(message.connId)?.send(agentCancelFrame(message.eventId), 'control');
         return;
+      case 'app-moved':
+        followApp(ctx, message.eventId, message.appConnId);
+        return;
     }
   };
 
   const onTask = async (task: Task) => {
     if (task.kind === 'release') return ctx.dispatched(await backend.queue.pump(task.agentId));
+    if (task.kind === 'retry') {
+      await ctx.dispatched(await backend.queue.pump(task.agentId));
+      if ((await backend.queue.waiting(task.agentId)) === 0) return;
+      return backend.scheduler.at(Date.now() + retryDelay(task.attempt + 1), { ...task, attempt: task.attempt + 1 });
+    }
     const removed = await backend.queue.remove(task.agentId, task.eventId, true);
     if (removed.was === 'waiting') await finishWithError(ctx, task.eventId, ErrorCode.EVENT_EXPIRED);
     // In flight, it is the agent's: but if that agent drops it, it must not wait forever, so

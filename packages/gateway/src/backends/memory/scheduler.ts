@@ -1,8 +1,4 @@
-import type { Scheduler, Task } from '../../ports';
-
-function taskKey(task: Task): string {
-  return task.kind === 'expire' ? `expire:${task.eventId}` : `release:${task.agentId}:${task.notBefore}`;
-}
+import { taskId, type Scheduler, type Task } from '../../ports';
 
 /**
  * Timers in this process. A task scheduled again under the same key keeps the earlier time, so
@@ -25,7 +21,7 @@ export function createMemoryScheduler(onError: (err: unknown, task: Task) => voi
   };
   return {
     async at(time, task) {
-      const key = taskKey(task);
+      const key = taskId(task);
       const existing = timers.get(key);
       if (existing && existing.at <= time) return;
       if (existing) clearTimeout(existing.timer);
@@ -33,7 +29,7 @@ export function createMemoryScheduler(onError: (err: unknown, task: Task) => voi
       timers.set(key, { at: time, timer });
     },
     async cancel(task) {
-      const key = taskKey(task);
+      const key = taskId(task);
       const existing = timers.get(key);
       if (existing) clearTimeout(existing.timer);
       timers.delete(key);

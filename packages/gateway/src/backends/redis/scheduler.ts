@@ -1,13 +1,8 @@
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Scheduler, Task } from '../../ports';
+import { taskId, type Scheduler, type Task } from '../../ports';
 
 const QUEUE = 'relay-tasks';
-
-/** BullMQ job ids: derived from the task, so the same task is never queued twice. */
-function jobId(task: Task): string {
-  return task.kind === 'expire' ? `expire-${task.eventId}` : `release-${task.agentId}-${task.notBefore}`;
-}
 
 /**
  * Tasks as delayed BullMQ jobs, run by whichever node's worker takes them first, so a task
@@ -24,7 +19,7 @@ export function createRedisScheduler(
   return {
     async at(time, task) {
       await queue.add(task.kind, task, {
-        jobId: jobId(task),
+        jobId: taskId(task), // the same task is never queued twice
         delay: Math.max(0, time - Date.now()),
         attempts: 8,
         backoff: { type: 'exponential', delay: 500 },
@@ -33,7 +28,7 @@ export function createRedisScheduler(
       });
     },
     async cancel(task) {
-      await queue.remove(jobId(task));
+      await queue.remove(taskId(task));
     },
     onDue(h) {
       handler = h;
