@@ -17,9 +17,12 @@ interface TokenEntry {
 export function createRedisRegistry(client: Redis, keys: Keys): Registry & { seed(data: RegistryData): Promise<void> } {
   const parse = <T>(raw: string | null): T | null => (raw === null ? null : (JSON.parse(raw) as T));
   return {
-    /** Writes the registry file's entries (upserts), so nodes starting together agree. */
+    /**
+     * Makes the registry in Redis exactly the registry file, in one transaction: nodes starting
+     * together write the same thing, and a token removed from the file stops working.
+     */
     async seed(data) {
-      const tx = client.multi();
+      const tx = client.multi().del(keys.registryApps, keys.registryAgents, keys.registryTokens);
       for (const app of data.apps) tx.hset(keys.registryApps, app.id, JSON.stringify(app));
       for (const agent of data.agents) tx.hset(keys.registryAgents, agent.id, JSON.stringify(agent));
       for (const t of data.tokens) {
