@@ -221,6 +221,11 @@ export function createRelay(options: RelayOptions): Relay {
     }
   };
   const liveness = setInterval(() => ctx.track('liveness', beat()), Math.max(100, Math.floor(options.limits.nodeTtlMs / 3)));
+  // Until the first beat lands (Redis may still be connecting), try often: readiness waits on it.
+  const firstBeat = setInterval(() => {
+    if (alive || draining) clearInterval(firstBeat);
+    else ctx.track('liveness', beat());
+  }, 100);
   ctx.track('liveness', beat());
 
   return {
@@ -303,6 +308,7 @@ export function createRelay(options: RelayOptions): Relay {
     async drain() {
       draining = true;
       clearInterval(liveness);
+      clearInterval(firstBeat);
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node shutting down; reconnect');
       while (pending.size > 0) await Promise.allSettled([...pending]);
       for (const held of ctx.inFlight.values()) clearTimeout(held.timer);
