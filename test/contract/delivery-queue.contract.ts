@@ -140,6 +140,18 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(ids(await queue.remove('athena', 'e1', false))).toEqual(['e3']);
     });
 
+    test('holder names the connection holding an event in flight, and nothing while it waits or after', async () => {
+      await queue.attach('athena', slot('c1', 1));
+      await queue.enqueue(entry('e1', 's1'));
+      await queue.enqueue(entry('e2', 's2'));
+      expect(await queue.holder('athena', 'e1')).toBe('c1');
+      expect(await queue.holder('athena', 'e2')).toBeNull(); // waiting: c1 is full
+      expect(await queue.holder('athena', 'nope')).toBeNull();
+      await queue.remove('athena', 'e1', false);
+      expect(await queue.holder('athena', 'e1')).toBeNull();
+      expect(await queue.holder('athena', 'e2')).toBe('c1');
+    });
+
     test('removing an unknown event says so', async () => {
       expect(await queue.remove('athena', 'nope', false)).toMatchObject({ was: null, assigned: [], expired: [] });
     });

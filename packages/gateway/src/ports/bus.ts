@@ -6,7 +6,9 @@ export type BusMessage =
   | { kind: 'deliver'; assignment: Assignment; event: EventRecord }
   | { kind: 'app-token'; connId: string; text: string }
   | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string }
-  | { kind: 'agent-cancel'; connId: string; eventId: string };
+  | { kind: 'agent-cancel'; connId: string; eventId: string }
+  /** The app resent the event from another connection: its tokens go there from now on. */
+  | { kind: 'app-moved'; eventId: string; appConnId: string };
 
 /**
  * Frames to a given node. Messages from one node to another arrive in the order they were

@@ -63,4 +63,6 @@ export interface DeliveryQueue {
   pump(agentId: string): Promise<DispatchResult>;
   /** Events waiting for this agent (not yet assigned). */
   waiting(agentId: string): Promise<number>;
+  /** The connection holding the event in flight; null while it waits or once it has left the queue. */
+  holder(agentId: string, eventId: string): Promise<string | null>;
 }

@@ -160,6 +160,17 @@ async function cancelAtAgent(ctx: RelayContext, connId: string, eventId: string)
   if (holder) await ctx.backend.bus.publish(holder.nodeId, { kind: 'agent-cancel', connId, eventId });
 }
 
+/**
+ * The app resent an in-flight event from another connection: if this node holds it, its tokens
+ * go to that connection from now on. Says whether this node holds it.
+ */
+export function followApp(ctx: RelayContext, eventId: string, appConnId: string): boolean {
+  const held = ctx.inFlight.get(eventId);
+  if (!held) return false;
+  held.event = { ...held.event, appConnId };
+  return true;
+}
+
 export function forgetInFlight(ctx: RelayContext, eventId: string): void {
   const held = ctx.inFlight.get(eventId);
   if (!held) return;

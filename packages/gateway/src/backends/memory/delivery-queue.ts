@@ -194,5 +194,9 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
     async waiting(agentId) {
       return agents.get(agentId)?.waiting.length ?? 0;
     },
+    async holder(agentId, eventId) {
+      const where = agents.get(agentId)?.where.get(eventId);
+      return where === undefined || where === WAITING ? null : where;
+    },
   };
 }

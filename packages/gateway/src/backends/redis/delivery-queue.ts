@@ -52,5 +52,9 @@ export function createRedisDeliveryQueue(
       return result(agentId, (await run('pump', [keys.agentBase(agentId)], [Date.now(), maxIdleSessions])) as RawDispatch);
     },
     waiting: count,
+    async holder(agentId, eventId) {
+      const connId = (await run('holder', [keys.agentBase(agentId)], [eventId])) as string | null;
+      return connId ?? null;
+    },
   };
 }

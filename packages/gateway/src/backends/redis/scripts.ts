@@ -11,6 +11,7 @@ const SCRIPTS = {
   detach: { file: 'detach-1.lua', dispatch: true },
   remove: { file: 'remove-1.lua', dispatch: true },
   pump: { file: 'pump-1.lua', dispatch: true },
+  holder: { file: 'holder-1.lua', dispatch: false },
   appendEvent: { file: 'appendEvent-3.lua', dispatch: false },
   updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
   finishEvent: { file: 'finishEvent-1.lua', dispatch: false },
