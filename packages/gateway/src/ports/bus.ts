@@ -5,7 +5,8 @@ import type { Assignment } from './delivery-queue';
 export type BusMessage =
   | { kind: 'deliver'; assignment: Assignment; event: EventRecord }
   | { kind: 'app-token'; connId: string; text: string }
-  | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string }
+  /** `avoid`: nodes found gone while routing this final, so it is not sent there again. */
+  | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[] }
   | { kind: 'agent-cancel'; connId: string; eventId: string }
   /** The app resent the event from another connection: its tokens go there from now on. */
   | { kind: 'app-moved'; eventId: string; appConnId: string };
@@ -18,5 +19,10 @@ export interface Bus {
   publish(nodeId: string, message: BusMessage): Promise<void>;
   /** Receives every message published to this node. */
   subscribe(nodeId: string, handler: (message: BusMessage) => void): Promise<void>;
+  /**
+   * Receives the messages that reached no node: theirs is gone (killed, or cut off from the
+   * bus), though it may count as alive until its liveness lapses. The sender routes them again.
+   */
+  onUndelivered(handler: (nodeId: string, message: BusMessage) => void): void;
   close(): Promise<void>;
 }

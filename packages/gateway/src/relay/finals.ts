@@ -26,18 +26,32 @@ export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: 
   await rerouteFinal(ctx, event.appId, event.id, text, event.appConnId);
 }
 
-/** A final frame whose connection is gone: another connection of the app, or the outbox. */
+/**
+ * A final frame whose connection is gone: another connection of the app, or the outbox.
+ * `avoid` lists nodes the frame was already sent to in vain (gone, though perhaps not yet
+ * known dead), so two dead nodes cannot bounce it between them.
+ */
 export async function rerouteFinal(
   ctx: RelayContext,
   appId: string,
   eventId: string,
   text: string,
   notConnId: string,
+  avoid: string[] = [],
 ): Promise<void> {
-  const others = (await ctx.backend.presence.list('app', appId)).filter((c) => c.connId !== notConnId);
+  const others = (await ctx.backend.presence.list('app', appId)).filter(
+    (c) => c.connId !== notConnId && !avoid.includes(c.nodeId),
+  );
   for (const other of others) {
     if (other.nodeId !== ctx.nodeId) {
-      await ctx.backend.bus.publish(other.nodeId, { kind: 'app-final', connId: other.connId, appId, eventId, text });
+      await ctx.backend.bus.publish(other.nodeId, {
+        kind: 'app-final',
+        connId: other.connId,
+        appId,
+        eventId,
+        text,
+        ...(avoid.length > 0 ? { avoid } : {}),
+      });
       return;
     }
     if (ctx.local.get(other.connId)?.sendFinal(eventId, text)) return;

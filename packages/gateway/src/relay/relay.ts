@@ -168,7 +168,7 @@ export function createRelay(options: RelayOptions): Relay {
       case 'app-final': {
         const conn = ctx.local.get(message.connId);
         if (conn?.sendFinal(message.eventId, message.text)) return;
-        return ctx.track('final', rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId));
+        return ctx.track('final', rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId, message.avoid));
       }
       case 'agent-cancel':
         forgetInFlight(ctx, message.eventId);
@@ -195,7 +195,20 @@ export function createRelay(options: RelayOptions): Relay {
     await ctx.dispatched(removed);
   };
 
+  /**
+   * A message whose node is gone. A final frame must still reach the app, so it goes to another
+   * connection or the outbox. The rest can be dropped: tokens are live only, and the events and
+   * cancels for a dead node's agent sockets are handed back when that node is reaped.
+   */
+  const onUndelivered = (deadNode: string, message: BusMessage) => {
+    if (message.kind !== 'app-final') return;
+    log.warn({ dead_node: deadNode, event_id: message.eventId }, 'final frame for a node that is gone; routing it again');
+    const avoid = [...(message.avoid ?? []), deadNode];
+    ctx.track('final', rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId, avoid));
+  };
+
   backend.scheduler.onDue(onTask);
+  backend.bus.onUndelivered(onUndelivered);
   ctx.track('bus', backend.bus.subscribe(nodeId, onBusMessage));
 
   /**

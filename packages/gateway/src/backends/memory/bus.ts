@@ -3,10 +3,15 @@ import type { Bus, BusMessage } from '../../ports';
 /** One node, so every message is for this node; a message for another node has nowhere to go. */
 export function createMemoryBus(): Bus {
   const handlers = new Map<string, (message: BusMessage) => void>();
+  let undelivered: ((nodeId: string, message: BusMessage) => void) | undefined;
   return {
     async publish(nodeId, message) {
       const handler = handlers.get(nodeId);
       if (handler) queueMicrotask(() => handler(message));
+      else if (undelivered) queueMicrotask(() => undelivered?.(nodeId, message));
+    },
+    onUndelivered(handler) {
+      undelivered = handler;
     },
     async subscribe(nodeId, handler) {
       handlers.set(nodeId, handler);
