@@ -176,9 +176,6 @@ describe.each(backendsUnderTest())('app client reconnects ($name backend)', (bac
 
 // A node that is killed loses the events it accepted only on a backend that is not durable: the
 // memory backend dies with its node. So this runs on every other backend (Redis).
-// TODO(#4): add "node A is killed and the agent answers while the client is still away: the final
-// reaches it on node B". Today the gateway publishes that final to the dead node's channel (its
-// presence entry outlives it) and it is lost, so the client waits for ever.
 const durable = backendsUnderTest().filter((b) => b.name !== 'memory');
 if (durable.length > 0) {
   describe.each(durable)('app client survives a node kill ($name backend)', (backend) => {
@@ -205,6 +202,28 @@ if (durable.length > 0) {
       expect(wire.received.filter((f) => f.type === 'token').map((f) => f.token)).toContain('two');
       expect(wire.received.filter((f) => f.type === 'reply' && f.event_id === handle.eventId)).toHaveLength(1);
       expect(athena.events).toEqual([{ id: handle.eventId, attempt: 1 }]);
+    }, 30_000);
+
+    test('node A is killed and the agent answers while the client is still away: the final reaches it on node B, once', async () => {
+      const nodeA = await h.node();
+      const nodeB = await h.node();
+      const athena = gatedAgent(h.agent({ url: nodeB.url }), 'one ', 'two');
+      const proxy = await h.proxy(nodeA);
+      const wire = recordingWebSocket();
+      const portal = h.app({ url: proxy.url, WebSocket: wire.WebSocket });
+      const handle = await portal.send('athena', 'portal:kill-away', {});
+      await until(() => athena.events.length === 1, 5_000, 'the agent to get the event');
+
+      proxy.target = 1; // nothing listens: the client keeps retrying while the reply is made
+      await nodeA.stop('SIGKILL');
+      await nextState(portal, 'reconnecting');
+      athena.release();
+      await sleep(300);
+      proxy.target = nodeB.port;
+
+      await expect(handle.reply).resolves.toMatchObject({ content: 'one two' });
+      await sleep(200);
+      expect(wire.received.filter((f) => f.type === 'reply' && f.event_id === handle.eventId)).toHaveLength(1);
     }, 30_000);
 
     test('node A is killed right after accepting: the send is resent to node B and answered, not duplicated', async () => {
