@@ -18,6 +18,11 @@ export interface RedisUnderTest {
 export interface RedisOptions {
   /** AOF with fsync on every write, as in production: a restart keeps every accepted event. */
   appendonly?: boolean;
+  /**
+   * Start the local redis-server on this port, even if REDIS_URL or a container engine is there:
+   * for a test whose relay already looks for Redis at that address (see `freePort`).
+   */
+  port?: number;
 }
 
 /**
@@ -27,6 +32,7 @@ export interface RedisOptions {
  */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisUnderTest> {
   const prefix = `relaytest-${randomBytes(4).toString('hex')}`;
+  if (options.port !== undefined) return { ...(await startLocal(options)), prefix };
   if (process.env.REDIS_URL) {
     const url = process.env.REDIS_URL;
     const fixed = async () => {
@@ -64,7 +70,8 @@ async function startContainer(options: RedisOptions): Promise<Omit<RedisUnderTes
   };
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port nothing listens on right now (the OS picks it). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -78,7 +85,7 @@ async function freePort(): Promise<number> {
 
 async function startLocal(options: RedisOptions): Promise<Omit<RedisUnderTest, 'prefix'>> {
   const dir = mkdtempSync(path.join(tmpdir(), 'relay-redis-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   let proc: ChildProcess | undefined;
   const launch = async () => {
     const args = [
