@@ -9,7 +9,9 @@ export type BusMessage =
   | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[] }
   | { kind: 'agent-cancel'; connId: string; eventId: string }
   /** The app resent the event from another connection: its tokens go there from now on. */
-  | { kind: 'app-moved'; eventId: string; appConnId: string };
+  | { kind: 'app-moved'; eventId: string; appConnId: string }
+  /** A node's message to itself, proving its subscription still receives. */
+  | { kind: 'probe'; sentAt: number };
 
 /**
  * Frames to a given node. Messages from one node to another arrive in the order they were
@@ -24,5 +26,7 @@ export interface Bus {
    * bus), though it may count as alive until its liveness lapses. The sender routes them again.
    */
   onUndelivered(handler: (nodeId: string, message: BusMessage) => void): void;
+  /** Drops this node's subscription and makes it again (its probe stopped coming back). */
+  resubscribe(): Promise<void>;
   close(): Promise<void>;
 }

@@ -23,6 +23,9 @@ export function createMetrics() {
     finalsDropped: counter('relay_finals_dropped_total', 'Held final frames dropped past the per-app cap or retention'),
     backpressureCloses: counter('relay_backpressure_closes_total', 'Sockets closed for not reading (1013)', ['role']),
     backgroundErrors: counter('relay_background_errors_total', 'Failures in background work', ['task']),
+    adminRequests: counter('relay_admin_requests_total', 'Admin API requests answered, by method and HTTP status', ['method', 'status']),
+    adminUnauthorized: counter('relay_admin_unauthorized_total', 'Admin API requests refused for a missing or wrong admin token'),
+    busResubscribes: counter('relay_bus_resubscribes_total', 'Bus subscriptions made afresh after a probe did not return'),
   };
 }
 

@@ -25,6 +25,7 @@ import type { Metrics } from './metrics';
 import { agentCancelFrame, errorFrame, pongFrame } from './outbound';
 import { RelayError } from './relay-error';
 import { retryDelay } from './retry';
+import { startLiveness } from './liveness';
 
 export interface RelayOptions {
   nodeId: string;
@@ -177,6 +178,9 @@ export function createRelay(options: RelayOptions): Relay {
       case 'app-moved':
         followApp(ctx, message.eventId, message.appConnId);
         return;
+      case 'probe':
+        liveness.probeReturned(message.sentAt);
+        return;
     }
   };
 
@@ -211,35 +215,10 @@ export function createRelay(options: RelayOptions): Relay {
   backend.bus.onUndelivered(onUndelivered);
   ctx.track('bus', backend.bus.subscribe(nodeId, onBusMessage));
 
-  /**
-   * Liveness, three beats per TTL. A node that finds it was given up for dead drops its sockets
-   * so their clients reconnect and register again. Connections of nodes that died are removed,
-   * and the events their agents held are handed back for redelivery.
-   */
-  let alive = false;
+  const liveness = startLiveness(ctx, options.limits.nodeTtlMs);
   function isReady(): boolean {
-    return !draining && alive && backend.ready();
+    return !draining && liveness.alive && backend.ready();
   }
-  const beat = async () => {
-    if (!backend.ready()) return;
-    const continued = await backend.presence.heartbeat(nodeId, options.limits.nodeTtlMs);
-    if (!continued) {
-      log.warn('this node was given up for dead; dropping its sockets so clients re-register');
-      for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node lost its registration; reconnect');
-    }
-    alive = true;
-    for (const info of await backend.presence.reapDeadNodes(nodeId)) {
-      log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
-      if (info.role === 'agent') await ctx.dispatched(await backend.queue.detach(info.principalId, info.connId));
-    }
-  };
-  const liveness = setInterval(() => ctx.track('liveness', beat()), Math.max(100, Math.floor(options.limits.nodeTtlMs / 3)));
-  // Until the first beat lands (Redis may still be connecting), try often: readiness waits on it.
-  const firstBeat = setInterval(() => {
-    if (alive || draining) clearInterval(firstBeat);
-    else ctx.track('liveness', beat());
-  }, 100);
-  ctx.track('liveness', beat());
 
   return {
     async admit(role, token) {
@@ -320,8 +299,7 @@ export function createRelay(options: RelayOptions): Relay {
 
     async drain() {
       draining = true;
-      clearInterval(liveness);
-      clearInterval(firstBeat);
+      liveness.stop();
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node shutting down; reconnect');
       while (pending.size > 0) await Promise.allSettled([...pending]);
       for (const held of ctx.inFlight.values()) clearTimeout(held.timer);

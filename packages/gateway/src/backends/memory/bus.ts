@@ -10,6 +10,8 @@ export function createMemoryBus(): Bus {
       if (handler) queueMicrotask(() => handler(message));
       else if (undelivered) queueMicrotask(() => undelivered?.(nodeId, message));
     },
+    // In one process nothing can go deaf.
+    resubscribe: async () => {},
     onUndelivered(handler) {
       undelivered = handler;
     },

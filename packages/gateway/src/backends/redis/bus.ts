@@ -26,6 +26,11 @@ export function createRedisBus(publisher: Redis, subscriber: Redis, keys: Keys, 
     onUndelivered(handler) {
       undelivered = handler;
     },
+    async resubscribe() {
+      // A new connection, not just SUBSCRIBE again: a deaf subscriber is usually a dead TCP
+      // stream that still looks open. ioredis subscribes the new one to the same channels.
+      subscriber.disconnect(true);
+    },
     async publish(nodeId, message) {
       let list = pending.get(nodeId);
       if (!list) pending.set(nodeId, (list = []));

@@ -1,0 +1,76 @@
+import { CloseCode } from '@relay/protocol';
+import type { RelayContext } from './context';
+
+export interface Liveness {
+  /** True once this node has proved itself alive at least once. */
+  readonly alive: boolean;
+  /** A probe this node sent to its own bus channel came back. */
+  probeReturned(sentAt: number): void;
+  stop(): void;
+}
+
+/**
+ * Three beats per node TTL. Each beat:
+ * - proves the node alive; a node that finds it was given up for dead drops its sockets, so
+ *   their clients reconnect and register again;
+ * - sends a probe through the node's own bus channel: a subscriber can stay connected yet stop
+ *   receiving (a known failure after a Redis failover), so a probe unanswered for two beats
+ *   makes the node subscribe afresh;
+ * - removes the connections of nodes that died and hands back what their agents held.
+ */
+export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
+  const { backend, log, metrics, nodeId } = ctx;
+  const interval = Math.max(100, Math.floor(ttlMs / 3));
+  let alive = false;
+  let stopped = false;
+  let probeOutstanding: number | undefined;
+
+  const beat = async () => {
+    if (stopped || !backend.ready()) return;
+    const continued = await backend.presence.heartbeat(nodeId, ttlMs);
+    if (!continued) {
+      log.warn('this node was given up for dead; dropping its sockets so clients re-register');
+      for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node lost its registration; reconnect');
+    }
+    alive = true;
+
+    const now = Date.now();
+    if (probeOutstanding !== undefined && now - probeOutstanding > 2 * interval) {
+      log.warn({ waited_ms: now - probeOutstanding }, 'bus probe never came back; subscribing afresh');
+      metrics.busResubscribes.inc();
+      probeOutstanding = undefined;
+      await backend.bus.resubscribe();
+    }
+    if (probeOutstanding === undefined) {
+      probeOutstanding = now;
+      await backend.bus.publish(nodeId, { kind: 'probe', sentAt: now });
+    }
+
+    for (const info of await backend.presence.reapDeadNodes(nodeId)) {
+      log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
+      if (info.role === 'agent') await ctx.dispatched(await backend.queue.detach(info.principalId, info.connId));
+    }
+  };
+
+  const steady = setInterval(() => ctx.track('liveness', beat()), interval);
+  // Until the first beat lands (Redis may still be connecting), try often: readiness waits on it.
+  const first = setInterval(() => {
+    if (alive || stopped) clearInterval(first);
+    else ctx.track('liveness', beat());
+  }, 100);
+  ctx.track('liveness', beat());
+
+  return {
+    get alive() {
+      return alive;
+    },
+    probeReturned(sentAt) {
+      if (probeOutstanding === sentAt) probeOutstanding = undefined;
+    },
+    stop() {
+      stopped = true;
+      clearInterval(steady);
+      clearInterval(first);
+    },
+  };
+}
