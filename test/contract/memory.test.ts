@@ -2,3 +2,11 @@ import { createMemoryDeliveryQueue } from '../../packages/gateway/src/backends/m
 import { deliveryQueueContract } from './delivery-queue.contract';
 
 deliveryQueueContract('memory', async () => ({ queue: createMemoryDeliveryQueue(), teardown: async () => {} }));
+
+import { createMemoryRegistry } from '../../packages/gateway/src/backends/memory/registry';
+import { createMemoryEventStore } from '../../packages/gateway/src/backends/memory/event-store';
+import { queueEventsContract, registryContract, timelineContract } from './registry.contract';
+
+registryContract('memory', async (seed) => ({ registry: createMemoryRegistry(seed), teardown: async () => {} }));
+timelineContract('memory', async () => ({ events: createMemoryEventStore({ finishedRetentionMs: 60_000 }), teardown: async () => {} }));
+queueEventsContract('memory', async () => ({ queue: createMemoryDeliveryQueue(), teardown: async () => {} }));

@@ -27,3 +27,29 @@ deliveryQueueContract('redis', async () => {
   );
   return { queue, teardown: async () => {} };
 });
+
+import { createRedisRegistry } from '../../packages/gateway/src/backends/redis/registry';
+import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
+import { queueEventsContract, registryContract, timelineContract } from './registry.contract';
+
+/** A client and fresh keys on the file's server: each test starts from an empty relay. */
+function fresh() {
+  const client = new Redis(redis.url);
+  clients.push(client);
+  return { client, run: defineScripts(client), keys: createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`) };
+}
+
+registryContract('redis', async (seed) => {
+  const { client, run, keys } = fresh();
+  const registry = createRedisRegistry(client, run, keys);
+  await registry.seed(seed, 'replace');
+  return { registry, teardown: async () => {} };
+});
+timelineContract('redis', async () => {
+  const { client, run, keys } = fresh();
+  return { events: createRedisEventStore(client, run, keys), teardown: async () => {} };
+});
+queueEventsContract('redis', async () => {
+  const { client, run, keys } = fresh();
+  return { queue: createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`)), teardown: async () => {} };
+});

@@ -12,6 +12,15 @@ export const ENV = {
   RELAY_NODE_TTL_MS: { default: '10000', help: "A node silent this long is dead: its agents' unanswered events are redelivered" },
   RELAY_NODE_ID: { default: '', help: 'Name of this node in logs and presence (default: hostname)' },
   RELAY_CONFIG: { default: '', help: 'Path to the registry file (JSON or YAML) of apps and agents' },
+  RELAY_REGISTRY_MODE: {
+    default: '',
+    help: 'file: RELAY_CONFIG is the whole registry at every start, the admin API only reads it; admin: RELAY_CONFIG seeds an empty registry once, then the admin API changes it (default: file with RELAY_CONFIG, else admin)',
+  },
+  RELAY_ADMIN_TOKEN: {
+    default: '',
+    help: 'Bearer token (16+ characters) for the admin API /v1/admin/ and the Dashboard /dashboard; unset turns both off',
+  },
+  RELAY_TIMELINE_RETENTION_MS: { default: '3600000', help: "How long an event's timeline (GET /v1/admin/events/:id) is kept after its last step" },
   LOG_LEVEL: { default: 'info', help: 'pino level: trace, debug, info, warn, error, fatal, silent' },
   RELAY_SHUTDOWN_GRACE_MS: { default: '10000', help: 'How long SIGTERM may take before the node exits anyway' },
   RELAY_IDLE_TIMEOUT_S: { default: '60', help: 'Close sockets silent this long; protocol pings keep live ones open' },
@@ -35,6 +44,10 @@ export interface NodeConfig {
   nodeTtlMs: number;
   nodeId: string;
   registryPath: string | undefined;
+  registryMode: RegistryMode;
+  /** Unset: the admin API and the Dashboard are off. */
+  adminToken: string | undefined;
+  timelineRetentionMs: number;
   logLevel: string;
   shutdownGraceMs: number;
   idleTimeoutS: number;
@@ -48,6 +61,11 @@ export interface NodeConfig {
   maxBufferedBytes: number;
 }
 
+/** Who owns the registry: the file (re-applied at every start) or the admin API. */
+export type RegistryMode = 'file' | 'admin';
+
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
 export class ConfigError extends Error {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
@@ -60,6 +78,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     }
     return value;
   };
+  const registryPath = str('RELAY_CONFIG') || undefined;
+  const mode = str('RELAY_REGISTRY_MODE') || (registryPath ? 'file' : 'admin');
+  if (mode !== 'file' && mode !== 'admin') throw new ConfigError(`RELAY_REGISTRY_MODE must be file or admin, got "${mode}"`);
+  if (mode === 'file' && !registryPath) throw new ConfigError('RELAY_REGISTRY_MODE=file needs a registry file in RELAY_CONFIG');
+  const adminToken = str('RELAY_ADMIN_TOKEN') || undefined;
+  if (adminToken !== undefined && (adminToken.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(adminToken))) {
+    throw new ConfigError(`RELAY_ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters with no spaces`);
+  }
   return {
     port: int('PORT', 0),
     host: str('HOST'),
@@ -67,7 +93,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     redisPrefix: str('RELAY_REDIS_PREFIX'),
     nodeTtlMs: int('RELAY_NODE_TTL_MS', 1000),
     nodeId: str('RELAY_NODE_ID') || hostname(),
-    registryPath: str('RELAY_CONFIG') || undefined,
+    registryPath,
+    registryMode: mode,
+    adminToken,
+    timelineRetentionMs: int('RELAY_TIMELINE_RETENTION_MS', 1000),
     logLevel: str('LOG_LEVEL'),
     shutdownGraceMs: int('RELAY_SHUTDOWN_GRACE_MS', 0),
     idleTimeoutS: int('RELAY_IDLE_TIMEOUT_S', 8),

@@ -7,6 +7,7 @@ import type { Backend, OutboxDropReason } from './ports';
 import type { RegistryData } from './registry-file';
 import { createMetrics, type Metrics } from './relay/metrics';
 import { createRelay, type Relay } from './relay/relay';
+import { dashboardDir } from './transport/dashboard-files';
 import { createServer } from './transport/server';
 
 export interface RelayNode {
@@ -43,7 +44,9 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
       finalRetentionMs: config.finalRetentionMs,
       idempotencyTtlMs: config.idempotencyTtlMs,
       nodeTtlMs: config.nodeTtlMs,
+      timelineRetentionMs: config.timelineRetentionMs,
     },
+    admin: { registryMode: config.registryMode, defaultTtlMs: config.defaultTtlMs },
   });
   const server = createServer({
     host: config.host,
@@ -55,9 +58,13 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
     relay,
     log,
     metrics,
+    ...(config.adminToken ? { adminToken: config.adminToken, dashboardDir: dashboardDir() } : {}),
   });
   const port = await server.listen();
-  log.info({ port, host: config.host, backend: backend.name, node_id: nodeId }, 'relay listening');
+  log.info(
+    { port, host: config.host, backend: backend.name, node_id: nodeId, registry_mode: config.registryMode, admin_api: Boolean(config.adminToken) },
+    'relay listening',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -98,6 +105,7 @@ function createBackend(config: NodeConfig, registry: RegistryData, log: Logger, 
       url: config.redisUrl,
       prefix: config.redisPrefix,
       registry,
+      registryMode: config.registryMode,
       rateWindowMs: config.rateWindowMs,
       log,
       ...hooks,

@@ -11,7 +11,9 @@ export type BusMessage =
   /** The app resent the event from another connection: its tokens go there from now on. */
   | { kind: 'app-moved'; eventId: string; appConnId: string }
   /** A node's message to itself, proving its subscription still receives. */
-  | { kind: 'probe'; sentAt: number };
+  | { kind: 'probe'; sentAt: number }
+  /** These tokens were revoked (or expired, or their owner deleted): close their sockets with `code`. */
+  | { kind: 'kick'; tokenIds: string[]; code: number; reason: string };
 
 /**
  * Frames to a given node. Messages from one node to another arrive in the order they were

@@ -61,6 +61,8 @@ export interface DeliveryQueue {
   ): Promise<{ was: 'waiting' | 'in-flight' | null; connId?: string } & DispatchResult>;
   /** Assigns waiting events whose `notBefore` has passed, and reports expired ones. */
   pump(agentId: string): Promise<DispatchResult>;
+  /** Every event in this agent's queue, waiting or in flight, in no particular order. */
+  events(agentId: string): Promise<string[]>;
   /** Events waiting for this agent (not yet assigned). */
   waiting(agentId: string): Promise<number>;
   /** The connection holding the event in flight; null while it waits or once it has left the queue. */

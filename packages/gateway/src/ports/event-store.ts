@@ -18,6 +18,31 @@ export interface EventRecord {
   finished: boolean;
 }
 
+/**
+ * One step in an event's life, for operators (GET /v1/admin/events/:id). Never the payload.
+ * `node` is the node that took the step.
+ */
+export type TimelineEntry =
+  | {
+      at: number;
+      kind: 'accepted';
+      node: string;
+      appId: string;
+      agentId: string;
+      threadId: string;
+      sessionKey: string;
+      expiresAt: number;
+    }
+  /** Waiting in the agent's queue: no connection of it could take it, or the app was over its soft rate. */
+  | { at: number; kind: 'queued'; node: string; reason: 'offline' | 'rate_limited' }
+  | { at: number; kind: 'delivered'; node: string; conn: string; attempt: number }
+  | { at: number; kind: 'first_token'; node: string; attempt: number }
+  /** `outcome`: `reply` or the final error code; `reason` says why when an operator ended it. */
+  | { at: number; kind: 'final'; node: string; outcome: string; finishReason?: string; reason?: string };
+
+/** Steps kept per event; the final step is kept even past it, so a timeline always shows the end. */
+export const TIMELINE_MAX_STEPS = 64;
+
 export type NewEvent = Omit<EventRecord, 'order' | 'finished' | 'queued'>;
 
 export interface AppendResult {
@@ -51,4 +76,11 @@ export interface EventStore {
    * every later call resolves to null. This is what makes the final frame exactly-once.
    */
   finish(eventId: string): Promise<EventRecord | null>;
+  /**
+   * Adds a step to the event's timeline, kept for `retentionMs` after its latest step (longer
+   * than the event record itself, so a finished event can still be looked up).
+   */
+  note(eventId: string, entry: TimelineEntry, retentionMs: number): Promise<void>;
+  /** The event's steps in the order they were noted; empty when unknown or forgotten. */
+  timeline(eventId: string): Promise<TimelineEntry[]>;
 }

@@ -19,6 +19,10 @@ export interface Presence {
   get(connId: string): Promise<ConnectionInfo | null>;
   /** Live connections of one app or agent, oldest first. */
   list(role: Role, principalId: string): Promise<ConnectionInfo[]>;
+  /** Every live connection in the cluster, oldest first. */
+  all(): Promise<ConnectionInfo[]>;
+  /** Nodes alive now (those that proved it within their TTL), for messages to every node. */
+  nodes(): Promise<string[]>;
   /** Which of these agents have at least one live connection. */
   onlineAgents(agentIds: string[]): Promise<Set<string>>;
   /**

@@ -31,16 +31,64 @@ export interface Principal {
   tokenId: string;
 }
 
+/** What the registry keeps about one token: never the secret, only its hash (by `id`). */
+export interface TokenRecord {
+  /** Names the token without revealing it: the first 12 hex digits of its SHA-256. */
+  id: string;
+  role: Role;
+  principalId: string;
+  createdAt: number;
+  /** When it last opened a connection; null if never. */
+  lastUsedAt: number | null;
+  /** Refused from this instant on (a rotated token's grace period); null for no end. */
+  expiresAt: number | null;
+}
+
+export type AppChanges = Partial<Omit<AppRecord, 'id'>>;
+export type AgentChanges = Partial<Omit<AgentRecord, 'id'>>;
+
 /**
- * Apps, agents, token hashes and allowlists. Only hashes of tokens are held; `authenticate`
- * compares in constant time and never logs or returns the secret.
+ * Apps, agents, token hashes and allowlists, shared by every node: a change made on one node
+ * is what every node reads next (no node caches records). Only hashes of tokens are held;
+ * `authenticate` never logs or returns the secret.
  */
 export interface Registry {
+  /** The token's owner, if the token is known, of this role and not past its `expiresAt`; notes its use. */
   authenticate(role: Role, token: string): Promise<Principal | null>;
   app(id: string): Promise<AppRecord | null>;
   agent(id: string): Promise<AgentRecord | null>;
   /** Agents this app may send to, in a stable order. */
   agentsFor(appId: string): Promise<AgentRecord[]>;
+  /** Every app / agent, by id. */
+  apps(): Promise<AppRecord[]>;
+  agents(): Promise<AgentRecord[]>;
+  /** Adds it; false (and nothing changes) when the id is taken. */
+  createApp(app: AppRecord): Promise<boolean>;
+  createAgent(agent: AgentRecord): Promise<boolean>;
+  /**
+   * Applies the changes to the record as it is at that moment (atomic against concurrent
+   * updates) and returns the result; null when there is no such record.
+   */
+  updateApp(id: string, changes: AppChanges, check?: (next: AppRecord) => void): Promise<AppRecord | null>;
+  updateAgent(id: string, changes: AgentChanges, check?: (next: AgentRecord) => void): Promise<AgentRecord | null>;
+  /**
+   * Removes the record and every token of it, and (for an app) the app from every allowlist, so
+   * a later app of the same id is not allowed anywhere by accident. Returns the removed tokens,
+   * or null when there was no such record.
+   */
+  deleteApp(id: string): Promise<TokenRecord[] | null>;
+  deleteAgent(id: string): Promise<TokenRecord[] | null>;
+  /**
+   * Adds a token by the SHA-256 of its secret. Null when the app or agent does not exist; a
+   * hash already known is never added twice (throws).
+   */
+  addToken(role: Role, principalId: string, hash: Buffer, now: number, expiresAt?: number | null): Promise<TokenRecord | null>;
+  /** The tokens of one app or agent, oldest first; null when it does not exist. */
+  tokens(role: Role, principalId: string): Promise<TokenRecord[] | null>;
+  /** Sets when a token stops working (rotation); null when it does not exist. */
+  expireToken(role: Role, principalId: string, tokenId: string, at: number): Promise<TokenRecord | null>;
+  /** Removes a token; false when this app or agent has no such token. */
+  revokeToken(role: Role, principalId: string, tokenId: string): Promise<boolean>;
 }
 
 export function isAllowed(agent: AgentRecord, appId: string): boolean {

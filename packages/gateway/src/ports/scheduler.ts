@@ -1,3 +1,5 @@
+import type { Role } from '@relay/protocol';
+
 /** A piece of work the core wants done later, even if the node that asked is gone by then. */
 export type Task =
   | { kind: 'expire'; agentId: string; eventId: string }
@@ -12,7 +14,9 @@ export type Task =
    * safety net for a dispatch that was lost (say, its node died mid-way). An agent that connects
    * gets its events at once from `attach`, never by waiting for this.
    */
-  | { kind: 'retry'; agentId: string; attempt: number };
+  | { kind: 'retry'; agentId: string; attempt: number }
+  /** A rotated token's grace is over: it is removed, and its sockets on every node closed. */
+  | { kind: 'token-expiry'; role: Role; principalId: string; tokenId: string };
 
 /**
  * A task's identity: scheduling the same task twice keeps one. It doubles as the BullMQ job id,
@@ -26,6 +30,8 @@ export function taskId(task: Task): string {
       return `release-${task.agentId}-${task.notBefore}`;
     case 'retry':
       return `retry-${task.agentId}-${task.attempt}`;
+    case 'token-expiry':
+      return `token-expiry-${task.tokenId}`;
   }
 }
 

@@ -33,6 +33,7 @@ export function writeEvent(ctx: RelayContext, assignment: Assignment, event: Eve
     timer: replyTimer(ctx, event),
   });
   if (!conn.send(agentEventFrame(event, assignment.attempt), 'control')) return;
+  ctx.note(event.id, { at: Date.now(), kind: 'delivered', node: ctx.nodeId, conn: conn.id, attempt: assignment.attempt });
   ctx.metrics.deliveries.inc({ attempt: assignment.attempt === 1 ? '1' : 'retry' });
   ctx.log.info(
     { event_id: event.id, agent_id: event.agentId, app_id: event.appId, conn: conn.id, attempt: assignment.attempt },
@@ -63,6 +64,7 @@ export async function relayToken(ctx: RelayContext, conn: Connection, frame: Age
   const held = heldBy(ctx, conn, frame.event_id, frame.ref);
   if (!held) return;
   const seq = held.tokens++;
+  if (seq === 0) ctx.note(held.event.id, { at: Date.now(), kind: 'first_token', node: ctx.nodeId, attempt: held.attempt });
   held.timer.refresh(); // the reply timeout counts silence, not the length of the answer
   const text = appTokenFrame(held.event, frame.token, seq);
   const app = ctx.local.get(held.event.appConnId);
@@ -102,6 +104,7 @@ export async function acceptReply(
     return;
   }
   ctx.metrics.eventsFinished.inc({ outcome: `reply_${frame.finish_reason}` });
+  ctx.note(event.id, { at: Date.now(), kind: 'final', node: ctx.nodeId, outcome: 'reply', finishReason: frame.finish_reason });
   ctx.log.info(
     { event_id: event.id, agent_id: event.agentId, app_id: event.appId, finish_reason: frame.finish_reason },
     'event answered',
@@ -112,21 +115,24 @@ export async function acceptReply(
 /**
  * Ends an event with a final error (EVENT_EXPIRED, AGENT_TIMEOUT, CANCELLED). An agent still
  * working on it is told to stop. Does nothing if the event has already ended. `ref` is the
- * cancel frame's, when the final error is also the answer to it.
+ * cancel frame's, when the final error is also the answer to it; `message` replaces the code's
+ * default text when the app should know why (an operator deleted the agent).
  */
 export async function finishWithError(
   ctx: RelayContext,
   eventId: string,
   code: ErrorCode,
   ref?: string,
+  message?: string,
 ): Promise<boolean> {
   const known = ctx.inFlight.get(eventId)?.event ?? (await ctx.backend.events.get(eventId));
   if (!known) return false;
   const event = await settle(ctx, eventId, known.agentId, (connId) => cancelAtAgent(ctx, connId, eventId));
   if (!event) return false;
   ctx.metrics.eventsFinished.inc({ outcome: code });
+  ctx.note(eventId, { at: Date.now(), kind: 'final', node: ctx.nodeId, outcome: code, ...(message ? { reason: message } : {}) });
   ctx.log.info({ event_id: eventId, agent_id: event.agentId, app_id: event.appId, code }, 'event ended');
-  await deliverFinal(ctx, event, errorFrame(code, undefined, { event_id: eventId, ref }));
+  await deliverFinal(ctx, event, errorFrame(code, message, { event_id: eventId, ref }));
   return true;
 }
 

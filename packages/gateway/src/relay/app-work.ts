@@ -84,6 +84,19 @@ export async function acceptEvent(
     await backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: agent.id, attempt: 1 });
   }
 
+  ctx.note(record.id, {
+    at: now,
+    kind: 'accepted',
+    node: ctx.nodeId,
+    appId,
+    agentId: agent.id,
+    threadId: record.threadId,
+    sessionKey: record.sessionKey,
+    expiresAt: record.expiresAt,
+  });
+  if (record.queued) {
+    ctx.note(record.id, { at: now, kind: 'queued', node: ctx.nodeId, reason: rate.notBefore > now ? 'rate_limited' : 'offline' });
+  }
   ctx.metrics.eventsAccepted.inc({ agent: agent.id });
   ctx.log.info(
     { event_id: record.id, agent_id: agent.id, app_id: appId, queued: record.queued, conn: conn.id },

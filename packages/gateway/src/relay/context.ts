@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Backend, DispatchResult, EventRecord } from '../ports';
+import type { Backend, DispatchResult, EventRecord, TimelineEntry } from '../ports';
 import type { Connection } from './connection';
 import type { Metrics } from './metrics';
 
@@ -10,6 +10,8 @@ export interface RelayLimits {
   idempotencyTtlMs: number;
   /** Liveness: this node refreshes its key three times per TTL; others reap it after one. */
   nodeTtlMs: number;
+  /** How long an event's timeline is kept after its latest step (default 1 h). */
+  timelineRetentionMs?: number;
 }
 
 /** An event written to an agent socket on this node and not yet answered. */
@@ -36,6 +38,8 @@ export interface RelayContext {
   inFlight: Map<string, InFlight>;
   /** Runs background work: failures are logged and counted, never thrown at a socket. */
   track(task: string, work: Promise<unknown>): void;
+  /** Adds a step to an event's timeline in the background: the event never waits for it. */
+  note(eventId: string, entry: TimelineEntry): void;
   /** Writes out what a queue operation assigned and ends what it found expired. */
   dispatched(result: DispatchResult): Promise<void>;
 }

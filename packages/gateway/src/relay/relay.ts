@@ -20,7 +20,9 @@ import {
 import { acceptEvent, cancelEvent, discover } from './app-work';
 import type { Connection, UnflushedFinal } from './connection';
 import type { RelayContext, RelayLimits } from './context';
+import { createAdmin, type Admin, type AdminOptions } from '../admin/admin';
 import { flushOutbox, rerouteFinal } from './finals';
+import { createKicks, expireToken } from './kick';
 import type { Metrics } from './metrics';
 import { agentCancelFrame, errorFrame, pongFrame } from './outbound';
 import { RelayError } from './relay-error';
@@ -33,6 +35,8 @@ export interface RelayOptions {
   log: Logger;
   metrics: Metrics;
   limits: RelayLimits;
+  /** Default: admin mode, agents created with a 1 h default TTL. */
+  admin?: AdminOptions;
 }
 
 export type Admission =
@@ -49,6 +53,8 @@ export interface Relay {
   ready(): boolean;
   /** Stops admitting, closes every socket with 1001 and waits for the work they started. */
   drain(): Promise<void>;
+  /** The operations behind the admin API (transport/admin-routes.ts). */
+  readonly admin: Admin;
 }
 
 /** Frames from one socket are handled in order; this many waiting is a flood, and closes it. */
@@ -76,6 +82,9 @@ export function createRelay(options: RelayOptions): Relay {
         })
         .finally(() => pending.delete(p));
       pending.add(p);
+    },
+    note(eventId, entry) {
+      ctx.track('timeline', backend.events.note(eventId, entry, options.limits.timelineRetentionMs ?? 3_600_000));
     },
     async dispatched(result: DispatchResult) {
       for (const assignment of result.assigned) await deliverAssignment(ctx, assignment);
@@ -181,10 +190,14 @@ export function createRelay(options: RelayOptions): Relay {
       case 'probe':
         liveness.probeReturned(message.sentAt);
         return;
+      case 'kick':
+        kicks.received(message);
+        return;
     }
   };
 
   const onTask = async (task: Task) => {
+    if (task.kind === 'token-expiry') return expireToken(ctx, task.role, task.principalId, task.tokenId);
     if (task.kind === 'release') return ctx.dispatched(await backend.queue.pump(task.agentId));
     if (task.kind === 'retry') {
       await ctx.dispatched(await backend.queue.pump(task.agentId));
@@ -220,7 +233,11 @@ export function createRelay(options: RelayOptions): Relay {
     return !draining && liveness.alive && backend.ready();
   }
 
+  const kicks = createKicks(ctx);
+  const admin = createAdmin(ctx, options.admin ?? { registryMode: 'admin', defaultTtlMs: 3_600_000 });
+
   return {
+    admin,
     async admit(role, token) {
       if (draining) return { ok: false, status: 503, reason: 'draining', message: 'Node is shutting down' };
       if (!token) return { ok: false, status: 401, reason: 'missing_token', message: 'Missing token' };
@@ -250,6 +267,11 @@ export function createRelay(options: RelayOptions): Relay {
           tokenId: conn.principal.tokenId,
           since: conn.since,
         });
+        // Admitted just before its token was revoked, and opened just after the news came.
+        if (kicks.kicked(conn.principal.tokenId)) {
+          conn.close(CloseCode.POLICY, 'Token revoked');
+          return;
+        }
         // Upgrades racing past admission: the oldest connections keep their places.
         const open = await backend.presence.list(conn.role, conn.principal.id);
         const limit = await connectionLimit(conn.role, conn.principal.id);
@@ -300,6 +322,7 @@ export function createRelay(options: RelayOptions): Relay {
     async drain() {
       draining = true;
       liveness.stop();
+      kicks.stop();
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node shutting down; reconnect');
       while (pending.size > 0) await Promise.allSettled([...pending]);
       for (const held of ctx.inFlight.values()) clearTimeout(held.timer);

@@ -10,6 +10,9 @@ import type { Logger } from 'pino';
 import { newConnectionId } from '../ids';
 import type { Metrics } from '../relay/metrics';
 import type { Relay } from '../relay/relay';
+import { registerAdminRoutes } from './admin-routes';
+import { registerDashboard } from './dashboard-files';
+import { bearer, sendJson } from './http';
 import { SocketConnection, type BufferLimits, type SocketData } from './socket-connection';
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws';
 
@@ -21,6 +24,10 @@ export interface ServerOptions extends BufferLimits {
   relay: Relay;
   log: Logger;
   metrics: Metrics;
+  /** RELAY_ADMIN_TOKEN: with it, the admin API and the Dashboard are served; without, both are 404. */
+  adminToken?: string;
+  /** The built Dashboard (packages/dashboard/dist). */
+  dashboardDir?: string;
 }
 
 export interface RelayServer {
@@ -43,16 +50,6 @@ const ENDPOINTS: Record<Role, { path: string; subprotocol: string; maxFrame: num
  * frames past the hard cap still end as 1006; memory per socket stays bounded by it.
  */
 const HARD_FRAME_FACTOR = 4;
-
-const STATUS_LINES: Record<number, string> = {
-  200: '200 OK',
-  401: '401 Unauthorized',
-  404: '404 Not Found',
-  426: '426 Upgrade Required',
-  429: '429 Too Many Requests',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
-};
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -182,6 +179,14 @@ export function createServer(options: ServerOptions): RelayServer {
       })
       .catch((err: unknown) => log.error({ err }, 'metrics failed'));
   });
+  if (options.adminToken) {
+    registerAdminRoutes(app, { admin: relay.admin, adminToken: options.adminToken, log, metrics });
+    registerDashboard(app, options.dashboardDir);
+  } else {
+    app.get('/dashboard/*', (res) =>
+      sendJson(res, 404, { error: { code: 'not_found', message: 'The Dashboard is off on this node: set RELAY_ADMIN_TOKEN' } }),
+    );
+  }
   app.any('/*', (res) => sendJson(res, 404, { error: { code: 'not_found', message: 'No such route' } }));
 
   return {
@@ -199,15 +204,4 @@ export function createServer(options: ServerOptions): RelayServer {
       listenSocket = undefined;
     },
   };
-}
-
-function bearer(header: string): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
-}
-
-function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeStatus(STATUS_LINES[status] ?? `${status} Error`).writeHeader('content-type', 'application/json');
-  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
-  res.end(JSON.stringify(body));
 }

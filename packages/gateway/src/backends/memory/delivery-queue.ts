@@ -191,6 +191,9 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
     async pump(agentId) {
       return dispatch(agentId);
     },
+    async events(agentId) {
+      return [...(agents.get(agentId)?.where.keys() ?? [])];
+    },
     async waiting(agentId) {
       return agents.get(agentId)?.waiting.length ?? 0;
     },

@@ -1,8 +1,10 @@
-import type { AppendResult, EventRecord, EventStore, NewEvent } from '../../ports';
+import { TIMELINE_MAX_STEPS, type AppendResult, type EventRecord, type EventStore, type NewEvent, type TimelineEntry } from '../../ports';
 
 export interface MemoryEventStoreOptions {
   /** How long a finished event is kept (late frames about it get UNKNOWN_EVENT either way). */
   finishedRetentionMs: number;
+  /** Timelines kept at most (the oldest go first), so one node's memory stays bounded. */
+  maxTimelines?: number;
 }
 
 /** Events live in this process only: the memory backend serves one node and is not durable. */
@@ -12,6 +14,9 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   /** appId + key → a copy of the first event (without its payload), until expiresAt. */
   const idempotency = new Map<string, { record: EventRecord; expiresAt: number }>();
   const orders = new Map<string, number>();
+  /** eventId → steps, in the order the events were first noted (which is also the eviction order). */
+  const timelines = new Map<string, { steps: TimelineEntry[]; keepUntil: number }>();
+  const maxTimelines = options.maxTimelines ?? 100_000;
 
   return {
     async append(event: NewEvent, key, ttlMs): Promise<AppendResult> {
@@ -55,7 +60,22 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       finishedAt.set(eventId, Date.now());
       return record;
     },
+    async note(eventId, entry, retentionMs) {
+      let timeline = timelines.get(eventId);
+      if (!timeline) {
+        if (timelines.size >= maxTimelines) timelines.delete(timelines.keys().next().value as string);
+        timelines.set(eventId, (timeline = { steps: [], keepUntil: 0 }));
+      }
+      if (timeline.steps.length >= TIMELINE_MAX_STEPS && entry.kind !== 'final') return;
+      timeline.steps.push({ ...entry });
+      timeline.keepUntil = Date.now() + retentionMs;
+    },
+    async timeline(eventId) {
+      const timeline = timelines.get(eventId);
+      return timeline && timeline.keepUntil > Date.now() ? timeline.steps.map((s) => ({ ...s })) : [];
+    },
     sweep(now) {
+      for (const [id, timeline] of timelines) if (timeline.keepUntil <= now) timelines.delete(id);
       for (const [id, at] of finishedAt) {
         if (at + options.finishedRetentionMs > now) break; // insertion order is finish order
         finishedAt.delete(id);

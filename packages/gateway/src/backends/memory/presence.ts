@@ -4,6 +4,7 @@ export function createMemoryPresence(): Presence {
   const conns = new Map<string, ConnectionInfo>();
   const byPrincipal = new Map<string, Set<string>>();
   const key = (role: string, id: string) => `${role}\u0000${id}`;
+  const nodes = new Set<string>();
 
   return {
     async add(info) {
@@ -29,11 +30,20 @@ export function createMemoryPresence(): Presence {
       const ids = byPrincipal.get(key(role, principalId)) ?? new Set<string>();
       return [...ids].map((id) => conns.get(id) as ConnectionInfo);
     },
+    async all() {
+      return [...conns.values()].sort((a, b) => a.since - b.since);
+    },
+    async nodes() {
+      return [...nodes];
+    },
     async onlineAgents(agentIds) {
       return new Set(agentIds.filter((id) => byPrincipal.has(key('agent', id))));
     },
     // One process is one node: it cannot outlive itself, and there is no other node to reap.
-    heartbeat: async () => true,
+    async heartbeat(nodeId) {
+      nodes.add(nodeId);
+      return true;
+    },
     reapDeadNodes: async () => [],
   };
 }

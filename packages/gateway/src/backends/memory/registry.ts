@@ -1,30 +1,131 @@
-import type { Role } from '@relay/protocol';
-import { isAllowed, type AgentRecord, type AppRecord, type Principal, type Registry } from '../../ports';
+import {
+  isAllowed,
+  type AgentRecord,
+  type AppRecord,
+  type Principal,
+  type Registry,
+  type TokenRecord,
+} from '../../ports';
 import type { RegistryData } from '../../registry-file';
-import { findHash, hashToken, tokenId } from '../../tokens';
+import { hashToken, tokenId } from '../../tokens';
 
-export function createMemoryRegistry(data: RegistryData): Registry {
-  const apps = new Map(data.apps.map((a) => [a.id, a]));
-  const agents = new Map(data.agents.map((a) => [a.id, a]));
-  const byRole = (role: Role) => data.tokens.filter((t) => t.role === role);
-  const tokens = { app: byRole('app'), agent: byRole('agent') };
-  const hashes = { app: tokens.app.map((t) => t.hash), agent: tokens.agent.map((t) => t.hash) };
+const byId = <T extends { id: string }>(records: Iterable<T>): T[] => [...records].sort((a, b) => (a.id < b.id ? -1 : 1));
+
+/**
+ * The registry in this process, seeded from the registry file (or the development registry).
+ * Tokens are found by the SHA-256 of the secret, so the lookup says nothing about the secret.
+ */
+export function createMemoryRegistry(data: RegistryData, now: () => number = Date.now): Registry {
+  const apps = new Map(data.apps.map((a) => [a.id, { ...a }]));
+  const agents = new Map(data.agents.map((a) => [a.id, { ...a, allowApps: [...a.allowApps] }]));
+  /** hex of the hash → token */
+  const tokens = new Map<string, TokenRecord>();
+  const seededAt = now();
+  for (const t of data.tokens) {
+    tokens.set(t.hash.toString('hex'), {
+      id: tokenId(t.hash),
+      role: t.role,
+      principalId: t.principalId,
+      createdAt: seededAt,
+      lastUsedAt: null,
+      expiresAt: null,
+    });
+  }
+  const exists = (role: 'app' | 'agent', id: string) => (role === 'app' ? apps.has(id) : agents.has(id));
+  const tokensOf = (role: 'app' | 'agent', id: string) =>
+    [...tokens.entries()].filter(([, t]) => t.role === role && t.principalId === id);
+  const removeTokensOf = (role: 'app' | 'agent', id: string): TokenRecord[] =>
+    tokensOf(role, id).map(([hex, t]) => {
+      tokens.delete(hex);
+      return t;
+    });
+  const copy = (t: TokenRecord): TokenRecord => ({ ...t });
 
   return {
     async authenticate(role, token): Promise<Principal | null> {
-      const hash = hashToken(token);
-      const i = findHash(hashes[role], hash);
-      const entry = tokens[role][i];
-      return entry ? { role, id: entry.principalId, tokenId: tokenId(hash) } : null;
+      const entry = tokens.get(hashToken(token).toString('hex'));
+      const at = now();
+      if (!entry || entry.role !== role || (entry.expiresAt !== null && entry.expiresAt <= at)) return null;
+      entry.lastUsedAt = at;
+      return { role, id: entry.principalId, tokenId: entry.id };
     },
     async app(id): Promise<AppRecord | null> {
-      return apps.get(id) ?? null;
+      const app = apps.get(id);
+      return app ? { ...app } : null;
     },
     async agent(id): Promise<AgentRecord | null> {
-      return agents.get(id) ?? null;
+      const agent = agents.get(id);
+      return agent ? { ...agent, allowApps: [...agent.allowApps] } : null;
     },
     async agentsFor(appId): Promise<AgentRecord[]> {
-      return [...agents.values()].filter((a) => isAllowed(a, appId));
+      return byId(agents.values()).filter((a) => isAllowed(a, appId));
+    },
+    async apps() {
+      return byId(apps.values()).map((a) => ({ ...a }));
+    },
+    async agents() {
+      return byId(agents.values()).map((a) => ({ ...a, allowApps: [...a.allowApps] }));
+    },
+    async createApp(app) {
+      if (apps.has(app.id)) return false;
+      apps.set(app.id, { ...app });
+      return true;
+    },
+    async createAgent(agent) {
+      if (agents.has(agent.id)) return false;
+      agents.set(agent.id, { ...agent, allowApps: [...agent.allowApps] });
+      return true;
+    },
+    async updateApp(id, changes, check) {
+      const app = apps.get(id);
+      if (!app) return null;
+      const next = { ...app, ...changes, id };
+      check?.(next);
+      apps.set(id, next);
+      return { ...next };
+    },
+    async updateAgent(id, changes, check) {
+      const agent = agents.get(id);
+      if (!agent) return null;
+      const next = { ...agent, ...changes, id, allowApps: [...(changes.allowApps ?? agent.allowApps)] };
+      check?.(next);
+      agents.set(id, next);
+      return { ...next, allowApps: [...next.allowApps] };
+    },
+    async deleteApp(id) {
+      if (!apps.delete(id)) return null;
+      for (const agent of agents.values()) agent.allowApps = agent.allowApps.filter((a) => a !== id);
+      return removeTokensOf('app', id);
+    },
+    async deleteAgent(id) {
+      if (!agents.delete(id)) return null;
+      return removeTokensOf('agent', id);
+    },
+    async addToken(role, principalId, hash, at, expiresAt = null) {
+      if (!exists(role, principalId)) return null;
+      const hex = hash.toString('hex');
+      if (tokens.has(hex)) throw new Error('this token is already registered');
+      const record: TokenRecord = { id: tokenId(hash), role, principalId, createdAt: at, lastUsedAt: null, expiresAt };
+      tokens.set(hex, record);
+      return copy(record);
+    },
+    async tokens(role, principalId) {
+      if (!exists(role, principalId)) return null;
+      return tokensOf(role, principalId)
+        .map(([, t]) => copy(t))
+        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    },
+    async expireToken(role, principalId, id, at) {
+      const found = tokensOf(role, principalId).find(([, t]) => t.id === id);
+      if (!found) return null;
+      found[1].expiresAt = at;
+      return copy(found[1]);
+    },
+    async revokeToken(role, principalId, id) {
+      const found = tokensOf(role, principalId).find(([, t]) => t.id === id);
+      if (!found) return false;
+      tokens.delete(found[0]);
+      return true;
     },
   };
 }

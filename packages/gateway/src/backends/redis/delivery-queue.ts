@@ -52,6 +52,9 @@ export function createRedisDeliveryQueue(
       return result(agentId, (await run('pump', [keys.agentBase(agentId)], [Date.now(), maxIdleSessions])) as RawDispatch);
     },
     waiting: count,
+    async events(agentId) {
+      return (await run('queuedEvents', [keys.agentBase(agentId)], [])) as string[];
+    },
     async holder(agentId, eventId) {
       const connId = (await run('holder', [keys.agentBase(agentId)], [eventId])) as string | null;
       return connId ?? null;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { EventRecord, EventStore } from '../../ports';
+import { TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type TimelineEntry } from '../../ports';
 import type { Keys } from './keys';
 import type { RunScript } from './scripts';
 
@@ -66,6 +66,14 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys)
       const fields: Record<string, string> = {};
       for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
       return toRecord(fields);
+    },
+    async note(eventId, entry, retentionMs) {
+      await run('noteTimeline', [keys.timeline(eventId)], [
+        JSON.stringify(entry), TIMELINE_MAX_STEPS, retentionMs, entry.kind === 'final' ? '1' : '0',
+      ]);
+    },
+    async timeline(eventId) {
+      return (await client.lrange(keys.timeline(eventId), 0, -1)).map((raw) => JSON.parse(raw) as TimelineEntry);
     },
   };
 }

@@ -18,6 +18,11 @@ export interface RedisBackendOptions {
   /** Prefix of every key, so several relays (or test runs) can share one Redis. */
   prefix: string;
   registry: RegistryData;
+  /**
+   * file: `registry` replaces the registry in Redis at every start (the file is the whole truth);
+   * admin: it seeds a registry never written before, after which the admin API owns it.
+   */
+  registryMode: 'file' | 'admin';
   rateWindowMs: number;
   outboxPerApp?: number;
   log: Logger;
@@ -56,13 +61,16 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   bullConnection.on('error', complain('queue'));
 
   const run = defineScripts(client);
-  const registry = createRedisRegistry(client, keys);
+  const registry = createRedisRegistry(client, run, keys);
   let seeded = false;
   client.on('ready', () => {
-    registry.seed(options.registry).then(
-      () => {
+    registry.seed(options.registry, options.registryMode === 'file' ? 'replace' : 'if-empty').then(
+      (written) => {
         seeded = true;
-        log.info({ redis: redactUrl(options.url), prefix: options.prefix }, 'redis ready');
+        log.info(
+          { redis: redactUrl(options.url), prefix: options.prefix, registry_mode: options.registryMode, registry_seeded: written },
+          'redis ready',
+        );
       },
       (err: Error) => log.error({ err }, 'seeding the registry failed'),
     );

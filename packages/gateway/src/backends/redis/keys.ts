@@ -20,6 +20,9 @@ export function createKeys(prefix: string) {
     registryApps: `${prefix}:registry:apps`,
     registryAgents: `${prefix}:registry:agents`,
     registryTokens: `${prefix}:registry:tokens`,
+    registryTokenUse: `${prefix}:registry:token-use`,
+    registrySeeded: `${prefix}:registry:seeded`,
+    timeline: (eventId: string) => `${prefix}:timeline:${eventId}`,
     busChannel: (nodeId: string) => `${prefix}:bus:${nodeId}`,
     bullPrefix: `${prefix}:bull`,
   };

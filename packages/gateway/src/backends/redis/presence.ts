@@ -69,6 +69,15 @@ export function createRedisPresence(client: Redis, keys: Keys): Presence {
       const ids = await client.smembers(keys.principalConns(role, principalId));
       return (await liveOnly(await read(ids))).sort((a, b) => a.since - b.since || (a.connId < b.connId ? -1 : 1));
     },
+    async all() {
+      const raw = Object.values(await client.hgetall(keys.conns)).map((r) => JSON.parse(r) as ConnectionInfo);
+      return (await liveOnly(raw)).sort((a, b) => a.since - b.since || (a.connId < b.connId ? -1 : 1));
+    },
+    async nodes() {
+      const ids = await client.smembers(keys.nodes);
+      const alive = await Promise.all(ids.map((id) => client.exists(keys.nodeAlive(id))));
+      return ids.filter((_, i) => alive[i] === 1);
+    },
     async onlineAgents(agentIds) {
       const lists = await Promise.all(agentIds.map((id) => this.list('agent', id)));
       return new Set(agentIds.filter((_, i) => (lists[i] as ConnectionInfo[]).length > 0));

@@ -1,40 +1,97 @@
 import type { Redis } from 'ioredis';
 import type { Role } from '@relay/protocol';
-import { isAllowed, type AgentRecord, type AppRecord, type Principal, type Registry } from '../../ports';
+import { isAllowed, type AgentRecord, type AppRecord, type Principal, type Registry, type TokenRecord } from '../../ports';
 import type { RegistryData } from '../../registry-file';
 import { hashToken, tokenId } from '../../tokens';
 import type { Keys } from './keys';
+import type { RunScript } from './scripts';
 
-interface TokenEntry {
-  role: Role;
-  principalId: string;
-}
+/** The token as stored: its record without the last use, which lives in a hash of its own. */
+type StoredToken = Omit<TokenRecord, 'lastUsedAt'>;
 
 /**
- * Apps, agents and token hashes in Redis, shared by every node. Tokens are looked up by their
- * SHA-256: the secret itself is never stored or compared, so the lookup leaks nothing about it.
+ * How the registry file meets the registry in Redis: `replace` makes Redis exactly the file at
+ * every start (file mode); `if-empty` seeds only a registry never written before (admin mode).
  */
-export function createRedisRegistry(client: Redis, keys: Keys): Registry & { seed(data: RegistryData): Promise<void> } {
+export type SeedMode = 'replace' | 'if-empty';
+
+const byId = <T extends { id: string }>(records: T[]): T[] => records.sort((a, b) => (a.id < b.id ? -1 : 1));
+
+/**
+ * Apps, agents and token hashes in Redis, shared by every node and read afresh on every call, so
+ * an admin change applies to the next event on any node. Tokens are looked up by their SHA-256:
+ * the secret itself is never stored or compared, so the lookup leaks nothing about it.
+ */
+export function createRedisRegistry(
+  client: Redis,
+  run: RunScript,
+  keys: Keys,
+): Registry & { seed(data: RegistryData, mode: SeedMode): Promise<boolean> } {
   const parse = <T>(raw: string | null): T | null => (raw === null ? null : (JSON.parse(raw) as T));
+  const recordsKey = (role: Role) => (role === 'app' ? keys.registryApps : keys.registryAgents);
+
+  /** Read-modify-write of one record, retried while another writer got there first. */
+  async function update<T extends { id: string }>(key: string, id: string, change: (current: T) => T): Promise<T | null> {
+    for (;;) {
+      const raw = await client.hget(key, id);
+      if (raw === null) return null;
+      const next = change(JSON.parse(raw) as T);
+      const swapped = (await run('casField', [key], [id, raw, JSON.stringify(next)])) as number;
+      if (swapped === 1) return next;
+      if (swapped === -1) return null;
+    }
+  }
+
+  /** Every stored token of one owner, with the hex of its hash. */
+  async function tokensOf(role: Role, principalId: string): Promise<{ hex: string; token: StoredToken; raw: string }[]> {
+    const all = await client.hgetall(keys.registryTokens);
+    return Object.entries(all)
+      .map(([hex, raw]) => ({ hex, raw, token: JSON.parse(raw) as StoredToken }))
+      .filter(({ token }) => token.role === role && token.principalId === principalId);
+  }
+
+  async function withUse(found: { hex: string; token: StoredToken }[]): Promise<TokenRecord[]> {
+    if (found.length === 0) return [];
+    const used = await client.hmget(keys.registryTokenUse, ...found.map((f) => f.hex));
+    return found.map((f, i) => ({ ...f.token, lastUsedAt: used[i] ? Number(used[i]) : null }));
+  }
+
+  const deletePrincipal = async (role: Role, id: string): Promise<TokenRecord[] | null> => {
+    const removed = (await run('deletePrincipal', [recordsKey(role), keys.registryTokens, keys.registryTokenUse], [role, id])) as
+      | string[]
+      | null;
+    return removed === null ? null : removed.map((raw) => ({ ...(JSON.parse(raw) as StoredToken), lastUsedAt: null }));
+  };
+
   return {
-    /**
-     * Makes the registry in Redis exactly the registry file, in one transaction: nodes starting
-     * together write the same thing, and a token removed from the file stops working.
-     */
-    async seed(data) {
-      const tx = client.multi().del(keys.registryApps, keys.registryAgents, keys.registryTokens);
-      for (const app of data.apps) tx.hset(keys.registryApps, app.id, JSON.stringify(app));
-      for (const agent of data.agents) tx.hset(keys.registryAgents, agent.id, JSON.stringify(agent));
+    async seed(data, mode) {
+      const old = await client.hgetall(keys.registryTokens);
+      const now = Date.now();
+      const args: (string | number)[] = [mode, data.apps.length, data.agents.length, data.tokens.length];
+      for (const app of data.apps) args.push(app.id, JSON.stringify(app));
+      for (const agent of data.agents) args.push(agent.id, JSON.stringify(agent));
       for (const t of data.tokens) {
-        const entry: TokenEntry = { role: t.role, principalId: t.principalId };
-        tx.hset(keys.registryTokens, t.hash.toString('hex'), JSON.stringify(entry));
+        const hex = t.hash.toString('hex');
+        const before = parse<StoredToken>(old[hex] ?? null);
+        // A token the file kept keeps its creation time across restarts.
+        const createdAt = before && before.role === t.role && before.principalId === t.principalId ? before.createdAt : now;
+        const stored: StoredToken = { id: tokenId(t.hash), role: t.role, principalId: t.principalId, createdAt, expiresAt: null };
+        args.push(hex, JSON.stringify(stored));
       }
-      await tx.exec();
+      const written = (await run(
+        'seedRegistry',
+        [keys.registryApps, keys.registryAgents, keys.registryTokens, keys.registryTokenUse, keys.registrySeeded],
+        args,
+      )) as number;
+      return written === 1;
     },
     async authenticate(role, token): Promise<Principal | null> {
       const hash = hashToken(token);
-      const entry = parse<TokenEntry>(await client.hget(keys.registryTokens, hash.toString('hex')));
-      return entry && entry.role === role ? { role, id: entry.principalId, tokenId: tokenId(hash) } : null;
+      const raw = (await run('authenticate', [keys.registryTokens, keys.registryTokenUse], [hash.toString('hex'), role, Date.now()])) as
+        | string
+        | null;
+      const entry = parse<StoredToken>(raw);
+      return entry ? { role, id: entry.principalId, tokenId: entry.id } : null;
     },
     async app(id) {
       return parse<AppRecord>(await client.hget(keys.registryApps, id));
@@ -43,8 +100,78 @@ export function createRedisRegistry(client: Redis, keys: Keys): Registry & { see
       return parse<AgentRecord>(await client.hget(keys.registryAgents, id));
     },
     async agentsFor(appId) {
-      const all = Object.values(await client.hgetall(keys.registryAgents)).map((raw) => JSON.parse(raw) as AgentRecord);
-      return all.filter((a) => isAllowed(a, appId)).sort((a, b) => (a.id < b.id ? -1 : 1));
+      return (await this.agents()).filter((a) => isAllowed(a, appId));
+    },
+    async apps() {
+      return byId(Object.values(await client.hgetall(keys.registryApps)).map((raw) => JSON.parse(raw) as AppRecord));
+    },
+    async agents() {
+      return byId(Object.values(await client.hgetall(keys.registryAgents)).map((raw) => JSON.parse(raw) as AgentRecord));
+    },
+    async createApp(app) {
+      return (await client.hsetnx(keys.registryApps, app.id, JSON.stringify(app))) === 1;
+    },
+    async createAgent(agent) {
+      return (await client.hsetnx(keys.registryAgents, agent.id, JSON.stringify(agent))) === 1;
+    },
+    async updateApp(id, changes, check) {
+      return update<AppRecord>(keys.registryApps, id, (current) => {
+        const next = { ...current, ...changes, id };
+        check?.(next);
+        return next;
+      });
+    },
+    async updateAgent(id, changes, check) {
+      return update<AgentRecord>(keys.registryAgents, id, (current) => {
+        const next = { ...current, ...changes, id };
+        check?.(next);
+        return next;
+      });
+    },
+    async deleteApp(id) {
+      const removed = await deletePrincipal('app', id);
+      if (removed === null) return null;
+      for (const agent of await this.agents()) {
+        if (!agent.allowApps.includes(id)) continue;
+        await update<AgentRecord>(keys.registryAgents, agent.id, (current) => ({
+          ...current,
+          allowApps: current.allowApps.filter((a) => a !== id),
+        }));
+      }
+      return removed;
+    },
+    async deleteAgent(id) {
+      return deletePrincipal('agent', id);
+    },
+    async addToken(role, principalId, hash, now, expiresAt = null) {
+      const stored: StoredToken = { id: tokenId(hash), role, principalId, createdAt: now, expiresAt };
+      const added = (await run('addToken', [recordsKey(role), keys.registryTokens], [principalId, hash.toString('hex'), JSON.stringify(stored)])) as number;
+      if (added === -1) throw new Error('this token is already registered');
+      return added === 1 ? { ...stored, lastUsedAt: null } : null;
+    },
+    async tokens(role, principalId) {
+      if ((await client.hexists(recordsKey(role), principalId)) === 0) return null;
+      const records = await withUse(await tokensOf(role, principalId));
+      return records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    },
+    async expireToken(role, principalId, id, at) {
+      for (;;) {
+        const found = (await tokensOf(role, principalId)).find((f) => f.token.id === id);
+        if (!found) return null;
+        const next: StoredToken = { ...found.token, expiresAt: at };
+        const swapped = (await run('casField', [keys.registryTokens], [found.hex, found.raw, JSON.stringify(next)])) as number;
+        if (swapped === 1) return (await withUse([{ hex: found.hex, token: next }]))[0] as TokenRecord;
+      }
+    },
+    async revokeToken(role, principalId, id) {
+      const found = (await tokensOf(role, principalId)).find((f) => f.token.id === id);
+      if (!found) return false;
+      const [[, removed]] = (await client
+        .multi()
+        .hdel(keys.registryTokens, found.hex)
+        .hdel(keys.registryTokenUse, found.hex)
+        .exec()) as [[Error | null, number], unknown];
+      return removed === 1;
     },
   };
 }

@@ -12,12 +12,19 @@ const SCRIPTS = {
   remove: { file: 'remove-1.lua', dispatch: true },
   pump: { file: 'pump-1.lua', dispatch: true },
   holder: { file: 'holder-1.lua', dispatch: false },
+  queuedEvents: { file: 'queuedEvents-1.lua', dispatch: false },
   appendEvent: { file: 'appendEvent-3.lua', dispatch: false },
   updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
   finishEvent: { file: 'finishEvent-1.lua', dispatch: false },
   putOutbox: { file: 'putOutbox-1.lua', dispatch: false },
   takeOutbox: { file: 'takeOutbox-1.lua', dispatch: false },
   hitRate: { file: 'hitRate-1.lua', dispatch: false },
+  authenticate: { file: 'authenticate-2.lua', dispatch: false },
+  casField: { file: 'casField-1.lua', dispatch: false },
+  addToken: { file: 'addToken-2.lua', dispatch: false },
+  deletePrincipal: { file: 'deletePrincipal-3.lua', dispatch: false },
+  seedRegistry: { file: 'seedRegistry-5.lua', dispatch: false },
+  noteTimeline: { file: 'noteTimeline-1.lua', dispatch: false },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
