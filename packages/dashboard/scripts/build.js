@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Builds the Dashboard into dist/: the page and its stylesheet as they are, and src/main.ts
+// type-checked with tsc, then bundled by esbuild into one small script (no framework, no runtime
+// dependencies). The gateway serves dist/ at /dashboard/.
+'use strict';
+const { execFileSync } = require('node:child_process');
+const { cpSync, mkdirSync, rmSync } = require('node:fs');
+const path = require('node:path');
+const esbuild = require('esbuild');
+
+const root = path.join(__dirname, '..');
+const dist = path.join(root, 'dist');
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', root], { stdio: 'inherit' });
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
+for (const file of ['index.html', 'style.css']) cpSync(path.join(root, 'src', file), path.join(dist, file));
+esbuild.buildSync({
+  entryPoints: [path.join(root, 'src', 'main.ts')],
+  outfile: path.join(dist, 'app.js'),
+  bundle: true,
+  format: 'iife',
+  target: 'es2020',
+  minify: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
