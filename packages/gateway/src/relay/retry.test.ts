@@ -23,6 +23,8 @@ function fakeConnection(id: string, role: Role, principalId: string): Connection
     frames,
     send: record,
     sendFinal: (_eventId, text) => record(text),
+    backedUp: () => false,
+    whenDrained: (listener) => setImmediate(listener),
     close: () => {},
   };
 }
