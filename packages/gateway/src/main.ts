@@ -1,13 +1,14 @@
 #!/usr/bin/env node
+import { CLI_COMMANDS, runCli } from './cli/cli';
 import { ConfigError, ENV, loadConfig } from './config';
-import { createLogger } from './log';
-import { startRelayNode } from './node';
-import { developmentRegistry, readRegistryFile, RegistryFileError, type RegistryData } from './registry-file';
+import type { RegistryData } from './registry-file';
 
 const HELP = `relay — WebSocket relay between apps and AI agents
 
 Usage: relay            start a node (configured by environment variables)
        relay --help     this text
+       relay apps|agents|tokens|connections|queues|events …
+                        the admin API from a shell (relay apps --help lists the commands)
 
 Environment:
 ${Object.entries(ENV)
@@ -15,14 +16,30 @@ ${Object.entries(ENV)
   .join('\n')}
 
 With neither RELAY_CONFIG nor REDIS_URL, a development app and agent are created and their
-tokens printed. Endpoints: /v1/ws/app, /v1/ws/agent, /healthz, /readyz, /metrics.
+tokens printed. Endpoints: /v1/ws/app, /v1/ws/agent, /healthz, /readyz, /metrics; with
+RELAY_ADMIN_TOKEN set, the admin API /v1/admin/ and the Dashboard /dashboard/.
 `;
 
 async function main(): Promise<void> {
+  const command = process.argv[2];
+  if (command !== undefined && CLI_COMMANDS.has(command)) {
+    process.exitCode = await runCli(process.argv.slice(2), {
+      env: process.env,
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+    });
+    return;
+  }
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     process.stdout.write(HELP);
     return;
   }
+  // Loaded only to start a node: the CLI commands above stay quick to start.
+  const [{ createLogger }, { startRelayNode }, { developmentRegistry, readRegistryFile }] = await Promise.all([
+    import('./log'),
+    import('./node'),
+    import('./registry-file'),
+  ]);
   const config = loadConfig();
   const log = createLogger(config.logLevel, config.nodeId, process.stdout.isTTY === true);
 
@@ -84,7 +101,7 @@ Try it, each in a terminal of its own:
 }
 
 main().catch((err: unknown) => {
-  const known = err instanceof ConfigError || err instanceof RegistryFileError;
+  const known = err instanceof ConfigError || (err as Error).name === 'RegistryFileError';
   process.stderr.write(`relay: ${known ? (err as Error).message : (err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

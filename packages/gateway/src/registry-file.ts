@@ -48,7 +48,9 @@ export interface RegistryData {
   tokens: TokenHash[];
 }
 
-export class RegistryFileError extends Error {}
+export class RegistryFileError extends Error {
+  override readonly name = 'RegistryFileError';
+}
 
 export function readRegistryFile(path: string, defaultTtlMs: number): RegistryData {
   let text: string;
