@@ -152,6 +152,18 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(await queue.holder('athena', 'e2')).toBe('c1');
     });
 
+    test('enqueueing an event already there, waiting or in flight, changes nothing and only dispatches', async () => {
+      const waiting = entry('e1', 'sA');
+      await queue.enqueue(waiting);
+      expect((await queue.enqueue(waiting)).assigned).toEqual([]);
+      expect(await queue.waiting('athena')).toBe(1);
+      expect(ids(await queue.attach('athena', slot('c1')))).toEqual(['e1']);
+      expect((await queue.enqueue(waiting)).assigned).toEqual([]); // in flight: not assigned again
+      expect(await queue.holder('athena', 'e1')).toBe('c1');
+      expect((await queue.remove('athena', 'e1', false)).was).toBe('in-flight');
+      expect(await queue.events('athena')).toEqual([]);
+    });
+
     test('removing an unknown event says so', async () => {
       expect(await queue.remove('athena', 'nope', false)).toMatchObject({ was: null, assigned: [], expired: [] });
     });

@@ -146,6 +146,9 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
   return {
     async enqueue(entry) {
       const s = state(entry.agentId);
+      // Enqueued before (a resend of an event whose first enqueue may not have happened): only
+      // dispatch, as the Redis script does; a second entry would deliver the event twice.
+      if (s.where.has(entry.eventId)) return dispatch(entry.agentId);
       s.sessionLoad.set(entry.sessionKey, (s.sessionLoad.get(entry.sessionKey) ?? 0) + 1);
       insertWaiting(s, { ...entry, attempts: 0 });
       return dispatch(entry.agentId);
