@@ -4,7 +4,7 @@ import {
   type AppCancelFrame,
   type AppEventFrame,
 } from '@relay/protocol';
-import { isAllowed, type EventRecord } from '../ports';
+import { isAllowed, type DispatchResult, type EventRecord } from '../ports';
 import { newEventId, nodeOfConnection } from '../ids';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
@@ -120,7 +120,35 @@ async function answerResend(ctx: RelayContext, conn: Connection, record: EventRe
       }
     }
   }
+  // The node that recorded the event may have died (or lost Redis) before queueing it: the app
+  // never got `accepted` and resent, and the event is in no queue. Queue it; if it is queued
+  // already, this only dispatches.
+  const requeued = record.finished ? undefined : await requeue(ctx, record);
   conn.send(acceptedFrame(record, ref), 'control');
+  if (requeued) await ctx.dispatched(requeued);
+}
+
+/**
+ * Enqueues an unfinished event again, with its expiry task. An answer that came meanwhile may
+ * have taken it out of the queue before this put it back, so if it is finished now it is taken
+ * out again: a finished event left in the queue would hold an agent's place for ever.
+ */
+async function requeue(ctx: RelayContext, record: EventRecord): Promise<DispatchResult> {
+  const { queue, events, scheduler } = ctx.backend;
+  const result = await queue.enqueue({
+    eventId: record.id,
+    agentId: record.agentId,
+    sessionKey: record.sessionKey,
+    order: record.order,
+    notBefore: 0,
+    expiresAt: record.expiresAt,
+  });
+  if ((await events.get(record.id))?.finished !== false) {
+    const removed = await queue.remove(record.agentId, record.id, false);
+    return { assigned: [...result.assigned, ...removed.assigned], expired: [...result.expired, ...removed.expired] };
+  }
+  await scheduler.at(record.expiresAt, { kind: 'expire', agentId: record.agentId, eventId: record.id });
+  return result;
 }
 
 /** Lists the agents this app may send to, with their live status. */
