@@ -17,6 +17,7 @@ export class TestClient {
   readonly frames: Frame[] = [];
   readonly invalid: { frame: unknown; issues: string }[] = [];
   private cursor = 0;
+  private closeCode: number | undefined;
   private waiters: (() => void)[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -34,6 +35,7 @@ export class TestClient {
     });
     this.closed = new Promise((resolve) =>
       ws.on('close', (code, reason) => {
+        this.closeCode = code;
         this.wake();
         resolve({ code, reason: reason.toString() });
       }),
@@ -72,7 +74,9 @@ export class TestClient {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new Error(`no matching frame within ${timeoutMs} ms; unmatched: ${JSON.stringify(this.frames.slice(this.cursor))}`);
+        throw new Error(
+          `no matching frame within ${timeoutMs} ms (socket ${['connecting', 'open', 'closing', 'closed'][this.ws.readyState]}${this.closeCode === undefined ? '' : `, closed ${this.closeCode}`}); unmatched: ${JSON.stringify(this.frames.slice(this.cursor))}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);

@@ -131,17 +131,19 @@ export function createServer(options: ServerOptions): RelayServer {
       .admit(role, token)
       .then((admission) => {
         if (aborted) return;
-        res.cork(() => {
-          if (!admission.ok) {
-            metrics.upgradesRejected.inc({ reason: admission.reason });
-            sendJson(res, admission.status, { error: { code: admission.reason, message: admission.message } });
-            return;
-          }
-          const wanted = ENDPOINTS[role].subprotocol;
-          const selected = offered.split(',').some((p) => p.trim() === wanted) ? wanted : '';
-          const data: SocketData = { role, principal: admission.principal, connId: newConnectionId(options.nodeId), since: Date.now() };
-          res.upgrade(data, key, selected, extensions, context as never);
-        });
+        if (!admission.ok) {
+          metrics.upgradesRejected.inc({ reason: admission.reason });
+          res.cork(() => sendJson(res, admission.status, { error: { code: admission.reason, message: admission.message } }));
+          return;
+        }
+        const wanted = ENDPOINTS[role].subprotocol;
+        const selected = offered.split(',').some((p) => p.trim() === wanted) ? wanted : '';
+        const data: SocketData = { role, principal: admission.principal, connId: newConnectionId(options.nodeId), since: Date.now() };
+        // Not inside res.cork(): in uWS v20.30 an asynchronous upgrade made while corked can
+        // close the new socket at once (1006) when cork() misreads the upgraded socket's state
+        // (uNetworking/uWebSockets#1928, fixed upstream after v20.30). About 1 in 100 sockets
+        // died that way whenever admission waited on Redis.
+        res.upgrade(data, key, selected, extensions, context as never);
       })
       .catch((err: unknown) => {
         log.error({ err }, 'upgrade failed');
