@@ -7,7 +7,8 @@ import { metricSum, rawUpgrade, scrape } from '../support/wire-probe';
 
 const sha256 = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
 
-describe.each(backendsUnderTest())('upgrade authentication ($name backend)', (backend) => {
+// single node: this suite reads one node's /metrics
+describe.each(backendsUnderTest({ singleNode: true }))('upgrade authentication ($name backend)', (backend) => {
   let relay: RelayProcess;
   const plain = testRegistry();
   const { tokens } = plain;

@@ -44,7 +44,8 @@ async function sendPaced(client: TestClient, frames: Iterable<Frame>): Promise<v
   }
 }
 
-describe.each(backendsUnderTest())('backpressure from a slow app reader ($name backend)', (backend) => {
+// single node: this suite measures one process: its metrics and its memory
+describe.each(backendsUnderTest({ singleNode: true }))('backpressure from a slow app reader ($name backend)', (backend) => {
   let relay: RelayProcess;
   const { registry, tokens } = testRegistry();
   const clients: TestClient[] = [];

@@ -30,7 +30,8 @@ async function heldSince(relay: RelayProcess, before: number): Promise<void> {
   }
 }
 
-describe.each(backendsUnderTest())('final frames reach the app ($name backend)', (backend) => {
+// single node: this suite counts held finals in one node's /metrics; test/cluster/finals.test.ts covers finals across nodes
+describe.each(backendsUnderTest({ singleNode: true }))('final frames reach the app ($name backend)', (backend) => {
   const clients: TestClient[] = [];
   const connect = async (...args: Parameters<typeof TestClient.connect>) => {
     const client = await TestClient.connect(...args);

@@ -4,7 +4,8 @@ import { startRelay, type RelayProcess } from '../support/relay-process';
 import { testRegistry } from '../support/registry';
 import { eventually, httpRequest, metricSum, scrape } from '../support/wire-probe';
 
-describe.each(backendsUnderTest())('HTTP routes ($name backend)', (backend) => {
+// single node: this suite reads one node's /metrics
+describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backend)', (backend) => {
   let relay: RelayProcess;
   const { registry, tokens } = testRegistry();
   const clients: TestClient[] = [];

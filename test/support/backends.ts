@@ -35,7 +35,25 @@ export function redisBackend(): BackendUnderTest {
   };
 }
 
-export function backendsUnderTest(): BackendUnderTest[] {
+/** Three nodes on one redis-server behind a round-robin load balancer (see startRelay). */
+export function redisClusterBackend(): BackendUnderTest {
+  const redis = redisBackend();
+  return {
+    name: 'redis-3-nodes',
+    env: async () => ({ ...(await redis.env()), RELAY_TEST_NODES: '3' }),
+    teardown: () => redis.teardown(),
+  };
+}
+
+/**
+ * Every backend, or those RELAY_TEST_BACKENDS names. `singleNode` leaves out the balanced
+ * cluster, for suites about one process (its metrics, its signals, its memory).
+ */
+export function backendsUnderTest(options: { singleNode?: boolean } = {}): BackendUnderTest[] {
   const only = process.env.RELAY_TEST_BACKENDS?.split(',').map((s) => s.trim());
-  return [memoryBackend, redisBackend()].filter((b) => !only || only.includes(b.name));
+  const all = [memoryBackend, redisBackend(), ...(options.singleNode ? [] : [redisClusterBackend()])];
+  // A run narrowed to the cluster still runs the single-node suites, on one Redis node.
+  const wanted = (name: string) =>
+    !only || only.includes(name) || (options.singleNode === true && name === 'redis' && only.includes('redis-3-nodes'));
+  return all.filter((b) => wanted(b.name));
 }

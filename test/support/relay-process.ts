@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { startLoadBalancer } from './load-balancer';
 
 const MAIN = path.resolve(__dirname, '../../packages/gateway/dist/main.js');
 
@@ -40,6 +41,8 @@ let counter = 0;
  * the one under test (see backends.ts): its environment is merged in by the caller.
  */
 export async function startRelay(options: StartOptions = {}): Promise<RelayProcess> {
+  const nodes = Number(options.env?.[TEST_NODES] ?? '1');
+  if (nodes > 1) return startBalancedCluster(options, nodes);
   const nodeId = options.nodeId ?? `test-node-${process.pid}-${++counter}`;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
@@ -60,31 +63,39 @@ export async function startRelay(options: StartOptions = {}): Promise<RelayProce
   const exited = new Promise<number | string>((resolve) =>
     proc.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${output}`)), 15_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"port":(\d+)[^\n]*relay listening/.exec(output);
-      if (match) {
+  // A node that does not come up is killed before the error is thrown, so no test leaves it running.
+  const startUp = async (): Promise<number> => {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`relay did not start:\n${output}`)), 15_000);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /"port":(\d+)[^\n]*relay listening/.exec(output);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      };
+      proc.stdout?.on('data', onData);
+      proc.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      void exited.then((code) => {
         clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    proc.stdout?.on('data', onData);
-    proc.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`relay exited (${code}) before listening:\n${output}`));
+        reject(new Error(`relay exited (${code}) before listening:\n${output}`));
+      });
     });
+    // Listening is not ready: a node on Redis first connects, seeds its registry and beats once.
+    const deadline = Date.now() + 15_000;
+    while (options.waitReady !== false) {
+      const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+      if (status === 200) break;
+      if (Date.now() > deadline) throw new Error(`relay never became ready:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return port;
+  };
+  const port = await startUp().catch((err: unknown) => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    throw err;
   });
-  // Listening is not ready: a node on Redis first connects, seeds its registry and beats once.
-  const deadline = Date.now() + 15_000;
-  while (options.waitReady !== false) {
-    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
-    if (status === 200) break;
-    if (Date.now() > deadline) throw new Error(`relay never became ready:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
   return {
     port,
     url: `ws://127.0.0.1:${port}`,
@@ -103,6 +114,49 @@ export async function startRelay(options: StartOptions = {}): Promise<RelayProce
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
+    },
+  };
+}
+
+/**
+ * With `RELAY_TEST_NODES` in its env, startRelay starts that many nodes (sharing the backend the
+ * env names) behind a round-robin load balancer and returns them as one relay: each connection a
+ * test opens may land on another node, so a suite written for one node runs on a cluster as is.
+ */
+export const TEST_NODES = 'RELAY_TEST_NODES';
+
+async function startBalancedCluster(options: StartOptions, count: number): Promise<RelayProcess> {
+  const env = { ...options.env };
+  delete env[TEST_NODES];
+  const nodes: RelayProcess[] = [];
+  try {
+    for (let i = 0; i < count; i++) nodes.push(await startRelay({ ...options, env, nodeId: undefined }));
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
+    throw err;
+  }
+  const balancer = await startLoadBalancer(nodes.map((n) => n.port));
+  const first = nodes[0] as RelayProcess;
+  const output = () => nodes.map((n) => n.output()).join('');
+  return {
+    port: balancer.port,
+    url: `ws://127.0.0.1:${balancer.port}`,
+    httpUrl: `http://127.0.0.1:${balancer.port}`,
+    nodeId: first.nodeId,
+    proc: first.proc,
+    output,
+    async waitForOutput(pattern, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(output())) {
+        if (Date.now() > deadline) throw new Error(`output never matched ${pattern}:\n${output()}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return output();
+    },
+    async stop(signal = 'SIGTERM') {
+      const codes = await Promise.all(nodes.map((n) => n.stop(signal)));
+      await balancer.close();
+      return codes.find((code) => code !== 0) ?? 0;
     },
   };
 }
