@@ -78,14 +78,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   const node = await starting;
-  if (devTokens) printDevelopmentBanner(node.port, devTokens);
+  if (devTokens) printDevelopmentBanner(node.port, devTokens, Boolean(config.adminToken));
 }
 
 /**
  * Development tokens go to the terminal, never into the structured log: logs must not hold
  * secrets, and these exist only so a new user can try Relay at once.
  */
-function printDevelopmentBanner(port: number, tokens: { appToken: string; agentToken: string }): void {
+function printDevelopmentBanner(port: number, tokens: { appToken: string; agentToken: string }, admin: boolean): void {
   const url = `ws://localhost:${port}`;
   process.stdout.write(`
 Relay is running in development mode: in-memory backend, one node, nothing kept across restarts.
@@ -96,6 +96,12 @@ Relay is running in development mode: in-memory backend, one node, nothing kept 
 Try it, each in a terminal of its own:
   RELAY_URL=${url} RELAY_TOKEN=${tokens.agentToken} node examples/echo-agent.js
   RELAY_URL=${url} RELAY_TOKEN=${tokens.appToken} node examples/send-event.js "@athena summarize this discussion"
+
+${
+  admin
+    ? `The Dashboard: http://localhost:${port}/dashboard/ (sign in with RELAY_ADMIN_TOKEN).`
+    : 'Set RELAY_ADMIN_TOKEN (16+ characters) to open the Dashboard at /dashboard/ and the admin API.'
+}
 
 `);
 }
