@@ -16,6 +16,12 @@ export interface EventRecord {
   /** Whether it waited in the queue when accepted (repeated on an idempotent resend). */
   queued: boolean;
   finished: boolean;
+  /**
+   * Once finished, the final frame sent to the app (never with a `ref`). Kept with the record so
+   * it can be sent again: to an idempotent resend (the app may have lost it with a node), and by
+   * any node when the one that finished the event died before handing the frame on.
+   */
+  final?: string;
 }
 
 /**
@@ -72,10 +78,20 @@ export interface EventStore {
   /** Points tokens and the final frame at another connection of the same app. */
   setAppConnection(eventId: string, appConnId: string): Promise<void>;
   /**
-   * Marks the event finished. Resolves to the record only for the one call that finished it;
-   * every later call resolves to null. This is what makes the final frame exactly-once.
+   * Marks the event finished with its final frame. Resolves to the record only for the one call
+   * that finished it; every later call resolves to null. This is what makes the outcome
+   * exactly-once. In the same step the final is noted as not yet handed on (see `finalHandedOn`).
    */
-  finish(eventId: string): Promise<EventRecord | null>;
+  finish(eventId: string, final: string, now: number): Promise<EventRecord | null>;
+  /** The final frame is with an app connection, another node or the outbox: nobody need send it again. */
+  finalHandedOn(eventId: string): Promise<void>;
+  /**
+   * Events whose final was noted by `finish` before `before` and is still not handed on (the
+   * node that finished them died, or lost Redis, on the way), at most `limit`. Each is claimed
+   * as if noted at `now`, so callers on other nodes do not take it too, and a caller that dies
+   * with it leaves it to the next.
+   */
+  overdueFinals(before: number, now: number, limit: number): Promise<string[]>;
   /**
    * Adds a step to the event's timeline, kept for `retentionMs` after its latest step (longer
    * than the event record itself, so a finished event can still be looked up).

@@ -9,7 +9,12 @@ import { agentCancelFrame, agentEventFrame, appReplyFrame, appTokenFrame, errorF
 /** Sends an assigned event to its agent socket: here, or through the bus to the node holding it. */
 export async function deliverAssignment(ctx: RelayContext, assignment: Assignment): Promise<void> {
   const event = await ctx.backend.events.get(assignment.eventId);
-  if (!event || event.finished) return; // cancelled or answered meanwhile: the queue was told
+  if (!event || event.finished) {
+    // Ended meanwhile. Its finisher takes it out of the queue, unless it died first: then it
+    // would hold this connection's place for ever. Taking it out twice is harmless.
+    await ctx.dispatched(await ctx.backend.queue.remove(assignment.agentId, assignment.eventId, false));
+    return;
+  }
   if (assignment.nodeId !== ctx.nodeId) {
     await ctx.backend.bus.publish(assignment.nodeId, { kind: 'deliver', assignment, event });
     return;
@@ -95,7 +100,7 @@ export async function acceptReply(
   clearTimeout(held.timer);
   const text = appReplyFrame(held.event, frame, echoedPayloadRaw, held.tokens, Date.now());
   // If the event was meanwhile handed to another connection, that one is told to stop.
-  const event = await settle(ctx, held.event.id, held.event.agentId, async (connId) => {
+  const event = await settle(ctx, held.event.id, held.event.agentId, text, async (connId) => {
     if (connId !== conn.id) await cancelAtAgent(ctx, connId, held.event.id);
   });
   if (!event) {
@@ -127,28 +132,34 @@ export async function finishWithError(
 ): Promise<boolean> {
   const known = ctx.inFlight.get(eventId)?.event ?? (await ctx.backend.events.get(eventId));
   if (!known) return false;
-  const event = await settle(ctx, eventId, known.agentId, (connId) => cancelAtAgent(ctx, connId, eventId));
+  // The final kept with the event carries no ref: a resend from another connection may get it.
+  const final = errorFrame(code, message, { event_id: eventId });
+  const event = await settle(ctx, eventId, known.agentId, final, (connId) => cancelAtAgent(ctx, connId, eventId));
   if (!event) return false;
   ctx.metrics.eventsFinished.inc({ outcome: code });
   ctx.note(eventId, { at: Date.now(), kind: 'final', node: ctx.nodeId, outcome: code, ...(message ? { reason: message } : {}) });
   ctx.log.info({ event_id: eventId, agent_id: event.agentId, app_id: event.appId, code }, 'event ended');
-  await deliverFinal(ctx, event, errorFrame(code, message, { event_id: eventId, ref }));
+  await deliverFinal(ctx, event, ref === undefined ? final : errorFrame(code, message, { event_id: eventId, ref }));
   return true;
 }
 
 /**
- * Marks the event finished (exactly once, cluster-wide) and takes it out of the queue, freeing
- * its agent connection's capacity for the next event. Returns null if it had already ended.
+ * Marks the event finished with its final frame (exactly once, cluster-wide) and takes it out of
+ * the queue, freeing its agent connection's capacity for the next event. Returns null if it had
+ * already ended. The caller then hands the final on with `deliverFinal`.
+ *
+ * An event that had ended is taken out of the queue too: its finisher does that, unless it died
+ * first, and then a redelivery of it would hold an agent connection's place for ever.
  */
 async function settle(
   ctx: RelayContext,
   eventId: string,
   agentId: string,
+  final: string,
   whileInFlight?: (connId: string) => Promise<void>,
 ): Promise<EventRecord | null> {
-  const event = await ctx.backend.events.finish(eventId);
-  if (!event) return null;
-  await ctx.backend.scheduler.cancel({ kind: 'expire', agentId, eventId });
+  const event = await ctx.backend.events.finish(eventId, final, Date.now());
+  if (event) await ctx.backend.scheduler.cancel({ kind: 'expire', agentId, eventId });
   const removed = await ctx.backend.queue.remove(agentId, eventId, false);
   if (removed.was === 'in-flight' && removed.connId !== undefined && whileInFlight) await whileInFlight(removed.connId);
   forgetInFlight(ctx, eventId);

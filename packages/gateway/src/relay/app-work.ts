@@ -126,6 +126,9 @@ async function answerResend(ctx: RelayContext, conn: Connection, record: EventRe
   const requeued = record.finished ? undefined : await requeue(ctx, record);
   conn.send(acceptedFrame(record, ref), 'control');
   if (requeued) await ctx.dispatched(requeued);
+  // An ended event's final may have been lost with a node (written to a socket that died with
+  // it): a resend is how the app asks again. If it had the final already, it dedupes this copy.
+  if (record.finished && record.final !== undefined) conn.sendFinal(record.id, record.final);
 }
 
 /**

@@ -4,9 +4,34 @@ import type { RelayContext } from './context';
 /**
  * Final frames reach the app at least once: the connection that sent the event if it is still
  * open, else any other connection of the app on any node, else the outbox, which the app's next
- * connection empties.
+ * connection empties. Once the frame is on its way, no node need send it again.
  */
 export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
+  await handOn(ctx, event, text);
+  await ctx.backend.events.finalHandedOn(event.id);
+}
+
+/**
+ * Finals that no node handed on within `graceMs` of deciding them: their node died (or lost
+ * Redis) between finishing the event and sending the final. Any node sends them again; an app
+ * that got one after all sees it twice, and dedupes by event_id.
+ */
+export async function resendOverdueFinals(ctx: RelayContext, graceMs: number): Promise<void> {
+  const now = Date.now();
+  for (const eventId of await ctx.backend.events.overdueFinals(now - graceMs, now, 100)) {
+    const event = await ctx.backend.events.get(eventId);
+    if (event?.final === undefined) {
+      // The finished record has expired: there is nothing left to send.
+      ctx.log.warn({ event_id: eventId }, 'overdue final frame forgotten before it could be sent again');
+      await ctx.backend.events.finalHandedOn(eventId);
+      continue;
+    }
+    ctx.log.warn({ event_id: eventId, app_id: event.appId }, 'final frame never handed on; sending it again');
+    await deliverFinal(ctx, event, event.final);
+  }
+}
+
+async function handOn(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
   const origin = await ctx.backend.presence.get(event.appConnId);
   if (origin) {
     if (origin.nodeId === ctx.nodeId) {

@@ -1,5 +1,6 @@
 import { CloseCode } from '@relay/protocol';
 import type { RelayContext } from './context';
+import { resendOverdueFinals } from './finals';
 
 export interface Liveness {
   /** True once this node has proved itself alive at least once. */
@@ -50,6 +51,9 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
       log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
       if (info.role === 'agent') await ctx.dispatched(await backend.queue.detach(info.principalId, info.connId));
     }
+    // A node that finished an event and died before sending its final: by the time a node
+    // would be given up for dead, the final is overdue.
+    await resendOverdueFinals(ctx, ttlMs);
   };
 
   const steady = setInterval(() => ctx.track('liveness', beat()), interval);

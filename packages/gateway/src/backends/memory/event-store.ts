@@ -11,6 +11,8 @@ export interface MemoryEventStoreOptions {
 export function createMemoryEventStore(options: MemoryEventStoreOptions): EventStore & { sweep(now: number): void } {
   const events = new Map<string, EventRecord>();
   const finishedAt = new Map<string, number>();
+  /** eventId → when its final was noted, until it is handed on. */
+  const pendingFinals = new Map<string, number>();
   /** appId + key → a copy of the first event (without its payload), until expiresAt. */
   const idempotency = new Map<string, { record: EventRecord; expiresAt: number }>();
   const orders = new Map<string, number>();
@@ -53,12 +55,26 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       const record = events.get(eventId);
       if (record) record.appConnId = appConnId;
     },
-    async finish(eventId) {
+    async finish(eventId, final, now) {
       const record = events.get(eventId);
       if (!record || record.finished) return null;
       record.finished = true;
+      record.final = final;
       finishedAt.set(eventId, Date.now());
+      pendingFinals.set(eventId, now);
       return record;
+    },
+    async finalHandedOn(eventId) {
+      pendingFinals.delete(eventId);
+    },
+    async overdueFinals(before, now, limit) {
+      const claimed: string[] = [];
+      for (const [eventId, noted] of pendingFinals) {
+        if (claimed.length >= limit) break;
+        if (noted < before) claimed.push(eventId);
+      }
+      for (const eventId of claimed) pendingFinals.set(eventId, now);
+      return claimed;
     },
     async note(eventId, entry, retentionMs) {
       let timeline = timelines.get(eventId);

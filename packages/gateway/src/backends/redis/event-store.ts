@@ -60,12 +60,20 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys)
     async setAppConnection(eventId, appConnId) {
       await update(eventId, { appConn: appConnId });
     },
-    async finish(eventId) {
-      const flat = (await run('finishEvent', [keys.event(eventId)], [FINISHED_RETENTION_MS])) as string[] | null;
+    async finish(eventId, final, now) {
+      const flat = (await run('finishEvent', [keys.event(eventId), keys.finalsPending], [
+        FINISHED_RETENTION_MS, final, now, eventId,
+      ])) as string[] | null;
       if (!flat) return null;
       const fields: Record<string, string> = {};
       for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
       return toRecord(fields);
+    },
+    async finalHandedOn(eventId) {
+      await client.zrem(keys.finalsPending, eventId);
+    },
+    async overdueFinals(before, now, limit) {
+      return (await run('overdueFinals', [keys.finalsPending], [before, now, limit])) as string[];
     },
     async note(eventId, entry, retentionMs) {
       await run('noteTimeline', [keys.timeline(eventId)], [
@@ -92,5 +100,6 @@ function toRecord(f: Record<string, string>): EventRecord {
     appConnId: f.appConn as string,
     queued: f.queued === '1',
     finished: f.finished === '1',
+    ...(f.final !== undefined ? { final: f.final } : {}),
   };
 }

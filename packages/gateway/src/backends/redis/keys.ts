@@ -23,6 +23,7 @@ export function createKeys(prefix: string) {
     registryTokenUse: `${prefix}:registry:token-use`,
     registrySeeded: `${prefix}:registry:seeded`,
     timeline: (eventId: string) => `${prefix}:timeline:${eventId}`,
+    finalsPending: `${prefix}:finals-pending`,
     busChannel: (nodeId: string) => `${prefix}:bus:${nodeId}`,
     bullPrefix: `${prefix}:bull`,
   };
