@@ -99,10 +99,22 @@ export async function acceptReply(
   held.answered = true;
   clearTimeout(held.timer);
   const text = appReplyFrame(held.event, frame, echoedPayloadRaw, held.tokens, Date.now());
-  // If the event was meanwhile handed to another connection, that one is told to stop.
-  const event = await settle(ctx, held.event.id, held.event.agentId, text, async (connId) => {
-    if (connId !== conn.id) await cancelAtAgent(ctx, connId, held.event.id);
-  });
+  let event: EventRecord | null;
+  try {
+    // If the event was meanwhile handed to another connection, that one is told to stop.
+    event = await settle(ctx, held.event.id, held.event.agentId, text, async (connId) => {
+      if (connId !== conn.id) await cancelAtAgent(ctx, connId, held.event.id);
+    });
+  } catch (err) {
+    // The store could not take the reply (Redis is down). The agent is told RELAY_UNAVAILABLE
+    // and may send the reply again, so the event stays this connection's, with its reply
+    // timeout running again: otherwise it would wait for ever for a reply nobody could send.
+    if (ctx.inFlight.get(held.event.id) === held) {
+      held.answered = false;
+      held.timer = replyTimer(ctx, held.event);
+    }
+    throw err;
+  }
   if (!event) {
     // cancelled or timed out while the reply was on its way
     conn.send(errorFrame(ErrorCode.UNKNOWN_EVENT, 'The event had already ended', { event_id: frame.event_id, ref: frame.ref }), 'control');
