@@ -127,8 +127,11 @@ async function answerResend(ctx: RelayContext, conn: Connection, record: EventRe
   conn.send(acceptedFrame(record, ref), 'control');
   if (requeued) await ctx.dispatched(requeued);
   // An ended event's final may have been lost with a node (written to a socket that died with
-  // it): a resend is how the app asks again. If it had the final already, it dedupes this copy.
-  if (record.finished && record.final !== undefined) conn.sendFinal(record.id, record.final);
+  // it): a resend is how the app asks again. Not on a socket that was written it already (the
+  // outbox is emptied into a new socket before its first resend); any other copy, apps dedupe.
+  if (record.finished && record.final !== undefined && !conn.hasSentFinal(record.id)) {
+    conn.sendFinal(record.id, record.final);
+  }
 }
 
 /**

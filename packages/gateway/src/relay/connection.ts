@@ -25,6 +25,8 @@ export interface Connection {
    * a socket that dies before flushing hands it back through `Relay.closed` to go elsewhere.
    */
   sendFinal(eventId: string, text: string): boolean;
+  /** Whether this socket was written the final frame of this event (among its latest ones). */
+  hasSentFinal(eventId: string): boolean;
   close(code: number, reason: string): void;
 }
 

@@ -23,6 +23,7 @@ function fakeConnection(id: string, role: Role, principalId: string): Connection
     frames,
     send: record,
     sendFinal: (_eventId, text) => record(text),
+    hasSentFinal: () => false,
     backedUp: () => false,
     whenDrained: (listener) => setImmediate(listener),
     close: () => {},

@@ -11,6 +11,9 @@ export interface SocketData {
   conn?: SocketConnection;
 }
 
+/** Final frames remembered per socket: memory stays bounded, and resends come soon after a reconnect. */
+const SENT_FINALS_KEPT = 4_096;
+
 export interface BufferLimits {
   /** Token frames are dropped while more than this many bytes wait to be sent. */
   tokenDropBytes: number;
@@ -31,6 +34,11 @@ export class SocketConnection implements Connection {
   private closed = false;
   /** Final frames written since the send buffer was last empty: not known to have left. */
   private unflushed: UnflushedFinal[] = [];
+  /**
+   * Events whose final this socket was written, the latest SENT_FINALS_KEPT of them: a resend
+   * of one of these is not answered with its final again (see answerResend).
+   */
+  private sentFinals = new Set<string>();
   private drainListeners: (() => void)[] = [];
 
   constructor(
@@ -66,7 +74,13 @@ export class SocketConnection implements Connection {
   sendFinal(eventId: string, text: string): boolean {
     if (!this.send(text, 'control')) return false;
     if (this.ws.getBufferedAmount() > 0) this.unflushed.push({ eventId, text });
+    this.sentFinals.add(eventId);
+    if (this.sentFinals.size > SENT_FINALS_KEPT) this.sentFinals.delete(this.sentFinals.values().next().value as string);
     return true;
+  }
+
+  hasSentFinal(eventId: string): boolean {
+    return this.sentFinals.has(eventId);
   }
 
   backedUp(): boolean {
