@@ -114,6 +114,28 @@ test('an agent answers a redelivery of an event it already answered with the sam
   expect(runs).toBe(1);
 });
 
+test('an agent sends a reply the relay refused with RELAY_UNAVAILABLE again, once per refusal, on the same socket', async () => {
+  let runs = 0;
+  const client = agent().onEvent((_event, reply) => {
+    runs += 1;
+    return reply.done('kept');
+  });
+  const errors: string[] = [];
+  client.on('error', (e) => errors.push(e.code));
+  const conn = await relay.waitFor(() => relay.connections[0]);
+  send(conn, relayFrames.event('evt_refused', 1));
+  const [reply] = await relay.waitFor(() => framesOf(conn, 'reply').length === 1 && framesOf(conn, 'reply'));
+  const refusal = { type: 'error', code: 'RELAY_UNAVAILABLE', message: 'down', error: 'down', event_id: 'evt_refused' };
+  send(conn, refusal);
+  await relay.waitFor(() => framesOf(conn, 'reply').length === 2, 3_000);
+  send(conn, refusal);
+  await relay.waitFor(() => framesOf(conn, 'reply').length === 3, 3_000);
+  await sleep(1_600); // no refusal, no more retries
+  expect(framesOf(conn, 'reply')).toEqual([reply, reply, reply]);
+  expect(runs).toBe(1);
+  expect(errors).toEqual(['RELAY_UNAVAILABLE', 'RELAY_UNAVAILABLE']);
+});
+
 test("both clients answer the relay's JSON ping with a pong (with its ref)", async () => {
   app();
   agent();

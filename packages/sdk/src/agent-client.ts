@@ -61,6 +61,8 @@ interface Job {
 
 /** Replies remembered to answer a redelivery of an event already answered. */
 const REMEMBERED_REPLIES = 1_000;
+/** A reply the relay could not record (RELAY_UNAVAILABLE) is sent again after about this long. */
+const REPLY_RETRY_MS = 1_000;
 
 /** Creates an agent client and starts connecting at once. */
 export function createAgentClient(options: AgentClientOptions): AgentClient {
@@ -77,6 +79,7 @@ class AgentClientImpl implements AgentClient, ReplySink {
   private readonly busySessions = new Set<string>();
   private readonly runs = new Set<Promise<void>>();
   private readonly answered = new RecentMap<string, string>(REMEMBERED_REPLIES);
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private epoch = 0;
   private stopped: RelayError | undefined;
   private readonly firstOpen: Promise<void>;
@@ -118,6 +121,8 @@ class AgentClientImpl implements AgentClient, ReplySink {
   async close(): Promise<void> {
     this.stopped ??= new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
     this.abortAll(this.stopped);
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
     await this.connection.close();
     await Promise.allSettled([...this.runs]);
   }
@@ -176,9 +181,27 @@ class AgentClientImpl implements AgentClient, ReplySink {
       case 'pong':
         return;
       case 'error':
+        if (frame.code === ErrorCode.RELAY_UNAVAILABLE && frame.event_id !== undefined) this.retryReply(frame.event_id);
         this.emitter.emit('error', RelayError.fromFrame(frame));
         return;
     }
+  }
+
+  /**
+   * The relay could not record a frame for this event (its store is down): if it was the reply,
+   * send it again after a pause, as RELAY_UNAVAILABLE asks. Only on the same socket: the relay
+   * still holds the event for it, while a new socket gets the event again and the remembered
+   * reply answers that. A retry that is refused again is retried again.
+   */
+  private retryReply(eventId: string): void {
+    const text = this.answered.get(eventId);
+    if (text === undefined || this.stopped) return;
+    const epoch = this.epoch;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (this.epoch === epoch && !this.stopped) this.connection.send(text);
+    }, REPLY_RETRY_MS * (0.5 + Math.random()));
+    this.retryTimers.add(timer);
   }
 
   private onDelivery(event: AgentEventFrame): void {
