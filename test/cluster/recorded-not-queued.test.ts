@@ -1,27 +1,35 @@
 import { Redis } from 'ioredis';
 import { sessionKey } from '@relay/protocol';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
 import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
 import { newEventId } from '../../packages/gateway/src/ids';
 import { eventFrame } from '../support/client';
-import { clusterPerTest } from '../support/cluster';
+import { clusterPerTest, waitForStatus } from '../support/cluster';
 import { finalsFor, recordFrames, send, sleep } from '../support/lifecycle';
 
 // A node that dies (or loses Redis) after recording an event but before queueing it never
 // answers `accepted`, so the app resends it with the same idempotency key. That resend finds
-// the record and must queue the event, or it is accepted and never delivered. (Found by the
-// chaos test, where Redis restarted between the two writes.)
+// the record and must queue the event, or it is accepted and never delivered. Likewise for a
+// node that dies after queueing it (assigned to an agent connection on another node) but before
+// sending it there: the resend sends it. (Found by the chaos test, where Redis restarted between
+// the two writes.)
 
 const c = clusterPerTest();
 
-/** Records an event the way a node does, and then, like a node that died, never queues it. */
-async function recordWithoutQueueing(url: string, prefix: string, key: string): Promise<string> {
+/**
+ * Records an event the way a node does, then, like a node that died, stops: before queueing it,
+ * or (`queue`) after queueing it but before sending it to the agent connection it was assigned.
+ */
+async function recordAndDie(url: string, prefix: string, key: string, thread: string, queue = false): Promise<string> {
   const client = new Redis(url);
   try {
-    const events = createRedisEventStore(client, defineScripts(client), createKeys(prefix));
+    const run = defineScripts(client);
+    const keys = createKeys(prefix);
+    const events = createRedisEventStore(client, run, keys);
     const now = Date.now();
-    const frame = eventFrame({ thread_id: 'portal:half-written:1' });
+    const frame = eventFrame({ thread_id: thread });
     const { record } = await events.append(
       {
         id: newEventId(now),
@@ -37,6 +45,12 @@ async function recordWithoutQueueing(url: string, prefix: string, key: string): 
       key,
       86_400_000,
     );
+    if (queue) {
+      const deliveries = createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`));
+      const { sessionKey: session, order, expiresAt } = record;
+      const result = await deliveries.enqueue({ eventId: record.id, agentId: 'athena', sessionKey: session, order, notBefore: 0, expiresAt });
+      expect(result.assigned.map((a) => a.eventId)).toEqual([record.id]);
+    }
     return record.id;
   } finally {
     await client.quit();
@@ -48,7 +62,7 @@ test('a resend of an event recorded but never queued is queued, delivered and an
   const agent = await cluster.connect(3, 'athena');
   const app = await cluster.connect(1, 'portal');
   const seen = recordFrames(app);
-  const id = await recordWithoutQueueing(redis.url, cluster.prefix, 'half-written');
+  const id = await recordAndDie(redis.url, cluster.prefix, 'half-written', 'portal:half-written:1');
 
   const accepted = await send(app, eventFrame({ thread_id: 'portal:half-written:1', idempotency_key: 'half-written' }));
   expect(accepted).toMatchObject({ type: 'accepted', event_id: id });
@@ -66,6 +80,22 @@ test('a resend of an event recorded but never queued is queued, delivered and an
   await sleep(500);
   expect(finalsFor(seen, id)).toHaveLength(1);
   expect(agent.frames.filter((f) => f.type === 'event')).toEqual([]);
+});
+
+test('a resend of an event assigned to an agent connection but never sent there sends it, once', async () => {
+  const { cluster, redis } = c;
+  const agent = await cluster.connect(3, 'athena');
+  const app = await cluster.connect(1, 'portal');
+  await waitForStatus(app, 'athena', 'online'); // its connection is attached: the event is assigned to it
+  const id = await recordAndDie(redis.url, cluster.prefix, 'never-sent', 'portal:never-sent:1', true);
+  await sleep(300);
+  expect(agent.frames).toEqual([]);
+
+  const accepted = await send(app, eventFrame({ thread_id: 'portal:never-sent:1', idempotency_key: 'never-sent' }));
+  expect(accepted).toMatchObject({ type: 'accepted', event_id: id });
+  expect(await agent.nextOf('event', id)).toMatchObject({ attempt: 1 });
+  agent.send({ type: 'reply', event_id: id, content: 'sent at last', finish_reason: 'stop' });
+  expect(await app.nextOf('reply', id)).toMatchObject({ content: 'sent at last' });
 });
 
 test('a resend of an event already queued or in flight does not deliver it a second time', async () => {

@@ -152,14 +152,18 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(await queue.holder('athena', 'e2')).toBe('c1');
     });
 
-    test('enqueueing an event already there, waiting or in flight, changes nothing and only dispatches', async () => {
+    test('enqueueing an event already there changes nothing; one in flight is reported where it is', async () => {
       const waiting = entry('e1', 'sA');
       await queue.enqueue(waiting);
       expect((await queue.enqueue(waiting)).assigned).toEqual([]);
       expect(await queue.waiting('athena')).toBe(1);
       expect(ids(await queue.attach('athena', slot('c1')))).toEqual(['e1']);
-      expect((await queue.enqueue(waiting)).assigned).toEqual([]); // in flight: not assigned again
+      // in flight: the same assignment again (its sending may have been lost), not a new one
+      expect((await queue.enqueue(waiting)).assigned).toEqual([
+        { eventId: 'e1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1 },
+      ]);
       expect(await queue.holder('athena', 'e1')).toBe('c1');
+      expect(await queue.waiting('athena')).toBe(0);
       expect((await queue.remove('athena', 'e1', false)).was).toBe('in-flight');
       expect(await queue.events('athena')).toEqual([]);
     });

@@ -46,6 +46,12 @@ export interface AgentConnectionSlot {
  * - an event handed back by `detach` is assigned again with `attempt` + 1.
  */
 export interface DeliveryQueue {
+  /**
+   * Adds the event and assigns what can go. An event already in the queue is not added again;
+   * if it is in flight, it is reported among `assigned` again (same connection and attempt), as
+   * its first sending may have been lost with the node that assigned it. The node holding that
+   * connection writes an event to it once, however often it is sent there.
+   */
   enqueue(entry: QueueEntry): Promise<DispatchResult>;
   attach(agentId: string, slot: AgentConnectionSlot): Promise<DispatchResult>;
   /** The connection is gone: its unanswered events go back to the queue, ahead of later ones. */

@@ -29,6 +29,8 @@ export async function deliverAssignment(ctx: RelayContext, assignment: Assignmen
 export function writeEvent(ctx: RelayContext, assignment: Assignment, event: EventRecord): void {
   const conn = ctx.local.get(assignment.connId);
   if (!conn) return;
+  // Sent here again by a resend (see DeliveryQueue.enqueue): the connection has it already.
+  if (ctx.inFlight.get(event.id)?.connId === conn.id) return;
   ctx.inFlight.set(event.id, {
     event,
     connId: conn.id,

@@ -146,9 +146,20 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
   return {
     async enqueue(entry) {
       const s = state(entry.agentId);
-      // Enqueued before (a resend of an event whose first enqueue may not have happened): only
-      // dispatch, as the Redis script does; a second entry would deliver the event twice.
-      if (s.where.has(entry.eventId)) return dispatch(entry.agentId);
+      // Enqueued before (a retried call, or a resend): only dispatch; a second entry would
+      // deliver the event twice. An event in flight is reported as assigned again, to the same
+      // connection with the same attempt: the node that assigned it may have died before
+      // sending it there.
+      const where = s.where.get(entry.eventId);
+      if (where !== undefined) {
+        const result = dispatch(entry.agentId);
+        const slot = s.slots.get(where);
+        const held = slot?.inFlight.get(entry.eventId);
+        if (slot && held) {
+          result.assigned.push({ eventId: held.eventId, agentId: entry.agentId, connId: slot.connId, nodeId: slot.nodeId, attempt: held.attempts });
+        }
+        return result;
+      }
       s.sessionLoad.set(entry.sessionKey, (s.sessionLoad.get(entry.sessionKey) ?? 0) + 1);
       insertWaiting(s, { ...entry, attempts: 0 });
       return dispatch(entry.agentId);
