@@ -13,8 +13,8 @@ import { finalsFor, recordFrames, send, sleep } from '../support/lifecycle';
 // answers `accepted`, so the app resends it with the same idempotency key. That resend finds
 // the record and must queue the event, or it is accepted and never delivered. Likewise for a
 // node that dies after queueing it (assigned to an agent connection on another node) but before
-// sending it there: the resend sends it. (Found by the chaos test, where Redis restarted between
-// the two writes.)
+// sending it there: the resend sends it. (The first was found by the chaos test, where Redis
+// restarted between the two writes; the second while looking at why.)
 
 const c = clusterPerTest();
 
