@@ -24,9 +24,8 @@ export async function startLoadBalancer(upstreams: number[]): Promise<LoadBalanc
     client.pipe(upstream);
     upstream.pipe(client);
     // A node that goes away ends its clients' connections, and the other way round.
-    client.on('error', (e) => { console.log('LB client error', port, e.message); upstream.destroy(); });
-    upstream.on('error', (e) => { console.log('LB upstream error', port, e.message); client.destroy(); });
-    upstream.on('end', () => { if (!client.readableEnded) console.log('LB upstream ended first', port, upstream.bytesRead, upstream.bytesWritten, new Date().toISOString()); });
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
