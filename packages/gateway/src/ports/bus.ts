@@ -4,7 +4,7 @@ import type { Assignment } from './delivery-queue';
 /** What one node asks of another about sockets it holds. */
 export type BusMessage =
   | { kind: 'deliver'; assignment: Assignment; event: EventRecord }
-  | { kind: 'app-token'; connId: string; text: string }
+  | { kind: 'app-token'; connId: string; eventId: string; text: string }
   /** `avoid`: nodes found gone while routing this final, so it is not sent there again. */
   | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[] }
   | { kind: 'agent-cancel'; connId: string; eventId: string }

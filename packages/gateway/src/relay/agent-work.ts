@@ -86,7 +86,7 @@ export async function relayToken(ctx: RelayContext, conn: Connection, frame: Age
     return;
   }
   // No lookup per token: the node named in the connection id drops it if the socket is gone.
-  await ctx.backend.bus.publish(node, { kind: 'app-token', connId: held.event.appConnId, text });
+  await ctx.backend.bus.publish(node, { kind: 'app-token', connId: held.event.appConnId, eventId: held.event.id, text });
 }
 
 /** The agent's final answer: ends the event once and sends the reply to the app. */

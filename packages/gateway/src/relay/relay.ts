@@ -171,6 +171,12 @@ export function createRelay(options: RelayOptions): Relay {
         return writeEvent(ctx, message.assignment, message.event);
       case 'app-token': {
         const conn = ctx.local.get(message.connId);
+        // A final decided on this node (a cancel) can overtake tokens still on their way from
+        // the agent's node: the final frame stays the last frame of its event.
+        if (conn?.hasSentFinal(message.eventId)) {
+          metrics.tokensDropped.inc({ reason: 'after_final' });
+          return;
+        }
         if (conn?.send(message.text, 'token')) metrics.tokensRelayed.inc();
         else metrics.tokensDropped.inc({ reason: conn ? 'backpressure' : 'app_gone' });
         return;
