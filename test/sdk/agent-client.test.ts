@@ -63,10 +63,15 @@ describe.each(backendsUnderTest())('agent client ($name backend)', (backend) => 
 
   test('events of one session run one at a time, in order; other sessions run beside them', async () => {
     const log: string[] = [];
+    // task-a's first event does not end until task-b's has started: were sessions not run side
+    // by side, task-b would wait behind it for ever and the test would time out. No timing.
+    const bStarted = gate();
     const athena = agent({ concurrency: 4 }).onEvent(async (event, reply) => {
       const { n } = event.payload as { n: number };
       log.push(`start ${event.session_key.split(':').pop()} ${n}`);
-      await sleep(40);
+      if (n === 9) bStarted.open();
+      if (n === 1) await bStarted.promise;
+      await sleep(10);
       log.push(`end ${event.session_key.split(':').pop()} ${n}`);
       return reply.done(String(n));
     });
