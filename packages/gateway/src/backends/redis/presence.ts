@@ -93,7 +93,11 @@ export function createRedisPresence(client: Redis, keys: Keys): Presence {
       // reaped this node's entries and handed its events to other connections.
       const first = !beating.has(nodeId);
       beating.add(nodeId);
-      return first || previous !== null;
+      if (first || previous !== null) return true;
+      // Given up for dead and back: if it dies for good now, the next reaper must not wait for
+      // the lock the last one took (REAP_LOCK_MS) before handing back what its agents hold.
+      await client.del(keys.reapLock(nodeId));
+      return false;
     },
     async reapDeadNodes(selfNodeId) {
       const reaped: ConnectionInfo[] = [];
