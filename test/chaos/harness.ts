@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { isDeepStrictEqual } from 'node:util';
@@ -97,6 +97,7 @@ export class NodePool {
 
   /** Writes every node's output and the pool's history to `dir` (after every run: CI can keep them). */
   writeLogs(dir: string): void {
+    rmSync(dir, { recursive: true, force: true }); // only this run's logs, not an earlier one's
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'history.txt'), this.history.join('\n') + '\n');
     for (const { node } of this.nodes) writeFileSync(path.join(dir, `${node.nodeId}.log`), node.output());
