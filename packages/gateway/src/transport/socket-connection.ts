@@ -40,6 +40,18 @@ export class SocketConnection implements Connection {
    */
   private sentFinals = new Set<string>();
   private drainListeners: (() => void)[] = [];
+  /**
+   * Token frames accepted in this turn of the event loop, written together when it ends: one
+   * cork, so one write to the kernel per socket per turn instead of one per token. Tokens from
+   * the bus arrive many to a Redis message; written one by one, those writes were the largest
+   * cost on the app's node (docs/benchmarks.md).
+   */
+  private queued: string[] = [];
+  private queuedBytes = 0;
+  private readonly writeQueued = (): void => {
+    if (this.closed || this.queued.length === 0) return;
+    this.ws.cork(() => this.sendQueued());
+  };
 
   constructor(
     private readonly ws: WebSocket<SocketData>,
@@ -55,7 +67,7 @@ export class SocketConnection implements Connection {
 
   send(text: string, kind: 'token' | 'control'): boolean {
     if (this.closed) return false;
-    const buffered = this.ws.getBufferedAmount();
+    const buffered = this.ws.getBufferedAmount() + this.queuedBytes;
     if (kind === 'token' && buffered > this.limits.tokenDropBytes) return false;
     // The limit is on bytes the reader has left waiting, not on the frame at hand: a reader that
     // keeps up must get a reply larger than the limit (up to two agent frames' worth) rather
@@ -66,9 +78,26 @@ export class SocketConnection implements Connection {
       this.close(CloseCode.OVERLOADED, 'Not reading fast enough');
       return false;
     }
-    this.ws.cork(() => this.ws.send(text, false, false));
+    if (kind === 'token') {
+      if (this.queued.push(text) === 1) queueMicrotask(this.writeQueued);
+      this.queuedBytes += text.length;
+      return true;
+    }
+    this.ws.cork(() => {
+      this.sendQueued(); // tokens accepted before this frame go before it
+      this.ws.send(text, false, false);
+    });
     if (this.ws.getBufferedAmount() === 0) this.unflushed.length = 0;
     return true;
+  }
+
+  /** Writes the queued token frames, in order; call inside a cork. */
+  private sendQueued(): void {
+    if (this.queued.length === 0) return;
+    const frames = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    for (const frame of frames) this.ws.send(frame, false, false);
   }
 
   sendFinal(eventId: string, text: string): boolean {
@@ -97,6 +126,7 @@ export class SocketConnection implements Connection {
 
   close(code: number, reason: string): void {
     if (this.closed) return;
+    this.writeQueued();
     this.ws.end(code, reason);
   }
 
@@ -119,6 +149,8 @@ export class SocketConnection implements Connection {
   markClosed(): UnflushedFinal[] {
     this.closed = true;
     this.drainListeners = [];
+    this.queued = [];
+    this.queuedBytes = 0;
     const unflushed = this.unflushed;
     this.unflushed = [];
     return unflushed;
