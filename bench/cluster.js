@@ -1,0 +1,237 @@
+#!/usr/bin/env node
+// @ts-check
+// Cluster benchmark: a private redis-server, gateway node A (apps) and node B (agents), and this
+// process as the load generator. Prints token frames/s end to end and p50/p99 agent-send →
+// app-receive latency, beside a bare ioredis publish → subscribe baseline measured in the same
+// run, and the ratios. See docs/benchmarks.md. Usage: npm run bench:cluster -- --help
+const { randomBytes } = require('node:crypto');
+const { existsSync, mkdirSync, mkdtempSync, rmSync } = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const { Redis } = require('ioredis');
+const { runBaseline, runRelay } = require('./load');
+const { cpuSeconds, killAllNow, machineBusySeconds, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
+
+const HELP = `npm run bench:cluster -- [options]      (every option also reads the env var shown)
+
+  --n N             apps on node A and as many agents on node B      BENCH_N          (20)
+  --tokens T        tokens per event, then one reply                 BENCH_TOKENS     (50)
+  --inflight E      events each app keeps outstanding                BENCH_INFLIGHT   (2)
+  --token-bytes B   length of each token's text                      BENCH_TOKEN_BYTES (24)
+  --warmup S        seconds of load before measuring                 BENCH_WARMUP     (3)
+  --duration S      seconds measured                                 BENCH_DURATION   (15)
+  --aof             Redis with AOF and appendfsync always            BENCH_AOF=1
+  --log-level L     the nodes' LOG_LEVEL                             BENCH_LOG_LEVEL  (info)
+  --cpu-prof DIR    run both nodes with node --cpu-prof into DIR     BENCH_CPU_PROF
+  --redis-server P  redis-server binary                              BENCH_REDIS_SERVER (redis-server)
+  --json            print the figures as one JSON object instead
+  --keep            keep the temp dir (node and Redis logs) after a successful run
+`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string' },
+      tokens: { type: 'string' },
+      inflight: { type: 'string' },
+      'token-bytes': { type: 'string' },
+      warmup: { type: 'string' },
+      duration: { type: 'string' },
+      aof: { type: 'boolean' },
+      'log-level': { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      'redis-server': { type: 'string' },
+      json: { type: 'boolean' },
+      keep: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const env = process.env;
+  /** @param {string | undefined} flag @param {string | undefined} fromEnv @param {number} fallback @param {string} name */
+  const num = (flag, fromEnv, fallback, name) => {
+    const value = Number(flag ?? fromEnv ?? fallback);
+    if (!(value > 0)) throw new Error(`${name} must be a positive number`);
+    return value;
+  };
+  return {
+    n: Math.floor(num(values.n, env.BENCH_N, 20, '--n')),
+    tokens: Math.floor(num(values.tokens, env.BENCH_TOKENS, 50, '--tokens')),
+    inflight: Math.floor(num(values.inflight, env.BENCH_INFLIGHT, 2, '--inflight')),
+    tokenBytes: Math.floor(num(values['token-bytes'], env.BENCH_TOKEN_BYTES, 24, '--token-bytes')),
+    warmupMs: num(values.warmup, env.BENCH_WARMUP, 3, '--warmup') * 1000,
+    durationMs: num(values.duration, env.BENCH_DURATION, 15, '--duration') * 1000,
+    aof: values.aof ?? env.BENCH_AOF === '1',
+    logLevel: values['log-level'] ?? env.BENCH_LOG_LEVEL ?? 'info',
+    cpuProf: values['cpu-prof'] ?? env.BENCH_CPU_PROF,
+    redisServer: values['redis-server'] ?? env.BENCH_REDIS_SERVER ?? 'redis-server',
+    json: values.json ?? false,
+    keep: values.keep ?? false,
+  };
+}
+
+/** A registry of N apps and N agents, agent i serving app i only, limits out of the way. */
+function registry(/** @type {number} */ n, /** @type {number} */ inflight) {
+  const secret = () => randomBytes(18).toString('hex');
+  const pairs = Array.from({ length: n }, (_, i) => ({
+    app: { id: `app${i}`, token: `rlk_app${i}_${secret()}` },
+    agent: { id: `agent${i}`, token: `rla_agent${i}_${secret()}` },
+  }));
+  const file = {
+    apps: pairs.map(({ app }) => ({ id: app.id, tokens: [app.token], rate_limit_per_min: 10_000_000 })),
+    agents: pairs.map(({ app, agent }) => ({
+      id: agent.id,
+      tokens: [agent.token],
+      allow_apps: [app.id],
+      max_in_flight: Math.max(64, inflight),
+    })),
+  };
+  return { pairs, file };
+}
+
+/** @param {number} x */
+const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+
+async function main() {
+  const o = options();
+  const gatewayMain = path.resolve(__dirname, '../packages/gateway/dist/main.js');
+  if (!existsSync(gatewayMain)) throw new Error('packages/gateway/dist is missing: run `npm run build` first');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'relay-bench-'));
+  const log = o.json ? () => {} : (/** @type {string} */ line) => process.stderr.write(`${line}\n`);
+
+  const redis = await startRedis({ dir, aof: o.aof, binary: o.redisServer });
+  const info = new Redis(redis.url);
+  const redisVersion = /redis_version:(\S+)/.exec(await info.info('server'))?.[1] ?? 'unknown';
+  info.disconnect();
+
+  const { pairs, file } = registry(o.n, o.inflight);
+  const registryFile = path.join(dir, 'registry.json');
+  writeRegistry(registryFile, file);
+  const prefix = `bench-${randomBytes(3).toString('hex')}`;
+  if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
+  /** @param {string} name */
+  const nodeArgs = (name) => (o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.cpuProf)}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  const common = { dir, redisUrl: redis.url, prefix, registryFile, logLevel: o.logLevel };
+  const [a, b] = await Promise.all([
+    startGateway({ ...common, name: 'node-a', nodeArgs: nodeArgs('node-a') }),
+    startGateway({ ...common, name: 'node-b', nodeArgs: nodeArgs('node-b') }),
+  ]);
+  log(`redis ${redisVersion} at ${redis.url}; node A ${a.url} (apps), node B ${b.url} (agents); logs in ${dir}`);
+  log(`running: ${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured ...`);
+
+  /** CPU seconds of every process at the window's edges, to show who used the two cores. */
+  const who = { 'node A': a.child, 'node B': b.child, redis: redis.child };
+  /** @type {Record<string, number>} */
+  const cpuAtStart = {};
+  /** @type {Record<string, number>} */
+  const cpuPercent = {};
+  let selfAtStart = process.cpuUsage();
+  let machineAtStart = NaN;
+  const relay = await runRelay({
+    appUrl: a.url,
+    agentUrl: b.url,
+    pairs,
+    tokens: o.tokens,
+    inflight: o.inflight,
+    tokenBytes: o.tokenBytes,
+    warmupMs: o.warmupMs,
+    durationMs: o.durationMs,
+    onWindow(edge) {
+      if (edge === 'start') {
+        for (const [name, child] of Object.entries(who)) cpuAtStart[name] = cpuSeconds(child) ?? NaN;
+        selfAtStart = process.cpuUsage();
+        machineAtStart = machineBusySeconds() ?? NaN;
+        return;
+      }
+      const seconds = o.durationMs / 1000;
+      for (const [name, child] of Object.entries(who)) {
+        cpuPercent[name] = (100 * ((cpuSeconds(child) ?? NaN) - (cpuAtStart[name] ?? NaN))) / seconds;
+      }
+      const self = process.cpuUsage(selfAtStart);
+      cpuPercent['load generator'] = (self.user + self.system) / 1e4 / seconds;
+      const ours = Object.values(cpuPercent).reduce((sum, v) => sum + v, 0);
+      // Everything else on the machine (other jobs, the kernel's own work): non-zero is noise.
+      cpuPercent.other = Math.max(0, (100 * ((machineBusySeconds() ?? NaN) - machineAtStart)) / seconds - ours);
+    },
+  });
+  if (relay.frames === 0) throw new Error(`no token frames arrived: ${relay.errorTexts.join(' | ') || 'see logs in ' + dir}`);
+
+  log('baseline: the same frames through bare ioredis publish → subscribe ...');
+  const baseline = await runBaseline({
+    redisUrl: redis.url,
+    frames: relay.frames,
+    frameBytes: relay.frameBytes,
+    burst: o.tokens,
+    streams: o.n * o.inflight,
+  });
+  await stopAll();
+  if (o.keep) log(`logs kept in ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+
+  /** CPU time each of our processes spent per token frame relayed in the window. */
+  const cpuPerFrameUs = Object.fromEntries(
+    Object.entries(cpuPercent)
+      .filter(([name]) => name !== 'other')
+      .map(([name, percent]) => [name, (percent / 100) * relay.seconds * 1e6 / relay.frames]),
+  );
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
+    config: { n: o.n, tokens: o.tokens, inflight: o.inflight, tokenBytes: o.tokenBytes, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, logLevel: o.logLevel },
+    relay,
+    baseline,
+    ratio: { framesPerSec: relay.framesPerSec / baseline.framesPerSec, p99: relay.p99 / baseline.p99 },
+    cpuPercent,
+    cpuPerFrameUs,
+  };
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const row = (/** @type {string} */ name, /** @type {import('./load').Figures} */ f) =>
+    `${name.padEnd(28)}${fmt(f.framesPerSec, 0).padStart(10)}${fmt(f.p50).padStart(10)}${fmt(f.p99).padStart(10)}${String(f.frames).padStart(10)}${String(f.frameBytes).padStart(8)}`;
+  process.stdout.write(
+    [
+      '',
+      `Relay cluster benchmark, ${result.date}`,
+      `${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
+      `N=${o.n} apps on node A, ${o.n} agents on node B; T=${o.tokens} tokens/event + reply; ${o.inflight} events in flight per app;`,
+      `token text ${o.tokenBytes} B; ${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured; node LOG_LEVEL=${o.logLevel}`,
+      'The load generator (this process) shares the cores with both nodes and Redis: figures are a floor.',
+      '',
+      `${''.padEnd(28)}${'frames/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'frames'.padStart(10)}${'bytes'.padStart(8)}`,
+      row('relay agent@B → app@A', relay),
+      row('baseline ioredis pub → sub', baseline),
+      `${'ratio relay / baseline'.padEnd(28)}${fmt(result.ratio.framesPerSec).padStart(10)}${''.padStart(10)}${fmt(result.ratio.p99).padStart(10)}`,
+      '',
+      `CPU in the measured window, % of one core: ${Object.entries(cpuPercent).map(([k, v]) => `${k} ${fmt(v, 0)}`).join(', ')}`,
+      `CPU per relayed token frame, µs (less sensitive to other load than frames/s): ${Object.entries(cpuPerFrameUs).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}`,
+      `Accounting: ${relay.events} events, ${relay.sent} tokens sent, ${relay.received} received, ${relay.lost} lost, ${relay.errors} error frames, ${relay.unfinished} events unfinished, ${relay.reopened} sockets dropped by a node at the upgrade and reopened`,
+      ...relay.errorTexts.map((t) => `  error: ${t}`),
+      ...relay.closedEarly.map((t) => `  socket ${t}`),
+      '',
+    ].join('\n'),
+  );
+}
+
+let stopping = false;
+/** @param {number} code */
+const shutdown = (code) => {
+  if (stopping) return;
+  stopping = true;
+  stopAll(2_000).finally(() => process.exit(code));
+};
+process.on('SIGINT', () => shutdown(130));
+process.on('SIGTERM', () => shutdown(143));
+process.on('exit', killAllNow);
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    shutdown(1);
+  },
+);

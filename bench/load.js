@@ -1,0 +1,277 @@
+// @ts-check
+// The load generator: agents and apps over `ws`, and the bare Redis pub/sub baseline. It runs in
+// one process, so every latency is one clock's send stamp subtracted from its own receive time.
+// It shares the machine with the nodes and Redis, so the hot paths below avoid per-frame
+// allocation where it is easy: frames are matched on bytes, not JSON.parse'd.
+const { performance } = require('node:perf_hooks');
+const { Redis } = require('ioredis');
+const WebSocket = require('ws');
+
+/** Latency samples in ms, appended to a growing Float64Array. */
+class Samples {
+  constructor() {
+    this.values = new Float64Array(1 << 16);
+    this.length = 0;
+  }
+  /** @param {number} ms */
+  add(ms) {
+    if (this.length === this.values.length) {
+      const bigger = new Float64Array(this.values.length * 2);
+      bigger.set(this.values);
+      this.values = bigger;
+    }
+    this.values[this.length++] = ms;
+  }
+  /** @param {number[]} ps percentiles, 0..100 @returns {number[]} */
+  percentiles(ps) {
+    const sorted = this.values.slice(0, this.length).sort();
+    return ps.map((p) => (sorted.length ? /** @type {number} */ (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]) : NaN));
+  }
+}
+
+/** @typedef {{ frames: number, seconds: number, framesPerSec: number, p50: number, p99: number, frameBytes: number }} Figures */
+
+const TOKEN_FIELD = Buffer.from('"token":"');
+const EVENT_ID_FIELD = Buffer.from('"event_id":"');
+const TYPE_AT = '{"type":"'.length; // first letter of the type in every frame the relay writes
+
+/** Now, in ms, as the text stamped into a token. */
+const stamp = () => performance.now().toFixed(3);
+
+/**
+ * The send stamp at the start of a token's text (digits and '.', up to the first space).
+ * @param {Buffer} frame @returns {number} ms, or NaN if there is none
+ */
+function readStamp(frame) {
+  const at = frame.indexOf(TOKEN_FIELD);
+  if (at < 0) return NaN;
+  let value = 0;
+  let scale = 0;
+  for (let i = at + TOKEN_FIELD.length; i < frame.length; i++) {
+    const c = /** @type {number} */ (frame[i]);
+    if (c === 0x2e) scale = 1;
+    else if (c >= 0x30 && c <= 0x39) {
+      value = value * 10 + (c - 0x30);
+      if (scale) scale *= 10;
+    } else break;
+  }
+  return scale ? value / scale : value;
+}
+
+/** @param {Buffer} frame */
+function readEventId(frame) {
+  const at = frame.indexOf(EVENT_ID_FIELD) + EVENT_ID_FIELD.length;
+  return frame.toString('latin1', at, frame.indexOf(0x22, at));
+}
+
+/**
+ * Opens a socket to the relay. Frames are sent unmasked (a zero mask, legal and free) and
+ * received without UTF-8 validation: only load-generator CPU is saved, the relay sees the same.
+ * @param {string} url @param {'app' | 'agent'} role @param {string} token @returns {Promise<WebSocket>}
+ */
+function connect(url, role, token) {
+  const ws = new WebSocket(`${url}/v1/ws/${role}`, {
+    headers: { Authorization: `Bearer ${token}` },
+    perMessageDeflate: false,
+    skipUTF8Validation: true,
+    generateMask: (mask) => void mask.fill(0),
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.on('error', reject); // after open too: a no-op then, where an unheard error would throw
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`${role} upgrade refused: HTTP ${res.statusCode}`)));
+  });
+}
+
+/**
+ * N agents on node B stream T tokens then a reply for every event; N apps on node A keep
+ * `inflight` events each outstanding to their own agent. Warm-up, then `durationMs` measured:
+ * every token frame an app receives in that window counts, with its stamp-to-arrival latency.
+ * @param {{ appUrl: string, agentUrl: string, pairs: { app: { id: string, token: string }, agent: { id: string, token: string } }[],
+ *   tokens: number, inflight: number, tokenBytes: number, warmupMs: number, durationMs: number,
+ *   onWindow?: (edge: 'start' | 'end') => void }} o
+ */
+async function runRelay(o) {
+  const pad = 'x'.repeat(Math.max(0, o.tokenBytes - 'nnnnnn.nnn '.length));
+  const samples = new Samples();
+  /** @type {'warmup' | 'measure' | 'drain'} */
+  let phase = 'warmup';
+  let sent = 0;
+  let received = 0;
+  let events = 0;
+  let errors = 0;
+  let frameBytes = 0;
+  /** @type {string[]} */
+  const errorTexts = [];
+  let outstanding = 0;
+  /** @type {() => void} */
+  let drained = () => {};
+
+  /**
+   * An agent answers every event at once with T tokens, each stamped as it is sent, then a reply.
+   * @param {{ id: string, token: string }} agent
+   */
+  const openAgent = async (agent) => {
+    const ws = await connect(o.agentUrl, 'agent', agent.token);
+    ws.on('message', (/** @type {Buffer} */ data) => {
+      const type = data[TYPE_AT];
+      if (type === 0x65 /* e */ && data[TYPE_AT + 1] === 0x76 /* v: event */) {
+        const eventId = readEventId(data);
+        const head = `{"type":"token","event_id":"${eventId}","token":"`;
+        for (let i = 0; i < o.tokens; i++) ws.send(`${head}${stamp()} ${pad}"}`);
+        sent += o.tokens;
+        ws.send(`{"type":"reply","event_id":"${eventId}","content":"done","finish_reason":"stop"}`);
+      } else if (type === 0x70 /* p */ && data[TYPE_AT + 1] === 0x69 /* ping */) {
+        ws.send('{"type":"pong"}');
+      }
+    });
+    return ws;
+  };
+
+  /** @param {WebSocket} ws @param {string} agentId @param {string} appId */
+  const sendEvent = (ws, agentId, appId) => {
+    outstanding++;
+    events++;
+    ws.send(`{"type":"event","agent_id":"${agentId}","thread_id":"bench:${appId}:${events}","payload":{"n":${events}}}`);
+  };
+  /** @param {WebSocket} ws @param {string} agentId @param {string} appId */
+  const finished = (ws, agentId, appId) => {
+    outstanding--;
+    if (phase !== 'drain') sendEvent(ws, agentId, appId);
+    else if (outstanding === 0) drained();
+  };
+
+  /**
+   * An app times every token and sends a new event for each one that ends.
+   * @param {{ id: string, token: string }} app @param {{ id: string }} agent
+   */
+  const openApp = async (app, agent) => {
+    const ws = await connect(o.appUrl, 'app', app.token);
+    ws.on('message', (/** @type {Buffer} */ data) => {
+      const type = data[TYPE_AT];
+      if (type === 0x74 /* t: token */) {
+        received++;
+        if (phase !== 'measure') return;
+        samples.add(performance.now() - readStamp(data));
+        if (frameBytes === 0) frameBytes = data.length;
+      } else if (type === 0x72 /* r: reply */) {
+        finished(ws, agent.id, app.id);
+      } else if (type === 0x65 /* e: error */) {
+        errors++;
+        if (errorTexts.length < 3) errorTexts.push(data.toString());
+        finished(ws, agent.id, app.id);
+      } else if (type === 0x70 /* p */ && data[TYPE_AT + 1] === 0x69 /* ping */) {
+        ws.send('{"type":"pong"}');
+      }
+    });
+    return ws;
+  };
+
+  // Agents first, then apps. A socket a node drops right after the upgrade (uWS v20.30 did, 1 in
+  // ~100, until the upgrade left res.cork) is opened again before the load starts, and counted.
+  /** @type {Map<string, WebSocket>} */
+  const sockets = new Map();
+  /** @type {{ who: string, open: () => Promise<WebSocket> }[]} */
+  const plan = [
+    ...o.pairs.map(({ agent }) => ({ who: agent.id, open: () => openAgent(agent) })),
+    ...o.pairs.map(({ app, agent }) => ({ who: app.id, open: () => openApp(app, agent) })),
+  ];
+  let reopened = 0;
+  for (let round = 0; ; round++) {
+    const missing = plan.filter(({ who }) => sockets.get(who)?.readyState !== WebSocket.OPEN);
+    if (missing.length === 0) break;
+    if (round === 5) throw new Error(`the nodes keep closing sockets: ${missing.map((m) => m.who).join(', ')}`);
+    if (round > 0) reopened += missing.length;
+    for (const { who, open } of missing) sockets.set(who, await open());
+    await new Promise((resolve) => setTimeout(resolve, 250)); // agents attached, early closes seen
+  }
+  /** @type {string[]} Sockets closed on us once the load runs: each takes a pair out of it. */
+  const closedEarly = [];
+  let ending = false;
+  for (const [who, ws] of sockets) {
+    ws.on('error', (err) => closedEarly.push(`${who} error ${err.message}`));
+    ws.on('close', (code, reason) => {
+      if (!ending) closedEarly.push(`${who} closed ${code} ${reason.toString()}`);
+    });
+  }
+  for (const { app, agent } of o.pairs) {
+    const ws = /** @type {WebSocket} */ (sockets.get(app.id));
+    for (let i = 0; i < o.inflight; i++) sendEvent(ws, agent.id, app.id);
+  }
+
+  await new Promise((resolve) => setTimeout(resolve, o.warmupMs));
+  o.onWindow?.('start');
+  phase = 'measure';
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, o.durationMs));
+  const seconds = (performance.now() - start) / 1000;
+  phase = 'drain';
+  o.onWindow?.('end');
+  const frames = samples.length;
+
+  // Let the events in flight finish, so every token sent can be accounted for.
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, 10_000);
+    drained = () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+    if (outstanding === 0) drained();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200)); // stragglers after the reply
+  ending = true;
+  for (const ws of sockets.values()) ws.close(1000);
+
+  const [p50, p99] = samples.percentiles([50, 99]);
+  /** @type {Figures} */
+  const figures = { frames, seconds, framesPerSec: frames / seconds, p50: /** @type {number} */ (p50), p99: /** @type {number} */ (p99), frameBytes };
+  return { ...figures, sent, received, lost: sent - received, events, errors, errorTexts, unfinished: outstanding, closedEarly, reopened };
+}
+
+/**
+ * The baseline: the same number of frames, of the same size, through one ioredis publisher
+ * and one subscriber on one channel, in the same closed loop as the relay run: `streams` bursts
+ * of `burst` frames outstanding, a new burst published as each one arrives in full. A warm-up
+ * of one tenth (at most 20,000 frames) comes first and is not measured.
+ * @param {{ redisUrl: string, frames: number, frameBytes: number, burst: number, streams: number }} o
+ * @returns {Promise<Figures>}
+ */
+async function runBaseline(o) {
+  const publisher = new Redis(o.redisUrl);
+  const subscriber = new Redis(o.redisUrl);
+  const channel = `bench-baseline-${process.pid}`;
+  await subscriber.subscribe(channel);
+  const warmup = Math.min(20_000, Math.ceil(o.frames / 10));
+  const total = warmup + o.frames;
+  // Shaped like the app's token frame, padded to its length.
+  const head = '{"type":"token","event_id":"evt_0000000000000000000000000","agent_id":"agent0","token":"';
+  const tail = '","seq":0}';
+  const fixed = head.length + 'nnnnnn.nnn '.length + tail.length;
+  const pad = 'x'.repeat(Math.max(0, o.frameBytes - fixed));
+  const samples = new Samples();
+  let published = 0;
+  let received = 0;
+  let start = 0;
+
+  const publishBurst = () => {
+    for (let i = 0; i < o.burst && published < total; i++, published++) {
+      publisher.publish(channel, `${head}${stamp()} ${pad}${tail}`).catch(() => {});
+    }
+  };
+  const seconds = await new Promise((resolve) => {
+    subscriber.on('messageBuffer', (/** @type {Buffer} */ _channel, /** @type {Buffer} */ message) => {
+      received++;
+      if (received > warmup) samples.add(performance.now() - readStamp(message));
+      else if (received === warmup) start = performance.now();
+      if (received === total) resolve((performance.now() - start) / 1000);
+      else if (received % o.burst === 0) publishBurst();
+    });
+    for (let s = 0; s < o.streams; s++) publishBurst();
+  });
+  publisher.disconnect();
+  subscriber.disconnect();
+  const [p50, p99] = samples.percentiles([50, 99]);
+  return { frames: o.frames, seconds, framesPerSec: o.frames / seconds, p50: /** @type {number} */ (p50), p99: /** @type {number} */ (p99), frameBytes: head.length + 11 + pad.length + tail.length };
+}
+
+module.exports = { runRelay, runBaseline };
