@@ -24,4 +24,10 @@ describe('admin settings in the config', () => {
     expect(loadConfig({}).timelineRetentionMs).toBe(3_600_000);
     expect(() => loadConfig({ RELAY_TIMELINE_RETENTION_MS: '10' })).toThrow(/RELAY_TIMELINE_RETENTION_MS/);
   });
+
+  test('finished-event retention defaults to a minute and has a floor', () => {
+    expect(loadConfig({}).finishedRetentionMs).toBe(60_000);
+    expect(loadConfig({ RELAY_FINISHED_RETENTION_MS: '1000' }).finishedRetentionMs).toBe(1_000);
+    expect(() => loadConfig({ RELAY_FINISHED_RETENTION_MS: '0' })).toThrow(/RELAY_FINISHED_RETENTION_MS/);
+  });
 });

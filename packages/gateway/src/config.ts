@@ -29,6 +29,7 @@ export const ENV = {
   RELAY_MAX_TTL_MS: { default: '86400000', help: 'Cap on any ttl_ms' },
   RELAY_FINAL_RETENTION_MS: { default: '3600000', help: "How long a final frame waits for its app's next connection" },
   RELAY_IDEMPOTENCY_TTL_MS: { default: '86400000', help: 'How long an idempotency_key is remembered per app' },
+  RELAY_FINISHED_RETENTION_MS: { default: '60000', help: "How long an ended event's record (with its final frame, for a node to send again) is kept" },
   RELAY_RATE_WINDOW_MS: { default: '60000', help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
   RELAY_TOKEN_DROP_BYTES: { default: '262144', help: 'Token frames to a socket with more unsent bytes than this are dropped' },
   RELAY_MAX_BUFFERED_BYTES: { default: '4194304', help: 'A socket with more unsent bytes than this is closed (1013)' },
@@ -56,6 +57,8 @@ export interface NodeConfig {
   maxTtlMs: number;
   finalRetentionMs: number;
   idempotencyTtlMs: number;
+  /** How long a finished event's record is kept; keep it above nodeTtlMs, so an overdue final can be sent again. */
+  finishedRetentionMs: number;
   rateWindowMs: number;
   tokenDropBytes: number;
   maxBufferedBytes: number;
@@ -105,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     maxTtlMs: int('RELAY_MAX_TTL_MS', 1),
     finalRetentionMs: int('RELAY_FINAL_RETENTION_MS', 0),
     idempotencyTtlMs: int('RELAY_IDEMPOTENCY_TTL_MS', 1),
+    finishedRetentionMs: int('RELAY_FINISHED_RETENTION_MS', 1000),
     rateWindowMs: int('RELAY_RATE_WINDOW_MS', 1),
     tokenDropBytes: int('RELAY_TOKEN_DROP_BYTES', 1024),
     maxBufferedBytes: int('RELAY_MAX_BUFFERED_BYTES', 65536),

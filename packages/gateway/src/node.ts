@@ -107,9 +107,10 @@ function createBackend(config: NodeConfig, registry: RegistryData, log: Logger, 
       registry,
       registryMode: config.registryMode,
       rateWindowMs: config.rateWindowMs,
+      finishedRetentionMs: config.finishedRetentionMs,
       log,
       ...hooks,
     });
   }
-  return createMemoryBackend({ registry, rateWindowMs: config.rateWindowMs, ...hooks });
+  return createMemoryBackend({ registry, rateWindowMs: config.rateWindowMs, finishedRetentionMs: config.finishedRetentionMs, ...hooks });
 }

@@ -12,6 +12,8 @@ import { createMemoryScheduler } from './scheduler';
 export interface MemoryBackendOptions {
   registry: RegistryData;
   rateWindowMs: number;
+  /** How long a finished event's record is kept (default one minute). */
+  finishedRetentionMs?: number;
   /** Final frames held per app at most, waiting for its next connection. */
   outboxPerApp?: number;
   onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
@@ -20,8 +22,10 @@ export interface MemoryBackendOptions {
 
 /** Every port in this process: one node, no dependencies, nothing survives a restart. */
 export function createMemoryBackend(options: MemoryBackendOptions): Backend {
-  const events = createMemoryEventStore({ finishedRetentionMs: 60_000 });
-  const sweeper = setInterval(() => events.sweep(Date.now()), 10_000);
+  const finishedRetentionMs = options.finishedRetentionMs ?? 60_000;
+  const events = createMemoryEventStore({ finishedRetentionMs });
+  // Often enough that a finished record outlives its retention by at most as much again.
+  const sweeper = setInterval(() => events.sweep(Date.now()), Math.min(10_000, Math.max(100, finishedRetentionMs)));
   sweeper.unref();
   const scheduler = createMemoryScheduler((err) => options.onTaskError?.(err));
   const bus = createMemoryBus();

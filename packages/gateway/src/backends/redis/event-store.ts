@@ -3,13 +3,17 @@ import { TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type TimelineEnt
 import type { Keys } from './keys';
 import type { RunScript } from './scripts';
 
-/** A finished event is kept this long, so late frames about it are told it has ended. */
-const FINISHED_RETENTION_MS = 60_000;
 /** An unfinished event outlives its TTL by this much: it may be in flight at an agent. */
 const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
 const STREAM_MAX_LEN = 100_000;
 
-export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys): EventStore {
+export interface RedisEventStoreOptions {
+  /** How long a finished event's record (with its final frame) is kept; default one minute. */
+  finishedRetentionMs?: number;
+}
+
+export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys, options: RedisEventStoreOptions = {}): EventStore {
+  const finishedRetentionMs = options.finishedRetentionMs ?? 60_000;
   const eventPrefix = keys.event('');
 
   const get = async (eventId: string): Promise<EventRecord | null> => {
@@ -62,7 +66,7 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys)
     },
     async finish(eventId, final, now) {
       const flat = (await run('finishEvent', [keys.event(eventId), keys.finalsPending], [
-        FINISHED_RETENTION_MS, final, now, eventId,
+        finishedRetentionMs, final, now, eventId,
       ])) as string[] | null;
       if (!flat) return null;
       const fields: Record<string, string> = {};

@@ -24,6 +24,8 @@ export interface RedisBackendOptions {
    */
   registryMode: 'file' | 'admin';
   rateWindowMs: number;
+  /** How long a finished event's record is kept (default one minute). */
+  finishedRetentionMs?: number;
   outboxPerApp?: number;
   log: Logger;
   onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
@@ -82,7 +84,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     name: 'redis',
     registry,
     presence: createRedisPresence(client, keys),
-    events: createRedisEventStore(client, run, keys),
+    events: createRedisEventStore(client, run, keys, { finishedRetentionMs: options.finishedRetentionMs }),
     queue: createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`)),
     outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? 10_000, options.onOutboxDrop ?? (() => {})),
     rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),
