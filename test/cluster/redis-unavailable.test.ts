@@ -4,6 +4,7 @@ import { freePort, startRedis, type RedisUnderTest } from '../support/redis-serv
 import { startRelay, type RelayProcess } from '../support/relay-process';
 import { testRegistry } from '../support/registry';
 import { send, sleep } from '../support/lifecycle';
+import { metricSum, scrape } from '../support/wire-probe';
 
 // A node whose Redis is unreachable at start-up says so, keeps running and refuses traffic
 // (it cannot record events); once Redis appears, it becomes ready by itself and serves.
@@ -44,6 +45,7 @@ test('Redis unreachable at start-up: the node logs it, stays up but not ready, a
   expect(node.proc.exitCode).toBeNull();
   expect(await status(`${node.httpUrl}/healthz`)).toBe(200); // the process is up...
   expect(await status(`${node.httpUrl}/readyz`)).toBe(503); // ...but takes no traffic
+  expect(metricSum(await scrape(node.httpUrl), 'relay_redis_up')).toBe(0);
   for (const [role, token] of [['app', tokens.portal], ['agent', tokens.athena]] as const) {
     const refused = await upgrade(node.url, role, token).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(UpgradeRefused);
@@ -58,6 +60,7 @@ test('Redis unreachable at start-up: the node logs it, stays up but not ready, a
     await sleep(100);
   }
   expect(node.output()).toMatch(/redis ready/);
+  expect(metricSum(await scrape(node.httpUrl), 'relay_redis_up')).toBe(1);
 
   // It serves, and as a member of a cluster: an agent on a second node answers its app.
   const second = await startRelay({ registry, env });
@@ -92,6 +95,7 @@ test('Redis lost while sockets are open: events get RELAY_UNAVAILABLE, never acc
     if (Date.now() > deadline) throw new Error('node still ready without Redis');
     await sleep(50);
   }
+  expect(metricSum(await scrape((first as RelayProcess).httpUrl), 'relay_redis_up')).toBe(0);
 
   await redis.start();
   const back = Date.now() + 15_000;
@@ -100,6 +104,7 @@ test('Redis lost while sockets are open: events get RELAY_UNAVAILABLE, never acc
       if (Date.now() > back) throw new Error(`node never became ready again:\n${node.output()}`);
       await sleep(100);
     }
+    expect(metricSum(await scrape(node.httpUrl), 'relay_redis_up')).toBe(1);
   }
   // The event in flight before the outage is still the agent's to answer, and new ones flow.
   agent.send({ type: 'reply', event_id: before.event_id, content: 'before', finish_reason: 'stop' });

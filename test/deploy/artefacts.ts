@@ -3,6 +3,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode } from '@lezer/common';
+import { createRedisMetrics } from '../../packages/gateway/src/backends/redis/metrics';
+import { createMetrics, watchQueueDepth } from '../../packages/gateway/src/relay/metrics';
 
 /**
  * Readers for the deployment artefacts (deploy/, k8s/, docker-compose.yml) shared by the
@@ -284,17 +286,19 @@ export function dashboardQueries(): DashboardQuery[] {
   return out;
 }
 
-/** Parses deploy/planned-metrics.txt: `name | type | labels | waits in | PromQL`. */
-export function plannedMetrics(): { name: string; type: string; labels: string[]; use: string; expr: string }[] {
-  return read('deploy/planned-metrics.txt')
-    .split('\n')
-    .filter((line) => line.trim() !== '' && !line.startsWith('#'))
-    .map((line) => {
-      const parts = line.split(' | ').map((p) => p.trim());
-      if (parts.length !== 5) throw new Error(`planned-metrics.txt: expected 5 fields in "${line}"`);
-      const [name, type, labels, use, expr] = parts as [string, string, string, string, string];
-      return { name, type, labels: labels === '-' ? [] : labels.split(',').map((l) => l.trim()), use, expr };
-    });
+/**
+ * Every series a node on Redis can export, with its label names, from the code that builds the
+ * node's registry (a node on the memory backend has all but relay_redis_*). The queue source
+ * is never read: building the registry reads no values.
+ */
+export function nodeSeries(): { name: string; type: string; labelNames: string[] }[] {
+  const metrics = createMetrics();
+  createRedisMetrics(metrics.registry, () => true);
+  watchQueueDepth(metrics, async () => null);
+  return metrics.registry.getMetricsAsArray().map((m) => {
+    const { name, type, labelNames } = m as unknown as { name: string; type: string; labelNames?: string[] };
+    return { name, type, labelNames: [...(labelNames ?? [])] };
+  });
 }
 
 /** Metric families in Prometheus exposition text: name → type, from the `# TYPE` lines. */

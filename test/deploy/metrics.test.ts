@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ERROR_CODES } from '@relay/protocol';
-import { createMetrics } from '../../packages/gateway/src/relay/metrics';
+import { startRedis, type RedisUnderTest } from '../support/redis-server';
 import { startRelay, type RelayProcess } from '../support/relay-process';
 import { testRegistry } from '../support/registry';
 import { scrape } from '../support/wire-probe';
@@ -14,13 +14,13 @@ import {
   fromGrafana,
   k8sRuleGroups,
   metricFamilies,
+  nodeSeries,
   parsePromQL,
-  plannedMetrics,
   yamlDocument,
 } from './artefacts';
 
 // Every series the dashboard and the alert rules name must exist in GET /metrics of a real
-// node, with the labels they use; series still to come live in deploy/planned-metrics.txt.
+// node, with the labels they use. The node runs on Redis, so the Redis series are there too.
 
 /** Series that come from elsewhere than a Relay node, and where. */
 const EXTERNAL: Record<string, string> = {
@@ -82,19 +82,22 @@ function problems(expr: string, families: Map<string, string>, labelNames: Map<s
 }
 
 describe('metrics the dashboard and the alerts use exist on a real node', () => {
+  let redis: RedisUnderTest;
   let relay: RelayProcess;
   let exposition: string;
   let families: Map<string, string>;
   // Label names of every series, from the code that builds the node's registry.
-  const labelNames = new Map(createMetrics().registry.getMetricsAsArray().map((m) => [m.name, [...((m as unknown as { labelNames?: string[] }).labelNames ?? [])]]));
+  const labelNames = new Map(nodeSeries().map((m) => [m.name, m.labelNames]));
 
   beforeAll(async () => {
-    relay = await startRelay({ registry: testRegistry().registry });
+    redis = await startRedis();
+    relay = await startRelay({ registry: testRegistry().registry, env: { REDIS_URL: redis.url, RELAY_REDIS_PREFIX: redis.prefix } });
     exposition = await scrape(relay.httpUrl);
     families = metricFamilies(exposition);
   });
   afterAll(async () => {
     expect(await relay.stop()).toBe(0);
+    await redis.stop();
   });
 
   test('the node exports relay series and the process defaults', () => {
@@ -151,6 +154,15 @@ describe('metrics the dashboard and the alerts use exist on a real node', () => 
       'relay_tokens_dropped_total',
       'relay_finals_dropped_total',
       'relay_backpressure_closes_total',
+      'relay_events_waiting',
+      'relay_delivery_latency_seconds_bucket',
+      'relay_time_to_first_token_seconds_bucket',
+      'relay_time_to_reply_seconds_bucket',
+      'relay_bus_published_total',
+      'relay_bus_received_total',
+      'relay_bus_roundtrip_seconds_bucket',
+      'relay_redis_up',
+      'relay_redis_command_duration_seconds_bucket',
     ]) {
       expect(series).toContain(name);
     }
@@ -171,47 +183,5 @@ describe('metrics the dashboard and the alerts use exist on a real node', () => 
     for (const variable of dashboard.templating.list) uids.add(variable.datasource.uid);
     expect([...uids]).toEqual([provisioned.uid]);
     expect(provisioned.type).toBe('prometheus');
-  });
-
-  describe('planned series (deploy/planned-metrics.txt)', () => {
-    const planned = plannedMetrics();
-
-    test('lists the series issue 5 asks for that are not exported yet', () => {
-      expect(planned.map((p) => p.name)).toEqual(
-        expect.arrayContaining(['relay_events_waiting', 'relay_delivery_latency_seconds', 'relay_redis_up', 'relay_redis_command_duration_seconds']),
-      );
-    });
-
-    test.each(planned.map((p) => [p.name, p] as const))('%s is still to come: once a node exports it, add its panel or alert and drop it from the list', (name) => {
-      expect(families.has(name)).toBe(false);
-    });
-
-    test('names follow Prometheus conventions and the PromQL waiting for them parses', () => {
-      for (const metric of planned) {
-        expect(metric.name).toMatch(/^relay_[a-z_]+$/);
-        if (metric.type === 'counter') expect(metric.name).toMatch(/_total$/);
-        if (metric.type === 'histogram') expect(metric.name).toMatch(/_seconds$/);
-        if (metric.type === 'gauge') expect(metric.name).not.toMatch(/_total$/);
-        expect(['counter', 'gauge', 'histogram']).toContain(metric.type);
-        const query = parsePromQL(metric.expr);
-        expect([metric.name, query.errors]).toEqual([metric.name, []]);
-        const names = planned.map((p) => p.name);
-        for (const selector of query.selectors) {
-          const base = selector.metric.replace(/_(bucket|sum|count)$/, '');
-          expect(names.includes(selector.metric) || names.includes(base) || families.has(selector.metric)).toBe(true);
-        }
-        // label names are never ids: bounded sets only
-        for (const label of metric.labels) expect(['agent', 'command', 'role', 'reason', 'code']).toContain(label);
-      }
-    });
-
-    test('no dashboard panel or alert uses a planned series yet', () => {
-      const names = new Set(planned.map((p) => p.name));
-      for (const query of allQueries()) {
-        for (const selector of parsePromQL(query.expr).selectors) {
-          expect([query.where, names.has(selector.metric.replace(/_(bucket|sum|count)$/, ''))]).toEqual([query.where, false]);
-        }
-      }
-    });
   });
 });

@@ -16,7 +16,6 @@ describe('deployment files parse', () => {
       'deploy/grafana/provisioning/datasources/prometheus.yml',
       'deploy/grafana/provisioning/dashboards/relay.yml',
       DASHBOARD_FILE,
-      'deploy/planned-metrics.txt',
       'deploy/registry.example.yaml',
       'k8s/kustomization.yaml',
       '.dockerignore',

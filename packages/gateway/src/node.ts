@@ -5,7 +5,7 @@ import { createRedisBackend } from './backends/redis';
 import type { NodeConfig } from './config';
 import type { Backend, OutboxDropReason } from './ports';
 import type { RegistryData } from './registry-file';
-import { createMetrics, type Metrics } from './relay/metrics';
+import { countedBus, createMetrics, queueDepths, watchQueueDepth, type Metrics } from './relay/metrics';
 import { createRelay, type Relay } from './relay/relay';
 import { dashboardDir } from './transport/dashboard-files';
 import { createServer } from './transport/server';
@@ -33,6 +33,7 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
   // not inherit the presence entries (and queue places) of the process it replaces.
   const nodeId = `${config.nodeId}-${randomBytes(3).toString('hex')}`;
   const backend = createBackend(config, registry, log, metrics);
+  watchQueueDepth(metrics, () => queueDepths(backend));
   const relay = createRelay({
     nodeId,
     backend,
@@ -87,6 +88,11 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
 }
 
 function createBackend(config: NodeConfig, registry: RegistryData, log: Logger, metrics: Metrics): Backend {
+  const backend = createPorts(config, registry, log, metrics);
+  return { ...backend, bus: countedBus(backend.bus, metrics) };
+}
+
+function createPorts(config: NodeConfig, registry: RegistryData, log: Logger, metrics: Metrics): Backend {
   const hooks = {
     onOutboxDrop: (appId: string, eventId: string, reason: OutboxDropReason) => {
       metrics.finalsDropped.inc();
@@ -109,6 +115,7 @@ function createBackend(config: NodeConfig, registry: RegistryData, log: Logger, 
       rateWindowMs: config.rateWindowMs,
       finishedRetentionMs: config.finishedRetentionMs,
       log,
+      metrics: metrics.registry,
       ...hooks,
     });
   }

@@ -42,6 +42,7 @@ export function writeEvent(ctx: RelayContext, assignment: Assignment, event: Eve
   if (!conn.send(agentEventFrame(event, assignment.attempt), 'control')) return;
   ctx.note(event.id, { at: Date.now(), kind: 'delivered', node: ctx.nodeId, conn: conn.id, attempt: assignment.attempt });
   ctx.metrics.deliveries.inc({ attempt: assignment.attempt === 1 ? '1' : 'retry' });
+  ctx.metrics.deliveryLatency.observe(secondsSince(event.acceptedAt));
   ctx.log.info(
     { event_id: event.id, agent_id: event.agentId, app_id: event.appId, conn: conn.id, attempt: assignment.attempt },
     'event delivered',
@@ -71,7 +72,10 @@ export async function relayToken(ctx: RelayContext, conn: Connection, frame: Age
   const held = heldBy(ctx, conn, frame.event_id, frame.ref);
   if (!held) return;
   const seq = held.tokens++;
-  if (seq === 0) ctx.note(held.event.id, { at: Date.now(), kind: 'first_token', node: ctx.nodeId, attempt: held.attempt });
+  if (seq === 0) {
+    ctx.note(held.event.id, { at: Date.now(), kind: 'first_token', node: ctx.nodeId, attempt: held.attempt });
+    ctx.metrics.timeToFirstToken.observe({ agent: held.event.agentId }, secondsSince(held.event.acceptedAt));
+  }
   held.timer.refresh(); // the reply timeout counts silence, not the length of the answer
   const text = appTokenFrame(held.event, frame.token, seq);
   const app = ctx.local.get(held.event.appConnId);
@@ -123,6 +127,7 @@ export async function acceptReply(
     return;
   }
   ctx.metrics.eventsFinished.inc({ outcome: `reply_${frame.finish_reason}` });
+  ctx.metrics.timeToReply.observe({ agent: event.agentId }, secondsSince(event.acceptedAt));
   ctx.note(event.id, { at: Date.now(), kind: 'final', node: ctx.nodeId, outcome: 'reply', finishReason: frame.finish_reason });
   ctx.log.info(
     { event_id: event.id, agent_id: event.agentId, app_id: event.appId, finish_reason: frame.finish_reason },
@@ -207,4 +212,9 @@ export function forgetInFlight(ctx: RelayContext, eventId: string): void {
   if (!held) return;
   clearTimeout(held.timer);
   ctx.inFlight.delete(eventId);
+}
+
+/** Seconds from an instant to now; never negative, though nodes' clocks may differ a little. */
+function secondsSince(at: number): number {
+  return Math.max(0, Date.now() - at) / 1000;
 }

@@ -69,7 +69,9 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
       return alive;
     },
     probeReturned(sentAt) {
-      if (probeOutstanding === sentAt) probeOutstanding = undefined;
+      if (probeOutstanding !== sentAt) return;
+      probeOutstanding = undefined;
+      metrics.busRoundtrip.observe((Date.now() - sentAt) / 1000);
     },
     stop() {
       stopped = true;

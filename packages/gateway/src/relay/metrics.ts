@@ -1,14 +1,22 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Backend, Bus } from '../ports';
+
+/** From a few milliseconds to an hour: events can wait for an offline agent. */
+const EVENT_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+/** A hop through the bus and back: sub-millisecond when well, seconds when not. */
+const HOP_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /**
- * The node's Prometheus series. Label values are bounded: roles, protocol codes, reasons, and
- * agent ids (few, configured) — never event, thread or connection ids.
+ * The node's Prometheus series. Label values are bounded: roles, protocol codes, reasons, bus
+ * message kinds, and agent ids (few, configured) — never event, thread or connection ids.
  */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const counter = (name: string, help: string, labelNames: string[] = []) =>
     new Counter({ name, help, labelNames, registers: [registry] });
+  const histogram = (name: string, help: string, buckets: number[], labelNames: string[] = []) =>
+    new Histogram({ name, help, buckets, labelNames, registers: [registry] });
   return {
     registry,
     connections: new Gauge({ name: 'relay_connections', help: 'Open WebSocket connections', labelNames: ['role'], registers: [registry] }),
@@ -17,6 +25,18 @@ export function createMetrics() {
     eventsAccepted: counter('relay_events_accepted_total', 'Events recorded and acknowledged', ['agent']),
     eventsFinished: counter('relay_events_finished_total', 'Events ended, by outcome', ['outcome']),
     deliveries: counter('relay_deliveries_total', 'Events written to an agent socket', ['attempt']),
+    deliveryLatency: histogram(
+      'relay_delivery_latency_seconds',
+      'From an event accepted to its writing to an agent socket, every attempt',
+      EVENT_SECONDS,
+    ),
+    timeToFirstToken: histogram(
+      'relay_time_to_first_token_seconds',
+      'From an event accepted to the first token of a delivery of it reaching its relay node',
+      EVENT_SECONDS,
+      ['agent'],
+    ),
+    timeToReply: histogram('relay_time_to_reply_seconds', "From an event accepted to its agent's reply ending it", EVENT_SECONDS, ['agent']),
     tokensRelayed: counter('relay_tokens_relayed_total', 'Token frames written to app sockets'),
     tokensDropped: counter('relay_tokens_dropped_total', 'Token frames not written', ['reason']),
     finalsHeld: counter('relay_finals_held_total', "Final frames kept for an app's next connection"),
@@ -25,8 +45,73 @@ export function createMetrics() {
     backgroundErrors: counter('relay_background_errors_total', 'Failures in background work', ['task']),
     adminRequests: counter('relay_admin_requests_total', 'Admin API requests answered, by method and HTTP status', ['method', 'status']),
     adminUnauthorized: counter('relay_admin_unauthorized_total', 'Admin API requests refused for a missing or wrong admin token'),
+    busPublished: counter('relay_bus_published_total', 'Messages this node sent to a node (itself included) over the bus', ['kind']),
+    busReceived: counter('relay_bus_received_total', 'Messages this node received over the bus', ['kind']),
+    busRoundtrip: histogram('relay_bus_roundtrip_seconds', "The liveness probe's trip through this node's own bus channel", HOP_SECONDS),
     busResubscribes: counter('relay_bus_resubscribes_total', 'Bus subscriptions made afresh after a probe did not return'),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * `relay_events_waiting{agent}`: events accepted and not yet assigned to an agent connection,
+ * read from `source` at each scrape. On Redis the queue is the cluster's, so every node reports
+ * the same figure (aggregate with `max`, not `sum`).
+ */
+export function watchQueueDepth(metrics: Metrics, source: () => Promise<Map<string, number> | null>): void {
+  const gauge = new Gauge({
+    name: 'relay_events_waiting',
+    help: 'Events waiting for a connection of their agent (cluster-wide: the same on every node)',
+    labelNames: ['agent'],
+    registers: [metrics.registry],
+    async collect() {
+      // From scratch each time: a deleted agent's series goes, and nothing stale stays while
+      // the backend cannot be read (relay_redis_up says why)
+      gauge.reset();
+      const depths = await source();
+      for (const [agent, waiting] of depths ?? []) gauge.set({ agent }, waiting);
+    },
+  });
+}
+
+/** Events waiting per configured agent; null when the backend cannot be read now. */
+export async function queueDepths(backend: Backend): Promise<Map<string, number> | null> {
+  if (!backend.ready()) return null;
+  try {
+    const agents = await backend.registry.agents();
+    return new Map(await Promise.all(agents.map(async (a) => [a.id, await backend.queue.waiting(a.id)] as const)));
+  } catch {
+    return null; // a scrape must not fail with the backend
+  }
+}
+
+/** The bus, counting what goes through it. */
+export function countedBus(bus: Bus, metrics: Metrics): Bus {
+  // One child per kind, looked up once: tokens cross the bus one message each.
+  const byKind = (counter: Counter) => {
+    const children = new Map<string, Counter.Internal>();
+    return (kind: string) => {
+      let child = children.get(kind);
+      if (!child) children.set(kind, (child = counter.labels({ kind })));
+      child.inc();
+    };
+  };
+  const published = byKind(metrics.busPublished);
+  const received = byKind(metrics.busReceived);
+  return {
+    publish(nodeId, message) {
+      published(message.kind);
+      return bus.publish(nodeId, message);
+    },
+    subscribe(nodeId, handler) {
+      return bus.subscribe(nodeId, (message) => {
+        received(message.kind);
+        handler(message);
+      });
+    },
+    onUndelivered: (handler) => bus.onUndelivered(handler),
+    resubscribe: () => bus.resubscribe(),
+    close: () => bus.close(),
+  };
+}

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Backend, OutboxDropReason, Task } from '../../ports';
 import type { RegistryData } from '../../registry-file';
 import { createRedisBus } from './bus';
@@ -11,7 +12,8 @@ import { createRedisPresence } from './presence';
 import { createRedisRateLimiter } from './rate-limiter';
 import { createRedisRegistry } from './registry';
 import { createRedisScheduler } from './scheduler';
-import { defineScripts } from './scripts';
+import { createRedisMetrics, timeCommands } from './metrics';
+import { defineScripts, scriptNamesBySha } from './scripts';
 
 export interface RedisBackendOptions {
   url: string;
@@ -28,6 +30,8 @@ export interface RedisBackendOptions {
   finishedRetentionMs?: number;
   outboxPerApp?: number;
   log: Logger;
+  /** Where relay_redis_up and relay_redis_command_duration_seconds are registered. */
+  metrics?: MetricsRegistry;
   onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
   onTaskError?: (err: unknown, task: Task) => void;
 }
@@ -62,6 +66,10 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   subscriber.on('error', complain('subscriber'));
   bullConnection.on('error', complain('queue'));
 
+  if (options.metrics) {
+    const metrics = createRedisMetrics(options.metrics, () => client.status === 'ready' && subscriber.status === 'ready');
+    timeCommands(client, metrics.commandDuration, scriptNamesBySha());
+  }
   const run = defineScripts(client);
   const registry = createRedisRegistry(client, run, keys);
   let seeded = false;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { scriptSha } from './metrics';
 
 const LUA_DIR = path.join(__dirname, 'lua');
 
@@ -31,17 +32,27 @@ const SCRIPTS = {
 export type ScriptName = keyof typeof SCRIPTS;
 export type RunScript = (name: ScriptName, keys: string[], args: (string | number)[]) => Promise<unknown>;
 
+/** Each script's name, KEYS count and full Lua text (dispatch scripts with the shared include). */
+function scriptSources(): { name: ScriptName; numberOfKeys: number; lua: string }[] {
+  const include = readFileSync(path.join(LUA_DIR, 'include-dispatch.lua'), 'utf8');
+  return Object.entries(SCRIPTS).map(([name, spec]) => {
+    const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
+    const numberOfKeys = Number(/-(\d+)\.lua$/.exec(spec.file)?.[1]);
+    return { name: name as ScriptName, numberOfKeys, lua: spec.dispatch ? `${include}\n${body}` : body };
+  });
+}
+
 /**
  * Registers every Lua script on the client (EVALSHA, loading on NOSCRIPT) and returns a runner.
  * Each operation is one script, so it is atomic in Redis.
  */
 export function defineScripts(client: Redis): RunScript {
-  const include = readFileSync(path.join(LUA_DIR, 'include-dispatch.lua'), 'utf8');
-  for (const [name, spec] of Object.entries(SCRIPTS)) {
-    const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
-    const numberOfKeys = Number(/-(\d+)\.lua$/.exec(spec.file)?.[1]);
-    client.defineCommand(name, { numberOfKeys, lua: spec.dispatch ? `${include}\n${body}` : body });
-  }
+  for (const { name, numberOfKeys, lua } of scriptSources()) client.defineCommand(name, { numberOfKeys, lua });
   const commands = client as unknown as Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
   return (name, keys, args) => commands[name](...keys, ...args);
+}
+
+/** Script names by the SHA1 that EVALSHA sends, to name scripts in metrics. */
+export function scriptNamesBySha(): Map<string, string> {
+  return new Map(scriptSources().map(({ name, lua }) => [scriptSha(lua), name]));
 }

@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Command, Redis } from 'ioredis';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+
+const COMMAND_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** The Redis backend's series, on the node's registry. */
+export function createRedisMetrics(registry: Registry, isUp: () => boolean) {
+  return {
+    up: new Gauge({
+      name: 'relay_redis_up',
+      help: '1 while this node can use Redis (commands and bus connections ready), else 0',
+      registers: [registry],
+      collect() {
+        this.set(isUp() ? 1 : 0);
+      },
+    }),
+    commandDuration: new Histogram({
+      name: 'relay_redis_command_duration_seconds',
+      help: "From a command's writing to its reply, on the node's command connection; scripts by name",
+      labelNames: ['command'],
+      buckets: COMMAND_SECONDS,
+      registers: [registry],
+    }),
+  };
+}
+
+export type RedisMetrics = ReturnType<typeof createRedisMetrics>;
+
+/** The SHA1 that EVALSHA names a script by. */
+export const scriptSha = (lua: string) => createHash('sha1').update(lua).digest('hex');
+
+/**
+ * Times every command the client sends, auto-pipelined ones included (a pipeline sends each of
+ * its commands through `sendCommand`). A script is labelled `script:<name>` rather than
+ * `evalsha`, which would hide which operation is slow; the label set stays the few commands
+ * and scripts the backend uses.
+ */
+export function timeCommands(client: Redis, histogram: RedisMetrics['commandDuration'], scriptNames: Map<string, string>): void {
+  const send = client.sendCommand.bind(client);
+  const children = new Map<string, Histogram.Internal<string>>();
+  client.sendCommand = ((command: Command, ...rest: unknown[]) => {
+    const start = performance.now();
+    const sha = command.name === 'evalsha' ? String(command.args[0]) : '';
+    const label = sha ? `script:${scriptNames.get(sha) ?? 'unknown'}` : command.name;
+    const done = () => {
+      let child = children.get(label);
+      if (!child) children.set(label, (child = histogram.labels({ command: label })));
+      child.observe((performance.now() - start) / 1000);
+    };
+    // A refused command (Redis down) has no latency to speak of: relay_redis_up tells of it.
+    command.promise.then(done, () => {});
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as Redis['sendCommand'];
+}
