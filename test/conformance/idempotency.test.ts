@@ -1,6 +1,6 @@
 import { ErrorCode } from '@relay/protocol';
 import { backendsUnderTest } from '../support/backends';
-import { eventFrame } from '../support/client';
+import { eventFrame, type TestClient } from '../support/client';
 import { finalsFor, lifecycleRelay, recordFrames, send, sleep } from '../support/lifecycle';
 
 describe.each(backendsUnderTest())('idempotency_key ($name backend)', (backend) => {
@@ -135,5 +135,54 @@ describe.each(backendsUnderTest())('idempotent resend at the limits ($name backe
       await agent.nextOf('event', first.event_id);
       expect(await agent.quiet(150)).toEqual([]);
     });
+  });
+});
+
+// PROTOCOL.md: a resend with the same key within the key's life (24 h) gets the first event back.
+// The finished record is kept only briefly (RELAY_FINISHED_RETENTION_MS), far less than the key:
+// the resend must still get the same event and its final, and must not reach the agent again.
+describe.each(backendsUnderTest())('idempotency_key after the ended event outlived its retention ($name backend)', (backend) => {
+  const r = lifecycleRelay(backend, { env: { RELAY_FINISHED_RETENTION_MS: '2000' } });
+
+  /** Whether the relay still holds this ended event's record (a cancel tells "ended" from "unknown"). */
+  const stillKept = async (app: TestClient, eventId: string): Promise<boolean> => {
+    const ref = `probe-${Math.random().toString(36).slice(2)}`;
+    app.send({ type: 'cancel', event_id: eventId, ref });
+    const answer = await app.next((f) => f.type === 'error' && f.ref === ref);
+    expect(answer).toMatchObject({ code: ErrorCode.UNKNOWN_EVENT, event_id: eventId });
+    return !/^No event/.test(answer.message as string);
+  };
+
+  test('a resend gets the same event_id and the final again, and the agent does not get the event again', async () => {
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
+    const first = await send(app, eventFrame({ idempotency_key: 'k-long-done' }));
+    await agent.nextOf('event', first.event_id);
+    agent.send({ type: 'reply', event_id: first.event_id, content: 'answered once', finish_reason: 'stop' });
+    const reply = await app.nextOf('reply', first.event_id);
+
+    // An event sent without a key, ended after the first: once its record is forgotten, the
+    // first event's retention has passed too.
+    const plain = await send(app, eventFrame());
+    await agent.nextOf('event', plain.event_id);
+    agent.send({ type: 'reply', event_id: plain.event_id, content: 'plain', finish_reason: 'stop' });
+    await app.nextOf('reply', plain.event_id);
+    expect(await stillKept(app, plain.event_id)).toBe(true);
+    const deadline = Date.now() + 20_000;
+    while (await stillKept(app, plain.event_id)) {
+      if (Date.now() > deadline) throw new Error('the ended event was never forgotten');
+      await sleep(250);
+    }
+
+    // A new connection, as an app that lost the final with a node would resend from.
+    const other = await r.connect('portal');
+    const again = await send(other, eventFrame({ idempotency_key: 'k-long-done', ref: 'late-resend' }));
+    expect(again).toMatchObject({ type: 'accepted', event_id: first.event_id, ref: 'late-resend', session_key: first.session_key });
+    expect(await other.nextOf('reply', first.event_id)).toEqual(reply);
+
+    // Had the resend been recorded as a new event, the agent would get it before this later
+    // event of the same session.
+    const after = await send(other, eventFrame({ idempotency_key: 'k-after' }));
+    expect((await agent.nextOf('event')).event_id).toBe(after.event_id);
   });
 });

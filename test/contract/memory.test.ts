@@ -10,3 +10,18 @@ import { queueEventsContract, registryContract, timelineContract } from './regis
 registryContract('memory', async (seed) => ({ registry: createMemoryRegistry(seed), teardown: async () => {} }));
 timelineContract('memory', async () => ({ events: createMemoryEventStore({ finishedRetentionMs: 60_000 }), teardown: async () => {} }));
 queueEventsContract('memory', async () => ({ queue: createMemoryDeliveryQueue(), teardown: async () => {} }));
+
+import { eventStoreContract } from './event-store.contract';
+
+eventStoreContract('memory', async () => {
+  const events = createMemoryEventStore({ finishedRetentionMs: 50 });
+  return {
+    events,
+    finishedRetentionMs: 50,
+    later: async (ms) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      events.sweep(Date.now());
+    },
+    teardown: async () => {},
+  };
+});

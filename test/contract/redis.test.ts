@@ -53,3 +53,15 @@ queueEventsContract('redis', async () => {
   const { client, run, keys } = fresh();
   return { queue: createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`)), teardown: async () => {} };
 });
+
+import { eventStoreContract } from './event-store.contract';
+
+eventStoreContract('redis', async () => {
+  const { client, run, keys } = fresh();
+  return {
+    events: createRedisEventStore(client, run, keys, { finishedRetentionMs: 50 }),
+    finishedRetentionMs: 50,
+    later: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    teardown: async () => {},
+  };
+});

@@ -29,7 +29,10 @@ export const ENV = {
   RELAY_MAX_TTL_MS: { default: '86400000', help: 'Cap on any ttl_ms' },
   RELAY_FINAL_RETENTION_MS: { default: '3600000', help: "How long a final frame waits for its app's next connection" },
   RELAY_IDEMPOTENCY_TTL_MS: { default: '86400000', help: 'How long an idempotency_key is remembered per app' },
-  RELAY_FINISHED_RETENTION_MS: { default: '60000', help: "How long an ended event's record (with its final frame, for a node to send again) is kept" },
+  RELAY_FINISHED_RETENTION_MS: {
+    default: '60000',
+    help: "How long an ended event's record (with its final frame, for a node to send again) is kept; one sent with an idempotency_key, as long as its key",
+  },
   RELAY_RATE_WINDOW_MS: { default: '60000', help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
   RELAY_TOKEN_DROP_BYTES: { default: '262144', help: 'Token frames to a socket with more unsent bytes than this are dropped' },
   RELAY_MAX_BUFFERED_BYTES: { default: '4194304', help: 'A socket with more unsent bytes than this is closed (1013)' },

@@ -5,6 +5,7 @@ export interface EventRecord {
   agentId: string;
   threadId: string;
   sessionKey: string;
+  /** '' in a record read after the event finished: it is never delivered again, so the payload goes. */
   payloadRaw: string;
   acceptedAt: number;
   /** After this instant the event may no longer wait in the queue (EVENT_EXPIRED). */
@@ -60,16 +61,23 @@ export interface AppendResult {
 /**
  * The durable record of accepted events (per agent, in accept order) and idempotency keys.
  * `append` resolves only once the event is durably written: `accepted` is sent after it.
+ *
+ * A finished event's record (without its payload, with its final frame) is kept for the
+ * backend's finished-record retention (RELAY_FINISHED_RETENTION_MS), and, if it was recorded
+ * under an idempotency key, for as long as that key is remembered: a resend under the key is
+ * answered from it. So memory is bounded by the key TTL, not by the number of resends.
  */
 export interface EventStore {
   /**
    * Records a new event, or, when `idempotencyKey` was used by the same app within
-   * `idempotencyTtlMs`, returns the event first recorded under it. Atomic per key.
+   * `idempotencyTtlMs`, returns the event first recorded under it, also when that event has
+   * ended (with its `final`). Atomic per key.
    */
   append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number): Promise<AppendResult>;
   /**
    * The event this app first recorded under `idempotencyKey`, if the key is still remembered at
-   * `now`. Read-only: lets a resend be answered before the limits that only new events face.
+   * `now`, ended or not. Read-only: lets a resend be answered before the limits that only new
+   * events face.
    */
   findByKey(appId: string, idempotencyKey: string, now: number): Promise<EventRecord | null>;
   get(eventId: string): Promise<EventRecord | null>;
@@ -94,7 +102,8 @@ export interface EventStore {
   overdueFinals(before: number, now: number, limit: number): Promise<string[]>;
   /**
    * Adds a step to the event's timeline, kept for `retentionMs` after its latest step (longer
-   * than the event record itself, so a finished event can still be looked up).
+   * than the record of an event sent without an idempotency key, so a finished event can still
+   * be looked up).
    */
   note(eventId: string, entry: TimelineEntry, retentionMs: number): Promise<void>;
   /** The event's steps in the order they were noted; empty when unknown or forgotten. */

@@ -1,7 +1,10 @@
 import { TIMELINE_MAX_STEPS, type AppendResult, type EventRecord, type EventStore, type NewEvent, type TimelineEntry } from '../../ports';
 
 export interface MemoryEventStoreOptions {
-  /** How long a finished event is kept (late frames about it get UNKNOWN_EVENT either way). */
+  /**
+   * How long a finished event is kept (late frames about it get UNKNOWN_EVENT either way); one
+   * recorded under an idempotency key is kept as long as the key, for resends.
+   */
   finishedRetentionMs: number;
   /** Timelines kept at most (the oldest go first), so one node's memory stays bounded. */
   maxTimelines?: number;
@@ -10,11 +13,14 @@ export interface MemoryEventStoreOptions {
 /** Events live in this process only: the memory backend serves one node and is not durable. */
 export function createMemoryEventStore(options: MemoryEventStoreOptions): EventStore & { sweep(now: number): void } {
   const events = new Map<string, EventRecord>();
+  /** eventId → when it finished, in finish order, until its retention passes. */
   const finishedAt = new Map<string, number>();
   /** eventId → when its final was noted, until it is handed on. */
   const pendingFinals = new Map<string, number>();
-  /** appId + key → a copy of the first event (without its payload), until expiresAt. */
-  const idempotency = new Map<string, { record: EventRecord; expiresAt: number }>();
+  /** appId + key → the event first recorded under it, until expiresAt; in the order recorded. */
+  const idempotency = new Map<string, { eventId: string; expiresAt: number }>();
+  /** eventId → until when a key answers with it: its record outlives its retention until then. */
+  const keyedUntil = new Map<string, number>();
   const orders = new Map<string, number>();
   /** eventId → steps, in the order the events were first noted (which is also the eviction order). */
   const timelines = new Map<string, { steps: TimelineEntry[]; keepUntil: number }>();
@@ -25,23 +31,25 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       const idemKey = key === undefined ? undefined : `${event.appId}\u0000${key}`;
       if (idemKey !== undefined) {
         const seen = idempotency.get(idemKey);
-        if (seen && seen.expiresAt > event.acceptedAt) {
-          return { record: events.get(seen.record.id) ?? seen.record, duplicate: true };
-        }
+        const first = seen && seen.expiresAt > event.acceptedAt ? events.get(seen.eventId) : undefined;
+        if (first) return { record: first, duplicate: true };
+        if (seen) forgetKey(idemKey, seen);
       }
       const order = (orders.get(event.agentId) ?? 0) + 1;
       orders.set(event.agentId, order);
       const record: EventRecord = { ...event, order, queued: false, finished: false };
       events.set(record.id, record);
       if (idemKey !== undefined) {
-        idempotency.set(idemKey, { record: { ...record, payloadRaw: '' }, expiresAt: event.acceptedAt + ttlMs });
+        const expiresAt = event.acceptedAt + ttlMs;
+        idempotency.set(idemKey, { eventId: record.id, expiresAt });
+        keyedUntil.set(record.id, expiresAt);
       }
       return { record, duplicate: false };
     },
     async findByKey(appId, key, now) {
       const seen = idempotency.get(`${appId}\u0000${key}`);
       if (!seen || seen.expiresAt <= now) return null;
-      return events.get(seen.record.id) ?? seen.record;
+      return events.get(seen.eventId) ?? null;
     },
     async get(eventId) {
       return events.get(eventId) ?? null;
@@ -49,7 +57,6 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     async setQueued(eventId, queued) {
       const record = events.get(eventId);
       if (record) record.queued = queued;
-      for (const seen of idempotency.values()) if (seen.record.id === eventId) seen.record.queued = queued;
     },
     async setAppConnection(eventId, appConnId) {
       const record = events.get(eventId);
@@ -60,6 +67,9 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       if (!record || record.finished) return null;
       record.finished = true;
       record.final = final;
+      // The payload goes: a finished event is never delivered again. A copy, not the object
+      // itself, as the caller (and an in-flight delivery) may still hold it.
+      events.set(eventId, { ...record, payloadRaw: '' });
       finishedAt.set(eventId, Date.now());
       pendingFinals.set(eventId, now);
       return record;
@@ -95,9 +105,22 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       for (const [id, at] of finishedAt) {
         if (at + options.finishedRetentionMs > now) break; // insertion order is finish order
         finishedAt.delete(id);
-        events.delete(id);
+        // A resend under its key is answered from the record: it goes with the key.
+        if ((keyedUntil.get(id) ?? 0) <= now) forget(id);
       }
-      for (const [k, seen] of idempotency) if (seen.expiresAt <= now) idempotency.delete(k);
+      for (const [k, seen] of idempotency) if (seen.expiresAt <= now) forgetKey(k, seen);
     },
   };
+
+  function forget(eventId: string): void {
+    events.delete(eventId);
+    keyedUntil.delete(eventId);
+  }
+
+  /** Drops an expired key, and its event's record if it finished and only the key still kept it. */
+  function forgetKey(idemKey: string, seen: { eventId: string; expiresAt: number }): void {
+    idempotency.delete(idemKey);
+    keyedUntil.delete(seen.eventId);
+    if (events.get(seen.eventId)?.finished && !finishedAt.has(seen.eventId)) forget(seen.eventId);
+  }
 }

@@ -8,7 +8,10 @@ const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
 const STREAM_MAX_LEN = 100_000;
 
 export interface RedisEventStoreOptions {
-  /** How long a finished event's record (with its final frame) is kept; default one minute. */
+  /**
+   * How long a finished event's record (with its final frame) is kept; default one minute. One
+   * recorded under an idempotency key is kept as long as the key (see finishEvent-2.lua).
+   */
   finishedRetentionMs?: number;
 }
 
@@ -26,7 +29,8 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
 
   return {
     async append(event, idempotencyKey, idempotencyTtlMs) {
-      const fields = {
+      const idemKey = idempotencyKey === undefined ? '' : keys.idempotency(event.appId, idempotencyKey);
+      const fields: Record<string, string> = {
         id: event.id,
         app: event.appId,
         agent: event.agentId,
@@ -36,12 +40,14 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
         acceptedAt: String(event.acceptedAt),
         expiresAt: String(event.expiresAt),
         appConn: event.appConnId,
+        // finishEvent keeps the record as long as this key, which resends are answered from
+        ...(idemKey ? { idem: idemKey } : {}),
       };
       const ttl = Math.max(0, event.expiresAt - event.acceptedAt) + IN_FLIGHT_GRACE_MS;
       const [known, value] = (await run(
         'appendEvent',
         [
-          idempotencyKey === undefined ? '' : keys.idempotency(event.appId, idempotencyKey),
+          idemKey,
           keys.agentOrder(event.agentId),
           keys.agentStream(event.agentId),
         ],
@@ -97,7 +103,7 @@ function toRecord(f: Record<string, string>): EventRecord {
     agentId: f.agent as string,
     threadId: f.thread as string,
     sessionKey: f.session as string,
-    payloadRaw: f.payload as string,
+    payloadRaw: f.payload ?? '', // dropped once finished
     acceptedAt: Number(f.acceptedAt),
     expiresAt: Number(f.expiresAt),
     order: Number(f.order),

@@ -1,0 +1,90 @@
+import type { EventStore, NewEvent } from '../../packages/gateway/src/ports';
+
+export interface EventStoreUnderTest {
+  events: EventStore;
+  /** What the store was made with: how long a finished event's record is kept. */
+  finishedRetentionMs: number;
+  /** Lets `ms` pass, and the store forget what it keeps no longer (the memory store sweeps). */
+  later(ms: number): Promise<void>;
+  teardown(): Promise<void>;
+}
+
+let counter = 0;
+
+function newEvent(overrides: Partial<NewEvent> = {}): NewEvent {
+  const now = Date.now();
+  return {
+    id: `evt_contract_${process.pid}_${++counter}`,
+    appId: 'portal',
+    agentId: 'athena',
+    threadId: 'portal:task-1:c-1',
+    sessionKey: 'relay:athena:portal:task-1',
+    payloadRaw: '{"big":"payload"}',
+    acceptedAt: now,
+    expiresAt: now + 60_000,
+    appConnId: 'n1.1',
+    ...overrides,
+  };
+}
+
+/**
+ * EventStore idempotency (ports/event-store.ts): a key answers with its first event for as long
+ * as the key is remembered, also after that event has ended and outlived the finished record's
+ * retention; the payload is not what keeps it.
+ */
+export function eventStoreContract(name: string, create: () => Promise<EventStoreUnderTest>) {
+  describe(`EventStore idempotency contract (${name})`, () => {
+    let store: EventStoreUnderTest;
+    beforeEach(async () => {
+      store = await create();
+    });
+    afterEach(async () => store.teardown());
+
+    test('a key answers with its ended event, final included, after the finished retention; without the payload', async () => {
+      const { events } = store;
+      const first = await events.append(newEvent(), 'k-1', 60_000);
+      const plain = await events.append(newEvent(), undefined, 60_000);
+      expect(first.duplicate).toBe(false);
+      const final = JSON.stringify({ type: 'reply', event_id: first.record.id, content: 'done' });
+      expect(await events.finish(first.record.id, final, Date.now())).not.toBeNull();
+      expect(await events.finish(plain.record.id, '{"type":"reply"}', Date.now())).not.toBeNull();
+
+      await store.later(store.finishedRetentionMs * 3);
+      // The retention has passed: an event sent without a key is forgotten.
+      expect(await events.get(plain.record.id)).toBeNull();
+
+      const found = await events.findByKey('portal', 'k-1', Date.now());
+      expect(found).toMatchObject({ id: first.record.id, finished: true, final, order: first.record.order });
+      expect(found?.payloadRaw).toBe('');
+      const again = await events.append(newEvent(), 'k-1', 60_000);
+      expect(again.duplicate).toBe(true);
+      expect(again.record).toMatchObject({ id: first.record.id, finished: true, final, threadId: 'portal:task-1:c-1' });
+      // It has ended once: finishing it again decides nothing.
+      expect(await events.finish(first.record.id, '{"type":"other"}', Date.now())).toBeNull();
+    });
+
+    test('an ended event is forgotten with its key, and the key then makes a new event', async () => {
+      const { events } = store;
+      const keyTtlMs = store.finishedRetentionMs * 20;
+      const first = await events.append(newEvent(), 'k-2', keyTtlMs);
+      await events.finish(first.record.id, '{"type":"reply"}', Date.now());
+      await store.later(store.finishedRetentionMs * 3);
+      expect((await events.findByKey('portal', 'k-2', Date.now()))?.id).toBe(first.record.id);
+
+      await store.later(keyTtlMs);
+      expect(await events.findByKey('portal', 'k-2', Date.now())).toBeNull();
+      expect(await events.get(first.record.id)).toBeNull();
+      const next = await events.append(newEvent(), 'k-2', keyTtlMs);
+      expect(next.duplicate).toBe(false);
+      expect(next.record.id).not.toBe(first.record.id);
+    });
+
+    test('a waiting event keeps its payload; a finished one is read back without it', async () => {
+      const { events } = store;
+      const { record } = await events.append(newEvent(), 'k-3', 60_000);
+      expect((await events.get(record.id))?.payloadRaw).toBe('{"big":"payload"}');
+      await events.finish(record.id, '{"type":"reply"}', Date.now());
+      expect(await events.get(record.id)).toMatchObject({ finished: true, payloadRaw: '' });
+    });
+  });
+}
