@@ -68,7 +68,10 @@ describe('admin API on two nodes sharing Redis', () => {
       // A wrong token is refused before the route is looked at: unknown routes say nothing.
       expect((await adminApi(node(1).httpUrl, 'nope-nope-nope-nope')('GET', '/v1/admin/nothing')).status).toBe(401);
       expect(metricSum(await scrape(node(1).httpUrl), 'relay_admin_unauthorized_total')).toBe(before + 5);
+      const answered = async () => metricSum(await scrape(node(1).httpUrl), 'relay_admin_requests_total', { method: 'get', status: '200' });
+      const ok = await answered();
       expect((await api1('GET', '/v1/admin/apps')).status).toBe(200);
+      expect(await answered()).toBe(ok + 1);
     });
 
     test('with no RELAY_ADMIN_TOKEN the admin API and the Dashboard are 404', async () => {

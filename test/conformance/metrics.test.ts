@@ -1,6 +1,6 @@
 import { backendsUnderTest } from '../support/backends';
 import { TestClient, eventFrame } from '../support/client';
-import { send } from '../support/lifecycle';
+import { lifecycleRelay, send } from '../support/lifecycle';
 import { startRelay, type RelayProcess } from '../support/relay-process';
 import { testRegistry } from '../support/registry';
 import { eventually, metricSum, scrape } from '../support/wire-probe';
@@ -54,6 +54,10 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
     const elapsed = (Date.now() - started) / 1000;
 
     const after = await metrics();
+    expect(delta(after, 'relay_events_accepted_total', { agent: 'athena' })).toBe(1);
+    expect(delta(after, 'relay_deliveries_total', { attempt: '1' })).toBe(1);
+    expect(delta(after, 'relay_tokens_relayed_total')).toBe(3);
+    expect(delta(after, 'relay_events_finished_total', { outcome: 'reply_stop' })).toBe(1);
     expect(delta(after, 'relay_delivery_latency_seconds_count')).toBe(1);
     expect(delta(after, 'relay_time_to_first_token_seconds_count', { agent: 'athena' })).toBe(1);
     expect(delta(after, 'relay_time_to_reply_seconds_count', { agent: 'athena' })).toBe(1);
@@ -128,4 +132,46 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
       expect(text).toMatch(/^relay_events_waiting\{agent="athena"\} \d+$/m);
     });
   }
+});
+
+describe.each(backendsUnderTest({ singleNode: true }))('metrics of events that end badly ($name backend)', (backend) => {
+  const r = lifecycleRelay(backend, { env: { RELAY_REPLY_TIMEOUT_MS: '1500' } });
+  const metrics = () => scrape(r.relay.httpUrl);
+
+  test('an expiry, a redelivery, a timeout and a cancel each move their series once', async () => {
+    const app = await r.connect('portal');
+    const before = await metrics();
+    const delta = (after: string, name: string, labels: Record<string, string>) =>
+      metricSum(after, name, labels) - metricSum(before, name, labels);
+
+    // expired: waits past its ttl_ms for an agent that never comes
+    const expiring = await send(app, eventFrame({ ref: 'x', ttl_ms: 200, thread_id: 'portal:expiring' }));
+    expect(await app.nextOf('error', expiring.event_id, 5_000)).toMatchObject({ code: 'EVENT_EXPIRED' });
+
+    // redelivered: its first connection drops it unanswered; then it times out at the second
+    const first = await r.connect('athena');
+    const dropped = await send(app, eventFrame({ ref: 'd', thread_id: 'portal:dropped' }));
+    await first.nextOf('event', dropped.event_id);
+    await first.close();
+    const second = await r.connect('athena');
+    expect(await second.nextOf('event', dropped.event_id)).toMatchObject({ attempt: 2 });
+    expect(await app.nextOf('error', dropped.event_id, 5_000)).toMatchObject({ code: 'AGENT_TIMEOUT' });
+
+    // cancelled by its app while it waits for klyve, who is offline
+    const cancelled = await send(app, eventFrame({ ref: 'c', agent_id: 'klyve', thread_id: 'portal:cancelled' }));
+    app.send({ type: 'cancel', event_id: cancelled.event_id });
+    expect(await app.nextOf('error', cancelled.event_id)).toMatchObject({ code: 'CANCELLED' });
+
+    const after = await metrics();
+    expect(delta(after, 'relay_events_finished_total', { outcome: 'EVENT_EXPIRED' })).toBe(1);
+    expect(delta(after, 'relay_events_finished_total', { outcome: 'AGENT_TIMEOUT' })).toBe(1);
+    expect(delta(after, 'relay_events_finished_total', { outcome: 'CANCELLED' })).toBe(1);
+    expect(delta(after, 'relay_deliveries_total', { attempt: '1' })).toBe(1);
+    expect(delta(after, 'relay_deliveries_total', { attempt: 'retry' })).toBe(1);
+    expect(delta(after, 'relay_events_accepted_total', { agent: 'athena' })).toBe(2);
+    expect(delta(after, 'relay_events_accepted_total', { agent: 'klyve' })).toBe(1);
+    // none was answered: no reply latency; both deliveries were timed
+    expect(delta(after, 'relay_time_to_reply_seconds_count', {})).toBe(0);
+    expect(delta(after, 'relay_delivery_latency_seconds_count', {})).toBe(2);
+  });
 });
