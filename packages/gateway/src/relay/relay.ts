@@ -28,6 +28,7 @@ import { agentCancelFrame, errorFrame, pongFrame } from './outbound';
 import { RelayError } from './relay-error';
 import { retryDelay } from './retry';
 import { startLiveness } from './liveness';
+import { createCleanup } from './cleanup';
 
 export interface RelayOptions {
   nodeId: string;
@@ -235,6 +236,23 @@ export function createRelay(options: RelayOptions): Relay {
   ctx.track('bus', backend.bus.subscribe(nodeId, onBusMessage));
 
   const liveness = startLiveness(ctx, options.limits.nodeTtlMs);
+  const cleanup = createCleanup({
+    ready: () => backend.ready(),
+    intervalMs: Math.max(100, Math.min(1_000, Math.floor(options.limits.nodeTtlMs / 3))),
+    failed(fields, err) {
+      metrics.backgroundErrors.inc({ task: 'close' });
+      log.warn({ err, ...fields }, 'cleanup of a closed connection failed; retrying when the backend is ready');
+    },
+    track: (work) => ctx.track('close', work),
+  });
+
+  /** An agent connection is gone: its unanswered events go back to the queue and on from there. */
+  const detach = async (agentId: string, connId: string) => {
+    const result = await backend.queue.detach(agentId, connId);
+    if (result.assigned.length > 0) log.info({ agent_id: agentId, events: result.assigned.length }, 'events handed back for redelivery');
+    // Not part of the step: once detached, a retry of it would find nothing to hand on.
+    ctx.track('close', ctx.dispatched(result));
+  };
   function isReady(): boolean {
     return !draining && liveness.alive && backend.ready();
   }
@@ -301,10 +319,11 @@ export function createRelay(options: RelayOptions): Relay {
       ctx.local.delete(conn.id);
       metrics.connections.dec({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection closed');
+      // Each backend step that fails (Redis is down) is kept and retried: see cleanup.ts.
       ctx.track(
         'close',
         (async () => {
-          await backend.presence.remove(conn.id);
+          await cleanup.run({ step: 'presence', conn: conn.id }, () => backend.presence.remove(conn.id));
           // Frames that arrived before the close (a reply sent just before disconnecting) are
           // handled first, so an answered event is not handed back and done twice. The queue
           // is bounded by MAX_QUEUED_FRAMES and holds no network waits on the memory backend.
@@ -312,13 +331,13 @@ export function createRelay(options: RelayOptions): Relay {
           chains.delete(conn.id);
           if (conn.role === 'agent') {
             for (const [eventId, held] of ctx.inFlight) if (held.connId === conn.id) forgetInFlight(ctx, eventId);
-            const result = await backend.queue.detach(conn.principal.id, conn.id);
-            if (result.assigned.length > 0) {
-              log.info({ agent_id: conn.principal.id, events: result.assigned.length }, 'events handed back for redelivery');
-            }
-            await ctx.dispatched(result);
+            await cleanup.run({ step: 'detach', conn: conn.id }, () => detach(conn.principal.id, conn.id));
           }
-          for (const final of unflushed) await rerouteFinal(ctx, conn.principal.id, final.eventId, final.text, conn.id);
+          for (const final of unflushed) {
+            await cleanup.run({ step: 'final', conn: conn.id }, () =>
+              rerouteFinal(ctx, conn.principal.id, final.eventId, final.text, conn.id),
+            );
+          }
         })(),
       );
     },
@@ -328,6 +347,7 @@ export function createRelay(options: RelayOptions): Relay {
     async drain() {
       draining = true;
       liveness.stop();
+      cleanup.stop();
       kicks.stop();
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node shutting down; reconnect');
       while (pending.size > 0) await Promise.allSettled([...pending]);
