@@ -28,7 +28,7 @@ import { agentCancelFrame, errorFrame, pongFrame } from './outbound';
 import { RelayError } from './relay-error';
 import { retryDelay } from './retry';
 import { startLiveness } from './liveness';
-import { createCleanup } from './cleanup';
+import { createOwedWork } from './owed-work';
 
 export interface RelayOptions {
   nodeId: string;
@@ -87,11 +87,30 @@ export function createRelay(options: RelayOptions): Relay {
     note(eventId, entry) {
       ctx.track('timeline', backend.events.note(eventId, entry, options.limits.timelineRetentionMs ?? 3_600_000));
     },
+    // The queue has already assigned these (or taken them out, expired): if writing or ending
+    // one fails, it is owed, not dropped, and the rest still go.
     async dispatched(result: DispatchResult) {
-      for (const assignment of result.assigned) await deliverAssignment(ctx, assignment);
-      for (const eventId of result.expired) await finishWithError(ctx, eventId, ErrorCode.EVENT_EXPIRED);
+      for (const assignment of result.assigned) {
+        const fields = { step: 'deliver', event_id: assignment.eventId, conn: assignment.connId } as const;
+        await owed.run(fields, () => deliverAssignment(ctx, assignment));
+      }
+      for (const eventId of result.expired) {
+        await owed.run({ step: 'expire', event_id: eventId }, async () => {
+          await finishWithError(ctx, eventId, ErrorCode.EVENT_EXPIRED);
+        });
+      }
     },
   };
+
+  const owed = createOwedWork({
+    ready: () => backend.ready(),
+    intervalMs: Math.max(100, Math.min(1_000, Math.floor(options.limits.nodeTtlMs / 3))),
+    failed(fields, err) {
+      metrics.backgroundErrors.inc({ task: fields.step });
+      log.warn({ err, ...fields }, 'the backend refused a step; retrying it when the backend is ready');
+    },
+    track: (work) => ctx.track('owed', work),
+  });
 
   /** Runs frame work for one socket in arrival order; a RelayError becomes an error frame. */
   const serial = (conn: Connection, work: () => Promise<void>, echo: { ref?: string; event_id?: string } = {}) => {
@@ -236,16 +255,6 @@ export function createRelay(options: RelayOptions): Relay {
   ctx.track('bus', backend.bus.subscribe(nodeId, onBusMessage));
 
   const liveness = startLiveness(ctx, options.limits.nodeTtlMs);
-  const cleanup = createCleanup({
-    ready: () => backend.ready(),
-    intervalMs: Math.max(100, Math.min(1_000, Math.floor(options.limits.nodeTtlMs / 3))),
-    failed(fields, err) {
-      metrics.backgroundErrors.inc({ task: 'close' });
-      log.warn({ err, ...fields }, 'cleanup of a closed connection failed; retrying when the backend is ready');
-    },
-    track: (work) => ctx.track('close', work),
-  });
-
   /** An agent connection is gone: its unanswered events go back to the queue and on from there. */
   const detach = async (agentId: string, connId: string) => {
     const result = await backend.queue.detach(agentId, connId);
@@ -319,11 +328,11 @@ export function createRelay(options: RelayOptions): Relay {
       ctx.local.delete(conn.id);
       metrics.connections.dec({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection closed');
-      // Each backend step that fails (Redis is down) is kept and retried: see cleanup.ts.
+      // Each backend step that fails (Redis is down) is kept and retried: see owed-work.ts.
       ctx.track(
         'close',
         (async () => {
-          await cleanup.run({ step: 'presence', conn: conn.id }, () => backend.presence.remove(conn.id));
+          await owed.run({ step: 'presence', conn: conn.id }, () => backend.presence.remove(conn.id));
           // Frames that arrived before the close (a reply sent just before disconnecting) are
           // handled first, so an answered event is not handed back and done twice. The queue
           // is bounded by MAX_QUEUED_FRAMES and holds no network waits on the memory backend.
@@ -331,10 +340,10 @@ export function createRelay(options: RelayOptions): Relay {
           chains.delete(conn.id);
           if (conn.role === 'agent') {
             for (const [eventId, held] of ctx.inFlight) if (held.connId === conn.id) forgetInFlight(ctx, eventId);
-            await cleanup.run({ step: 'detach', conn: conn.id }, () => detach(conn.principal.id, conn.id));
+            await owed.run({ step: 'detach', conn: conn.id }, () => detach(conn.principal.id, conn.id));
           }
           for (const final of unflushed) {
-            await cleanup.run({ step: 'final', conn: conn.id }, () =>
+            await owed.run({ step: 'final', conn: conn.id }, () =>
               rerouteFinal(ctx, conn.principal.id, final.eventId, final.text, conn.id),
             );
           }
@@ -347,7 +356,7 @@ export function createRelay(options: RelayOptions): Relay {
     async drain() {
       draining = true;
       liveness.stop();
-      cleanup.stop();
+      owed.stop();
       kicks.stop();
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node shutting down; reconnect');
       while (pending.size > 0) await Promise.allSettled([...pending]);

@@ -1,17 +1,17 @@
-import { createCleanup, type Cleanup, type StepFields } from './cleanup';
+import { createOwedWork, type OwedWork, type StepFields } from './owed-work';
 
-describe('cleanup of closed connections', () => {
+describe('owed work: steps the backend refused', () => {
   let ready: boolean;
   let failures: StepFields[];
   let tracked: Promise<unknown>[];
-  let cleanup: Cleanup;
+  let owed: OwedWork;
 
   beforeEach(() => {
     jest.useFakeTimers();
     ready = true;
     failures = [];
     tracked = [];
-    cleanup = createCleanup({
+    owed = createOwedWork({
       ready: () => ready,
       intervalMs: 1_000,
       failed: (fields) => failures.push(fields),
@@ -19,7 +19,7 @@ describe('cleanup of closed connections', () => {
     });
   });
   afterEach(() => {
-    cleanup.stop();
+    owed.stop();
     jest.useRealTimers();
   });
 
@@ -37,19 +37,19 @@ describe('cleanup of closed connections', () => {
 
   test('a step that succeeds runs once and is not kept', async () => {
     const s = { down: false, done: 0 };
-    await cleanup.run({ step: 'detach', conn: 'c1' }, step(s));
+    await owed.run({ step: 'detach', conn: 'c1' }, step(s));
     await tick();
     expect(s.done).toBe(1);
-    expect(cleanup.owed).toBe(0);
+    expect(owed.owed).toBe(0);
     expect(failures).toEqual([]);
   });
 
   test('a failed step is kept, never rejects, and runs again once the backend is ready', async () => {
     const s = { down: true, done: 0 };
     ready = false;
-    await expect(cleanup.run({ step: 'detach', conn: 'c1' }, step(s))).resolves.toBeUndefined();
+    await expect(owed.run({ step: 'detach', conn: 'c1' }, step(s))).resolves.toBeUndefined();
     expect(failures).toEqual([{ step: 'detach', conn: 'c1' }]);
-    expect(cleanup.owed).toBe(1);
+    expect(owed.owed).toBe(1);
 
     await tick(); // not ready: nothing is tried
     expect(failures).toHaveLength(1);
@@ -58,7 +58,7 @@ describe('cleanup of closed connections', () => {
     ready = true;
     await tick();
     expect(s.done).toBe(1);
-    expect(cleanup.owed).toBe(0);
+    expect(owed.owed).toBe(0);
     await tick();
     expect(s.done).toBe(1); // done is done
   });
@@ -66,17 +66,17 @@ describe('cleanup of closed connections', () => {
   test('a step that fails again stays kept; the others of the round still run', async () => {
     const stubborn = { down: true, done: 0 };
     const fine = { down: true, done: 0 };
-    await cleanup.run({ step: 'presence', conn: 'c1' }, step(stubborn));
-    await cleanup.run({ step: 'detach', conn: 'c1' }, step(fine));
+    await owed.run({ step: 'presence', conn: 'c1' }, step(stubborn));
+    await owed.run({ step: 'detach', conn: 'c1' }, step(fine));
     fine.down = false;
     await tick();
     expect(fine.done).toBe(1);
-    expect(cleanup.owed).toBe(1);
+    expect(owed.owed).toBe(1);
     expect(failures.map((f) => f.step)).toEqual(['presence', 'detach', 'presence']);
 
     stubborn.down = false;
     await tick();
     expect(stubborn.done).toBe(1);
-    expect(cleanup.owed).toBe(0);
+    expect(owed.owed).toBe(0);
   });
 });

@@ -1,15 +1,18 @@
 /**
- * What a node owes the cluster when one of its sockets closes: taking it out of presence,
- * detaching an agent connection from its queue (which hands its unanswered events back), sending
- * on the finals it did not flush. While the backend is down, that work fails at once. Dropping it
- * would leave a connection that no longer exists holding its events and its sessions, and listed
- * as online, for as long as this node lives: only a dead node's connections are reaped. So a
- * step that fails is kept and tried again once the backend is ready.
+ * Work the cluster is owed that the backend refused because it was down at that moment. Every
+ * such step fails at once while Redis is unreachable, and dropping it would strand something:
+ * - a closed socket's cleanup (presence, the queue detach that hands its unanswered events back,
+ *   the finals it did not flush) would leave a connection that no longer exists holding its
+ *   events and sessions, and listed online, for as long as this node lives: only a dead node's
+ *   connections are reaped;
+ * - an event the queue assigned but that was never written to its agent, or a waiting event the
+ *   queue found expired and took out, would wait for ever with nobody to send or end it.
+ * So a step that fails is kept and tried again once the backend is ready.
  *
  * Steps must be safe to repeat (a step may have taken effect before its answer was lost) and
  * must not depend on each other's order: a kept step is retried after later ones have run.
  */
-export interface Cleanup {
+export interface OwedWork {
   /** Runs the step now; if it fails, keeps it for a retry. Never rejects. */
   run(fields: StepFields, work: () => Promise<void>): Promise<void>;
   /** Runs every kept step again, oldest first; those that fail again stay kept. */
@@ -19,13 +22,14 @@ export interface Cleanup {
   stop(): void;
 }
 
-/** Names the step in logs: what it is and which connection it is for. */
+/** Names the step in logs: what it is, and the connection or event it is for. */
 export interface StepFields {
-  step: string;
-  conn: string;
+  step: 'presence' | 'detach' | 'final' | 'deliver' | 'expire';
+  conn?: string;
+  event_id?: string;
 }
 
-export interface CleanupOptions {
+export interface OwedWorkOptions {
   /** Whether the backend can take work now: kept steps wait for it. */
   ready(): boolean;
   /** How often to look for kept steps to retry while the backend is ready. */
@@ -41,7 +45,7 @@ interface Kept {
   work: () => Promise<void>;
 }
 
-export function createCleanup(options: CleanupOptions): Cleanup {
+export function createOwedWork(options: OwedWorkOptions): OwedWork {
   const kept: Kept[] = [];
 
   const attempt = async (step: Kept): Promise<boolean> => {

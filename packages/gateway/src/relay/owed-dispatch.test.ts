@@ -1,0 +1,115 @@
+import pino from 'pino';
+import type { Role } from '@relay/protocol';
+import { createMemoryBackend } from '../backends/memory';
+import { toRegistryData } from '../registry-file';
+import type { Connection } from './connection';
+import { createMetrics } from './metrics';
+import { createRelay } from './relay';
+
+// The queue assigns an event, then the backend fails before the event is written to its agent
+// (Redis went away between the two commands). The assignment stands in the queue, so nothing
+// would ever send the event: the node must owe it, and write it once the backend is back.
+
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function connection(id: string, role: Role, principalId: string): Connection & { frames: Record<string, unknown>[] } {
+  const frames: Record<string, unknown>[] = [];
+  return {
+    id,
+    role,
+    principal: { role, id: principalId, tokenId: `tok-${principalId}` },
+    since: Date.now(),
+    frames,
+    send(text) {
+      frames.push(JSON.parse(text) as Record<string, unknown>);
+      return true;
+    },
+    backedUp: () => false,
+    whenDrained: () => {},
+    sendFinal(_eventId, text) {
+      frames.push(JSON.parse(text) as Record<string, unknown>);
+      return true;
+    },
+    hasSentFinal: () => false,
+    close: () => {},
+  };
+}
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await wait(10);
+  }
+}
+
+test('an event assigned while the backend fails is written to its agent once the backend is ready', async () => {
+  const registry = toRegistryData(
+    {
+      apps: [{ id: 'portal', name: 'Portal', tokens: ['rlk_portal_0123456789abcdef0123456789'] }],
+      agents: [{ id: 'athena', name: 'Athena', tokens: ['rla_athena_0123456789abcdef0123456789'], allow_apps: ['portal'] }],
+    },
+    60_000,
+  );
+  const backend = createMemoryBackend({ registry, rateWindowMs: 60_000 });
+  // The store goes down right after the event is recorded and queued: reading it back to
+  // write it to the agent fails, as does everything else, until it is back.
+  let down = false;
+  const get = backend.events.get.bind(backend.events);
+  backend.events.get = async (id) => {
+    if (down) throw new Error('store unavailable');
+    return get(id);
+  };
+  const enqueue = backend.queue.enqueue.bind(backend.queue);
+  backend.queue.enqueue = async (entry) => {
+    const result = await enqueue(entry);
+    down = true;
+    return result;
+  };
+  const ready = backend.ready.bind(backend);
+  backend.ready = () => !down && ready();
+
+  const metrics = createMetrics();
+  const relay = createRelay({
+    nodeId: 'n1',
+    backend,
+    log: pino({ level: 'silent' }),
+    metrics,
+    // owed steps are retried every third of the node TTL: every 100 ms here
+    limits: { replyTimeoutMs: 60_000, maxTtlMs: 60_000, finalRetentionMs: 60_000, idempotencyTtlMs: 60_000, nodeTtlMs: 300 },
+  });
+  try {
+    const agent = connection('n1.1', 'agent', 'athena');
+    const app = connection('n1.2', 'app', 'portal');
+    relay.opened(agent);
+    relay.opened(app);
+    await wait(50); // both attached and present
+
+    relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t1', payload: { n: 1 }, ref: 'e1' }));
+    await until(() => app.frames.length > 0);
+    const accepted = app.frames[0] as { type: string; event_id: string };
+    expect(accepted).toMatchObject({ type: 'accepted', ref: 'e1', queued: false });
+
+    // the delivery failed and is owed: nothing reaches the agent, and the app gets no error
+    await wait(300);
+    expect(agent.frames).toEqual([]);
+    expect(app.frames).toHaveLength(1);
+    expect((await metrics.registry.getSingleMetric('relay_background_errors_total')?.get())?.values).toEqual(
+      expect.arrayContaining([expect.objectContaining({ labels: { task: 'deliver' } })]),
+    );
+
+    down = false;
+    await until(() => agent.frames.length > 0);
+    expect(agent.frames).toEqual([expect.objectContaining({ type: 'event', event_id: accepted.event_id, attempt: 1 })]);
+
+    // and it is the agent's like any other: its reply reaches the app
+    relay.received(agent, JSON.stringify({ type: 'reply', event_id: accepted.event_id, content: 'ok', finish_reason: 'stop' }));
+    await until(() => app.frames.length > 1);
+    expect(app.frames[1]).toMatchObject({ type: 'reply', event_id: accepted.event_id, content: 'ok' });
+
+  } finally {
+    down = false;
+    await relay.drain();
+    await backend.close();
+  }
+});
