@@ -31,7 +31,7 @@ export const ENV = {
   RELAY_IDEMPOTENCY_TTL_MS: { default: '86400000', help: 'How long an idempotency_key is remembered per app' },
   RELAY_FINISHED_RETENTION_MS: {
     default: '60000',
-    help: "How long an ended event's record (with its final frame, for a node to send again) is kept; one sent with an idempotency_key, as long as its key",
+    help: "How long an ended event's record (with its final frame, for a node to send again) is kept; one sent with an idempotency_key, as long as its key. Keep it over twice RELAY_NODE_TTL_MS: a final a dead node decided is sent from it",
   },
   RELAY_RATE_WINDOW_MS: { default: '60000', help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
   RELAY_TOKEN_DROP_BYTES: { default: '262144', help: 'Token frames to a socket with more unsent bytes than this are dropped' },
