@@ -1,8 +1,8 @@
-import { AgentOutboundFrame, ErrorCode, type AgentEventFrame } from '@relay/protocol';
+import { ErrorCode, type AgentEventFrame } from '@relay/protocol';
 import { ReplyImpl, type Reply, type ReplySink } from './agent-reply';
-import { Connection, type ClientOptions, type ConnectionState, type StateChange } from './connection';
-import { Emitter } from './emitter';
-import { ClientErrorCode, RelayError } from './errors';
+import { ClientShell, type RelayFrame } from './client-shell';
+import type { ClientOptions, ConnectionState, StateChange } from './connection';
+import { RelayError } from './errors';
 import { RecentMap } from './recent';
 
 /** Options of {@link createAgentClient}. */
@@ -70,8 +70,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
 }
 
 class AgentClientImpl implements AgentClient, ReplySink {
-  private readonly emitter = new Emitter<AgentClientEvents>();
-  private readonly connection: Connection;
+  private readonly shell: ClientShell<'agent', AgentClientEvents>;
   private readonly concurrency: number;
   private handler: EventHandler | undefined;
   private readonly jobs = new Map<string, Job>();
@@ -81,35 +80,28 @@ class AgentClientImpl implements AgentClient, ReplySink {
   private readonly answered = new RecentMap<string, string>(REMEMBERED_REPLIES);
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private epoch = 0;
-  private stopped: RelayError | undefined;
-  private readonly firstOpen: Promise<void>;
-  private settleFirstOpen!: { resolve: () => void; reject: (err: RelayError) => void };
 
   constructor(options: AgentClientOptions) {
     this.concurrency = Math.max(1, options.concurrency ?? 4);
-    this.firstOpen = new Promise((resolve, reject) => (this.settleFirstOpen = { resolve, reject }));
-    this.firstOpen.catch(() => undefined); // only those who call opened() hear of it
-    this.connection = new Connection('agent', options, {
-      opened: (epoch) => {
-        this.epoch = epoch;
-        this.settleFirstOpen.resolve();
-      },
-      frame: (text) => this.onFrame(text),
+    this.shell = new ClientShell('agent', options, {
+      opened: (epoch) => (this.epoch = epoch),
+      frame: (frame) => this.onFrame(frame),
       state: (change) => this.onState(change),
+      closed: (reason) => this.abortAll(reason),
     });
-    this.connection.start();
+    this.shell.start();
   }
 
   get state(): ConnectionState {
-    return this.connection.state;
+    return this.shell.state;
   }
 
   on<K extends keyof AgentClientEvents>(event: K, listener: (value: AgentClientEvents[K]) => void): () => void {
-    return this.emitter.on(event, listener);
+    return this.shell.on(event, listener);
   }
 
   opened(): Promise<void> {
-    return this.firstOpen;
+    return this.shell.opened();
   }
 
   onEvent(handler: EventHandler): this {
@@ -119,70 +111,45 @@ class AgentClientImpl implements AgentClient, ReplySink {
   }
 
   async close(): Promise<void> {
-    this.stopped ??= new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
-    this.abortAll(this.stopped);
+    this.abortAll(this.shell.stop());
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
-    await this.connection.close();
+    await this.shell.close();
     await Promise.allSettled([...this.runs]);
   }
 
   // ReplySink: frames of a running handler go out only on the socket that holds its event.
   token(eventId: string, text: string): void {
-    if (this.holds(eventId)) this.connection.send(JSON.stringify({ type: 'token', event_id: eventId, token: text }));
+    if (this.holds(eventId)) this.shell.send(JSON.stringify({ type: 'token', event_id: eventId, token: text }));
   }
 
   reply(eventId: string, text: string): void {
     this.answered.set(eventId, text);
     // If the socket that held the event is gone, the relay redelivers the event to the next
     // one, and the remembered reply answers it then.
-    if (this.holds(eventId)) this.connection.send(text);
+    if (this.holds(eventId)) this.shell.send(text);
   }
 
   private holds(eventId: string): boolean {
-    return this.jobs.get(eventId)?.epoch === this.epoch && this.connection.state === 'open';
+    return this.jobs.get(eventId)?.epoch === this.epoch && this.shell.state === 'open';
   }
 
   private onState(change: StateChange): void {
-    this.emitter.emit('state', change);
     if (change.state === 'open') return;
     // Events not started yet go back to the relay with the socket, which redelivers them.
     for (const job of this.waiting) this.jobs.delete(job.event.event_id);
     this.waiting = [];
-    if (change.state === 'closed') {
-      this.stopped ??= change.error ?? new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
-      this.settleFirstOpen.reject(this.stopped);
-      this.abortAll(this.stopped);
-    }
   }
 
-  private onFrame(text: string): void {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      this.emitter.emit('error', new RelayError(ErrorCode.INVALID_JSON, `The relay sent a frame that is not JSON: ${text.slice(0, 100)}`));
-      return;
-    }
-    const parsed = AgentOutboundFrame.safeParse(value);
-    if (!parsed.success) {
-      this.emitter.emit('error', new RelayError(ErrorCode.INVALID_MESSAGE, `The relay sent a frame outside the protocol: ${parsed.error.message}`));
-      return;
-    }
-    const frame = parsed.data;
+  private onFrame(frame: RelayFrame<'agent'>): void {
     switch (frame.type) {
       case 'event':
         return this.onDelivery(frame);
       case 'cancel':
         return this.onCancel(frame.event_id);
-      case 'ping':
-        this.connection.send(JSON.stringify({ type: 'pong', ...(frame.ref !== undefined ? { ref: frame.ref } : {}) }));
-        return;
-      case 'pong':
-        return;
       case 'error':
         if (frame.code === ErrorCode.RELAY_UNAVAILABLE && frame.event_id !== undefined) this.retryReply(frame.event_id);
-        this.emitter.emit('error', RelayError.fromFrame(frame));
+        this.shell.emit('error', RelayError.fromFrame(frame));
         return;
     }
   }
@@ -195,11 +162,11 @@ class AgentClientImpl implements AgentClient, ReplySink {
    */
   private retryReply(eventId: string): void {
     const text = this.answered.get(eventId);
-    if (text === undefined || this.stopped) return;
+    if (text === undefined || this.shell.stopped) return;
     const epoch = this.epoch;
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
-      if (this.epoch === epoch && !this.stopped) this.connection.send(text);
+      if (this.epoch === epoch && !this.shell.stopped) this.shell.send(text);
     }, REPLY_RETRY_MS * (0.5 + Math.random()));
     this.retryTimers.add(timer);
   }
@@ -209,7 +176,7 @@ class AgentClientImpl implements AgentClient, ReplySink {
     const reply = this.answered.get(id);
     if (reply !== undefined) {
       // Answered already, but the reply was lost with a socket: the same reply again, no new run.
-      this.connection.send(reply);
+      this.shell.send(reply);
       return;
     }
     const job = this.jobs.get(id);
@@ -217,7 +184,7 @@ class AgentClientImpl implements AgentClient, ReplySink {
       job.epoch = this.epoch; // still running: its remaining tokens and reply now go here
       return;
     }
-    if (this.stopped) return;
+    if (this.shell.stopped) return;
     const fresh: Job = { event, epoch: this.epoch, controller: new AbortController(), started: false };
     this.jobs.set(id, fresh);
     this.waiting.push(fresh);
@@ -274,7 +241,7 @@ class AgentClientImpl implements AgentClient, ReplySink {
   }
 
   private handlerFailed(job: Job, reply: ReplyImpl, error: unknown): void {
-    this.emitter.emit('handlerError', { event: job.event, error });
+    this.shell.emit('handlerError', { event: job.event, error });
     if (reply.replied) return;
     const message = error instanceof Error ? error.message : String(error);
     reply.fail(message || 'The agent failed');

@@ -1,6 +1,5 @@
 import {
   AppEventFrame,
-  AppOutboundFrame,
   ErrorCode,
   FINAL_ERROR_CODES,
   MAX_PAYLOAD_BYTES,
@@ -9,9 +8,9 @@ import {
   type AgentsFrame,
   type ErrorFrame,
 } from '@relay/protocol';
-import { Connection, type ClientOptions, type ConnectionState, type StateChange } from './connection';
-import { Emitter } from './emitter';
-import { ClientErrorCode, RelayError } from './errors';
+import { ClientShell, type RelayFrame } from './client-shell';
+import type { ClientOptions, ConnectionState, StateChange } from './connection';
+import { RelayError } from './errors';
 import { EventHandleImpl, type EventHandle, type FinalOutcome } from './event-handle';
 import { randomId } from './ids';
 import { RecentMap } from './recent';
@@ -91,39 +90,33 @@ export function createAppClient(options: ClientOptions): AppClient {
 }
 
 class AppClientImpl implements AppClient {
-  private readonly emitter = new Emitter<AppClientEvents>();
-  private readonly connection: Connection;
+  private readonly shell: ClientShell<'app', AppClientEvents>;
   private readonly pending = new Map<string, Pending>();
   private readonly handles = new Map<string, { handle: EventHandleImpl; ref: string }>();
   private readonly finished = new RecentMap<string, true>(REMEMBERED_FINALS);
   /** Finals that arrived before the `accepted` of a resend they may belong to. */
   private readonly unclaimed = new Map<string, FinalOutcome>();
   private refs = 0;
-  private stopped: RelayError | undefined;
-  private readonly firstOpen: Promise<void>;
-  private settleFirstOpen!: { resolve: () => void; reject: (err: RelayError) => void };
 
   constructor(options: ClientOptions) {
-    this.firstOpen = new Promise((resolve, reject) => (this.settleFirstOpen = { resolve, reject }));
-    this.firstOpen.catch(() => undefined); // only those who call opened() hear of it
-    this.connection = new Connection('app', options, {
+    this.shell = new ClientShell('app', options, {
       opened: () => this.onOpen(),
-      frame: (text) => this.onFrame(text),
-      state: (change) => this.onState(change),
+      frame: (frame) => this.onFrame(frame),
+      closed: (reason) => this.onClosed(reason),
     });
-    this.connection.start();
+    this.shell.start();
   }
 
   get state(): ConnectionState {
-    return this.connection.state;
+    return this.shell.state;
   }
 
   on<K extends keyof AppClientEvents>(event: K, listener: (value: AppClientEvents[K]) => void): () => void {
-    return this.emitter.on(event, listener);
+    return this.shell.on(event, listener);
   }
 
   opened(): Promise<void> {
-    return this.firstOpen;
+    return this.shell.opened();
   }
 
   discover(): Promise<AgentInfo[]> {
@@ -172,9 +165,9 @@ class AppClientImpl implements AppClient {
           if (handle) {
             // The answer to a resend from a new socket: the same event, now streaming here.
             if (answer.type === 'accepted' && answer.event_id !== handle.eventId) {
-              this.emitter.emit('error', new RelayError(ErrorCode.INVALID_MESSAGE, `resend of ${handle.eventId} was accepted as ${answer.event_id}`));
+              this.shell.emit('error', new RelayError(ErrorCode.INVALID_MESSAGE, `resend of ${handle.eventId} was accepted as ${answer.event_id}`));
             }
-            if (answer.type === 'error') this.emitter.emit('error', RelayError.fromFrame(answer));
+            if (answer.type === 'error') this.shell.emit('error', RelayError.fromFrame(answer));
             return false;
           }
           if (answer.type === 'accepted') {
@@ -206,8 +199,7 @@ class AppClientImpl implements AppClient {
   }
 
   close(): Promise<void> {
-    this.stopped ??= new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
-    return this.connection.close();
+    return this.shell.close();
   }
 
   private cancel(handle: EventHandleImpl): Promise<boolean> {
@@ -234,22 +226,17 @@ class AppClientImpl implements AppClient {
   }
 
   private request(ref: string, pending: Pending): void {
-    if (this.stopped) return pending.fail(this.stopped);
+    const stopped = this.shell.stopped;
+    if (stopped) return pending.fail(stopped);
     this.pending.set(ref, pending);
-    this.connection.send(pending.text); // false before the first open: onOpen sends it
+    this.shell.send(pending.text); // false before the first open: onOpen sends it
   }
 
   private onOpen(): void {
-    this.settleFirstOpen.resolve();
-    for (const pending of this.pending.values()) this.connection.send(pending.text);
+    for (const pending of this.pending.values()) this.shell.send(pending.text);
   }
 
-  private onState(change: StateChange): void {
-    this.emitter.emit('state', change);
-    if (change.state !== 'closed') return;
-    const error = change.error ?? this.stopped ?? new RelayError(ClientErrorCode.CLOSED, 'The client was closed');
-    this.stopped = error;
-    this.settleFirstOpen.reject(error);
+  private onClosed(error: RelayError): void {
     const pending = [...this.pending.values()];
     this.pending.clear();
     this.handles.clear();
@@ -257,26 +244,8 @@ class AppClientImpl implements AppClient {
     this.releaseUnclaimed();
   }
 
-  private onFrame(text: string): void {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      this.emitter.emit('error', new RelayError(ErrorCode.INVALID_JSON, `The relay sent a frame that is not JSON: ${text.slice(0, 100)}`));
-      return;
-    }
-    const parsed = AppOutboundFrame.safeParse(value);
-    if (!parsed.success) {
-      this.emitter.emit('error', new RelayError(ErrorCode.INVALID_MESSAGE, `The relay sent a frame outside the protocol: ${parsed.error.message}`));
-      return;
-    }
-    const frame = parsed.data;
+  private onFrame(frame: RelayFrame<'app'>): void {
     switch (frame.type) {
-      case 'ping':
-        this.connection.send(JSON.stringify({ type: 'pong', ...(frame.ref !== undefined ? { ref: frame.ref } : {}) }));
-        return;
-      case 'pong':
-        return;
       case 'token':
         this.handles.get(frame.event_id)?.handle.token(frame.token, frame.seq);
         return;
@@ -290,7 +259,7 @@ class AppClientImpl implements AppClient {
         if (frame.event_id !== undefined && FINAL_ERROR_CODES.has(frame.code)) {
           this.finish({ eventId: frame.event_id, ok: false, error: RelayError.fromFrame(frame) });
         } else if (!pending) {
-          this.emitter.emit('error', RelayError.fromFrame(frame));
+          this.shell.emit('error', RelayError.fromFrame(frame));
         }
       }
     }
@@ -315,12 +284,12 @@ class AppClientImpl implements AppClient {
 
   private releaseUnclaimed(): void {
     if (this.unclaimed.size === 0) return;
-    if (!this.stopped && [...this.pending.values()].some((p) => p.awaitingAccept)) return;
+    if (!this.shell.stopped && [...this.pending.values()].some((p) => p.awaitingAccept)) return;
     const orphans = [...this.unclaimed.values()];
     this.unclaimed.clear();
     for (const outcome of orphans) {
       this.finished.set(outcome.eventId, true);
-      this.emitter.emit('orphan', outcome);
+      this.shell.emit('orphan', outcome);
     }
   }
 

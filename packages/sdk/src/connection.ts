@@ -78,8 +78,9 @@ type Timer = ReturnType<typeof setTimeout>;
 
 /**
  * One logical connection to the relay over a succession of sockets: it dials, reconnects with
- * exponential backoff and jitter whenever a socket is lost, checks liveness with JSON pings,
- * answers the relay's JSON pings, and stops for good on `close()` or a refused token.
+ * exponential backoff and jitter whenever a socket is lost, checks liveness with JSON pings, and
+ * stops for good on `close()` or a refused token. It passes frames on as text: the client's
+ * shell (client-shell.ts) checks them and answers the relay's pings.
  */
 export class Connection {
   private current: WebSocketLike | undefined;
