@@ -1,0 +1,76 @@
+import Redis from 'ioredis';
+import { TestClient } from '../support/client';
+import { freePort, startRedis, type RedisUnderTest } from '../support/redis-server';
+import { startRelay, type RelayProcess } from '../support/relay-process';
+import { testRegistry } from '../support/registry';
+import { metricSum, scrape } from '../support/wire-probe';
+
+// Frames from one socket are handled in order, one after the other (relay.ts `serial`). While
+// Redis stalls, none of them finishes, so a client that keeps sending would grow the node's
+// memory without bound (invariant 8): past MAX_QUEUED_FRAMES (10,000) waiting, the socket is
+// closed with 1013 and the refusal counted as FLOOD. On the memory backend frames finish too
+// fast to pile up, so Redis is stalled here with CLIENT PAUSE: commands wait, none fail.
+
+const MAX_QUEUED_FRAMES = 10_000;
+/** Long enough for 10,001 frames to reach the node on a busy machine; under the node TTL (10 s). */
+const PAUSE_MS = 5_000;
+
+let redis: RedisUnderTest;
+let relay: RelayProcess;
+let control: Redis;
+const { registry, tokens } = testRegistry();
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  // Its own redis-server, always: CLIENT PAUSE stalls every client of the server it is sent to,
+  // so never a shared REDIS_URL or container.
+  redis = await startRedis({ port: await freePort() });
+  relay = await startRelay({ registry, env: { REDIS_URL: redis.url, RELAY_REDIS_PREFIX: redis.prefix } });
+  control = new Redis(redis.url);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  control.disconnect();
+  expect(await relay.stop()).toBe(0);
+  await redis.stop();
+});
+
+test('a socket with more than 10,000 frames waiting is closed with 1013; the node carries on', async () => {
+  const flooder = await TestClient.connect(relay.url, 'app', tokens.portal);
+  const bystander = await TestClient.connect(relay.url, 'app', tokens.portal);
+  clients.push(flooder, bystander);
+  // Each socket's opening work (presence, outbox) is done once a discover is answered: nothing
+  // of the flooder's own waits in its queue before the flood.
+  for (const c of [flooder, bystander]) {
+    c.send({ type: 'discover', ref: 'warm' });
+    await c.next((f) => f.type === 'agents' && f.ref === 'warm');
+  }
+  const floods = async () => metricSum(await scrape(relay.httpUrl), 'relay_frames_rejected_total', { role: 'app', code: 'FLOOD' });
+  const before = await floods();
+
+  // The pausing client is paused too: this answer comes when the pause is over.
+  await control.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
+  const resumed = control.ping();
+  for (let i = 0; i <= MAX_QUEUED_FRAMES; i++) flooder.send({ type: 'discover', ref: `d${i}` });
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    flooder.closed.then((c) => c.code),
+    new Promise((resolve) => (timer = setTimeout(resolve, 20_000, 'still open'))),
+  ]);
+  clearTimeout(timer);
+  expect(closed).toBe(1013);
+
+  // Frames that need no Redis are still answered on the node, on another socket
+  bystander.send({ type: 'ping', ref: 'during' });
+  expect(await bystander.next((f) => f.type === 'pong')).toEqual({ type: 'pong', ref: 'during' });
+
+  await resumed;
+  expect((await floods()) - before).toBe(1);
+  bystander.send({ type: 'discover', ref: 'after' });
+  expect(await bystander.next((f) => f.ref === 'after', 10_000)).toMatchObject({ type: 'agents' });
+  const fresh = await TestClient.connect(relay.url, 'app', tokens.portal);
+  clients.push(fresh);
+  fresh.send({ type: 'discover', ref: 'fresh' });
+  expect(await fresh.next((f) => f.ref === 'fresh', 10_000)).toMatchObject({ type: 'agents' });
+  for (const c of clients) expect(c.invalid).toEqual([]);
+}, 60_000);
