@@ -1,21 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import type { Role } from '@relay/protocol';
 import { TestClient, type ConnectOptions, type Frame } from './client';
 import { startRedis, type RedisUnderTest } from './redis-server';
 import { startRelay, type RelayProcess } from './relay-process';
-import { testRegistry } from './registry';
+import { roleOf, testRegistry, type Principal, type RegistryOverrides, type Tokens } from './registry';
 
 // Helpers for the cluster suites: several real gateway processes sharing one real redis-server,
 // all seeded from the same registry and writing under the same key prefix, so they act as one
 // relay. A test talks to a node by its number (1-based, as the tests describe them).
 
-type Overrides = NonNullable<Parameters<typeof testRegistry>[0]>;
-export type Principal = keyof ReturnType<typeof testRegistry>['tokens'];
-
 export interface ClusterOptions {
   /** How many nodes (at least three for the cluster tests). */
   size?: number;
-  registry?: Overrides;
+  registry?: RegistryOverrides;
   /** Extra environment for every node. */
   env?: Record<string, string>;
 }
@@ -24,7 +20,7 @@ export interface Cluster {
   readonly nodes: RelayProcess[];
   /** The Redis key prefix every node of this cluster writes under (RELAY_REDIS_PREFIX). */
   readonly prefix: string;
-  readonly tokens: ReturnType<typeof testRegistry>['tokens'];
+  readonly tokens: Tokens;
   /** Node `n` (1-based). */
   node(n: number): RelayProcess;
   /** Opens a client on node `n` as one of the test registry's apps or agents; closed by `stop()`. */
@@ -70,8 +66,7 @@ export async function startCluster(redis: RedisUnderTest, options: ClusterOption
     node,
     clients,
     async connect(n, principal, connectOptions) {
-      const role: Role = principal === 'athena' || principal === 'klyve' ? 'agent' : 'app';
-      const client = await TestClient.connect(node(n).url, role, tokens[principal], connectOptions);
+      const client = await TestClient.connect(node(n).url, roleOf(principal), tokens[principal], connectOptions);
       clients.push(client);
       return client;
     },
