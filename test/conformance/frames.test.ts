@@ -1,7 +1,6 @@
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame, type Frame } from '../support/client';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { eventFrame, type Frame, type TestClient } from '../support/client';
+import { useRelay } from '../support/relay-fixture';
 import { captureRaw, payloadTextIn, rawContaining } from '../support/wire-probe';
 
 const MAX_PAYLOAD = 64_000;
@@ -14,14 +13,7 @@ const rawEvent = (payload: string, ref: string, agentId = 'athena', threadId = '
   `{"type":"event","agent_id":"${agentId}","thread_id":"${threadId}","payload":${payload},"ref":"${ref}"}`;
 
 describe.each(backendsUnderTest())('inbound frames and their errors ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
+  const r = useRelay(backend);
   let pings = 0;
 
   /** The next error frame: it has the code, and `message` and `error` carry the same text. */
@@ -48,20 +40,9 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
   const reply = (agent: TestClient, eventId: string, extra: Frame = {}) =>
     agent.send({ type: 'reply', event_id: eventId, content: 'ok', finish_reason: 'stop', ...extra });
 
-  beforeAll(async () => {
-    relay = await startRelay({ registry, env: await backend.env() });
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
-
   describe('INVALID_JSON', () => {
     test.each([['app' as const], ['agent' as const]])('garbage text from an %s', async (role) => {
-      const client = await connect(relay.url, role, role === 'app' ? tokens.portal : tokens.athena);
+      const client = await r.connect(role === 'app' ? 'portal' : 'athena');
       for (const garbage of ['hello', '{not json', '{"type":"ping"', '', '{"type":"ping"}}', "{'type':'ping'}"]) {
         client.send(garbage);
         await expectError(client, 'INVALID_JSON');
@@ -70,7 +51,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('a binary frame that is not UTF-8', async () => {
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       app.ws.send(Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0x7b]), { binary: true });
       await expectError(app, 'INVALID_JSON');
       // invalid UTF-8 inside otherwise JSON-looking bytes is not JSON either
@@ -97,7 +78,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
       ['type not a string', JSON.stringify({ type: 5, ref: 'm1' }), 'type'],
     ];
     test.each(cases)('%s', async (_name, text, field) => {
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       app.send(text);
       const error = await expectError(app, 'INVALID_MESSAGE', { ref: 'm1' });
       expect(error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: field })]));
@@ -107,7 +88,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     test.each([['[1,2,3]'], ['[{"type":"ping"}]'], ['"ping"'], ['42'], ['null'], ['true']])(
       'a frame that is JSON but not an object: %s',
       async (text) => {
-        const app = await connect(relay.url, 'app', tokens.portal);
+        const app = await r.connect('portal');
         app.send(text);
         const error = await expectError(app, 'INVALID_MESSAGE');
         expect(error.details).toEqual([expect.objectContaining({ path: '', message: expect.any(String) })]);
@@ -116,7 +97,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     );
 
     test('agent frames: reply with content null but not an error, token without text', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
+      const agent = await r.connect('athena');
       agent.send({ type: 'reply', event_id: 'evt_0000000001', content: null, finish_reason: 'stop', ref: 'a1' });
       const bad = await expectError(agent, 'INVALID_MESSAGE', { ref: 'a1', event_id: 'evt_0000000001' });
       expect(bad.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'content' })]));
@@ -132,7 +113,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
 
   describe('UNKNOWN_TYPE', () => {
     test('an unknown type, and names that exist on Object.prototype', async () => {
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       for (const type of ['hello', 'EVENT', '__proto__', 'constructor', 'toString', 'hasOwnProperty', '']) {
         app.send({ type, ref: `u-${type}` });
         await expectError(app, 'UNKNOWN_TYPE', { ref: `u-${type}` });
@@ -141,8 +122,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('an app sending agent frames (token, reply) and relay frames (accepted)', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       const accepted = await accept(app, eventFrame({ ref: 'ut' }), 'ut');
       const event = await agent.nextOf('event', accepted.event_id);
       // even for the app's own, live event id
@@ -160,7 +141,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('an agent sending app frames (event, discover, cancel)', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
+      const agent = await r.connect('athena');
       agent.send({ ...eventFrame(), ref: 'v1' });
       await expectError(agent, 'UNKNOWN_TYPE', { ref: 'v1' });
       agent.send({ type: 'discover', ref: 'v2' });
@@ -174,9 +155,9 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
 
   describe('PAYLOAD_TOO_LARGE', () => {
     test('a payload of exactly 64,000 bytes is accepted and reaches the agent byte for byte', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
+      const agent = await r.connect('athena');
       const raws = captureRaw(agent);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       const payload = stringPayload(MAX_PAYLOAD);
       expect(Buffer.byteLength(payload, 'utf8')).toBe(MAX_PAYLOAD);
       const accepted = await accept(app, rawEvent(payload, 'big'), 'big');
@@ -190,8 +171,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('64,001 bytes is refused, with the ref, and never reaches the agent', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       app.send(rawEvent(stringPayload(MAX_PAYLOAD + 1), 'too-big'));
       const error = await expectError(app, 'PAYLOAD_TOO_LARGE', { ref: 'too-big' });
       expect(error.event_id).toBeUndefined();
@@ -200,8 +181,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('the limit counts UTF-8 bytes, not characters', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       // 16,000 emoji: 32,002 UTF-16 units, 64,002 UTF-8 bytes
       const emoji = `"${'😀'.repeat(16_000)}"`;
       expect(emoji.length).toBeLessThan(MAX_PAYLOAD);
@@ -227,7 +208,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     };
 
     test('an app frame of exactly 128 KiB is read (and its payload refused); one byte more closes with 1009', async () => {
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       app.send(appFrameOf(128 * 1024, 'edge'));
       await expectError(app, 'PAYLOAD_TOO_LARGE', { ref: 'edge' });
       await expectUsable(app);
@@ -235,24 +216,24 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
       expect((await app.closed).code).toBe(1009);
       expect(await app.quiet(0)).toEqual([]); // no error frame, no accepted
       // the node is fine
-      await expectUsable(await connect(relay.url, 'app', tokens.portal));
+      await expectUsable(await r.connect('portal'));
     });
 
     test('a much larger app frame (300 KB) is closed with 1009 too', async () => {
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       app.send(rawEvent(stringPayload(300_000), 'huge'));
       expect((await app.closed).code).toBe(1009);
     });
 
     test('an agent frame larger than the agent socket limit (1 MiB) is closed with 1009', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
+      const agent = await r.connect('athena');
       agent.send({ type: 'token', event_id: 'evt_0000000001', token: 'a'.repeat(1024 * 1024) });
       expect((await agent.closed).code).toBe(1009);
-      await expectUsable(await connect(relay.url, 'agent', tokens.athena));
+      await expectUsable(await r.connect('athena'));
     });
 
     test('a frame under the socket limit whose payload is too large gets an error, not a close', async () => {
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       app.send(rawEvent(stringPayload(100_000), 'mid'));
       await expectError(app, 'PAYLOAD_TOO_LARGE', { ref: 'mid' });
       await expectUsable(app);
@@ -261,8 +242,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
 
   describe('ref and ping', () => {
     test('ref is echoed on accepted, agents and on every kind of error', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       const accepted = await accept(app, eventFrame({ ref: 'ref-accepted' }), 'ref-accepted');
       expect(accepted).toMatchObject({ type: 'accepted', ref: 'ref-accepted' });
       app.send({ type: 'discover', ref: 'ref-discover' });
@@ -288,8 +269,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('JSON ping gets pong, with the ref echoed', async () => {
-      for (const [role, token] of [['app', tokens.portal], ['agent', tokens.athena]] as const) {
-        const client = await connect(relay.url, role, token);
+      for (const principal of ['portal', 'athena'] as const) {
+        const client = await r.connect(principal);
         const raws = captureRaw(client);
         client.send({ type: 'ping' });
         expect(await client.nextOf('pong')).toEqual({ type: 'pong' });
@@ -305,7 +286,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
 
   describe('routing errors', () => {
     test('AGENT_NOT_FOUND for an agent that does not exist', async () => {
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       app.send(eventFrame({ agent_id: 'nobody', ref: 'nf' }));
       const error = await expectError(app, 'AGENT_NOT_FOUND', { ref: 'nf' });
       expect(error.event_id).toBeUndefined();
@@ -313,10 +294,10 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('ALLOWLIST_DENIED: academy → athena, flow → klyve; the agent gets nothing', async () => {
-      const athena = await connect(relay.url, 'agent', tokens.athena);
-      const klyve = await connect(relay.url, 'agent', tokens.klyve);
-      const academy = await connect(relay.url, 'app', tokens.academy);
-      const flow = await connect(relay.url, 'app', tokens.flow);
+      const athena = await r.connect('athena');
+      const klyve = await r.connect('klyve');
+      const academy = await r.connect('academy');
+      const flow = await r.connect('flow');
       academy.send(eventFrame({ thread_id: 'academy:1', ref: 'd1' }));
       const denied = await expectError(academy, 'ALLOWLIST_DENIED', { ref: 'd1' });
       expect(denied.event_id).toBeUndefined();
@@ -335,7 +316,7 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
 
   describe('UNKNOWN_EVENT', () => {
     test('agent token/reply for an event id the relay never made', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
+      const agent = await r.connect('athena');
       agent.send({ type: 'token', event_id: 'evt_00000000000000nothere', token: 'x', ref: 'k1' });
       await expectError(agent, 'UNKNOWN_EVENT', { event_id: 'evt_00000000000000nothere', ref: 'k1' });
       agent.send({ type: 'reply', event_id: 'evt_00000000000000nothere', content: 'x', finish_reason: 'stop', ref: 'k2' });
@@ -344,11 +325,11 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('agent token/reply for an event delivered to another connection is refused and not forwarded', async () => {
-      const holder = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const holder = await r.connect('athena');
+      const app = await r.connect('portal');
       const accepted = await accept(app, eventFrame({ thread_id: 'portal:other-conn', ref: 'oc' }), 'oc');
       const event = await holder.nextOf('event', accepted.event_id);
-      const other = await connect(relay.url, 'agent', tokens.athena);
+      const other = await r.connect('athena');
       other.send({ type: 'token', event_id: event.event_id, token: 'stolen' });
       await expectError(other, 'UNKNOWN_EVENT', { event_id: event.event_id });
       other.send({ type: 'reply', event_id: event.event_id, content: 'stolen', finish_reason: 'stop' });
@@ -365,8 +346,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('agent token/reply for an event already answered is refused and not forwarded', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       const accepted = await accept(app, eventFrame({ ref: 'done' }), 'done');
       const event = await agent.nextOf('event', accepted.event_id);
       reply(agent, event.event_id, { content: 'first' });
@@ -380,9 +361,9 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test("app cancel of an unknown id and of another app's event: the same UNKNOWN_EVENT, nothing leaks", async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const portal = await connect(relay.url, 'app', tokens.portal);
-      const flow = await connect(relay.url, 'app', tokens.flow);
+      const agent = await r.connect('athena');
+      const portal = await r.connect('portal');
+      const flow = await r.connect('flow');
       const flowEvent = await accept(flow, eventFrame({ thread_id: 'flow:secret', ref: 'fe' }), 'fe');
       const delivered = await agent.nextOf('event', flowEvent.event_id);
 
@@ -426,9 +407,9 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     ];
 
     test.each(kinds)('%s: reaches the agent and comes back in the reply exactly as written', async (name, payload) => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
+      const agent = await r.connect('athena');
       const agentRaws = captureRaw(agent);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       const appRaws = captureRaw(app);
       const ref = `opaque-${name.replace(/\W+/g, '-')}`;
       const accepted = await accept(app, rawEvent(payload, ref, 'athena', 'portal:opaque'), ref);
@@ -447,8 +428,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('a repeated payload key: the payload is the value JSON.parse keeps (the last)', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       const text = '{"type":"event","agent_id":"athena","thread_id":"portal:dup","payload":{"n":1},"payload":{"n":2},"ref":"dup"}';
       const accepted = await accept(app, text, 'dup');
       const event = await agent.nextOf('event', accepted.event_id);
@@ -458,8 +439,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('a payload the agent echoes is the one the app gets, as the agent wrote it', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       const appRaws = captureRaw(app);
       const accepted = await accept(app, eventFrame({ ref: 'echo' }), 'echo');
       const event = await agent.nextOf('event', accepted.event_id);
@@ -475,8 +456,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
 
   describe('replies', () => {
     test('finish_reason error with content null reaches the app as content null, reply null and the error text', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       const accepted = await accept(app, eventFrame({ ref: 'fail' }), 'fail');
       const event = await agent.nextOf('event', accepted.event_id);
       agent.send({ type: 'reply', event_id: event.event_id, content: null, finish_reason: 'error', error: 'model crashed' });
@@ -496,8 +477,8 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
     });
 
     test('agent metadata passes through; tokens_used is the agent figure; latency_ms is added', async () => {
-      const agent = await connect(relay.url, 'agent', tokens.athena);
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
       const accepted = await accept(app, eventFrame({ ref: 'meta' }), 'meta');
       const event = await agent.nextOf('event', accepted.event_id);
       agent.send({ type: 'token', event_id: event.event_id, token: 'a' });

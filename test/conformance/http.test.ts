@@ -1,43 +1,24 @@
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame } from '../support/client';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { eventFrame } from '../support/client';
+import { useRelay } from '../support/relay-fixture';
 import { eventually, httpRequest, metricSum, scrape } from '../support/wire-probe';
 
 // single node: this suite reads one node's /metrics
 describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
+  const r = useRelay(backend);
   const json = (body: string) => JSON.parse(body) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-  beforeAll(async () => {
-    relay = await startRelay({ registry, env: await backend.env() });
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
-
   test('GET /healthz is 200 JSON', async () => {
-    const answer = await httpRequest(`${relay.httpUrl}/healthz`);
+    const answer = await httpRequest(`${r.relay.httpUrl}/healthz`);
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toMatch(/^application\/json/);
     expect(json(answer.body)).toEqual({ status: 'ok' });
     // a query string does not change the route
-    expect((await httpRequest(`${relay.httpUrl}/healthz?probe=1`)).status).toBe(200);
+    expect((await httpRequest(`${r.relay.httpUrl}/healthz?probe=1`)).status).toBe(200);
   });
 
   test('GET /readyz is 200 JSON while the node runs', async () => {
-    const answer = await httpRequest(`${relay.httpUrl}/readyz`);
+    const answer = await httpRequest(`${r.relay.httpUrl}/readyz`);
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toMatch(/^application\/json/);
     expect(json(answer.body)).toEqual({ status: 'ready' });
@@ -52,7 +33,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
       ['POST', '/nope'],
       ['DELETE', '/v1/events/evt_1'],
     ] as const) {
-      const answer = await httpRequest(`${relay.httpUrl}${path}`, method);
+      const answer = await httpRequest(`${r.relay.httpUrl}${path}`, method);
       expect([method, path, answer.status]).toEqual([method, path, 404]);
       expect(answer.headers['content-type']).toMatch(/^application\/json/);
       expect(json(answer.body).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
@@ -60,21 +41,21 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
   });
 
   test('a plain GET (no upgrade) of a WebSocket endpoint is 426 JSON, not 404', async () => {
-    for (const path of ['/v1/ws/app', '/v1/ws/agent', `/v1/ws/app?token=${tokens.portal}`]) {
-      const answer = await httpRequest(`${relay.httpUrl}${path}`);
+    for (const path of ['/v1/ws/app', '/v1/ws/agent', `/v1/ws/app?token=${r.tokens.portal}`]) {
+      const answer = await httpRequest(`${r.relay.httpUrl}${path}`);
       expect(answer.status).toBe(426);
       expect(answer.headers.upgrade).toBe('websocket');
       expect(answer.headers['content-type']).toMatch(/^application\/json/);
       expect(json(answer.body).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
     }
     // and upgrades on the same paths still work
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
     app.send({ type: 'ping' });
     expect(await app.nextOf('pong')).toEqual({ type: 'pong' });
   });
 
   test('GET /metrics is Prometheus text with relay series and process default metrics', async () => {
-    const answer = await httpRequest(`${relay.httpUrl}/metrics`);
+    const answer = await httpRequest(`${r.relay.httpUrl}/metrics`);
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toMatch(/^text\/plain/);
     expect(answer.body).toMatch(/^# HELP relay_connections /m);
@@ -91,12 +72,12 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
   });
 
   test('relay_connections follows sockets opening and closing, per role', async () => {
-    const count = async (role: string) => metricSum(await scrape(relay.httpUrl), 'relay_connections', { role });
+    const count = async (role: string) => metricSum(await scrape(r.relay.httpUrl), 'relay_connections', { role });
     const apps = await count('app');
     const agents = await count('agent');
-    const app1 = await connect(relay.url, 'app', tokens.portal);
-    await connect(relay.url, 'app', tokens.flow);
-    const agent = await connect(relay.url, 'agent', tokens.athena);
+    const app1 = await r.connect('portal');
+    await r.connect('flow');
+    const agent = await r.connect('athena');
     expect(await count('app')).toBe(apps + 2);
     expect(await count('agent')).toBe(agents + 1);
     await app1.close();
@@ -106,16 +87,16 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
   });
 
   test('relay_frames_rejected_total moves after a bad frame, labelled by role and code', async () => {
-    const app = await connect(relay.url, 'app', tokens.portal);
-    const agent = await connect(relay.url, 'agent', tokens.athena);
-    const before = await scrape(relay.httpUrl);
+    const app = await r.connect('portal');
+    const agent = await r.connect('athena');
+    const before = await scrape(r.relay.httpUrl);
     app.send('this is not json');
     await app.nextOf('error');
     app.send({ type: 'bogus' });
     await app.nextOf('error');
     agent.send({ type: 'token', event_id: 'evt_000000000000unknown', token: 'x' });
     await agent.nextOf('error');
-    const after = await scrape(relay.httpUrl);
+    const after = await scrape(r.relay.httpUrl);
     const delta = (labels: Record<string, string>) =>
       metricSum(after, 'relay_frames_rejected_total', labels) - metricSum(before, 'relay_frames_rejected_total', labels);
     expect(delta({})).toBe(3);
@@ -125,16 +106,16 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
   });
 
   test('metrics never carry tokens, event ids, thread ids or payloads', async () => {
-    const agent = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
     app.send(eventFrame({ thread_id: 'portal:secret-thread-42', payload: { secret: 'payload-secret-77' }, ref: 'm' }));
     const accepted = await app.nextOf('accepted');
     const event = await agent.nextOf('event', accepted.event_id);
     agent.send({ type: 'reply', event_id: event.event_id, content: 'ok', finish_reason: 'stop' });
     await app.nextOf('reply', event.event_id);
-    const text = await scrape(relay.httpUrl);
+    const text = await scrape(r.relay.httpUrl);
     expect(metricSum(text, 'relay_events_accepted_total', { agent: 'athena' })).toBeGreaterThanOrEqual(1);
-    for (const secret of [tokens.portal, tokens.athena, accepted.event_id, 'secret-thread-42', 'payload-secret-77']) {
+    for (const secret of [r.tokens.portal, r.tokens.athena, accepted.event_id, 'secret-thread-42', 'payload-secret-77']) {
       expect(text).not.toContain(secret);
     }
   });

@@ -1,19 +1,11 @@
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame, type Frame } from '../support/client';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { eventFrame, type Frame, type TestClient } from '../support/client';
+import { useRelay } from '../support/relay-fixture';
 import { captureRaw, eventually } from '../support/wire-probe';
 
 /** Invariant 5: apps see only their own events' frames; agents only allowlisted apps' events. */
 describe.each(backendsUnderTest())('isolation ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
+  const r = useRelay(backend);
   /** Everything the client received, taken and never matched before (afterwards it holds none). */
   const everything = (client: TestClient): Frame[] => client.frames.splice(0);
   const discover = async (app: TestClient): Promise<Record<string, string>> => {
@@ -22,21 +14,10 @@ describe.each(backendsUnderTest())('isolation ($name backend)', (backend) => {
     return Object.fromEntries((frame.agents as Frame[]).map((a) => [a.id, a.status]));
   };
 
-  beforeAll(async () => {
-    relay = await startRelay({ registry, env: await backend.env() });
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
-
   test('two apps on the same thread id each see exactly the frames of their own events', async () => {
-    const athena = await connect(relay.url, 'agent', tokens.athena);
-    const portal = await connect(relay.url, 'app', tokens.portal);
-    const flow = await connect(relay.url, 'app', tokens.flow);
+    const athena = await r.connect('athena');
+    const portal = await r.connect('portal');
+    const flow = await r.connect('flow');
     const seen = { portal: captureRaw(portal), flow: captureRaw(flow) };
     const thread = 'shared:thread:1';
     const sent: Record<string, string[]> = { portal: [], flow: [] };
@@ -82,26 +63,26 @@ describe.each(backendsUnderTest())('isolation ($name backend)', (backend) => {
   });
 
   test("a final for an app whose connection is gone goes to that app's next connection, never to another app", async () => {
-    const athena = await connect(relay.url, 'agent', tokens.athena);
-    const portal = await connect(relay.url, 'app', tokens.portal);
-    const flow = await connect(relay.url, 'app', tokens.flow);
+    const athena = await r.connect('athena');
+    const portal = await r.connect('portal');
+    const flow = await r.connect('flow');
     portal.send(eventFrame({ thread_id: 'shared:thread:2', ref: 'gone' }));
     const accepted = await portal.next((f) => f.ref === 'gone');
     const event = await athena.nextOf('event', accepted.event_id);
     await portal.close();
     athena.send({ type: 'token', event_id: event.event_id, token: 'lost' });
     athena.send({ type: 'reply', event_id: event.event_id, content: 'held for portal', finish_reason: 'stop' });
-    const portalAgain = await connect(relay.url, 'app', tokens.portal);
+    const portalAgain = await r.connect('portal');
     expect(await portalAgain.nextOf('reply', event.event_id)).toMatchObject({ content: 'held for portal' });
     expect(await flow.quiet(100)).toEqual([]);
   });
 
   test('agents receive only events of apps allowlisted for them', async () => {
-    const athena = await connect(relay.url, 'agent', tokens.athena);
-    const klyve = await connect(relay.url, 'agent', tokens.klyve);
-    const portal = await connect(relay.url, 'app', tokens.portal);
-    const flow = await connect(relay.url, 'app', tokens.flow);
-    const academy = await connect(relay.url, 'app', tokens.academy);
+    const athena = await r.connect('athena');
+    const klyve = await r.connect('klyve');
+    const portal = await r.connect('portal');
+    const flow = await r.connect('flow');
+    const academy = await r.connect('academy');
 
     flow.send(eventFrame({ agent_id: 'klyve', thread_id: 'flow:1', ref: 'f-k' }));
     expect(await flow.next((f) => f.ref === 'f-k')).toMatchObject({ type: 'error', code: 'ALLOWLIST_DENIED' });
@@ -129,13 +110,13 @@ describe.each(backendsUnderTest())('isolation ($name backend)', (backend) => {
   });
 
   test("an agent's queued events never go to another agent", async () => {
-    const klyve = await connect(relay.url, 'agent', tokens.klyve);
-    const portal = await connect(relay.url, 'app', tokens.portal);
+    const klyve = await r.connect('klyve');
+    const portal = await r.connect('portal');
     portal.send(eventFrame({ thread_id: 'portal:queued', ref: 'q' }));
     const accepted = await portal.next((f) => f.ref === 'q');
     expect(accepted).toMatchObject({ type: 'accepted', queued: true });
     expect(await klyve.quiet(100)).toEqual([]);
-    const athena = await connect(relay.url, 'agent', tokens.athena);
+    const athena = await r.connect('athena');
     const event = await athena.nextOf('event', accepted.event_id);
     athena.send({ type: 'reply', event_id: event.event_id, content: 'late', finish_reason: 'stop' });
     expect(await portal.nextOf('reply', accepted.event_id)).toMatchObject({ content: 'late' });
@@ -143,9 +124,9 @@ describe.each(backendsUnderTest())('isolation ($name backend)', (backend) => {
   });
 
   test('discover lists only allowlisted agents, with live status', async () => {
-    const portal = await connect(relay.url, 'app', tokens.portal);
-    const flow = await connect(relay.url, 'app', tokens.flow);
-    const academy = await connect(relay.url, 'app', tokens.academy);
+    const portal = await r.connect('portal');
+    const flow = await r.connect('flow');
+    const academy = await r.connect('academy');
 
     portal.send({ type: 'discover', ref: 'd' });
     expect(await portal.nextOf('agents')).toEqual({
@@ -160,19 +141,19 @@ describe.each(backendsUnderTest())('isolation ($name backend)', (backend) => {
     expect(await discover(flow)).toEqual({ athena: 'offline' });
     expect(await discover(academy)).toEqual({});
 
-    const athena = await connect(relay.url, 'agent', tokens.athena);
+    const athena = await r.connect('athena');
     expect(await eventually(async () => (await discover(portal)).athena, 'online')).toBe('online');
     expect(await discover(portal)).toEqual({ athena: 'online', klyve: 'offline' });
     expect(await discover(flow)).toEqual({ athena: 'online' });
     expect(await discover(academy)).toEqual({});
 
-    const klyve = await connect(relay.url, 'agent', tokens.klyve);
+    const klyve = await r.connect('klyve');
     expect(await eventually(async () => (await discover(portal)).klyve, 'online')).toBe('online');
     expect(await discover(portal)).toEqual({ athena: 'online', klyve: 'online' });
     expect(await discover(flow)).toEqual({ athena: 'online' });
 
     // a second athena connection closing leaves athena online; the last one closing makes it offline
-    const athena2 = await connect(relay.url, 'agent', tokens.athena);
+    const athena2 = await r.connect('athena');
     await athena.close();
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await discover(flow)).toEqual({ athena: 'online' });

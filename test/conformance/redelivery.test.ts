@@ -1,7 +1,6 @@
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame, type Frame } from '../support/client';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { eventFrame, type Frame, type TestClient } from '../support/client';
+import { useRelay } from '../support/relay-fixture';
 
 // An agent connection that dies holding unanswered events: they go again, with attempt + 1, to
 // the agent's other connection (or its next one), in accept order; the app still gets exactly
@@ -19,14 +18,7 @@ const eventsAt = (agent: TestClient): Frame[] => agent.frames.filter((f) => f.ty
 const reply = (eventId: string, content: string) => ({ type: 'reply', event_id: eventId, content, finish_reason: 'stop' });
 
 describe.each(backendsUnderTest())('redelivery after an agent connection is lost ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
+  const r = useRelay(backend);
 
   const sendAll = async (app: TestClient, threads: string[]): Promise<Frame[]> => {
     const tag = Math.random().toString(36).slice(2);
@@ -40,20 +32,9 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
   const repliesAt = (app: TestClient, eventId: string, taken: Frame[]) =>
     [...taken, ...app.frames].filter((f) => f.type === 'reply' && f.event_id === eventId).length;
 
-  beforeAll(async () => {
-    relay = await startRelay({ registry, env: await backend.env() });
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
-
   test("unanswered events go to the agent's other connection with attempt 2, in accept order", async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const w1 = await r.connect('athena');
+    const app = await r.connect('portal');
     // w1 is the only connection, so it gets every event: two sessions, interleaved.
     const accepted = await sendAll(app, [
       'portal:re-1:a', 'portal:re-2:a', 'portal:re-1:b', 'portal:re-2:b', 'portal:re-1:c', 'portal:re-2:c',
@@ -72,7 +53,7 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
     expect((await app.nextOf('token', first)).seq).toBe(0);
     expect((await app.nextOf('token', first)).seq).toBe(1);
 
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
+    const w2 = await r.connect('athena');
     expect(await app.quiet(100)).toEqual([]);
     expect(eventsAt(w2)).toEqual([]); // nothing moves while w1 lives
     w1.ws.terminate(); // no closing handshake: the connection is simply lost
@@ -87,9 +68,9 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
     const taken: Frame[] = [answeredReply];
     for (const id of redelivered) w2.send(reply(id, `from w2 ${id}`));
     for (const id of redelivered) {
-      const r = await app.nextOf('reply', id);
-      taken.push(r);
-      expect(r.content).toBe(`from w2 ${id}`);
+      const final = await app.nextOf('reply', id);
+      taken.push(final);
+      expect(final.content).toBe(`from w2 ${id}`);
     }
     await app.quiet(200);
     for (const id of ids) expect(repliesAt(app, id, taken)).toBe(1);
@@ -98,8 +79,8 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
   });
 
   test("with no other connection, the agent's next connection gets them with attempt 2", async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const w1 = await r.connect('athena');
+    const app = await r.connect('portal');
     const accepted = await sendAll(app, ['portal:next-1:a', 'portal:next-2:a', 'portal:next-1:b', 'portal:next-1:c']);
     const ids = accepted.map((a) => a.event_id as string);
     await waitFor('four events at w1', () => eventsAt(w1).length === 4);
@@ -108,7 +89,7 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
     // Offline: the events wait; the app hears nothing final in the meantime.
     expect((await app.quiet(300)).filter((f) => f.type === 'reply' || f.type === 'error')).toEqual([]);
 
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
+    const w2 = await r.connect('athena');
     await waitFor('four events at w2', () => eventsAt(w2).length === 4);
     expect(eventsAt(w2).map((e) => e.event_id)).toEqual(ids);
     expect(eventsAt(w2).map((e) => e.attempt)).toEqual([2, 2, 2, 2]);
@@ -123,9 +104,9 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
   });
 
   test('a reply sent just before the close counts: that event is not redelivered', async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const w1 = await r.connect('athena');
+    const w2 = await r.connect('athena');
+    const app = await r.connect('portal');
     const [acc] = await sendAll(app, ['portal:last-word:a']);
     const id = acc?.event_id as string;
     await waitFor('the event at an agent', () => eventsAt(w1).length + eventsAt(w2).length === 1);
@@ -135,8 +116,8 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
     holder.ws.close(1000); // right behind the reply, in the same breath
     await holder.closed;
 
-    const r = await app.nextOf('reply', id);
-    expect(r.content).toBe('last words');
+    const final = await app.nextOf('reply', id);
+    expect(final.content).toBe('last words');
     const later = await app.quiet(300);
     expect(later.filter((f) => f.event_id === id)).toEqual([]);
     expect(eventsAt(other)).toEqual([]);
@@ -144,13 +125,13 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
   });
 
   test('each loss adds one to attempt, and the app still gets one final reply', async () => {
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
     const [acc] = await sendAll(app, ['portal:unlucky:a']);
     const id = acc?.event_id as string;
     expect(acc?.queued).toBe(true);
 
     for (const attempt of [1, 2, 3]) {
-      const w = await connect(relay.url, 'agent', tokens.athena);
+      const w = await r.connect('athena');
       const event = await w.nextOf('event', id);
       expect(event.attempt).toBe(attempt);
       w.send({ type: 'token', event_id: id, token: `try ${attempt}` });
@@ -158,23 +139,23 @@ describe.each(backendsUnderTest())('redelivery after an agent connection is lost
       w.ws.terminate();
       await w.closed;
     }
-    const last = await connect(relay.url, 'agent', tokens.athena);
+    const last = await r.connect('athena');
     expect((await last.nextOf('event', id)).attempt).toBe(4);
     last.send(reply(id, 'finally'));
-    const r = await app.nextOf('reply', id);
-    expect(r.content).toBe('finally');
+    const final = await app.nextOf('reply', id);
+    expect(final.content).toBe('finally');
     expect((await app.quiet(200)).filter((f) => f.type === 'reply' || f.type === 'error')).toEqual([]);
     expect(app.invalid).toEqual([]);
   });
 
   test('late frames from a replaced attempt are refused, not forwarded', async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const w1 = await r.connect('athena');
+    const app = await r.connect('portal');
     const [acc] = await sendAll(app, ['portal:stale:a']);
     const id = acc?.event_id as string;
     await w1.nextOf('event', id);
     await w1.close();
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
+    const w2 = await r.connect('athena');
     await w2.nextOf('event', id);
     w2.send(reply(id, 'answer'));
     expect((await app.nextOf('reply', id)).content).toBe('answer');

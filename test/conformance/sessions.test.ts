@@ -1,7 +1,6 @@
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame, type Frame } from '../support/client';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { eventFrame, type Frame, type TestClient } from '../support/client';
+import { useRelay } from '../support/relay-fixture';
 
 // Invariant 3 and session affinity: per session_key, an agent receives events in accept order,
 // and while the agent connection holding a session lives, every event of that session goes to it.
@@ -28,14 +27,7 @@ function answerEverything(agent: TestClient): void {
 }
 
 describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
+  const r = useRelay(backend);
 
   /** Sends one event per thread, in this order, and returns the `accepted` answers in the same order. */
   const sendAll = async (app: TestClient, threads: string[]): Promise<Frame[]> => {
@@ -46,19 +38,8 @@ describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (bac
     return accepted;
   };
 
-  beforeAll(async () => {
-    relay = await startRelay({ registry, env: await backend.env() });
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
-
   test('threads sharing their first two segments share a session; others do not', async () => {
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
     const [a, b, other] = await sendAll(app, ['portal:task-1:a', 'portal:task-1:b', 'portal:task-2:a']);
     expect(a?.session_key).toBe('relay:athena:portal:task-1');
     expect(b?.session_key).toBe('relay:athena:portal:task-1');
@@ -72,11 +53,11 @@ describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (bac
   });
 
   test("one session's events all go to the connection holding it, even while it is the busier one", async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
+    const w1 = await r.connect('athena');
+    const w2 = await r.connect('athena');
     answerEverything(w1);
     answerEverything(w2);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
 
     // Ten events of session portal:task-1 (on two threads), each followed by events of two
     // sessions of their own (an odd stride, so alternating connections would split task-1),
@@ -105,11 +86,11 @@ describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (bac
   });
 
   test('different sessions spread over both connections, and each stays where it started', async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
+    const w1 = await r.connect('athena');
+    const w2 = await r.connect('athena');
     answerEverything(w1);
     answerEverything(w2);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
 
     // Sent one at a time, each answered before the next: the connections are equally loaded
     // whenever a new session arrives, and an idle session still keeps its connection. Five
@@ -138,9 +119,9 @@ describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (bac
   });
 
   test('a burst of new sessions is spread over both connections', async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const w1 = await r.connect('athena');
+    const w2 = await r.connect('athena');
+    const app = await r.connect('portal');
     const accepted = await sendAll(app, [0, 1, 2, 3, 4, 5].map((s) => `portal:burst-${s}:x`));
     await waitFor('every event at an agent', () => eventsAt(w1).length + eventsAt(w2).length === accepted.length);
     expect(eventsAt(w1).length).toBeGreaterThan(0);
@@ -151,9 +132,9 @@ describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (bac
   });
 
   test('per session, the agent receives events in accept order, each once', async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const w1 = await r.connect('athena');
+    const w2 = await r.connect('athena');
+    const app = await r.connect('portal');
 
     // Three sessions interleaved, ten events each; the agent holds every event unanswered.
     const threads: string[] = [];
@@ -180,15 +161,15 @@ describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (bac
   });
 
   test('a connection that joins later does not take over a session another live connection holds', async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
+    const w1 = await r.connect('athena');
     answerEverything(w1);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
     const first = await sendAll(app, ['portal:task-7:a']);
     await waitFor('the first event at w1', () => eventsAt(w1).length === 1);
     await app.nextOf('reply', first[0]?.event_id);
 
     // w2 is idle and w1 holds nothing in flight, yet task-7 stays with w1.
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
+    const w2 = await r.connect('athena');
     answerEverything(w2);
     const later = await sendAll(app, ['portal:task-7:b', 'portal:task-7:a', 'portal:task-7:c', 'portal:task-7:d']);
     await waitFor('the later events at w1', () => eventsAt(w1).length === 5, 3_000);
@@ -199,14 +180,14 @@ describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (bac
   });
 
   test('when the holding connection closes, the session moves to a live one and stays there', async () => {
-    const w1 = await connect(relay.url, 'agent', tokens.athena);
+    const w1 = await r.connect('athena');
     answerEverything(w1);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
     const first = await sendAll(app, ['portal:task-8:a']);
     await app.nextOf('reply', first[0]?.event_id);
 
-    const w2 = await connect(relay.url, 'agent', tokens.athena);
-    const w3 = await connect(relay.url, 'agent', tokens.athena);
+    const w2 = await r.connect('athena');
+    const w3 = await r.connect('athena');
     answerEverything(w2);
     answerEverything(w3);
     await w1.close();

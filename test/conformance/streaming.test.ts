@@ -1,32 +1,13 @@
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame } from '../support/client';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { eventFrame } from '../support/client';
+import { useRelay } from '../support/relay-fixture';
 
 describe.each(backendsUnderTest())('streaming a reply ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
-
-  beforeAll(async () => {
-    relay = await startRelay({ registry, env: await backend.env() });
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
+  const r = useRelay(backend);
 
   test('app event → agent tokens in order → one final reply with both answer fields', async () => {
-    const agent = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
     app.send(eventFrame({ ref: 'r-1' }));
     const accepted = await app.nextOf('accepted');
     expect(accepted).toMatchObject({ ref: 'r-1', queued: false, session_key: 'relay:athena:portal:task-123' });
@@ -58,8 +39,8 @@ describe.each(backendsUnderTest())('streaming a reply ($name backend)', (backend
   });
 
   test('logs name the event but never carry its payload or a token secret', async () => {
-    const agent = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
     const marker = `payload-marker-${Date.now()}`;
     app.send(eventFrame({ payload: { secret_text: marker } }));
     const accepted = await app.nextOf('accepted');
@@ -67,9 +48,9 @@ describe.each(backendsUnderTest())('streaming a reply ($name backend)', (backend
     agent.send({ type: 'reply', event_id: event.event_id, content: `echo ${marker}`, finish_reason: 'stop' });
     await app.nextOf('reply', accepted.event_id);
     await new Promise((resolve) => setTimeout(resolve, 100)); // let the log lines reach the pipe
-    const log = relay.output();
+    const log = r.relay.output();
     expect(log).toContain(accepted.event_id);
     expect(log).not.toContain(marker);
-    for (const token of Object.values(tokens)) expect(log).not.toContain(token.split('_').pop());
+    for (const token of Object.values(r.tokens)) expect(log).not.toContain(token.split('_').pop());
   });
 });
