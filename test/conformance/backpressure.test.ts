@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame, type Frame } from '../support/client';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { eventFrame, type Frame, type TestClient } from '../support/client';
+import { useRelay } from '../support/relay-fixture';
+import type { RelayProcess } from '../support/relay-process';
 
 // Invariant 8: a slow reader never grows a node's memory without bound. Tokens to a backed-up
 // socket are dropped (live only; the final reply carries the whole answer); a socket that stays
@@ -46,45 +46,23 @@ async function sendPaced(client: TestClient, frames: Iterable<Frame>): Promise<v
 
 // single node: this suite measures one process: its metrics and its memory
 describe.each(backendsUnderTest({ singleNode: true }))('backpressure from a slow app reader ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
-
-  beforeAll(async () => {
-    relay = await startRelay({
-      registry,
-      env: {
-        ...(await backend.env()),
-        RELAY_TOKEN_DROP_BYTES: String(TOKEN_DROP_BYTES),
-        RELAY_MAX_BUFFERED_BYTES: String(MAX_BUFFERED_BYTES),
-      },
-    });
-  });
-  afterEach(async () => {
-    for (const c of clients) socketOf(c)?.resume();
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
+  const r = useRelay(backend, {
+    env: { RELAY_TOKEN_DROP_BYTES: String(TOKEN_DROP_BYTES), RELAY_MAX_BUFFERED_BYTES: String(MAX_BUFFERED_BYTES) },
+    // a test that failed with a socket paused: resumed, or its close handshake never completes
+    beforeClose: (c) => socketOf(c)?.resume(),
   });
 
   test('tokens to a reader that stopped reading are dropped; memory stays bounded; the reply arrives once', async () => {
-    const agent = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
     app.send(eventFrame({ thread_id: 'portal:slow:1' }));
     const id = (await app.nextOf('accepted')).event_id as string;
     await agent.nextOf('event', id);
 
-    const rssBefore = await metric(relay, 'process_resident_memory_bytes');
-    const droppedBefore = await metric(relay, 'relay_tokens_dropped_total', 'reason="backpressure"');
-    const finishedBefore = await metric(relay, 'relay_events_finished_total', 'outcome="reply_stop"');
-    const closesBefore = await metric(relay, 'relay_backpressure_closes_total');
+    const rssBefore = await metric(r.relay, 'process_resident_memory_bytes');
+    const droppedBefore = await metric(r.relay, 'relay_tokens_dropped_total', 'reason="backpressure"');
+    const finishedBefore = await metric(r.relay, 'relay_events_finished_total', 'outcome="reply_stop"');
+    const closesBefore = await metric(r.relay, 'relay_backpressure_closes_total');
     socketOf(app).pause();
 
     // 40,000 tokens of 2 KiB: ~80 MB, far more than the kernel's socket buffers and the relay's limits.
@@ -97,14 +75,14 @@ describe.each(backendsUnderTest({ singleNode: true }))('backpressure from a slow
         yield { type: 'reply', event_id: id, content: 'the whole answer', finish_reason: 'stop' };
       })(),
     );
-    await until('the relay to take the reply', async () => (await metric(relay, 'relay_events_finished_total', 'outcome="reply_stop"')) > finishedBefore);
+    await until('the relay to take the reply', async () => (await metric(r.relay, 'relay_events_finished_total', 'outcome="reply_stop"')) > finishedBefore);
 
-    const dropped = (await metric(relay, 'relay_tokens_dropped_total', 'reason="backpressure"')) - droppedBefore;
-    const rssAfter = await metric(relay, 'process_resident_memory_bytes');
+    const dropped = (await metric(r.relay, 'relay_tokens_dropped_total', 'reason="backpressure"')) - droppedBefore;
+    const rssAfter = await metric(r.relay, 'process_resident_memory_bytes');
     expect(dropped).toBeGreaterThan(0);
     // Buffering it all would take ~80 MB more; the relay holds at most about MAX_BUFFERED_BYTES.
     expect(rssAfter - rssBefore).toBeLessThan(64 * 1024 * 1024);
-    expect(await metric(relay, 'relay_backpressure_closes_total')).toBe(closesBefore);
+    expect(await metric(r.relay, 'relay_backpressure_closes_total')).toBe(closesBefore);
 
     socketOf(app).resume();
     const reply = await app.nextOf('reply', id, 15_000);
@@ -120,23 +98,23 @@ describe.each(backendsUnderTest({ singleNode: true }))('backpressure from a slow
   }, 30_000);
 
   test('a reader that never reads is closed with 1013, and its final replies go to the next connection', async () => {
-    const agent = await connect(relay.url, 'agent', tokens.athena);
-    const p1 = await connect(relay.url, 'app', tokens.portal);
+    const agent = await r.connect('athena');
+    const p1 = await r.connect('portal');
     const COUNT = 24;
     for (let i = 0; i < COUNT; i++) p1.send(eventFrame({ thread_id: `portal:stuck-${i}:x`, ref: `r${i}` }));
     const ids: string[] = [];
     for (let i = 0; i < COUNT; i++) ids.push((await p1.next((f) => f.type === 'accepted' && f.ref === `r${i}`)).event_id);
     for (const id of ids) await agent.nextOf('event', id);
 
-    const closesBefore = await metric(relay, 'relay_backpressure_closes_total', 'role="app"');
-    const finishedBefore = await metric(relay, 'relay_events_finished_total', 'outcome="reply_stop"');
+    const closesBefore = await metric(r.relay, 'relay_backpressure_closes_total', 'role="app"');
+    const finishedBefore = await metric(r.relay, 'relay_events_finished_total', 'outcome="reply_stop"');
     socketOf(p1).pause();
     // Final replies are never dropped like tokens: 24 replies of ~512 KiB each (the answer is
     // sent as both content and reply) is ~12 MB, far past the 1 MiB limit and the kernel buffers.
     const answer = (id: string) => `${id}:`.padEnd(256 * 1024, 'y');
     await sendPaced(agent, ids.map((id) => ({ type: 'reply', event_id: id, content: answer(id), finish_reason: 'stop' })));
-    await until('all replies taken', async () => (await metric(relay, 'relay_events_finished_total', 'outcome="reply_stop"')) - finishedBefore === COUNT);
-    await until('the slow socket closed', async () => (await metric(relay, 'relay_backpressure_closes_total', 'role="app"')) > closesBefore);
+    await until('all replies taken', async () => (await metric(r.relay, 'relay_events_finished_total', 'outcome="reply_stop"')) - finishedBefore === COUNT);
+    await until('the slow socket closed', async () => (await metric(r.relay, 'relay_backpressure_closes_total', 'role="app"')) > closesBefore);
 
     socketOf(p1).resume();
     expect((await p1.closed).code).toBe(1013);
@@ -144,28 +122,28 @@ describe.each(backendsUnderTest({ singleNode: true }))('backpressure from a slow
     // The next connection reads normally: it gets every final p1 did not, paced so that it is
     // not itself closed for the backlog. Finals written to p1 but still unsent when it was
     // closed may reach both (at least once); no connection gets one twice.
-    const p2 = await connect(relay.url, 'app', tokens.portal);
+    const p2 = await r.connect('portal');
     const count = (c: TestClient, id: string) => c.frames.filter((f) => f.type === 'reply' && f.event_id === id).length;
     await until('every final at p1 or p2', () => ids.every((id) => count(p1, id) + count(p2, id) >= 1));
     await p2.quiet(300);
     for (const id of ids) {
       expect(count(p1, id)).toBeLessThanOrEqual(1);
       expect(count(p2, id)).toBeLessThanOrEqual(1);
-      const r = [...p1.frames, ...p2.frames].find((f) => f.type === 'reply' && f.event_id === id);
-      expect(r?.content).toBe(answer(id));
+      const final = [...p1.frames, ...p2.frames].find((f) => f.type === 'reply' && f.event_id === id);
+      expect(final?.content).toBe(answer(id));
     }
     expect(ids.some((id) => count(p2, id) === 1)).toBe(true);
     expect(p2.ws.readyState).toBe(p2.ws.OPEN);
-    expect(await metric(relay, 'relay_backpressure_closes_total', 'role="app"')).toBe(closesBefore + 1);
+    expect(await metric(r.relay, 'relay_backpressure_closes_total', 'role="app"')).toBe(closesBefore + 1);
     for (const c of [agent, p1, p2]) expect(c.invalid).toEqual([]);
   }, 30_000);
 
   test('a reply larger than RELAY_MAX_BUFFERED_BYTES still reaches a reader that keeps up', async () => {
     // Where the protocol is silent we take the limit to be on what a reader has left unread,
     // as RELAY_MAX_BUFFERED_BYTES's help says, so one big answer never costs a healthy socket.
-    const agent = await connect(relay.url, 'agent', tokens.athena);
-    const app = await connect(relay.url, 'app', tokens.portal);
-    const closesBefore = await metric(relay, 'relay_backpressure_closes_total');
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
+    const closesBefore = await metric(r.relay, 'relay_backpressure_closes_total');
     app.send(eventFrame({ thread_id: 'portal:big-answer:1' }));
     const id = (await app.nextOf('accepted')).event_id as string;
     await agent.nextOf('event', id);
@@ -176,7 +154,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('backpressure from a slow
     expect(reply.content).toBe(content);
     expect(reply.reply).toBe(content);
     expect(app.ws.readyState).toBe(app.ws.OPEN);
-    expect(await metric(relay, 'relay_backpressure_closes_total')).toBe(closesBefore);
+    expect(await metric(r.relay, 'relay_backpressure_closes_total')).toBe(closesBefore);
     expect((await app.quiet(200)).filter((f) => f.type === 'reply')).toEqual([]);
     for (const c of [agent, app]) expect(c.invalid).toEqual([]);
   }, 20_000);

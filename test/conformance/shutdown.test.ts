@@ -1,7 +1,7 @@
 import { backendsUnderTest } from '../support/backends';
 import { TestClient, UpgradeRefused, eventFrame } from '../support/client';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { useRelay } from '../support/relay-fixture';
+import type { RelayProcess } from '../support/relay-process';
 
 // Graceful shutdown: on SIGTERM (or SIGINT) a node stops being ready, refuses new upgrades,
 // closes every socket with 1001 ("reconnect, to any node") and exits 0 within its grace period.
@@ -30,32 +30,16 @@ async function upgradeOutcome(relay: RelayProcess, token: string): Promise<numbe
 }
 
 describe.each(backendsUnderTest())('graceful shutdown ($name backend)', (backend) => {
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  let relay: RelayProcess | undefined;
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await relay?.stop('SIGKILL'); // only if a test failed before its node exited
-    relay = undefined;
-  });
-  afterAll(async () => {
-    await backend.teardown();
-  });
+  // Each test stops its node itself; one a failed test left running is killed after it.
+  const r = useRelay(backend, { env: { RELAY_SHUTDOWN_GRACE_MS: String(GRACE_MS) }, stoppedByTest: true });
 
   test.each(['SIGTERM', 'SIGINT'] as const)('%s: sockets closed with 1001, no new upgrades, exit 0 within the grace period', async (signal) => {
-    relay = await startRelay({ registry, env: { ...(await backend.env()), RELAY_SHUTDOWN_GRACE_MS: String(GRACE_MS) } });
-    const node = relay;
+    const node = r.relay;
     expect(await readiness(node)).toBe(200);
 
-    const agent = await connect(node.url, 'agent', tokens.athena);
-    const app = await connect(node.url, 'app', tokens.portal);
-    const app2 = await connect(node.url, 'app', tokens.flow);
+    const agent = await r.connect('athena');
+    const app = await r.connect('portal');
+    const app2 = await r.connect('flow');
     // Work in flight: the agent holds an event and has streamed part of the answer.
     app.send(eventFrame({ thread_id: 'portal:shutdown:1' }));
     const id = (await app.nextOf('accepted')).event_id as string;
@@ -70,7 +54,7 @@ describe.each(backendsUnderTest())('graceful shutdown ($name backend)', (backend
 
     // Every socket has been told to go: the node is draining or gone, never ready again.
     expect(await readiness(node)).not.toBe(200);
-    const upgrade = await upgradeOutcome(node, tokens.portal);
+    const upgrade = await upgradeOutcome(node, r.tokens.portal);
     expect(upgrade === 503 || upgrade === 'refused').toBe(true);
 
     expect(await exited).toBe(0);
@@ -81,18 +65,16 @@ describe.each(backendsUnderTest())('graceful shutdown ($name backend)', (backend
   }, 20_000);
 
   test('a node with nothing connected exits 0 promptly on SIGTERM', async () => {
-    relay = await startRelay({ registry, env: { ...(await backend.env()), RELAY_SHUTDOWN_GRACE_MS: String(GRACE_MS) } });
     const started = Date.now();
-    expect(await relay.stop('SIGTERM')).toBe(0);
+    expect(await r.relay.stop('SIGTERM')).toBe(0);
     expect(Date.now() - started).toBeLessThan(GRACE_MS + MARGIN_MS);
-    expect(await readiness(relay)).toBe('refused');
+    expect(await readiness(r.relay)).toBe('refused');
   }, 20_000);
 
   test('a second signal while draining does not change the outcome', async () => {
-    relay = await startRelay({ registry, env: { ...(await backend.env()), RELAY_SHUTDOWN_GRACE_MS: String(GRACE_MS) } });
-    const app = await connect(relay.url, 'app', tokens.portal);
-    const exited = relay.stop('SIGTERM');
-    relay.proc.kill('SIGINT');
+    const app = await r.connect('portal');
+    const exited = r.relay.stop('SIGTERM');
+    r.relay.proc.kill('SIGINT');
     expect((await app.closed).code).toBe(1001);
     expect(await exited).toBe(0);
   }, 20_000);
