@@ -1,10 +1,11 @@
 import { ErrorCode } from '@relay/protocol';
 import { backendsUnderTest } from '../support/backends';
 import { eventFrame, type TestClient } from '../support/client';
-import { finalsFor, lifecycleRelay, recordFrames, send, sleep } from '../support/lifecycle';
+import { finalsFor, recordFrames, send, sleep } from '../support/lifecycle';
+import { useRelay } from '../support/relay-fixture';
 
 describe.each(backendsUnderTest())('idempotency_key ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend);
+  const r = useRelay(backend, { perTest: true });
 
   test('a resend with the same key answers with the same event_id and the new ref; the agent gets it once', async () => {
     const agent = await r.connect('athena');
@@ -97,7 +98,7 @@ describe.each(backendsUnderTest())('idempotency_key ($name backend)', (backend) 
 // client retrying after a lost connection needs.)
 describe.each(backendsUnderTest())('idempotent resend at the limits ($name backend)', (backend) => {
   describe('full queue', () => {
-    const r = lifecycleRelay(backend, { registry: { agents: { athena: { max_queue: 1 } } } });
+    const r = useRelay(backend, { perTest: true, registry: { agents: { athena: { max_queue: 1 } } } });
 
     test('a resend of a queued event is accepted again, not refused with QUEUE_FULL', async () => {
       const app = await r.connect('portal');
@@ -110,7 +111,8 @@ describe.each(backendsUnderTest())('idempotent resend at the limits ($name backe
   });
 
   describe('hard rate limit', () => {
-    const r = lifecycleRelay(backend, {
+    const r = useRelay(backend, {
+      perTest: true,
       registry: { apps: { portal: { rate_limit_per_min: 2, hard_rate_limit_per_min: 2 } } },
       env: { RELAY_RATE_WINDOW_MS: '600000' }, // one window for the whole test
     });
@@ -142,7 +144,7 @@ describe.each(backendsUnderTest())('idempotent resend at the limits ($name backe
 // The finished record is kept only briefly (RELAY_FINISHED_RETENTION_MS), far less than the key:
 // the resend must still get the same event and its final, and must not reach the agent again.
 describe.each(backendsUnderTest())('idempotency_key after the ended event outlived its retention ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, { env: { RELAY_FINISHED_RETENTION_MS: '2000' } });
+  const r = useRelay(backend, { perTest: true, env: { RELAY_FINISHED_RETENTION_MS: '2000' } });
 
   /** Whether the relay still holds this ended event's record (a cancel tells "ended" from "unknown"). */
   const stillKept = async (app: TestClient, eventId: string): Promise<boolean> => {

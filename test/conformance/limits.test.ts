@@ -1,7 +1,8 @@
 import { ErrorCode, RETRYABLE_ERROR_CODES } from '@relay/protocol';
 import { backendsUnderTest } from '../support/backends';
 import { eventFrame, UpgradeRefused, type Frame, type TestClient } from '../support/client';
-import { lifecycleRelay, send, sleep, untaken } from '../support/lifecycle';
+import { send, sleep, untaken } from '../support/lifecycle';
+import { useRelay } from '../support/relay-fixture';
 
 const WINDOW_MS = 1_000;
 
@@ -14,7 +15,8 @@ async function startOfWindow(windowMs: number): Promise<number> {
 }
 
 describe.each(backendsUnderTest())('rate limits ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, {
+  const r = useRelay(backend, {
+    perTest: true,
     registry: { apps: { portal: { rate_limit_per_min: 2, hard_rate_limit_per_min: 4 } } },
     env: { RELAY_RATE_WINDOW_MS: String(WINDOW_MS) },
   });
@@ -66,7 +68,8 @@ describe.each(backendsUnderTest())('rate limits ($name backend)', (backend) => {
 });
 
 describe.each(backendsUnderTest())('events held several windows ahead ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, {
+  const r = useRelay(backend, {
+    perTest: true,
     registry: { apps: { portal: { rate_limit_per_min: 1, hard_rate_limit_per_min: 3 } } },
     env: { RELAY_RATE_WINDOW_MS: '500' },
   });
@@ -88,7 +91,8 @@ describe.each(backendsUnderTest())('events held several windows ahead ($name bac
 });
 
 describe.each(backendsUnderTest())('refused events and the rate budget ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, {
+  const r = useRelay(backend, {
+    perTest: true,
     registry: {
       apps: { portal: { rate_limit_per_min: 2, hard_rate_limit_per_min: 2 } },
       agents: { athena: { max_queue: 1 } },
@@ -112,7 +116,8 @@ describe.each(backendsUnderTest())('refused events and the rate budget ($name ba
 });
 
 describe.each(backendsUnderTest())('max_connections ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, {
+  const r = useRelay(backend, {
+    perTest: true,
     registry: { apps: { portal: { max_connections: 2 } }, agents: { athena: { max_connections: 1 } } },
   });
 
@@ -146,7 +151,7 @@ describe.each(backendsUnderTest())('max_connections ($name backend)', (backend) 
 });
 
 describe.each(backendsUnderTest())('agent max_in_flight ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, { registry: { agents: { athena: { max_in_flight: 2 } } } });
+  const r = useRelay(backend, { perTest: true, registry: { agents: { athena: { max_in_flight: 2 } } } });
 
   test('a connection holds at most max_in_flight events; each reply releases the next, in accept order', async () => {
     const agent = await r.connect('athena');

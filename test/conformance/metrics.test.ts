@@ -1,8 +1,7 @@
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame } from '../support/client';
-import { lifecycleRelay, send } from '../support/lifecycle';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { eventFrame } from '../support/client';
+import { send } from '../support/lifecycle';
+import { useRelay } from '../support/relay-fixture';
 import { eventually, metricSum, scrape } from '../support/wire-probe';
 
 // The latency, queue and bus series move with real traffic, by the amounts the traffic implies.
@@ -10,30 +9,12 @@ import { eventually, metricSum, scrape } from '../support/wire-probe';
 // test/cluster/metrics.test.ts, relay_redis_up going to 0 in test/cluster/redis-unavailable.
 
 describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-  const clients: TestClient[] = [];
-  const connect = async (...args: Parameters<typeof TestClient.connect>) => {
-    const client = await TestClient.connect(...args);
-    clients.push(client);
-    return client;
-  };
-  const metrics = () => scrape(relay.httpUrl);
-
-  beforeAll(async () => {
-    // A short node TTL makes the liveness probe (a third of it) go round often.
-    relay = await startRelay({ registry, env: { ...(await backend.env()), RELAY_NODE_TTL_MS: '1500' } });
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
+  // A short node TTL makes the liveness probe (a third of it) go round often.
+  const r = useRelay(backend, { env: { RELAY_NODE_TTL_MS: '1500' } });
+  const metrics = () => scrape(r.relay.httpUrl);
 
   test('an event waiting for its agent, then delivered, streamed and answered, moves every event series', async () => {
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
     const before = await metrics();
     const delta = (after: string, name: string, labels: Record<string, string> = {}) =>
       metricSum(after, name, labels) - metricSum(before, name, labels);
@@ -45,7 +26,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
     expect(accepted).toMatchObject({ type: 'accepted', queued: true });
     expect(await waiting()).toBe(1);
 
-    const agent = await connect(relay.url, 'agent', tokens.athena);
+    const agent = await r.connect('athena');
     const event = await agent.nextOf('event', accepted.event_id);
     expect(await eventually(waiting, 0)).toBe(0);
     for (const token of ['a', 'b', 'c']) agent.send({ type: 'token', event_id: event.event_id, token });
@@ -76,7 +57,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
   });
 
   test('events waiting are counted per agent, and an agent with none reads 0', async () => {
-    const app = await connect(relay.url, 'app', tokens.portal);
+    const app = await r.connect('portal');
     const first = await send(app, eventFrame({ ref: 'a', agent_id: 'athena' }));
     const second = await send(app, eventFrame({ ref: 'b', agent_id: 'athena' }));
     expect([first.queued, second.queued]).toEqual([true, true]);
@@ -85,7 +66,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
     expect(text).toMatch(/^relay_events_waiting\{agent="klyve"\} 0$/m);
 
     // an agent that connects takes them: the gauge reads the queue, so it follows at once
-    const agent = await connect(relay.url, 'agent', tokens.athena);
+    const agent = await r.connect('athena');
     await agent.nextOf('event', first.event_id);
     await agent.nextOf('event', second.event_id);
     expect(metricSum(await metrics(), 'relay_events_waiting', { agent: 'athena' })).toBe(0);
@@ -110,7 +91,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
 
   if (backend.name === 'redis') {
     test('Redis is up, and its commands are timed by command and by script name', async () => {
-      const app = await connect(relay.url, 'app', tokens.portal);
+      const app = await r.connect('portal');
       const before = await metrics();
       expect(metricSum(before, 'relay_redis_up')).toBe(1);
       const accepted = await send(app, eventFrame({ ref: 'r' }));
@@ -135,7 +116,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
 });
 
 describe.each(backendsUnderTest({ singleNode: true }))('metrics of events that end badly ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, { env: { RELAY_REPLY_TIMEOUT_MS: '1500' } });
+  const r = useRelay(backend, { perTest: true, env: { RELAY_REPLY_TIMEOUT_MS: '1500' } });
   const metrics = () => scrape(r.relay.httpUrl);
 
   test('an expiry, a redelivery, a timeout and a cancel each move their series once', async () => {

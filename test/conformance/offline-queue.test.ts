@@ -1,13 +1,14 @@
 import { ErrorCode, RETRYABLE_ERROR_CODES } from '@relay/protocol';
 import { backendsUnderTest } from '../support/backends';
 import { eventFrame, type Frame } from '../support/client';
-import { finalsFor, lifecycleRelay, recordFrames, send, sleep, untaken } from '../support/lifecycle';
+import { finalsFor, recordFrames, send, sleep, untaken } from '../support/lifecycle';
+import { useRelay } from '../support/relay-fixture';
 
 const SESSION_A = 'portal:task-1';
 const SESSION_B = 'portal:task-2';
 
 describe.each(backendsUnderTest())('offline queue ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend);
+  const r = useRelay(backend, { perTest: true });
 
   test('events for an offline agent are accepted as queued and delivered at once, per session in accept order', async () => {
     const app = await r.connect('portal');
@@ -64,7 +65,7 @@ describe.each(backendsUnderTest())('offline queue ($name backend)', (backend) =>
 
 describe.each(backendsUnderTest())('event expiry ($name backend)', (backend) => {
   describe('ttl_ms on the event', () => {
-    const r = lifecycleRelay(backend);
+    const r = useRelay(backend, { perTest: true });
 
     test('an event that waits past its ttl_ms ends with exactly one EVENT_EXPIRED, and is never delivered', async () => {
       const app = await r.connect('portal');
@@ -119,7 +120,7 @@ describe.each(backendsUnderTest())('event expiry ($name backend)', (backend) => 
   });
 
   describe("the agent's default_ttl_ms", () => {
-    const r = lifecycleRelay(backend, { registry: { agents: { athena: { default_ttl_ms: 300 } } } });
+    const r = useRelay(backend, { perTest: true, registry: { agents: { athena: { default_ttl_ms: 300 } } } });
 
     test('applies when the event has no ttl_ms', async () => {
       const app = await r.connect('portal');
@@ -142,7 +143,7 @@ describe.each(backendsUnderTest())('event expiry ($name backend)', (backend) => 
   });
 
   describe('RELAY_MAX_TTL_MS', () => {
-    const r = lifecycleRelay(backend, { env: { RELAY_MAX_TTL_MS: '300' } });
+    const r = useRelay(backend, { perTest: true, env: { RELAY_MAX_TTL_MS: '300' } });
 
     test('caps a longer ttl_ms', async () => {
       const app = await r.connect('portal');
@@ -156,7 +157,7 @@ describe.each(backendsUnderTest())('event expiry ($name backend)', (backend) => 
 });
 
 describe.each(backendsUnderTest())('offline queue cap ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, { registry: { agents: { athena: { max_queue: 3 } } } });
+  const r = useRelay(backend, { perTest: true, registry: { agents: { athena: { max_queue: 3 } } } });
 
   test('past max_queue waiting events the next one gets QUEUE_FULL and nothing is accepted', async () => {
     const app = await r.connect('portal');

@@ -1,12 +1,13 @@
 import { ErrorCode } from '@relay/protocol';
 import { backendsUnderTest } from '../support/backends';
 import { eventFrame } from '../support/client';
-import { finalsFor, lifecycleRelay, recordFrames, send, sleep, untaken } from '../support/lifecycle';
+import { finalsFor, recordFrames, send, sleep, untaken } from '../support/lifecycle';
+import { useRelay } from '../support/relay-fixture';
 
 const REPLY_TIMEOUT_MS = 300;
 
 describe.each(backendsUnderTest())('agent reply timeout ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, { env: { RELAY_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) } });
+  const r = useRelay(backend, { perTest: true, env: { RELAY_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) } });
 
   test('a silent agent: one AGENT_TIMEOUT to the app, a cancel to the agent, its late reply refused', async () => {
     const agent = await r.connect('athena');
@@ -52,7 +53,8 @@ describe.each(backendsUnderTest())('agent reply timeout ($name backend)', (backe
 });
 
 describe.each(backendsUnderTest())('agent reply timeout with max_in_flight 1 ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, {
+  const r = useRelay(backend, {
+    perTest: true,
     env: { RELAY_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) },
     registry: { agents: { athena: { max_in_flight: 1 } } },
   });
@@ -73,7 +75,7 @@ describe.each(backendsUnderTest())('agent reply timeout with max_in_flight 1 ($n
 });
 
 describe.each(backendsUnderTest())('cancel ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend);
+  const r = useRelay(backend, { perTest: true });
 
   test('cancelling a waiting event: CANCELLED with event_id and ref, and the agent never receives it', async () => {
     const app = await r.connect('portal');
@@ -185,7 +187,7 @@ describe.each(backendsUnderTest())('cancel ($name backend)', (backend) => {
 });
 
 describe.each(backendsUnderTest())('exactly one final frame per event ($name backend)', (backend) => {
-  const r = lifecycleRelay(backend, { env: { RELAY_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) } });
+  const r = useRelay(backend, { perTest: true, env: { RELAY_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) } });
 
   test('replies, timeouts, cancels and expiries racing each other each end an event once', async () => {
     const app = await r.connect('portal');

@@ -1,68 +1,9 @@
-import { FINAL_ERROR_CODES, type ErrorCode, type Role } from '@relay/protocol';
-import type { BackendUnderTest } from './backends';
-import { TestClient, type ConnectOptions, type Frame } from './client';
-import { startRelay, type RelayProcess } from './relay-process';
-import { testRegistry } from './registry';
+import { FINAL_ERROR_CODES, type ErrorCode } from '@relay/protocol';
+import type { Frame, TestClient } from './client';
 
 // Helpers for the event-lifecycle suites (offline queue, expiry, timeouts, cancel, idempotency,
-// limits). Those suites need a relay with their own limits and a clean queue per test, so each
-// test gets a fresh node.
-
-type Overrides = NonNullable<Parameters<typeof testRegistry>[0]>;
-type Principal = keyof ReturnType<typeof testRegistry>['tokens'];
-
-export interface LifecycleRelay {
-  /** The node of the running test. */
-  readonly relay: RelayProcess;
-  /** Opens a client as one of the test registry's apps or agents; closed after the test. */
-  connect(principal: Principal, options?: ConnectOptions): Promise<TestClient>;
-  /** Every client the running test opened (for schema checks). */
-  readonly clients: TestClient[];
-}
-
-/**
- * Starts a fresh relay before each test with these registry overrides and environment, closes
- * the test's clients after it (failing it if any client got a frame outside the schema), and
- * checks that the node shuts down cleanly.
- */
-export function lifecycleRelay(
-  backend: BackendUnderTest,
-  settings: { registry?: Overrides; env?: Record<string, string> } = {},
-): LifecycleRelay {
-  let relay: RelayProcess | undefined;
-  let tokens: ReturnType<typeof testRegistry>['tokens'];
-  const clients: TestClient[] = [];
-
-  beforeEach(async () => {
-    const test = testRegistry(settings.registry);
-    tokens = test.tokens;
-    relay = await startRelay({ registry: test.registry, env: { ...(await backend.env()), ...settings.env } });
-  });
-  afterEach(async () => {
-    const open = clients.splice(0);
-    await Promise.all(open.map((c) => c.close()));
-    expect(open.flatMap((c) => c.invalid)).toEqual([]);
-    const code = await relay?.stop();
-    relay = undefined;
-    await backend.teardown();
-    expect(code).toBe(0);
-  });
-
-  return {
-    get relay() {
-      if (!relay) throw new Error('relay not started');
-      return relay;
-    },
-    clients,
-    async connect(principal, options) {
-      if (!relay) throw new Error('relay not started');
-      const role: Role = principal === 'athena' || principal === 'klyve' ? 'agent' : 'app';
-      const client = await TestClient.connect(relay.url, role, tokens[principal], options);
-      clients.push(client);
-      return client;
-    },
-  };
-}
+// limits), single-node and cluster alike. Those suites need a clean queue per test, so each test
+// gets a fresh node: useRelay(backend, { perTest: true }) in relay-fixture.ts.
 
 /**
  * Every frame the client receives from now on, in arrival order, including those that
