@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { TestClient } from '../support/client';
+import { TestClient, eventFrame } from '../support/client';
 import { freePort, startRedis, type RedisUnderTest } from '../support/redis-server';
 import { startRelay, type RelayProcess } from '../support/relay-process';
 import { testRegistry } from '../support/registry';
@@ -7,11 +7,13 @@ import { metricSum, scrape } from '../support/wire-probe';
 
 // Frames from one socket are handled in order, one after the other (relay.ts `serial`). While
 // Redis stalls, none of them finishes, so a client that keeps sending would grow the node's
-// memory without bound (invariant 8): past MAX_QUEUED_FRAMES (10,000) waiting, the socket is
-// closed with 1013 and the refusal counted as FLOOD. On the memory backend frames finish too
+// memory without bound (invariant 8): past MAX_QUEUED_FRAMES (10,000) waiting, or past
+// MAX_QUEUED_BYTES (8 MiB) of their text, the socket is closed with 1013 and the refusal counted
+// as FLOOD. On the memory backend frames finish too
 // fast to pile up, so Redis is stalled here with CLIENT PAUSE: commands wait, none fail.
 
 const MAX_QUEUED_FRAMES = 10_000;
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 /** Long enough for 10,001 frames to reach the node on a busy machine; under the node TTL (10 s). */
 const PAUSE_MS = 5_000;
 
@@ -35,7 +37,8 @@ afterAll(async () => {
   await redis.stop();
 });
 
-test('a socket with more than 10,000 frames waiting is closed with 1013; the node carries on', async () => {
+/** Opens a flooder and a bystander, both with their opening work done. */
+async function twoSockets(): Promise<[TestClient, TestClient]> {
   const flooder = await TestClient.connect(relay.url, 'app', tokens.portal);
   const bystander = await TestClient.connect(relay.url, 'app', tokens.portal);
   clients.push(flooder, bystander);
@@ -45,13 +48,21 @@ test('a socket with more than 10,000 frames waiting is closed with 1013; the nod
     c.send({ type: 'discover', ref: 'warm' });
     await c.next((f) => f.type === 'agents' && f.ref === 'warm');
   }
-  const floods = async () => metricSum(await scrape(relay.httpUrl), 'relay_frames_rejected_total', { role: 'app', code: 'FLOOD' });
-  const before = await floods();
+  return [flooder, bystander];
+}
 
+const floods = async () => metricSum(await scrape(relay.httpUrl), 'relay_frames_rejected_total', { role: 'app', code: 'FLOOD' });
+
+/**
+ * Stalls Redis, lets `flood` send, and checks the flooder is closed with 1013, counted once,
+ * while the bystander and a new socket carry on.
+ */
+async function expectFloodClosed(flooder: TestClient, bystander: TestClient, flood: () => void): Promise<void> {
+  const before = await floods();
   // The pausing client is paused too: this answer comes when the pause is over.
   await control.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
   const resumed = control.ping();
-  for (let i = 0; i <= MAX_QUEUED_FRAMES; i++) flooder.send({ type: 'discover', ref: `d${i}` });
+  flood();
   let timer: NodeJS.Timeout | undefined;
   const closed = await Promise.race([
     flooder.closed.then((c) => c.code),
@@ -73,4 +84,21 @@ test('a socket with more than 10,000 frames waiting is closed with 1013; the nod
   fresh.send({ type: 'discover', ref: 'fresh' });
   expect(await fresh.next((f) => f.ref === 'fresh', 10_000)).toMatchObject({ type: 'agents' });
   for (const c of clients) expect(c.invalid).toEqual([]);
+}
+
+test('a socket with more than 10,000 frames waiting is closed with 1013; the node carries on', async () => {
+  const [flooder, bystander] = await twoSockets();
+  await expectFloodClosed(flooder, bystander, () => {
+    for (let i = 0; i <= MAX_QUEUED_FRAMES; i++) flooder.send({ type: 'discover', ref: `d${i}` });
+  });
+}, 60_000);
+
+test('a socket with more than 8 MiB of frames waiting is closed with 1013, long before 10,000 frames', async () => {
+  const [flooder, bystander] = await twoSockets();
+  const payload = { blob: 'x'.repeat(60_000) }; // under the 64,000-byte payload limit
+  const count = Math.ceil(MAX_QUEUED_BYTES / 60_000) + 20;
+  expect(count).toBeLessThan(MAX_QUEUED_FRAMES / 10);
+  await expectFloodClosed(flooder, bystander, () => {
+    for (let i = 0; i < count; i++) flooder.send(eventFrame({ payload, ref: `e${i}`, thread_id: `portal:flood:${i}` }));
+  });
 }, 60_000);

@@ -58,13 +58,18 @@ export interface Relay {
   readonly admin: Admin;
 }
 
-/** Frames from one socket are handled in order; this many waiting is a flood, and closes it. */
+/**
+ * Frames from one socket are handled in order. While the store stalls, none finishes: this many
+ * waiting, or this much of their text (in characters; an event carries up to 64 KB), is a
+ * flood, and closes the socket, so one client cannot fill the node's memory.
+ */
 const MAX_QUEUED_FRAMES = 10_000;
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
 export function createRelay(options: RelayOptions): Relay {
   const { backend, log, metrics, nodeId } = options;
   const pending = new Set<Promise<unknown>>();
-  const chains = new Map<string, { tail: Promise<void>; depth: number }>();
+  const chains = new Map<string, { tail: Promise<void>; depth: number; bytes: number }>();
   let draining = false;
 
   const ctx: RelayContext = {
@@ -112,20 +117,25 @@ export function createRelay(options: RelayOptions): Relay {
     track: (work) => ctx.track('owed', work),
   });
 
-  /** Runs frame work for one socket in arrival order; a RelayError becomes an error frame. */
-  const serial = (conn: Connection, work: () => Promise<void>, echo: { ref?: string; event_id?: string } = {}) => {
-    const chain = chains.get(conn.id) ?? { tail: Promise.resolve(), depth: 0 };
-    if (chain.depth >= MAX_QUEUED_FRAMES) {
+  /**
+   * Runs frame work for one socket in arrival order; a RelayError becomes an error frame.
+   * `bytes` is the frame's text length, counted against the socket's budget while it waits.
+   */
+  const serial = (conn: Connection, bytes: number, work: () => Promise<void>, echo: { ref?: string; event_id?: string } = {}) => {
+    const chain = chains.get(conn.id) ?? { tail: Promise.resolve(), depth: 0, bytes: 0 };
+    if (chain.depth >= MAX_QUEUED_FRAMES || chain.bytes + bytes > MAX_QUEUED_BYTES) {
       metrics.framesRejected.inc({ role: conn.role, code: 'FLOOD' });
       conn.close(CloseCode.OVERLOADED, 'Too many frames waiting; slow down');
       return;
     }
     chain.depth += 1;
+    chain.bytes += bytes;
     chain.tail = chain.tail
       .then(work)
       .catch((err: unknown) => reject(conn, err, echo))
       .finally(() => {
         chain.depth -= 1;
+        chain.bytes -= bytes;
       });
     chains.set(conn.id, chain);
     ctx.track('frame', chain.tail);
@@ -154,11 +164,11 @@ export function createRelay(options: RelayOptions): Relay {
     const frame = parsed.frame;
     switch (frame.type) {
       case 'event':
-        return serial(conn, () => acceptEvent(ctx, conn, frame, parsed.payloadRaw as string), { ref: frame.ref });
+        return serial(conn, text.length, () => acceptEvent(ctx, conn, frame, parsed.payloadRaw as string), { ref: frame.ref });
       case 'discover':
-        return serial(conn, () => discover(ctx, conn, frame.ref), { ref: frame.ref });
+        return serial(conn, text.length, () => discover(ctx, conn, frame.ref), { ref: frame.ref });
       case 'cancel':
-        return serial(conn, () => cancelEvent(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
+        return serial(conn, text.length, () => cancelEvent(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
       case 'ping':
         return void conn.send(pongFrame(frame.ref), 'control');
       case 'pong':
@@ -172,9 +182,9 @@ export function createRelay(options: RelayOptions): Relay {
     const frame = parsed.frame;
     switch (frame.type) {
       case 'token':
-        return serial(conn, () => relayToken(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
+        return serial(conn, text.length, () => relayToken(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
       case 'reply':
-        return serial(conn, () => acceptReply(ctx, conn, frame, parsed.payloadRaw), {
+        return serial(conn, text.length, () => acceptReply(ctx, conn, frame, parsed.payloadRaw), {
           ref: frame.ref,
           event_id: frame.event_id,
         });
@@ -291,7 +301,7 @@ export function createRelay(options: RelayOptions): Relay {
       ctx.local.set(conn.id, conn);
       metrics.connections.inc({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection opened');
-      serial(conn, async () => {
+      serial(conn, 0, async () => {
         await backend.presence.add({
           connId: conn.id,
           nodeId,
@@ -335,7 +345,8 @@ export function createRelay(options: RelayOptions): Relay {
           await owed.run({ step: 'presence', conn: conn.id }, () => backend.presence.remove(conn.id));
           // Frames that arrived before the close (a reply sent just before disconnecting) are
           // handled first, so an answered event is not handed back and done twice. The queue
-          // is bounded by MAX_QUEUED_FRAMES and holds no network waits on the memory backend.
+          // is bounded by MAX_QUEUED_FRAMES and MAX_QUEUED_BYTES, and holds no network waits on the
+          // memory backend.
           await chains.get(conn.id)?.tail;
           chains.delete(conn.id);
           if (conn.role === 'agent') {
