@@ -4,36 +4,29 @@
  */
 import { createAgentClient, createAppClient, ErrorCode, RelayError, type AgentClient, type AppClient } from '@relay/sdk';
 import { backendsUnderTest } from '../support/backends';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
 import { recordingWebSocket } from './support/recording-socket';
 import { FAST, gate, until } from './support/sdk-helpers';
+import { sharedRelay } from './support/shared-relay';
 
 describe.each(backendsUnderTest())('app client ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry({ apps: { flow: { hard_rate_limit_per_min: 1, rate_limit_per_min: 1 } } });
   const clients: (AppClient | AgentClient)[] = [];
+  const suite = sharedRelay(backend, {
+    registry: { apps: { flow: { hard_rate_limit_per_min: 1, rate_limit_per_min: 1 } } },
+    cleanup: async () => {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+    },
+  });
+  const { tokens } = suite;
   const app = (token = tokens.portal, extra: Partial<Parameters<typeof createAppClient>[0]> = {}) => {
-    const client = createAppClient({ url: relay.url, token, ...FAST, ...extra });
+    const client = createAppClient({ url: suite.relay.url, token, ...FAST, ...extra });
     clients.push(client);
     return client;
   };
   const agent = (token = tokens.athena) => {
-    const client = createAgentClient({ url: relay.url, token, ...FAST });
+    const client = createAgentClient({ url: suite.relay.url, token, ...FAST });
     clients.push(client);
     return client;
   };
-
-  beforeAll(async () => {
-    relay = await startRelay({ registry, env: await backend.env() });
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
 
   test('send resolves on accepted; tokens stream in order; reply carries the whole answer', async () => {
     const words = ['Fifty', ' tokens', ' in', ' order', '!'];

@@ -5,9 +5,8 @@
 import net from 'node:net';
 import { createAgentClient, createAppClient } from '@relay/sdk';
 import { backendsUnderTest } from '../support/backends';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
 import { sleep, until } from './support/sdk-helpers';
+import { sharedRelay } from './support/shared-relay';
 
 /** Active handles by kind, without the ones that belong to the test harness itself. */
 function handles(): Record<string, number> {
@@ -23,21 +22,13 @@ async function settled(baseline: Record<string, number>): Promise<Record<string,
 }
 
 describe.each(backendsUnderTest())('close() leaves no open handles ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  const { registry, tokens } = testRegistry();
-
-  beforeAll(async () => {
-    relay = await startRelay({ registry, env: await backend.env() });
-  });
-  afterAll(async () => {
-    expect(await relay.stop()).toBe(0);
-    await backend.teardown();
-  });
+  const suite = sharedRelay(backend);
+  const { tokens } = suite;
 
   test('after a full exchange (heartbeats on, a cancelled handler, a streamed reply)', async () => {
     await sleep(50);
     const baseline = handles();
-    const agent = createAgentClient({ url: relay.url, token: tokens.athena, heartbeat: { intervalMs: 50, timeoutMs: 1_000 } });
+    const agent = createAgentClient({ url: suite.relay.url, token: tokens.athena, heartbeat: { intervalMs: 50, timeoutMs: 1_000 } });
     agent.onEvent(async (event, reply) => {
       if ((event.payload as { hang?: boolean }).hang) {
         // a handler with its own timer, which it clears when aborted
@@ -53,7 +44,7 @@ describe.each(backendsUnderTest())('close() leaves no open handles ($name backen
       reply.token('x');
       return reply.done('x');
     });
-    const app = createAppClient({ url: relay.url, token: tokens.portal, heartbeat: { intervalMs: 50, timeoutMs: 1_000 } });
+    const app = createAppClient({ url: suite.relay.url, token: tokens.portal, heartbeat: { intervalMs: 50, timeoutMs: 1_000 } });
     await agent.opened();
     const answered = await app.send('athena', 'portal:close-1', {});
     await answered.reply;
@@ -69,7 +60,7 @@ describe.each(backendsUnderTest())('close() leaves no open handles ($name backen
   test('while connecting, and while waiting to reconnect', async () => {
     await sleep(50);
     const baseline = handles();
-    const connecting = createAppClient({ url: relay.url, token: tokens.portal });
+    const connecting = createAppClient({ url: suite.relay.url, token: tokens.portal });
     await connecting.close();
 
     const server = net.createServer();
