@@ -48,8 +48,19 @@ const ENDPOINTS: Record<Role, { path: string; subprotocol: string; maxFrame: num
  * frame. So uWS gets this multiple of the protocol limit as its hard cap, and frames between the
  * two are refused in `message` with a real 1009, which tells the client not to resend. Only
  * frames past the hard cap still end as 1006; memory per socket stays bounded by it.
+ *
+ * uWS v20.30 has no setting that sends 1009 instead: it checks the length in the frame header
+ * (or of the fragments so far) before buffering, and its force-close path closes the TCP socket
+ * without a close frame, reporting 1006 to our `close` handler (uNetworking/uWebSockets#1321:
+ * 1006 is kept for closes the library makes itself). `closeOnBackpressureLimit` concerns
+ * outgoing data only. A 1009 for any size would mean reading frames of any size, so the cap
+ * stays, and the drop is counted and logged here, as the client cannot tell it from a fault.
  */
 const HARD_FRAME_FACTOR = 4;
+
+/** What uWS v20.30 gives our `close` handler for a frame over maxPayloadLength: 1006 (never sent on the wire) and this reason. */
+const UWS_DROPPED = 1006;
+const UWS_TOO_BIG_REASON = 'Received too big message';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -91,8 +102,15 @@ export function createServer(options: ServerOptions): RelayServer {
         relay.received(conn, text);
       }),
       drain: guarded('drain', (ws) => ws.getUserData().conn?.drained()),
-      close: guarded('close', (ws) => {
+      close: guarded('close', (ws, code: number, reason: ArrayBuffer) => {
         const conn = ws.getUserData().conn;
+        if (code === UWS_DROPPED && Buffer.from(reason).toString().startsWith(UWS_TOO_BIG_REASON)) {
+          metrics.framesRejected.inc({ role, code: 'FRAME_TOO_LARGE' });
+          log.info(
+            { conn: ws.getUserData().connId, role, limit: endpoint.maxFrame * HARD_FRAME_FACTOR },
+            'frame over the hard limit: connection dropped (the client sees 1006)',
+          );
+        }
         if (conn) relay.closed(conn, conn.markClosed());
       }),
     });
