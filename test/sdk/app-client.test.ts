@@ -4,29 +4,26 @@
  */
 import { createAgentClient, createAppClient, ErrorCode, RelayError, type AgentClient, type AppClient } from '@relay/sdk';
 import { backendsUnderTest } from '../support/backends';
+import { useRelay } from '../support/relay-fixture';
 import { recordingWebSocket } from './support/recording-socket';
 import { FAST, gate, until } from './support/sdk-helpers';
-import { sharedRelay } from './support/shared-relay';
 
 describe.each(backendsUnderTest())('app client ($name backend)', (backend) => {
+  const suite = useRelay(backend, { registry: { apps: { flow: { hard_rate_limit_per_min: 1, rate_limit_per_min: 1 } } } });
   const clients: (AppClient | AgentClient)[] = [];
-  const suite = sharedRelay(backend, {
-    registry: { apps: { flow: { hard_rate_limit_per_min: 1, rate_limit_per_min: 1 } } },
-    cleanup: async () => {
-      await Promise.all(clients.splice(0).map((c) => c.close()));
-    },
-  });
-  const { tokens } = suite;
-  const app = (token = tokens.portal, extra: Partial<Parameters<typeof createAppClient>[0]> = {}) => {
+  const app = (token = suite.tokens.portal, extra: Partial<Parameters<typeof createAppClient>[0]> = {}) => {
     const client = createAppClient({ url: suite.relay.url, token, ...FAST, ...extra });
     clients.push(client);
     return client;
   };
-  const agent = (token = tokens.athena) => {
+  const agent = (token = suite.tokens.athena) => {
     const client = createAgentClient({ url: suite.relay.url, token, ...FAST });
     clients.push(client);
     return client;
   };
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
 
   test('send resolves on accepted; tokens stream in order; reply carries the whole answer', async () => {
     const words = ['Fifty', ' tokens', ' in', ' order', '!'];
@@ -71,7 +68,7 @@ describe.each(backendsUnderTest())('app client ($name backend)', (backend) => {
     const results = await Promise.allSettled([
       portal.send('nobody', 'portal:t-1', {}),
       portal.send('klyve', 'portal:t-2', { n: 2 }),
-      app(tokens.flow).send('klyve', 'flow:t-3', {}), // flow is not allowlisted for klyve
+      app(suite.tokens.flow).send('klyve', 'flow:t-3', {}), // flow is not allowlisted for klyve
       portal.send('athena', 'portal:t-4', { n: 4 }),
     ]);
     const [notFound, klyve, denied, athena] = results;
@@ -83,7 +80,7 @@ describe.each(backendsUnderTest())('app client ($name backend)', (backend) => {
   });
 
   test('RATE_LIMITED rejects with retryable: true', async () => {
-    const flow = app(tokens.flow);
+    const flow = app(suite.tokens.flow);
     await flow.send('athena', 'flow:t-1', {});
     const error = await flow.send('athena', 'flow:t-2', {}).catch((err: unknown) => err);
     expect(error).toMatchObject({ code: ErrorCode.RATE_LIMITED, retryable: true });
@@ -91,7 +88,7 @@ describe.each(backendsUnderTest())('app client ($name backend)', (backend) => {
 
   test('a bad event is refused before it is sent: INVALID_MESSAGE with details, PAYLOAD_TOO_LARGE', async () => {
     const recording = recordingWebSocket();
-    const portal = app(tokens.portal, { WebSocket: recording.WebSocket });
+    const portal = app(suite.tokens.portal, { WebSocket: recording.WebSocket });
     await portal.opened();
     const invalid = await portal.send('Not An Id', 'portal:t', {}).catch((err: unknown) => err);
     expect(invalid).toMatchObject({ code: 'INVALID_MESSAGE', details: [{ path: 'agent_id' }] });

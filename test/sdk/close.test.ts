@@ -5,8 +5,8 @@
 import net from 'node:net';
 import { createAgentClient, createAppClient } from '@relay/sdk';
 import { backendsUnderTest } from '../support/backends';
+import { useRelay } from '../support/relay-fixture';
 import { sleep, until } from './support/sdk-helpers';
-import { sharedRelay } from './support/shared-relay';
 
 /** Active handles by kind, without the ones that belong to the test harness itself. */
 function handles(): Record<string, number> {
@@ -22,13 +22,12 @@ async function settled(baseline: Record<string, number>): Promise<Record<string,
 }
 
 describe.each(backendsUnderTest())('close() leaves no open handles ($name backend)', (backend) => {
-  const suite = sharedRelay(backend);
-  const { tokens } = suite;
+  const suite = useRelay(backend);
 
   test('after a full exchange (heartbeats on, a cancelled handler, a streamed reply)', async () => {
     await sleep(50);
     const baseline = handles();
-    const agent = createAgentClient({ url: suite.relay.url, token: tokens.athena, heartbeat: { intervalMs: 50, timeoutMs: 1_000 } });
+    const agent = createAgentClient({ url: suite.relay.url, token: suite.tokens.athena, heartbeat: { intervalMs: 50, timeoutMs: 1_000 } });
     agent.onEvent(async (event, reply) => {
       if ((event.payload as { hang?: boolean }).hang) {
         // a handler with its own timer, which it clears when aborted
@@ -44,7 +43,7 @@ describe.each(backendsUnderTest())('close() leaves no open handles ($name backen
       reply.token('x');
       return reply.done('x');
     });
-    const app = createAppClient({ url: suite.relay.url, token: tokens.portal, heartbeat: { intervalMs: 50, timeoutMs: 1_000 } });
+    const app = createAppClient({ url: suite.relay.url, token: suite.tokens.portal, heartbeat: { intervalMs: 50, timeoutMs: 1_000 } });
     await agent.opened();
     const answered = await app.send('athena', 'portal:close-1', {});
     await answered.reply;
@@ -60,14 +59,14 @@ describe.each(backendsUnderTest())('close() leaves no open handles ($name backen
   test('while connecting, and while waiting to reconnect', async () => {
     await sleep(50);
     const baseline = handles();
-    const connecting = createAppClient({ url: suite.relay.url, token: tokens.portal });
+    const connecting = createAppClient({ url: suite.relay.url, token: suite.tokens.portal });
     await connecting.close();
 
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as net.AddressInfo;
     await new Promise((resolve) => server.close(resolve));
-    const retrying = createAgentClient({ url: `ws://127.0.0.1:${port}`, token: tokens.athena, backoff: { initialMs: 10_000 } });
+    const retrying = createAgentClient({ url: `ws://127.0.0.1:${port}`, token: suite.tokens.athena, backoff: { initialMs: 10_000 } });
     await until(() => retrying.state === 'reconnecting', 3_000, 'a failed attempt');
     await retrying.close();
     expect(connecting.state).toBe('closed');

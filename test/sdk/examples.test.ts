@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { backendsUnderTest } from '../support/backends';
+import { useRelay } from '../support/relay-fixture';
 import { Child, killChildren, ROOT } from '../seeds/child-process';
-import { sharedRelay } from './support/shared-relay';
 
 const AGENT = path.join(ROOT, 'examples/sdk/agent.js');
 const APP = path.join(ROOT, 'examples/sdk/app.js');
@@ -21,16 +21,16 @@ const fakeAnswer = (prompt: string) =>
   'to review the Q2 roadmap on Friday, and to keep the beta small until the crash rate drops.';
 
 describe.each(backendsUnderTest())('SDK examples against a relay process ($name backend)', (backend) => {
-  const suite = sharedRelay(backend, { cleanup: killChildren });
-  const { tokens } = suite;
+  const suite = useRelay(backend);
+  afterEach(killChildren);
 
   const agent = async (env: Record<string, string> = {}) => {
-    const child = Child.node('agent.js', AGENT, { RELAY_URL: suite.relay.url, RELAY_TOKEN: tokens.athena, FAKE_LLM_WORD_MS: '2', ...env });
+    const child = Child.node('agent.js', AGENT, { RELAY_URL: suite.relay.url, RELAY_TOKEN: suite.tokens.athena, FAKE_LLM_WORD_MS: '2', ...env });
     await child.waitFor('state open');
     return child;
   };
   const app = (message: string, env: Record<string, string> = {}) =>
-    Child.node('app.js', APP, { RELAY_URL: suite.relay.url, RELAY_TOKEN: tokens.portal, ...env }, [message]);
+    Child.node('app.js', APP, { RELAY_URL: suite.relay.url, RELAY_TOKEN: suite.tokens.portal, ...env }, [message]);
 
   test('app.js discovers, streams the fake LLM answer from agent.js and prints the reply; exit 0', async () => {
     const athena = await agent();
@@ -89,7 +89,7 @@ describe.each(backendsUnderTest())('SDK examples against a relay process ($name 
 
     test('serve.js bundles the SDK for the browser without ws; the page streams the answer and shows the reply', async () => {
       await agent();
-      const server = Child.node('serve.js', SERVE, { RELAY_URL: suite.relay.url, RELAY_TOKEN: tokens.portal, PORT: '0' });
+      const server = Child.node('serve.js', SERVE, { RELAY_URL: suite.relay.url, RELAY_TOKEN: suite.tokens.portal, PORT: '0' });
       const [, url] = await server.waitFor(/open (http:\/\/\S+)/, 20_000);
       expect(server.stdout).toMatch(/bundled page\.js: \d+ KiB from @relay\/protocol, @relay\/sdk, page, zod\n/);
 

@@ -6,8 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { backendsUnderTest } from '../support/backends';
+import { useRelay } from '../support/relay-fixture';
 import { Child, CLIENTS, killChildren } from '../seeds/child-process';
-import { sharedRelay } from './support/shared-relay';
 
 const REWRITES = path.join(__dirname, 'seeds');
 const SEED000_APP = path.join(REWRITES, 'seed000-app.js');
@@ -33,19 +33,19 @@ test('each rewrite is at most a third of the seed code it replaces, and all of t
 });
 
 describe.each(backendsUnderTest())('seed scenarios on the SDK ($name backend)', (backend) => {
-  const suite = sharedRelay(backend, { cleanup: killChildren });
-  const { tokens } = suite;
+  const suite = useRelay(backend);
+  afterEach(killChildren);
 
   // The seeds' own URL form: the full endpoint (…/v1/ws/agent), which the SDK takes as it is.
   const startAgent = async () => {
-    const agent = Child.node('seed000-agent.js', SEED000_AGENT, { RELAY_URL: `${suite.relay.url}/v1/ws/agent`, RELAY_TOKEN: tokens.athena, SEED_TOKEN_INTERVAL_MS: '5' });
+    const agent = Child.node('seed000-agent.js', SEED000_AGENT, { RELAY_URL: `${suite.relay.url}/v1/ws/agent`, RELAY_TOKEN: suite.tokens.athena, SEED_TOKEN_INTERVAL_MS: '5' });
     await agent.waitFor('Agent connected to Relay');
     return agent;
   };
 
   test('seed 000: the app gets accepted, every token in order and the reply from the agent', async () => {
     const agent = await startAgent();
-    const app = Child.node('seed000-app.js', SEED000_APP, { RELAY_URL: `${suite.relay.url}/v1/ws/app`, RELAY_TOKEN: tokens.portal });
+    const app = Child.node('seed000-app.js', SEED000_APP, { RELAY_URL: `${suite.relay.url}/v1/ws/app`, RELAY_TOKEN: suite.tokens.portal });
     const exit = await app.exit(20_000);
     expect({ exit, stderr: app.stderr }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
     const out = app.stdout;
@@ -61,7 +61,7 @@ describe.each(backendsUnderTest())('seed scenarios on the SDK ($name backend)', 
   }, 30_000);
 
   test('seed 000: sent while the agent is offline, the event is answered once the agent connects', async () => {
-    const app = Child.node('seed000-app.js', SEED000_APP, { RELAY_URL: suite.relay.url, RELAY_TOKEN: tokens.portal });
+    const app = Child.node('seed000-app.js', SEED000_APP, { RELAY_URL: suite.relay.url, RELAY_TOKEN: suite.tokens.portal });
     await app.waitFor(/ Event ID: evt_\S+\n/);
     await startAgent();
     expect(await app.exit(20_000)).toEqual({ code: 0, signal: null });
@@ -70,7 +70,7 @@ describe.each(backendsUnderTest())('seed scenarios on the SDK ($name backend)', 
 
   test('seed 001: discover, send, the streamed tokens, then reply, tokens_used and latency_ms', async () => {
     const agent = await startAgent();
-    const app = Child.node('seed001-app.js', SEED001_APP, { RELAY_URL: `${suite.relay.url}/v1/ws/app`, RELAY_TOKEN: tokens.portal });
+    const app = Child.node('seed001-app.js', SEED001_APP, { RELAY_URL: `${suite.relay.url}/v1/ws/app`, RELAY_TOKEN: suite.tokens.portal });
     const exit = await app.exit(20_000);
     expect({ exit, stderr: app.stderr }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
     const out = app.stdout;
