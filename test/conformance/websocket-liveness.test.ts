@@ -1,10 +1,10 @@
 import WebSocket from 'ws';
 import { AgentOutboundFrame, AppOutboundFrame, type Role } from '@relay/protocol';
 import { backendsUnderTest } from '../support/backends';
-import { TestClient, eventFrame, type Frame } from '../support/client';
+import { eventFrame, type Frame, type TestClient } from '../support/client';
 import { finalsFor, recordFrames, send, sleep } from '../support/lifecycle';
-import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry } from '../support/registry';
+import { useRelay } from '../support/relay-fixture';
+import type { RelayProcess } from '../support/relay-process';
 
 // PROTOCOL.md: the relay keeps sockets alive with WebSocket protocol pings, which every client
 // library answers on its own. Two ways to get that wrong pass every other suite: pings off (a
@@ -87,47 +87,27 @@ async function athenaStatus(app: TestClient): Promise<string> {
 }
 
 describe.each(backendsUnderTest({ singleNode: true }))('WebSocket liveness ($name backend)', (backend) => {
-  let relay: RelayProcess;
-  let tokens: ReturnType<typeof testRegistry>['tokens'];
-  const testClients: TestClient[] = [];
+  const r = useRelay(backend, { perTest: true, env: { RELAY_IDLE_TIMEOUT_S: String(IDLE_TIMEOUT_S) } });
   const rawClients: RawClient[] = [];
 
-  beforeEach(async () => {
-    const test = testRegistry();
-    tokens = test.tokens;
-    relay = await startRelay({
-      registry: test.registry,
-      env: { ...(await backend.env()), RELAY_IDLE_TIMEOUT_S: String(IDLE_TIMEOUT_S) },
-    });
-  });
   afterEach(async () => {
-    const open = testClients.splice(0);
-    await Promise.all(open.map((c) => c.close()));
     const raw = rawClients.splice(0);
     for (const c of raw) if (c.ws.readyState === WebSocket.OPEN) c.ws.close(1000);
     await Promise.all(raw.map((c) => c.closed));
-    expect([...open.flatMap((c) => c.invalid), ...raw.flatMap((c) => c.invalid)]).toEqual([]);
-    const code = await relay.stop();
-    await backend.teardown();
-    expect(code).toBe(0);
+    expect(raw.flatMap((c) => c.invalid)).toEqual([]);
   });
 
-  const raw = async (role: Role, token: string, autoPong: boolean) => {
-    const client = await rawConnect(relay, role, token, autoPong);
+  const raw = async (role: Role, principal: 'portal' | 'athena', autoPong: boolean) => {
+    const client = await rawConnect(r.relay, role, r.tokens[principal], autoPong);
     rawClients.push(client);
-    return client;
-  };
-  const app = async () => {
-    const client = await TestClient.connect(relay.url, 'app', tokens.portal);
-    testClients.push(client);
     return client;
   };
 
   test(
     'a client that answers protocol pings but sends nothing for twice the idle timeout stays open and usable',
     async () => {
-      const silentApp = await raw('app', tokens.portal, true);
-      const silentAgent = await raw('agent', tokens.athena, true);
+      const silentApp = await raw('app', 'portal', true);
+      const silentAgent = await raw('agent', 'athena', true);
       let closedEarly: number | undefined;
       void Promise.race([silentApp.closed, silentAgent.closed]).then(({ code }) => (closedEarly = code));
 
@@ -149,7 +129,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('WebSocket liveness ($nam
         const pong = await waitFor('a JSON pong', () => client.frames.find((f) => f.type === 'pong'), 5_000);
         expect(pong).toMatchObject({ type: 'pong', ref: 'after-silence' });
       }
-      expect(await athenaStatus(await app())).toBe('online');
+      expect(await athenaStatus(await r.connect('portal'))).toBe('online');
     },
     2 * IDLE_MS + 40_000,
   );
@@ -157,8 +137,8 @@ describe.each(backendsUnderTest({ singleNode: true }))('WebSocket liveness ($nam
   test(
     'an agent socket that stops answering pings is closed; its event goes to the next connection with attempt 2',
     async () => {
-      const deaf = await raw('agent', tokens.athena, false);
-      const portal = await app();
+      const deaf = await raw('agent', 'athena', false);
+      const portal = await r.connect('portal');
       const appFrames = recordFrames(portal);
       expect(await athenaStatus(portal)).toBe('online');
 
@@ -175,8 +155,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('WebSocket liveness ($nam
 
       await waitFor('athena offline', async () => ((await athenaStatus(portal)) === 'offline' ? true : undefined), 10_000);
 
-      const next = await TestClient.connect(relay.url, 'agent', tokens.athena);
-      testClients.push(next);
+      const next = await r.connect('athena');
       const again = await next.nextOf('event', accepted.event_id, 10_000);
       expect(again).toMatchObject({ attempt: 2, payload: { ask: 'liveness' }, thread_id: first.thread_id });
       next.send({ type: 'reply', event_id: accepted.event_id, content: 'still here', finish_reason: 'stop' });
