@@ -1,32 +1,17 @@
 import { backendsUnderTest } from '../support/backends';
-import { eventFrame, type Frame, type TestClient } from '../support/client';
+import type { Frame, TestClient } from '../support/client';
+import { sendAll, waitFor } from '../support/lifecycle';
 import { useRelay } from '../support/relay-fixture';
 
 // An agent connection that dies holding unanswered events: they go again, with attempt + 1, to
 // the agent's other connection (or its next one), in accept order; the app still gets exactly
 // one final reply per event. Events answered before the close are not sent again.
 
-async function waitFor(what: string, done: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 const eventsAt = (agent: TestClient): Frame[] => agent.frames.filter((f) => f.type === 'event');
 const reply = (eventId: string, content: string) => ({ type: 'reply', event_id: eventId, content, finish_reason: 'stop' });
 
 describe.each(backendsUnderTest())('redelivery after an agent connection is lost ($name backend)', (backend) => {
   const r = useRelay(backend);
-
-  const sendAll = async (app: TestClient, threads: string[]): Promise<Frame[]> => {
-    const tag = Math.random().toString(36).slice(2);
-    threads.forEach((thread_id, i) => app.send(eventFrame({ thread_id, ref: `${tag}-${i}`, payload: { i } })));
-    const accepted: Frame[] = [];
-    for (let i = 0; i < threads.length; i++) accepted.push(await app.next((f) => f.type === 'accepted' && f.ref === `${tag}-${i}`));
-    return accepted;
-  };
 
   /** Every reply the app has got so far (taken or not), counted per event. */
   const repliesAt = (app: TestClient, eventId: string, taken: Frame[]) =>

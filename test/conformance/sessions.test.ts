@@ -1,18 +1,10 @@
 import { backendsUnderTest } from '../support/backends';
-import { eventFrame, type Frame, type TestClient } from '../support/client';
+import type { Frame, TestClient } from '../support/client';
+import { sendAll, waitFor } from '../support/lifecycle';
 import { useRelay } from '../support/relay-fixture';
 
 // Invariant 3 and session affinity: per session_key, an agent receives events in accept order,
 // and while the agent connection holding a session lives, every event of that session goes to it.
-
-/** Polls until `done()` holds, failing with `what` after `timeoutMs`. */
-async function waitFor(what: string, done: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const eventsAt = (agent: TestClient): Frame[] => agent.frames.filter((f) => f.type === 'event');
 
@@ -28,15 +20,6 @@ function answerEverything(agent: TestClient): void {
 
 describe.each(backendsUnderTest())('sessions and affinity ($name backend)', (backend) => {
   const r = useRelay(backend);
-
-  /** Sends one event per thread, in this order, and returns the `accepted` answers in the same order. */
-  const sendAll = async (app: TestClient, threads: string[]): Promise<Frame[]> => {
-    const tag = Math.random().toString(36).slice(2);
-    threads.forEach((thread_id, i) => app.send(eventFrame({ thread_id, ref: `${tag}-${i}`, payload: { i } })));
-    const accepted: Frame[] = [];
-    for (let i = 0; i < threads.length; i++) accepted.push(await app.next((f) => f.type === 'accepted' && f.ref === `${tag}-${i}`));
-    return accepted;
-  };
 
   test('threads sharing their first two segments share a session; others do not', async () => {
     const app = await r.connect('portal');

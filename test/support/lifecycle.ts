@@ -1,9 +1,10 @@
 import { FINAL_ERROR_CODES, type ErrorCode } from '@relay/protocol';
-import type { Frame, TestClient } from './client';
+import { eventFrame, type Frame, type TestClient } from './client';
 
-// Helpers for the event-lifecycle suites (offline queue, expiry, timeouts, cancel, idempotency,
-// limits), single-node and cluster alike. Those suites need a clean queue per test, so each test
-// gets a fresh node: useRelay(backend, { perTest: true }) in relay-fixture.ts.
+// Helpers for the suites that follow events through their life (offline queue, expiry, timeouts,
+// cancel, idempotency, limits, sessions, redelivery), single-node and cluster alike: sending
+// events, waiting for them, and counting the frames each one got. The lifecycle suites also need
+// a clean queue per test, so each test gets a fresh node: useRelay(backend, { perTest: true }).
 
 /**
  * Every frame the client receives from now on, in arrival order, including those that
@@ -36,4 +37,25 @@ export async function send(app: TestClient, frame: Frame): Promise<Frame> {
   const ref = (frame.ref as string | undefined) ?? `ref-${Math.random().toString(36).slice(2)}`;
   app.send({ ...frame, ref });
   return app.next((f) => (f.type === 'accepted' || f.type === 'error') && f.ref === ref);
+}
+
+/**
+ * Sends one event per thread to athena (payload `{ i }`), all at once in this order, and returns
+ * the `accepted` answers in the same order.
+ */
+export async function sendAll(app: TestClient, threads: string[]): Promise<Frame[]> {
+  const tag = Math.random().toString(36).slice(2);
+  threads.forEach((thread_id, i) => app.send(eventFrame({ thread_id, ref: `${tag}-${i}`, payload: { i } })));
+  const accepted: Frame[] = [];
+  for (let i = 0; i < threads.length; i++) accepted.push(await app.next((f) => f.type === 'accepted' && f.ref === `${tag}-${i}`));
+  return accepted;
+}
+
+/** Polls until `done()` holds, failing with `what` after `timeoutMs`. */
+export async function waitFor(what: string, done: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
