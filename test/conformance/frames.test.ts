@@ -1,6 +1,7 @@
 import { backendsUnderTest } from '../support/backends';
 import { eventFrame, type Frame, type TestClient } from '../support/client';
 import { useRelay } from '../support/relay-fixture';
+import { sleep } from '../support/lifecycle';
 import { captureRaw, payloadTextIn, rawContaining } from '../support/wire-probe';
 
 const MAX_PAYLOAD = 64_000;
@@ -495,6 +496,20 @@ describe.each(backendsUnderTest())('inbound frames and their errors ($name backe
       expect(final.metadata.latency_ms).toBeGreaterThanOrEqual(0);
       expect(final.error).toBeUndefined();
       expect(app.invalid).toEqual([]);
+    });
+
+    test('latency_ms runs from the accept to the reply: an agent that thinks 300 ms makes it at least that', async () => {
+      const agent = await r.connect('athena');
+      const app = await r.connect('portal');
+      const sent = Date.now();
+      const accepted = await accept(app, eventFrame({ ref: 'slow' }), 'slow');
+      const event = await agent.nextOf('event', accepted.event_id);
+      await sleep(300);
+      reply(agent, event.event_id, { content: 'thought about it', finish_reason: 'stop' });
+      const final = await app.nextOf('reply', event.event_id);
+      // at least the agent's pause, at most what the app saw from sending to the answer
+      expect(final.metadata.latency_ms).toBeGreaterThanOrEqual(300);
+      expect(final.metadata.latency_ms).toBeLessThanOrEqual(Date.now() - sent);
     });
   });
 });
