@@ -1,51 +1,11 @@
-import pino from 'pino';
-import type { Role } from '@relay/protocol';
-import { createMemoryBackend } from '../backends/memory';
 import type { Backend } from '../ports';
-import { toRegistryData } from '../registry-file';
-import type { Connection } from './connection';
-import { createMetrics } from './metrics';
-import { createRelay, type Relay } from './relay';
+import { fakeConnection, memoryBackend, relayOn, until, wait } from '../testing/in-process';
 
 // ARCHITECTURE invariant 1 / guarantees.md promise 1: `accepted` only once the event is written:
 // its record and stream entry (events.append) and its queue entry (queue.enqueue). Its expiry
 // task is written first too: an event accepted without one would wait for ever for an agent
 // that never connects, and never get its EVENT_EXPIRED final (promise 2). A write that fails
 // answers RELAY_UNAVAILABLE, echoing the frame's ref, and never `accepted`.
-
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await wait(10);
-  }
-}
-
-function appConnection(): Connection & { frames: Record<string, unknown>[] } {
-  const frames: Record<string, unknown>[] = [];
-  const role: Role = 'app';
-  return {
-    id: 'n1.1',
-    role,
-    principal: { role, id: 'portal', tokenId: 'tok-portal' },
-    since: Date.now(),
-    frames,
-    send(text) {
-      frames.push(JSON.parse(text) as Record<string, unknown>);
-      return true;
-    },
-    backedUp: () => false,
-    whenDrained: () => {},
-    sendFinal(_eventId, text) {
-      frames.push(JSON.parse(text) as Record<string, unknown>);
-      return true;
-    },
-    hasSentFinal: () => false,
-    close: () => {},
-  };
-}
 
 /** A write the test lets through, or fails, when it chooses. */
 interface Gate {
@@ -85,14 +45,7 @@ const gates: Record<string, (backend: Backend, gate: Gate & { wait: Promise<void
 };
 
 async function setUp(step: string) {
-  const registry = toRegistryData(
-    {
-      apps: [{ id: 'portal', name: 'Portal', tokens: ['rlk_portal_0123456789abcdef0123456789'] }],
-      agents: [{ id: 'athena', name: 'Athena', tokens: ['rla_athena_0123456789abcdef0123456789'], allow_apps: ['portal'] }],
-    },
-    60_000,
-  );
-  const backend = createMemoryBackend({ registry, rateWindowMs: 60_000 });
+  const backend = memoryBackend();
   let release!: () => void;
   let fail!: (err: Error) => void;
   const waitAtGate = new Promise<void>((resolve, reject) => {
@@ -102,14 +55,8 @@ async function setUp(step: string) {
   waitAtGate.catch(() => {}); // awaited by the gated write; the failure is the test's to observe there
   const gate = { reached: false, wait: waitAtGate, release: () => release(), fail: (err: Error) => fail(err) };
   gates[step]?.(backend, gate);
-  const relay: Relay = createRelay({
-    nodeId: 'n1',
-    backend,
-    log: pino({ level: 'silent' }),
-    metrics: createMetrics(),
-    limits: { replyTimeoutMs: 60_000, maxTtlMs: 60_000, finalRetentionMs: 60_000, idempotencyTtlMs: 60_000, nodeTtlMs: 3_000 },
-  });
-  const app = appConnection();
+  const { relay } = relayOn(backend);
+  const app = fakeConnection('n1.1', 'app', 'portal');
   relay.opened(app);
   await wait(50); // attached and present
   const stop = async () => {

@@ -1,14 +1,8 @@
-import pino from 'pino';
-import { createMemoryBackend } from '../backends/memory';
-import { toRegistryData } from '../registry-file';
-import { createMetrics } from './metrics';
-import { createRelay } from './relay';
-
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { memoryBackend, relayOn, wait } from '../testing/in-process';
 
 describe('liveness: the bus probe', () => {
   test('a subscription that stops receiving its own probes is made afresh, and only then', async () => {
-    const backend = createMemoryBackend({ registry: toRegistryData({}, 1), rateWindowMs: 60_000 });
+    const backend = memoryBackend();
     let deaf = false;
     let resubscribes = 0;
     const publish = backend.bus.publish.bind(backend.bus);
@@ -20,16 +14,9 @@ describe('liveness: the bus probe', () => {
       resubscribes += 1;
       deaf = false; // subscribing afresh cures it
     };
-    const metrics = createMetrics();
+    // three beats per TTL: one every 100 ms
+    const { relay, metrics } = relayOn(backend, { nodeTtlMs: 300 });
     const counted = async () => (await metrics.busResubscribes.get()).values[0]?.value ?? 0;
-    const relay = createRelay({
-      nodeId: 'n1',
-      backend,
-      log: pino({ level: 'silent' }),
-      metrics,
-      // three beats per TTL: one every 100 ms
-      limits: { replyTimeoutMs: 60_000, maxTtlMs: 60_000, finalRetentionMs: 60_000, idempotencyTtlMs: 60_000, nodeTtlMs: 300 },
-    });
     await wait(450);
     expect(resubscribes).toBe(0); // probes come back: nothing to do
     expect(await counted()).toBe(0);

@@ -1,57 +1,11 @@
-import pino from 'pino';
-import type { Role } from '@relay/protocol';
-import { createMemoryBackend } from '../backends/memory';
-import { toRegistryData } from '../registry-file';
-import type { Connection } from './connection';
-import { createMetrics } from './metrics';
-import { createRelay } from './relay';
+import { fakeConnection, memoryBackend, relayOn, until, wait } from '../testing/in-process';
 
 // The queue assigns an event, then the backend fails before the event is written to its agent
 // (Redis went away between the two commands). The assignment stands in the queue, so nothing
 // would ever send the event: the node must owe it, and write it once the backend is back.
 
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function connection(id: string, role: Role, principalId: string): Connection & { frames: Record<string, unknown>[] } {
-  const frames: Record<string, unknown>[] = [];
-  return {
-    id,
-    role,
-    principal: { role, id: principalId, tokenId: `tok-${principalId}` },
-    since: Date.now(),
-    frames,
-    send(text) {
-      frames.push(JSON.parse(text) as Record<string, unknown>);
-      return true;
-    },
-    backedUp: () => false,
-    whenDrained: () => {},
-    sendFinal(_eventId, text) {
-      frames.push(JSON.parse(text) as Record<string, unknown>);
-      return true;
-    },
-    hasSentFinal: () => false,
-    close: () => {},
-  };
-}
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await wait(10);
-  }
-}
-
 test('an event assigned while the backend fails is written to its agent once the backend is ready', async () => {
-  const registry = toRegistryData(
-    {
-      apps: [{ id: 'portal', name: 'Portal', tokens: ['rlk_portal_0123456789abcdef0123456789'] }],
-      agents: [{ id: 'athena', name: 'Athena', tokens: ['rla_athena_0123456789abcdef0123456789'], allow_apps: ['portal'] }],
-    },
-    60_000,
-  );
-  const backend = createMemoryBackend({ registry, rateWindowMs: 60_000 });
+  const backend = memoryBackend();
   // The store goes down right after the event is recorded and queued: reading it back to
   // write it to the agent fails, as does everything else, until it is back.
   let down = false;
@@ -69,18 +23,11 @@ test('an event assigned while the backend fails is written to its agent once the
   const ready = backend.ready.bind(backend);
   backend.ready = () => !down && ready();
 
-  const metrics = createMetrics();
-  const relay = createRelay({
-    nodeId: 'n1',
-    backend,
-    log: pino({ level: 'silent' }),
-    metrics,
-    // owed steps are retried every third of the node TTL: every 100 ms here
-    limits: { replyTimeoutMs: 60_000, maxTtlMs: 60_000, finalRetentionMs: 60_000, idempotencyTtlMs: 60_000, nodeTtlMs: 300 },
-  });
+  // owed steps are retried every third of the node TTL: every 100 ms here
+  const { relay, metrics } = relayOn(backend, { nodeTtlMs: 300 });
   try {
-    const agent = connection('n1.1', 'agent', 'athena');
-    const app = connection('n1.2', 'app', 'portal');
+    const agent = fakeConnection('n1.1', 'agent', 'athena');
+    const app = fakeConnection('n1.2', 'app', 'portal');
     relay.opened(agent);
     relay.opened(app);
     await wait(50); // both attached and present
@@ -94,7 +41,7 @@ test('an event assigned while the backend fails is written to its agent once the
     await wait(300);
     expect(agent.frames).toEqual([]);
     expect(app.frames).toHaveLength(1);
-    expect((await metrics.registry.getSingleMetric('relay_background_errors_total')?.get())?.values).toEqual(
+    expect((await metrics.backgroundErrors.get()).values).toEqual(
       expect.arrayContaining([expect.objectContaining({ labels: { task: 'deliver' } })]),
     );
 
@@ -106,7 +53,6 @@ test('an event assigned while the backend fails is written to its agent once the
     relay.received(agent, JSON.stringify({ type: 'reply', event_id: accepted.event_id, content: 'ok', finish_reason: 'stop' }));
     await until(() => app.frames.length > 1);
     expect(app.frames[1]).toMatchObject({ type: 'reply', event_id: accepted.event_id, content: 'ok' });
-
   } finally {
     down = false;
     await relay.drain();

@@ -1,46 +1,12 @@
-import pino from 'pino';
-import type { Role } from '@relay/protocol';
-import { createMemoryBackend } from '../backends/memory';
 import type { Task } from '../ports';
-import { toRegistryData } from '../registry-file';
-import type { Connection } from './connection';
-import { createMetrics } from './metrics';
-import { createRelay } from './relay';
+import { fakeConnection, memoryBackend, relayOn, wait } from '../testing/in-process';
 import { retryDelay } from './retry';
 
-/** A socket stand-in that records what the relay writes to it. */
-function fakeConnection(id: string, role: Role, principalId: string): Connection & { frames: Record<string, unknown>[] } {
-  const frames: Record<string, unknown>[] = [];
-  const record = (text: string) => {
-    frames.push(JSON.parse(text) as Record<string, unknown>);
-    return true;
-  };
-  return {
-    id,
-    role,
-    principal: { role, id: principalId, tokenId: 't' },
-    since: Date.now(),
-    frames,
-    send: record,
-    sendFinal: (_eventId, text) => record(text),
-    hasSentFinal: () => false,
-    backedUp: () => false,
-    whenDrained: (listener) => setImmediate(listener),
-    close: () => {},
-  };
-}
-
-const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+const settle = () => wait(20);
 
 describe('retry: the safety-net pump of waiting events', () => {
   test('backs off exponentially while events wait, and stops once none do', async () => {
-    const backend = createMemoryBackend({
-      registry: toRegistryData(
-        { apps: [{ id: 'portal' }], agents: [{ id: 'athena', allow_apps: ['portal'] }] },
-        3_600_000,
-      ),
-      rateWindowMs: 60_000,
-    });
+    const backend = memoryBackend();
     // Record scheduled retries instead of running them, so the test drives time itself.
     const scheduled: { time: number; task: Task }[] = [];
     const at = backend.scheduler.at.bind(backend.scheduler);
@@ -54,13 +20,7 @@ describe('retry: the safety-net pump of waiting events', () => {
       handler = h;
       onDue(h);
     };
-    const relay = createRelay({
-      nodeId: 'n1',
-      backend,
-      log: pino({ level: 'silent' }),
-      metrics: createMetrics(),
-      limits: { replyTimeoutMs: 60_000, maxTtlMs: 3_600_000, finalRetentionMs: 60_000, idempotencyTtlMs: 60_000, nodeTtlMs: 10_000 },
-    });
+    const { relay } = relayOn(backend, { maxTtlMs: 3_600_000, nodeTtlMs: 10_000 });
     await settle();
 
     const app = fakeConnection('n1.1', 'app', 'portal');

@@ -1,9 +1,6 @@
 import pino from 'pino';
 import WebSocket from 'ws';
-import { createMemoryBackend } from '../backends/memory';
-import { toRegistryData } from '../registry-file';
-import { createMetrics } from '../relay/metrics';
-import { createRelay } from '../relay/relay';
+import { TOKENS, memoryBackend, relayOn, until } from '../testing/in-process';
 import { createServer } from './server';
 
 // A bug in handling one socket's frame must cost at most that socket: `guarded()` in server.ts
@@ -11,7 +8,6 @@ import { createServer } from './server';
 // escapes a uWS callback and takes the node down with all its sockets.
 
 const POISON = '{"type":"ping","ref":"poison"}';
-const APP_TOKEN = 'rlk_portal_0123456789abcdef0123456789';
 
 interface Client {
   ws: WebSocket;
@@ -20,7 +16,7 @@ interface Client {
 }
 
 function connect(port: number): Promise<Client> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws/app`, { headers: { Authorization: `Bearer ${APP_TOKEN}` } });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws/app`, { headers: { Authorization: `Bearer ${TOKENS.portal}` } });
   const frames: Record<string, unknown>[] = [];
   ws.on('message', (data) => frames.push(JSON.parse(data.toString()) as Record<string, unknown>));
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
@@ -29,8 +25,6 @@ function connect(port: number): Promise<Client> {
     ws.once('error', reject);
   });
 }
-
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The promise's value, or 'timed out' (and no timer left behind either way). */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timed out'> {
@@ -43,29 +37,10 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timed ou
   }
 }
 
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await wait(10);
-  }
-}
-
 test('a frame whose handling throws closes only its own socket, with 1011', async () => {
-  const registry = toRegistryData(
-    { apps: [{ id: 'portal', name: 'Portal', tokens: [APP_TOKEN] }], agents: [] },
-    60_000,
-  );
-  const backend = createMemoryBackend({ registry, rateWindowMs: 60_000 });
-  const metrics = createMetrics();
+  const backend = memoryBackend();
+  const { relay, metrics } = relayOn(backend);
   const log = pino({ level: 'silent' });
-  const relay = createRelay({
-    nodeId: 'n1',
-    backend,
-    log,
-    metrics,
-    limits: { replyTimeoutMs: 60_000, maxTtlMs: 60_000, finalRetentionMs: 60_000, idempotencyTtlMs: 60_000, nodeTtlMs: 3_000 },
-  });
   const received = relay.received.bind(relay);
   relay.received = (conn, text) => {
     if (text === POISON) throw new Error('a bug in frame handling');

@@ -1,0 +1,78 @@
+import pino from 'pino';
+import type { Role } from '@relay/protocol';
+import { createMemoryBackend } from '../backends/memory';
+import type { Backend } from '../ports';
+import { toRegistryData } from '../registry-file';
+import type { Connection } from '../relay/connection';
+import type { RelayLimits } from '../relay/context';
+import { createMetrics, type Metrics } from '../relay/metrics';
+import { createRelay, type Relay } from '../relay/relay';
+
+// For unit tests of the core: the relay on the memory backend in the test's own process, with
+// sockets it can read. Tests bend one port at a time (a write that waits, a store that fails),
+// which a real node cannot be made to do on cue. Not part of the build (tsconfig excludes it).
+
+export const TOKENS = {
+  portal: 'rlk_portal_0123456789abcdef0123456789',
+  athena: 'rla_athena_0123456789abcdef0123456789',
+} as const;
+
+/** A memory backend with one app (portal) and one agent (athena) that serves it. */
+export function memoryBackend(): Backend {
+  const registry = toRegistryData(
+    {
+      apps: [{ id: 'portal', name: 'Portal', tokens: [TOKENS.portal] }],
+      agents: [{ id: 'athena', name: 'Athena', tokens: [TOKENS.athena], allow_apps: ['portal'] }],
+    },
+    60_000,
+  );
+  return createMemoryBackend({ registry, rateWindowMs: 60_000 });
+}
+
+/** The core on `backend`, as node n1, with long timeouts unless the test shortens them. */
+export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { relay: Relay; metrics: Metrics } {
+  const metrics = createMetrics();
+  const relay = createRelay({
+    nodeId: 'n1',
+    backend,
+    log: pino({ level: 'silent' }),
+    metrics,
+    limits: { replyTimeoutMs: 60_000, maxTtlMs: 60_000, finalRetentionMs: 60_000, idempotencyTtlMs: 60_000, nodeTtlMs: 3_000, ...limits },
+  });
+  return { relay, metrics };
+}
+
+export type FakeConnection = Connection & { frames: Record<string, unknown>[] };
+
+/** A socket that keeps, parsed, every frame the core writes to it; it never backs up. */
+export function fakeConnection(id: string, role: Role, principalId: string): FakeConnection {
+  const frames: Record<string, unknown>[] = [];
+  const keep = (text: string) => {
+    frames.push(JSON.parse(text) as Record<string, unknown>);
+    return true;
+  };
+  return {
+    id,
+    role,
+    principal: { role, id: principalId, tokenId: `tok-${principalId}` },
+    since: Date.now(),
+    frames,
+    send: keep,
+    backedUp: () => false,
+    whenDrained: () => {},
+    sendFinal: (_eventId, text) => keep(text),
+    hasSentFinal: () => false,
+    close: () => {},
+  };
+}
+
+export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `check` holds, polling; throws after `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await wait(10);
+  }
+}
