@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Command, Redis } from 'ioredis';
 import { Gauge, Histogram, type Registry } from 'prom-client';
@@ -27,9 +26,6 @@ export function createRedisMetrics(registry: Registry, isUp: () => boolean) {
 }
 
 export type RedisMetrics = ReturnType<typeof createRedisMetrics>;
-
-/** The SHA1 that EVALSHA names a script by. */
-export const scriptSha = (lua: string) => createHash('sha1').update(lua).digest('hex');
 
 /**
  * Times every command the client sends, auto-pipelined ones included (a pipeline sends each of

@@ -1,7 +1,7 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { scriptSha } from './metrics';
 
 const LUA_DIR = path.join(__dirname, 'lua');
 
@@ -32,14 +32,26 @@ const SCRIPTS = {
 export type ScriptName = keyof typeof SCRIPTS;
 export type RunScript = (name: ScriptName, keys: string[], args: (string | number)[]) => Promise<unknown>;
 
-/** Each script's name, KEYS count and full Lua text (dispatch scripts with the shared include). */
-function scriptSources(): { name: ScriptName; numberOfKeys: number; lua: string }[] {
-  const include = readFileSync(path.join(LUA_DIR, 'include-dispatch.lua'), 'utf8');
-  return Object.entries(SCRIPTS).map(([name, spec]) => {
-    const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
-    const numberOfKeys = Number(/-(\d+)\.lua$/.exec(spec.file)?.[1]);
-    return { name: name as ScriptName, numberOfKeys, lua: spec.dispatch ? `${include}\n${body}` : body };
-  });
+interface ScriptSource {
+  name: ScriptName;
+  numberOfKeys: number;
+  /** The full Lua text: dispatch scripts carry the shared include. */
+  lua: string;
+}
+
+let sources: ScriptSource[] | undefined;
+
+/** Every script, read from disk once per process. */
+function scriptSources(): ScriptSource[] {
+  sources ??= (() => {
+    const include = readFileSync(path.join(LUA_DIR, 'include-dispatch.lua'), 'utf8');
+    return Object.entries(SCRIPTS).map(([name, spec]) => {
+      const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
+      const numberOfKeys = Number(/-(\d+)\.lua$/.exec(spec.file)?.[1]);
+      return { name: name as ScriptName, numberOfKeys, lua: spec.dispatch ? `${include}\n${body}` : body };
+    });
+  })();
+  return sources;
 }
 
 /**
@@ -54,5 +66,5 @@ export function defineScripts(client: Redis): RunScript {
 
 /** Script names by the SHA1 that EVALSHA sends, to name scripts in metrics. */
 export function scriptNamesBySha(): Map<string, string> {
-  return new Map(scriptSources().map(({ name, lua }) => [scriptSha(lua), name]));
+  return new Map(scriptSources().map(({ name, lua }) => [createHash('sha1').update(lua).digest('hex'), name]));
 }
