@@ -2,7 +2,13 @@ import type { Redis } from 'ioredis';
 import type { ConnectionInfo, Presence } from '../../ports';
 import type { Keys } from './keys';
 
-/** How long a node's liveness answer is trusted locally before asking Redis again. */
+/**
+ * How long a node found alive is trusted locally before asking Redis again. Only "alive" is
+ * remembered: a node found dead may beat again at any moment (its key lapsed while Redis was
+ * down, or it was paused), and a remembered "dead" would hide the sockets it registers anew, so
+ * finals for its apps would be held instead of sent. A node that is really gone is reaped, and
+ * its entries with it, so asking again about it is rare.
+ */
 const ALIVE_CACHE_MS = 1_000;
 const REAP_LOCK_MS = 30_000;
 
@@ -12,20 +18,27 @@ const REAP_LOCK_MS = 30_000;
  * lapsed are never returned, and the first node to notice removes them.
  */
 export function createRedisPresence(client: Redis, keys: Keys): Presence {
-  const aliveCache = new Map<string, { alive: boolean; at: number }>();
+  /** nodeId → when it was last found alive. */
+  const aliveSeen = new Map<string, number>();
   const beating = new Set<string>();
 
   const nodesAlive = async (nodeIds: string[]): Promise<Set<string>> => {
     const now = Date.now();
-    const unknown = [...new Set(nodeIds)].filter((id) => {
-      const cached = aliveCache.get(id);
-      return !cached || now - cached.at > ALIVE_CACHE_MS;
-    });
-    if (unknown.length > 0) {
-      const answers = await Promise.all(unknown.map((id) => client.exists(keys.nodeAlive(id))));
-      unknown.forEach((id, i) => aliveCache.set(id, { alive: answers[i] === 1, at: now }));
+    const alive = new Set<string>();
+    const unknown: string[] = [];
+    for (const id of new Set(nodeIds)) {
+      const seenAt = aliveSeen.get(id);
+      if (seenAt !== undefined && now - seenAt <= ALIVE_CACHE_MS) alive.add(id);
+      else unknown.push(id);
     }
-    return new Set(nodeIds.filter((id) => aliveCache.get(id)?.alive));
+    const answers = await Promise.all(unknown.map((id) => client.exists(keys.nodeAlive(id))));
+    unknown.forEach((id, i) => {
+      if (answers[i] === 1) {
+        aliveSeen.set(id, now);
+        alive.add(id);
+      } else aliveSeen.delete(id);
+    });
+    return alive;
   };
 
   const liveOnly = async (infos: ConnectionInfo[]): Promise<ConnectionInfo[]> => {
@@ -88,7 +101,7 @@ export function createRedisPresence(client: Redis, keys: Keys): Presence {
         .set(keys.nodeAlive(nodeId), String(Date.now()), 'PX', ttlMs, 'GET')
         .sadd(keys.nodes, nodeId)
         .exec()) as [[Error | null, string | null], unknown];
-      aliveCache.set(nodeId, { alive: true, at: Date.now() });
+      aliveSeen.set(nodeId, Date.now());
       // After the first beat, a missing previous value means the key lapsed: others may have
       // reaped this node's entries and handed its events to other connections.
       const first = !beating.has(nodeId);
@@ -107,7 +120,7 @@ export function createRedisPresence(client: Redis, keys: Keys): Presence {
         const infos = await read(await client.smembers(keys.nodeConns(nodeId)));
         for (const info of infos) await remove(info);
         await client.multi().del(keys.nodeConns(nodeId)).srem(keys.nodes, nodeId).exec();
-        aliveCache.set(nodeId, { alive: false, at: Date.now() });
+        aliveSeen.delete(nodeId);
         reaped.push(...infos);
       }
       return reaped;
