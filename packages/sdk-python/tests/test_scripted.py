@@ -1,0 +1,289 @@
+"""The SDK's side of the protocol, frame by frame, against a scripted relay: what a real relay
+cannot be made to do on demand (answers out of order, a lost `accepted`, RELAY_UNAVAILABLE,
+duplicate finals, v1.1 attempts and resume, a silent socket)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from conftest import run
+from relay_sdk import AgentClient, AppClient, Backoff, Heartbeat, Reply, Restart
+from scripted_relay import ScriptedRelay, accepted, reply, token
+
+FAST = Backoff(initial=0.02, maximum=0.1)
+TOKEN = "rlk_portal_secret"
+
+
+def app(relay: ScriptedRelay, **kwargs: Any) -> AppClient:
+    return AppClient(relay.url, TOKEN, backoff=FAST, **kwargs)
+
+
+def test_answers_are_matched_by_ref_whatever_their_order() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            calls = asyncio.gather(client.discover(), client.send("athena", "t", {}), client.discover())
+            s = await relay.accept()
+            frames = [await s.next() for _ in range(3)]
+            first, event, second = sorted(frames, key=lambda f: int(f["ref"].split("-")[1]))
+            assert first["type"] == second["type"] == "discover" and event["type"] == "event"
+            await s.send({"type": "agents", "agents": [{"id": "b"}], "ref": second["ref"]})
+            await s.send(accepted(event))
+            await s.send({"type": "agents", "agents": [{"id": "a"}], "ref": first["ref"]})
+            a, handle, b = await calls
+            assert (a, handle.event_id, b) == ([{"id": "a"}], "evt_1", [{"id": "b"}])
+            await s.send(reply())
+            await handle.reply()
+
+    run(main)
+
+
+def test_a_send_lost_with_its_socket_is_resent_with_the_same_idempotency_key() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {"n": 1}))
+            s1 = await relay.accept()
+            sent = await s1.next("event")
+            assert sent["idempotency_key"]
+            s1.drop()
+            s2 = await relay.accept()
+            again = await s2.next("event")
+            assert again == sent
+            await s2.send(accepted(again))
+            handle = await sending
+            await s2.send(reply())
+            assert (await handle.reply())["content"] == "done"
+
+    run(main)
+
+
+def test_an_accepted_event_without_its_final_is_sent_again_on_a_new_socket() -> None:
+    """v1: the resend (same key) moves the event's stream to the new socket; no `resume` frame
+    goes to a relay that has not shown it speaks v1.1."""
+
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s1 = await relay.accept()
+            sent = await s1.next("event")
+            await s1.send(accepted(sent))
+            handle = await sending
+            await s1.send(token("a", 0))
+            s1.drop()
+            s2 = await relay.accept()
+            assert await s2.next() == sent
+            await s2.send(accepted(sent))
+            await s2.send(token("b", 0))  # the agent started again (v1: seq back to 0)
+            await s2.send(reply())
+            assert [t async for t in handle.tokens()] == ["a", Restart(None), "b"]
+            await handle.reply()
+
+    run(main)
+
+
+def test_RELAY_UNAVAILABLE_is_retried_with_the_same_frame() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s = await relay.accept()
+            sent = await s.next("event")
+            for _ in range(2):
+                await s.send({"type": "error", "code": "RELAY_UNAVAILABLE", "message": "store down", "ref": sent["ref"]})
+                assert await s.next("event") == sent
+            assert not sending.done()
+            await s.send(accepted(sent))
+            handle = await sending
+            await s.send(reply())
+            await handle.reply()
+
+    run(main)
+
+
+def test_a_final_delivered_twice_settles_once_and_is_no_orphan() -> None:
+    async def main() -> None:
+        orphans: list[dict[str, Any]] = []
+        async with ScriptedRelay() as relay, app(relay, on_orphan=orphans.append) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s = await relay.accept()
+            sent = await s.next("event")
+            await s.send(accepted(sent))
+            handle = await sending
+            await s.send(reply(content="first"))
+            await s.send(reply(content="second"))
+            await s.send({"type": "error", "code": "AGENT_TIMEOUT", "message": "late", "event_id": "evt_1"})
+            await s.send(reply("evt_9", "someone else's"))
+            await s.send(reply("evt_9", "someone else's"))
+            assert (await handle.reply())["content"] == "first"
+            await s.send({"type": "ping"})
+            await s.next("pong")  # every frame before the ping has been handled
+            assert [o["event_id"] for o in orphans] == ["evt_9"]
+
+    run(main)
+
+
+def test_a_final_that_overtakes_the_resends_accepted_is_claimed_by_its_send() -> None:
+    """The `accepted` was lost with the socket; on the new one the relay's outbox delivers the
+    final before it answers the resend. It belongs to the send, not to on_orphan."""
+
+    async def main() -> None:
+        orphans: list[dict[str, Any]] = []
+        async with ScriptedRelay() as relay, app(relay, on_orphan=orphans.append) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s1 = await relay.accept()
+            sent = await s1.next("event")
+            s1.drop()
+            s2 = await relay.accept()
+            await s2.next("event")
+            await s2.send(reply(content="early"))
+            await s2.send(accepted(sent))
+            handle = await sending
+            assert (await handle.reply())["content"] == "early"
+            assert orphans == []
+
+    run(main)
+
+
+def test_tokens_of_a_new_attempt_follow_a_Restart_and_replayed_ones_are_dropped() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s = await relay.accept()
+            await s.send(accepted(await s.next("event")))
+            handle = await sending
+            for frame in [token("a", 0, 1), token("b", 1, 1), token("b", 1, 1), token("x", 0, 2), token("x", 0, 2), token("y", 1, 2), reply()]:
+                await s.send(frame)
+            assert [t async for t in handle.tokens()] == ["a", "b", Restart(2), "x", "y"]
+
+    run(main)
+
+
+def test_after_v1_1_tokens_a_reconnect_resumes_from_the_last_seq_held() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s1 = await relay.accept()
+            sent = await s1.next("event")
+            await s1.send(accepted(sent))
+            handle = await sending
+            await s1.send(token("a", 0, 1))
+            await s1.send(token("b", 1, 1))
+            await s1.send({"type": "ping"})
+            await s1.next("pong")
+            s1.drop()
+            s2 = await relay.accept()
+            resume = await s2.next()
+            assert resume == {"type": "resume", "event_id": "evt_1", "attempt": 1, "after_seq": 1, "ref": sent["ref"]}
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 2, "ref": sent["ref"]})
+            await s2.send(token("b", 1, 1))  # overlap: already held
+            await s2.send(token("c", 2, 1))
+            await s2.send(reply(content="abc"))
+            assert [t async for t in handle.tokens()] == ["a", "b", "c"]
+            assert (await handle.reply())["content"] == "abc"
+
+    run(main)
+
+
+def test_a_refused_resume_falls_back_to_resending_the_event() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s1 = await relay.accept()
+            sent = await s1.next("event")
+            await s1.send(accepted(sent))
+            handle = await sending
+            await s1.send(token("a", 0, 1))
+            await s1.send({"type": "ping"})
+            await s1.next("pong")
+            s1.drop()
+            s2 = await relay.accept()
+            assert (await s2.next())["type"] == "resume"
+            await s2.send({"type": "error", "code": "UNKNOWN_EVENT", "message": "Unknown event", "event_id": "evt_1", "ref": sent["ref"]})
+            assert await s2.next() == sent
+            await s2.send(accepted(sent))
+            await s2.send(reply())
+            await handle.reply()
+
+    run(main)
+
+
+def test_json_pings_are_answered_and_a_silent_socket_is_replaced() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay:
+            async with AppClient(relay.url, TOKEN, backoff=FAST, heartbeat=Heartbeat(interval=0.2, timeout=0.3)) as client:
+                s1 = await relay.accept()
+                await s1.send({"type": "ping", "ref": "p1"})
+                assert await s1.next() == {"type": "pong", "ref": "p1"}
+                assert await s1.next() == {"type": "ping"}  # the client's own; this relay never answers
+                await relay.accept()  # the client gave up on the silent socket and dialled again
+                await asyncio.wait_for(s1.closed.wait(), 5)
+                assert client.state in ("open", "connecting")
+
+    run(main)
+
+
+def test_close_while_reconnecting_leaves_nothing_behind() -> None:
+    async def main() -> None:
+        client = AppClient("ws://127.0.0.1:9", TOKEN, backoff=Backoff(initial=30))
+        client.start()
+        while client.state != "reconnecting":
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(client.close(), 5)
+        assert client.state == "closed"
+
+    run(main)
+
+
+def test_agent_runs_a_redelivered_event_once_and_resends_a_refused_reply() -> None:
+    async def main() -> None:
+        runs: list[int] = []
+        async with ScriptedRelay() as relay:
+            agent = AgentClient(relay.url, "rla_athena_secret", backoff=FAST)
+
+            @agent.on_event
+            async def answer(event: dict[str, Any], reply_: Reply) -> str:
+                runs.append(event["attempt"])
+                await reply_.token("hi")
+                return "hello"
+
+            async with agent:
+                s = await relay.accept()
+                event = {"type": "event", "event_id": "evt_1", "agent_id": "athena", "app_id": "portal", "thread_id": "t", "session_key": "relay:athena:t", "payload": {}, "attempt": 1, "created_at": "2026-01-01T00:00:00.000Z"}
+                await s.send(event)
+                assert await s.next() == {"type": "token", "event_id": "evt_1", "token": "hi"}
+                answered = await s.next()
+                assert answered == {"type": "reply", "event_id": "evt_1", "content": "hello", "finish_reason": "stop"}
+                await s.send({"type": "error", "code": "RELAY_UNAVAILABLE", "message": "store down", "event_id": "evt_1"})
+                assert await s.next() == answered
+                await s.send({**event, "attempt": 2})
+                assert await s.next() == answered
+        assert runs == [1]
+
+    run(main)
+
+
+def test_agent_runs_one_event_per_session_at_a_time() -> None:
+    async def main() -> None:
+        order: list[str] = []
+        release = asyncio.Event()
+        async with ScriptedRelay() as relay:
+            agent = AgentClient(relay.url, "rla_athena_secret", concurrency=4, backoff=FAST)
+
+            @agent.on_event
+            async def answer(event: dict[str, Any], reply_: Reply) -> str:
+                order.append(f"start {event['event_id']}")
+                if event["event_id"] == "evt_1":
+                    await release.wait()
+                order.append(f"end {event['event_id']}")
+                return "ok"
+
+            async with agent:
+                s = await relay.accept()
+                base = {"type": "event", "agent_id": "athena", "app_id": "portal", "thread_id": "t", "payload": {}, "attempt": 1, "created_at": "2026-01-01T00:00:00.000Z"}
+                for event_id, session in (("evt_1", "s1"), ("evt_2", "s1"), ("evt_3", "s2")):
+                    await s.send({**base, "event_id": event_id, "session_key": session})
+                assert (await s.next("reply"))["event_id"] == "evt_3"
+                release.set()
+                assert [(await s.next("reply"))["event_id"] for _ in range(2)] == ["evt_1", "evt_2"]
+        assert order == ["start evt_1", "start evt_3", "end evt_3", "end evt_1", "start evt_2", "end evt_2"]
+
+    run(main)
