@@ -3,7 +3,8 @@
 websockets 13 added the ``websockets.asyncio`` implementation (made the default in 14), whose
 ``connect()`` takes ``additional_headers`` and reports a refused upgrade as ``InvalidStatus``;
 the legacy one takes ``extra_headers`` and raises ``InvalidStatusCode``. Everything else the SDK
-uses (``send``, ``recv``, ``close``, ``close_code``, ``transport``) is the same in both.
+uses (``send``, ``recv``, ``close``, ``ConnectionClosed.rcvd``, ``transport``) is the same in
+both; ``close_code`` is not (the new implementation has it only since 14.1).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ except ImportError:  # websockets < 13
 
 from websockets.exceptions import ConnectionClosed
 
-__all__ = ["ConnectionClosed", "open_socket", "refused_status"]
+__all__ = ["ConnectionClosed", "close_frame", "open_socket", "refused_status"]
 
 #: How long ``close()`` waits for the relay's half of the closing handshake (a dead node never
 #: answers) before dropping the TCP connection.
@@ -46,3 +47,11 @@ def refused_status(error: BaseException) -> Optional[int]:
     if status is None:
         status = getattr(getattr(error, "response", None), "status_code", None)  # InvalidStatus
     return status if isinstance(status, int) else None
+
+
+def close_frame(closed: Optional[ConnectionClosed]) -> tuple[int, str]:
+    """The close code and reason the relay sent, or 1006 when the connection just dropped."""
+    received = getattr(closed, "rcvd", None)
+    if received is None:
+        return 1006, ""
+    return int(received.code), str(received.reason)

@@ -179,13 +179,15 @@ class Connection:
         self.epoch += 1
         self._set_state("open")
         heartbeat = loop.create_task(self._beat(socket)) if self._heartbeat else None
+        ended: Optional[ws_compat.ConnectionClosed] = None
         try:
             await self._on_open(self.epoch)
-            async for message in socket:
+            while True:
+                message = await socket.recv()
                 self._last_seen = loop.time()
                 await self._dispatch(message)
-        except ws_compat.ConnectionClosed:
-            pass
+        except ws_compat.ConnectionClosed as closed:
+            ended = closed
         finally:
             self._open = False
             if heartbeat is not None:
@@ -195,7 +197,8 @@ class Connection:
                 self._socket = None
             self._on_lost()
         await socket.close()  # a no-op unless the socket was dropped without a handshake
-        return opened_at, socket.close_code or 1006, socket.close_reason or ""
+        code, reason = ws_compat.close_frame(ended)
+        return opened_at, code, reason
 
     async def _dispatch(self, message: Any) -> None:
         try:

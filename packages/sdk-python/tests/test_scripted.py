@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from conftest import run
-from relay_sdk import AgentClient, AppClient, Backoff, Heartbeat, Reply, Restart
+from relay_sdk import AgentClient, AppClient, Backoff, Heartbeat, RelayError, Reply, Restart
 from scripted_relay import ScriptedRelay, accepted, reply, token
 
 FAST = Backoff(initial=0.02, maximum=0.1)
@@ -285,5 +287,23 @@ def test_agent_runs_one_event_per_session_at_a_time() -> None:
                 release.set()
                 assert [(await s.next("reply"))["event_id"] for _ in range(2)] == ["evt_1", "evt_2"]
         assert order == ["start evt_1", "start evt_3", "end evt_3", "end evt_1", "start evt_2", "end evt_2"]
+
+    run(main)
+
+
+def test_close_1001_reconnects_and_1008_stops_with_UNAUTHORIZED() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            await client.opened()
+            s1 = await relay.accept()
+            await s1.ws.close(1001, "node shutting down")
+            s2 = await relay.accept()  # going away: reconnect, to any node
+            await s2.ws.close(1008, "token revoked")
+            while client.state != "closed":
+                await asyncio.sleep(0.01)
+            with pytest.raises(RelayError) as raised:
+                await client.discover()
+            assert raised.value.code == "UNAUTHORIZED" and "1008 token revoked" in raised.value.message
+            assert relay.count == 2
 
     run(main)
