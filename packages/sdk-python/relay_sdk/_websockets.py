@@ -9,16 +9,17 @@ both; ``close_code`` is not (the new implementation has it only since 14.1).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
+_connect: Callable[..., Awaitable[Any]]
 try:
-    from websockets.asyncio.client import connect as _connect
+    from websockets.asyncio.client import connect as _connect  # pyright: ignore[reportMissingImports]
 
-    _HEADERS_KEYWORD = "additional_headers"
+    _headers_keyword = "additional_headers"
 except ImportError:  # websockets < 13
     from websockets import connect as _connect  # type: ignore[no-redef]
 
-    _HEADERS_KEYWORD = "extra_headers"
+    _headers_keyword = "extra_headers"
 
 from websockets.exceptions import ConnectionClosed
 
@@ -34,7 +35,7 @@ async def open_socket(url: str, token: str, subprotocol: str) -> Any:
     """Opens one WebSocket with the token in the Authorization header."""
     kwargs: dict[str, Any] = {
         "subprotocols": [subprotocol],
-        _HEADERS_KEYWORD: {"Authorization": f"Bearer {token}"},
+        _headers_keyword: {"Authorization": f"Bearer {token}"},
         "open_timeout": OPEN_TIMEOUT_S,
         "close_timeout": CLOSE_TIMEOUT_S,
     }

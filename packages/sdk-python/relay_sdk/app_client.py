@@ -351,7 +351,7 @@ class AppClient:
 
 
 def _check_event(frame: dict[str, Any]) -> None:
-    problems = []
+    problems: list[str] = []
     if not isinstance(frame["agent_id"], str) or not AGENT_ID_PATTERN.match(frame["agent_id"]):
         problems.append("agent_id must match [a-z0-9][a-z0-9_-]{0,63}")
     if not isinstance(frame["thread_id"], str) or not THREAD_ID_PATTERN.match(frame["thread_id"]):

@@ -7,7 +7,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Literal, Optional
+from typing import Any, Awaitable, Callable, Literal, Optional, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from . import _websockets as ws_compat
@@ -202,13 +202,14 @@ class Connection:
 
     async def _dispatch(self, message: Any) -> None:
         try:
-            frame = json.loads(message)
+            parsed: Any = json.loads(message)
         except ValueError:
             log.warning("relay sent a frame that is not JSON", extra={"length": len(message)})
             return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        if not isinstance(parsed, dict) or not isinstance(cast(dict[str, Any], parsed).get("type"), str):
             log.warning("relay sent a frame outside the protocol")
             return
+        frame = cast(dict[str, Any], parsed)
         kind = frame["type"]
         if kind == "ping":
             pong: dict[str, Any] = {"type": "pong"}
