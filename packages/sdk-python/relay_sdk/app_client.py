@@ -145,6 +145,11 @@ class AppClient:
         ids' shapes, and the payload's size as UTF-8 JSON (at most 64,000 bytes). Pass your own
         ``idempotency_key`` (your database id for the comment, say) to make retries from another
         process or after a restart idempotent too; the relay remembers keys for 24 h.
+
+        It waits for a connection if there is none, and retries ``RELAY_UNAVAILABLE`` until the
+        relay accepts or refuses the event or the client closes: bound the wait with
+        ``asyncio.wait_for`` if you need to (a send given up before ``accepted`` may still have
+        been accepted; its final then goes to ``on_orphan``).
         """
         frame: dict[str, Any] = {"type": "event", "agent_id": agent_id, "thread_id": thread_id, "payload": payload}
         if ttl_ms is not None:
@@ -157,7 +162,8 @@ class AppClient:
     async def cancel(self, event_id: str) -> bool:
         """Asks the relay to cancel the event. True once it ended as ``CANCELLED`` (the agent's
         handler sees ``reply.cancelled`` set), False if it had already ended or is not this
-        app's."""
+        app's. It waits for the event's final frame, which goes to the connection holding the
+        event: for an event another process of the app sent, bound it with ``asyncio.wait_for``."""
         handle = self._handles.get(event_id)
         if event_id in self._finished or (handle is not None and handle.done):
             return False
