@@ -79,7 +79,11 @@ class _Output:
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    """A redis-server of the test's own. With ``appendonly``, as in production, every write is
+    fsynced to its AOF, so a SIGKILL and ``start()`` again keeps the data (a crash, not a wipe)."""
+
+    def __init__(self, appendonly: bool = False) -> None:
+        self.appendonly = appendonly
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="relay-py-redis-")
         self.proc: Optional[subprocess.Popen[bytes]] = None
@@ -89,7 +93,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "", "--appendonly", "no", "--protected-mode", "no"]
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always", "--protected-mode", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         _Output(self.proc).wait_for(r"Ready to accept connections", self.proc, 10)
 
@@ -194,7 +198,8 @@ class Balancer:
 
 
 class Relay:
-    """One node (memory backend) or several nodes on one redis-server behind a Balancer."""
+    """One node on the memory backend (``memory``) or on a redis-server of its own (``redis``,
+    AOF on), or three nodes on one redis-server behind a Balancer (``redis-3-nodes``)."""
 
     def __init__(self, backend: str, env: Optional[dict[str, str]] = None) -> None:
         if not GATEWAY.exists():
@@ -211,13 +216,14 @@ class Relay:
         try:
             if backend == "memory":
                 self.nodes.append(Node(base))
-            elif backend == "redis-3-nodes":
-                self.redis = RedisServer()
+            elif backend in ("redis", "redis-3-nodes"):
+                self.redis = RedisServer(appendonly=backend == "redis")
                 self.redis.start()
                 prefix = f"relaypy-{secrets.token_hex(4)}"
-                for _ in range(3):
+                for _ in range(1 if backend == "redis" else 3):
                     self.nodes.append(Node({**base, "REDIS_URL": self.redis.url, "RELAY_REDIS_PREFIX": prefix}))
-                self.balancer = Balancer([n.port for n in self.nodes])
+                if backend == "redis-3-nodes":
+                    self.balancer = Balancer([n.port for n in self.nodes])
             else:
                 raise ValueError(f"unknown backend {backend}")
         except BaseException:
@@ -248,8 +254,17 @@ class Relay:
         return codes
 
 
-def backends() -> list[str]:
-    """memory and redis-3-nodes, or those RELAY_TEST_BACKENDS names (as the jest suites read it)."""
+def _wanted(name: str) -> bool:
     only = os.environ.get("RELAY_TEST_BACKENDS")
-    wanted = [b.strip() for b in only.split(",")] if only else None
-    return [b for b in ("memory", "redis-3-nodes") if wanted is None or b in wanted]
+    return not only or name in [b.strip() for b in only.split(",")]
+
+
+def backends() -> list[str]:
+    """The backends every relay test runs on: memory and redis-3-nodes, or those of them that
+    RELAY_TEST_BACKENDS names (as the jest suites read it)."""
+    return [b for b in ("memory", "redis-3-nodes") if _wanted(b)]
+
+
+def wants_redis() -> bool:
+    """Whether the Redis-only tests run: RELAY_TEST_BACKENDS unset, or naming a Redis backend."""
+    return _wanted("redis") or _wanted("redis-3-nodes")
