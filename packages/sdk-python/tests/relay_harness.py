@@ -65,6 +65,10 @@ class _Output:
         for line in iter(proc.stdout.readline, b""):
             with self._lock:
                 self.text += line.decode("utf-8", "replace")
+        proc.stdout.close()  # EOF: the process and any child holding the pipe are gone
+
+    def join(self) -> None:
+        self._thread.join(10)
 
     def wait_for(self, pattern: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> re.Match[str]:
         deadline = time.monotonic() + timeout
@@ -95,12 +99,14 @@ class RedisServer:
     def start(self) -> None:
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always", "--protected-mode", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        _Output(self.proc).wait_for(r"Ready to accept connections", self.proc, 10)
+        self.output = _Output(self.proc)
+        self.output.wait_for(r"Ready to accept connections", self.proc, 10)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(10)
+            self.output.join()
 
 
 class Node:
@@ -131,7 +137,9 @@ class Node:
     def stop(self, sig: int = signal.SIGTERM) -> Optional[int]:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(20)
+        code = self.proc.wait(20)
+        self.output.join()
+        return code
 
 
 class Balancer:
