@@ -181,6 +181,7 @@ class AppClient:
             # Cancelling the request task takes its pending cancel frame with it (see _request).
             for f in (ended, request):
                 f.cancel()
+            await asyncio.gather(request, return_exceptions=True)
             waiters = self._cancels.get(event_id, [])
             if ended in waiters:
                 waiters.remove(ended)
@@ -205,8 +206,8 @@ class AppClient:
         frame["ref"] = ref
         request = _Request(frame, asyncio.get_running_loop().create_future(), kind)
         self._pending[ref] = request
-        await self._connection.send(frame)  # not open yet: _on_open sends it
         try:
+            await self._connection.send(frame)  # not open yet: _on_open sends it
             return await asyncio.shield(request.future)
         finally:
             # A caller that gives up (cancelled, timed out) takes its request with it; an event

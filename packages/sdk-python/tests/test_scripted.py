@@ -307,3 +307,21 @@ def test_close_1001_reconnects_and_1008_stops_with_UNAUTHORIZED() -> None:
             assert relay.count == 2
 
     run(main)
+
+
+def test_a_send_given_up_by_its_caller_is_not_sent_again() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s1 = await relay.accept()
+            await s1.next("event")
+            sending.cancel()
+            await asyncio.gather(sending, return_exceptions=True)
+            s1.drop()
+            s2 = await relay.accept()
+            asking = asyncio.ensure_future(client.discover())
+            assert (await s2.next())["type"] == "discover"  # and no event before it
+            asking.cancel()
+            await asyncio.gather(asking, return_exceptions=True)
+
+    run(main)
