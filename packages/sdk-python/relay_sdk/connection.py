@@ -157,6 +157,9 @@ class Connection:
                     await asyncio.wait_for(self._wake.wait(), delay)
                 except asyncio.TimeoutError:
                     pass
+        except Exception as err:  # a bug, not a network failure: say so instead of dying silently
+            log.exception("relay connection failed")
+            self._stop(RelayError(CLOSED, f"The client stopped on an internal error: {err!r}"))
         finally:
             self._stop(RelayError(CLOSED, "The client was closed"))
 
@@ -217,7 +220,10 @@ class Connection:
                 pong["ref"] = frame["ref"]
             await self.send(pong)
         elif kind != "pong":
-            await self._on_frame(frame)
+            try:
+                await self._on_frame(frame)
+            except Exception:  # a frame the client cannot use must not end the connection
+                log.exception("could not handle a frame from the relay", extra={"type": kind})
 
     async def _beat(self, socket: Any) -> None:
         beat = self._heartbeat

@@ -325,3 +325,20 @@ def test_a_send_given_up_by_its_caller_is_not_sent_again() -> None:
             await asyncio.gather(asking, return_exceptions=True)
 
     run(main)
+
+
+def test_frames_outside_the_protocol_are_logged_and_the_connection_carries_on() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            await client.opened()
+            s = await relay.accept()
+            await s.ws.send("not json")
+            await s.send({"no": "type"})
+            await s.send({"type": "reply"})  # no event_id
+            asking = asyncio.ensure_future(client.discover())
+            frame = await s.next("discover")
+            await s.send({"type": "agents", "agents": [], "ref": frame["ref"]})
+            assert await asking == []
+            assert relay.count == 1
+
+    run(main)
