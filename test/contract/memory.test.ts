@@ -25,3 +25,8 @@ eventStoreContract('memory', async () => {
     teardown: async () => {},
   };
 });
+
+import { createMemoryPresence } from '../../packages/gateway/src/backends/memory/presence';
+import { presenceContract } from './presence.contract';
+
+presenceContract('memory', async () => ({ presence: createMemoryPresence(), aliveCacheMs: 0, teardown: async () => {} }), { shared: false });

@@ -65,3 +65,21 @@ eventStoreContract('redis', async () => {
     teardown: async () => {},
   };
 });
+
+import { ALIVE_CACHE_MS, createRedisPresence } from '../../packages/gateway/src/backends/redis/presence';
+import { presenceContract } from './presence.contract';
+
+presenceContract(
+  'redis',
+  async () => {
+    const { client, run, keys } = fresh();
+    // Each peer is another node: its own connection and its own cache of who is alive.
+    const peer = () => {
+      const other = new Redis(redis.url);
+      clients.push(other);
+      return createRedisPresence(other, defineScripts(other), keys);
+    };
+    return { presence: createRedisPresence(client, run, keys), peer, aliveCacheMs: ALIVE_CACHE_MS, teardown: async () => {} };
+  },
+  { shared: true },
+);

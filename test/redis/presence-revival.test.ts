@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisPresence } from '../../packages/gateway/src/backends/redis/presence';
+import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
 import type { ConnectionInfo } from '../../packages/gateway/src/ports';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 
@@ -28,13 +29,13 @@ test('a node reaped while its key had lapsed, then back, has its new connections
   const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
   const [a, b] = [new Redis(redis.url), new Redis(redis.url)];
   clients.push(a, b);
-  const reaper = createRedisPresence(a, keys);
-  const revived = createRedisPresence(b, keys);
+  const reaper = createRedisPresence(a, defineScripts(a), keys);
+  const revived = createRedisPresence(b, defineScripts(b), keys);
   const conn = (connId: string): ConnectionInfo => ({ connId, nodeId: 'node-b', role: 'app', principalId: 'academy', tokenId: 't', since: Date.now() });
 
   await reaper.heartbeat('node-a', 60_000);
   await revived.heartbeat('node-b', TTL_MS);
-  await revived.add(conn('node-b.1'));
+  expect(await revived.add(conn('node-b.1'), 10)).toBe(true);
   expect((await reaper.list('app', 'academy')).map((c) => c.connId)).toEqual(['node-b.1']);
 
   await sleep(TTL_MS + 100); // node-b's key lapses
@@ -43,7 +44,7 @@ test('a node reaped while its key had lapsed, then back, has its new connections
 
   // node-b beats again, learns it was given up, and its clients reconnect to it
   expect(await revived.heartbeat('node-b', 60_000)).toBe(false);
-  await revived.add(conn('node-b.2'));
+  expect(await revived.add(conn('node-b.2'), 10)).toBe(true);
   expect((await reaper.list('app', 'academy')).map((c) => c.connId)).toEqual(['node-b.2']);
   expect((await reaper.get('node-b.2'))?.nodeId).toBe('node-b');
 });

@@ -11,11 +11,24 @@ export interface ConnectionInfo {
 
 /**
  * Who is connected where, cluster-wide. An entry lives from `add` until `remove`, or until its
- * node stops proving it is alive; entries of dead nodes are never returned.
+ * node stops proving it is alive; entries of dead nodes are never returned (a backend may trust
+ * a node it found alive for a moment longer: the Redis one for a second).
  */
 export interface Presence {
-  add(info: ConnectionInfo): Promise<void>;
+  /**
+   * Adds the entry unless its app or agent already has `limit` connections, and says whether it
+   * did. Check and add are one step cluster-wide: of connections racing for the last place, one
+   * gets it. Adding an entry already there changes nothing and resolves true.
+   */
+  add(info: ConnectionInfo, limit: number): Promise<boolean>;
+  /** Removing an entry that is not there (never added, or already reaped) changes nothing. */
   remove(connId: string): Promise<void>;
+  /**
+   * How many places one app or agent holds, in constant time whatever that number: its entries,
+   * counting those of a node that died until that node is reaped (so a place is never handed
+   * out twice while the dead node's sockets might still be open).
+   */
+  count(role: Role, principalId: string): Promise<number>;
   get(connId: string): Promise<ConnectionInfo | null>;
   /** Live connections of one app or agent, oldest first. */
   list(role: Role, principalId: string): Promise<ConnectionInfo[]>;

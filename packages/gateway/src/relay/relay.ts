@@ -290,8 +290,7 @@ export function createRelay(options: RelayOptions): Relay {
       const principal = await backend.registry.authenticate(role, token);
       if (!principal) return { ok: false, status: 401, reason: 'bad_token', message: 'Unknown, revoked or wrong-role token' };
       const limit = await connectionLimit(role, principal.id);
-      const open = await backend.presence.list(role, principal.id);
-      if (open.length >= limit) {
+      if ((await backend.presence.count(role, principal.id)) >= limit) {
         return { ok: false, status: 429, reason: 'max_connections', message: `At most ${limit} connections` };
       }
       return { ok: true, principal };
@@ -302,24 +301,19 @@ export function createRelay(options: RelayOptions): Relay {
       metrics.connections.inc({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection opened');
       serial(conn, 0, async () => {
-        await backend.presence.add({
-          connId: conn.id,
-          nodeId,
-          role: conn.role,
-          principalId: conn.principal.id,
-          tokenId: conn.principal.tokenId,
-          since: conn.since,
-        });
+        // Upgrades racing past admission: the place is taken here, by whichever comes first.
+        const limit = await connectionLimit(conn.role, conn.principal.id);
+        const placed = await backend.presence.add(
+          { connId: conn.id, nodeId, role: conn.role, principalId: conn.principal.id, tokenId: conn.principal.tokenId, since: conn.since },
+          limit,
+        );
+        if (!placed) {
+          conn.close(CloseCode.POLICY, `At most ${limit} connections`);
+          return;
+        }
         // Admitted just before its token was revoked, and opened just after the news came.
         if (kicks.kicked(conn.principal.tokenId)) {
           conn.close(CloseCode.POLICY, 'Token revoked');
-          return;
-        }
-        // Upgrades racing past admission: the oldest connections keep their places.
-        const open = await backend.presence.list(conn.role, conn.principal.id);
-        const limit = await connectionLimit(conn.role, conn.principal.id);
-        if (open.findIndex((c) => c.connId === conn.id) >= limit) {
-          conn.close(CloseCode.POLICY, `At most ${limit} connections`);
           return;
         }
         if (conn.role === 'app') return flushOutbox(ctx, conn.id, conn.principal.id);

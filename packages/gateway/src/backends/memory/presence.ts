@@ -7,12 +7,16 @@ export function createMemoryPresence(): Presence {
   const nodes = new Set<string>();
 
   return {
-    async add(info) {
-      conns.set(info.connId, info);
+    // No await between the check and the add: nothing can take the last place in between.
+    async add(info, limit) {
       const k = key(info.role, info.principalId);
       let set = byPrincipal.get(k);
+      if (set?.has(info.connId)) return true;
+      if ((set?.size ?? 0) >= limit) return false;
       if (!set) byPrincipal.set(k, (set = new Set()));
+      conns.set(info.connId, info);
       set.add(info.connId);
+      return true;
     },
     async remove(connId) {
       const info = conns.get(connId);
@@ -22,6 +26,9 @@ export function createMemoryPresence(): Presence {
       const set = byPrincipal.get(k);
       set?.delete(connId);
       if (set?.size === 0) byPrincipal.delete(k);
+    },
+    async count(role, principalId) {
+      return byPrincipal.get(key(role, principalId))?.size ?? 0;
     },
     async get(connId) {
       return conns.get(connId) ?? null;

@@ -91,7 +91,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   return {
     name: 'redis',
     registry,
-    presence: createRedisPresence(client, keys),
+    presence: createRedisPresence(client, run, keys),
     events: createRedisEventStore(client, run, keys, { finishedRetentionMs: options.finishedRetentionMs }),
     queue: createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`)),
     outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? 10_000, options.onOutboxDrop ?? (() => {})),

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ConnectionInfo, Presence } from '../../ports';
 import type { Keys } from './keys';
+import type { RunScript } from './scripts';
 
 /**
  * How long a node found alive is trusted locally before asking Redis again. Only "alive" is
@@ -9,15 +10,16 @@ import type { Keys } from './keys';
  * finals for its apps would be held instead of sent. A node that is really gone is reaped, and
  * its entries with it, so asking again about it is rare.
  */
-const ALIVE_CACHE_MS = 1_000;
+export const ALIVE_CACHE_MS = 1_000;
 const REAP_LOCK_MS = 30_000;
 
 /**
  * Connections in Redis: a hash of all of them, a set per app/agent and a set per node. A node
  * proves it is alive with a key that expires unless refreshed; entries of a node whose key has
- * lapsed are never returned, and the first node to notice removes them.
+ * lapsed are never returned, and the first node to notice removes them. The app's or agent's
+ * set is also its count of places (SCARD), so admission never reads the whole list.
  */
-export function createRedisPresence(client: Redis, keys: Keys): Presence {
+export function createRedisPresence(client: Redis, run: RunScript, keys: Keys): Presence {
   /** nodeId → when it was last found alive. */
   const aliveSeen = new Map<string, number>();
   const beating = new Set<string>();
@@ -62,13 +64,16 @@ export function createRedisPresence(client: Redis, keys: Keys): Presence {
   };
 
   return {
-    async add(info) {
-      await client
-        .multi()
-        .hset(keys.conns, info.connId, JSON.stringify(info))
-        .sadd(keys.principalConns(info.role, info.principalId), info.connId)
-        .sadd(keys.nodeConns(info.nodeId), info.connId)
-        .exec();
+    async add(info, limit) {
+      const added = await run(
+        'addConnection',
+        [keys.conns, keys.principalConns(info.role, info.principalId), keys.nodeConns(info.nodeId)],
+        [info.connId, JSON.stringify(info), limit],
+      );
+      return added === 1;
+    },
+    async count(role, principalId) {
+      return client.scard(keys.principalConns(role, principalId));
     },
     async remove(connId) {
       const [info] = await read([connId]);
