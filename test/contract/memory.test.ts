@@ -30,3 +30,17 @@ import { createMemoryPresence } from '../../packages/gateway/src/backends/memory
 import { presenceContract } from './presence.contract';
 
 presenceContract('memory', async () => ({ presence: createMemoryPresence(), aliveCacheMs: 0, teardown: async () => {} }), { shared: false });
+
+import { createMemoryRateLimiter } from '../../packages/gateway/src/backends/memory/rate-limiter';
+import { rateLimiterContract } from './rate-limiter.contract';
+
+rateLimiterContract('memory', async () => ({ limiter: createMemoryRateLimiter(60_000), windowMs: 60_000, teardown: async () => {} }));
+
+import { createMemoryOutbox } from '../../packages/gateway/src/backends/memory/outbox';
+import { outboxContract, type OutboxUnderTest } from './outbox.contract';
+
+outboxContract('memory', async () => {
+  const drops: OutboxUnderTest['drops'] = [];
+  const outbox = createMemoryOutbox(40, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
+  return { outbox, maxPerApp: 40, drops, teardown: async () => {} };
+});

@@ -83,3 +83,22 @@ presenceContract(
   },
   { shared: true },
 );
+
+import { createRedisRateLimiter } from '../../packages/gateway/src/backends/redis/rate-limiter';
+import { rateLimiterContract } from './rate-limiter.contract';
+
+rateLimiterContract('redis', async () => {
+  const { keys } = fresh();
+  const limiter = () => createRedisRateLimiter(fresh().run, keys, 60_000);
+  return { limiter: limiter(), windowMs: 60_000, peer: limiter, teardown: async () => {} };
+});
+
+import { createRedisOutbox } from '../../packages/gateway/src/backends/redis/outbox';
+import { outboxContract, type OutboxUnderTest } from './outbox.contract';
+
+outboxContract('redis', async () => {
+  const { keys } = fresh();
+  const drops: OutboxUnderTest['drops'] = [];
+  const outbox = () => createRedisOutbox(fresh().run, keys, 40, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
+  return { outbox: outbox(), maxPerApp: 40, drops, peer: outbox, teardown: async () => {} };
+});
