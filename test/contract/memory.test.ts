@@ -44,3 +44,11 @@ outboxContract('memory', async () => {
   const outbox = createMemoryOutbox(40, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
   return { outbox, maxPerApp: 40, drops, teardown: async () => {} };
 });
+
+import { createMemoryBus } from '../../packages/gateway/src/backends/memory/bus';
+import { busContract } from './bus.contract';
+
+busContract('memory', async () => {
+  const bus = createMemoryBus();
+  return { bus, teardown: () => bus.close() };
+});

@@ -102,3 +102,22 @@ outboxContract('redis', async () => {
   const outbox = () => createRedisOutbox(fresh().run, keys, 40, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
   return { outbox: outbox(), maxPerApp: 40, drops, peer: outbox, teardown: async () => {} };
 });
+
+import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
+import type { Bus } from '../../packages/gateway/src/ports';
+import { busContract } from './bus.contract';
+
+busContract('redis', async () => {
+  const { keys } = fresh();
+  const buses: Bus[] = [];
+  const bus = () => {
+    const subscriber = new Redis(redis.url);
+    clients.push(subscriber);
+    const made = createRedisBus(fresh().client, subscriber, keys, (err) => {
+      throw err;
+    });
+    buses.push(made);
+    return made;
+  };
+  return { bus: bus(), peer: bus, teardown: async () => void (await Promise.all(buses.map((b) => b.close()))) };
+});
