@@ -52,3 +52,17 @@ busContract('memory', async () => {
   const bus = createMemoryBus();
   return { bus, teardown: () => bus.close() };
 });
+
+import { createMemoryScheduler } from '../../packages/gateway/src/backends/memory/scheduler';
+import type { Task } from '../../packages/gateway/src/ports';
+import { schedulerContract } from './scheduler.contract';
+
+schedulerContract(
+  'memory',
+  async () => {
+    const failed: Task[] = [];
+    const scheduler = createMemoryScheduler((_err, task) => failed.push(task));
+    return { scheduler, failed, teardown: () => scheduler.close() };
+  },
+  { shared: false },
+);

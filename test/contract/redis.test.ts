@@ -121,3 +121,27 @@ busContract('redis', async () => {
   };
   return { bus: bus(), peer: bus, teardown: async () => void (await Promise.all(buses.map((b) => b.close()))) };
 });
+
+import { createRedisScheduler } from '../../packages/gateway/src/backends/redis/scheduler';
+import type { Scheduler, Task } from '../../packages/gateway/src/ports';
+import { schedulerContract } from './scheduler.contract';
+
+schedulerContract(
+  'redis',
+  async () => {
+    const { keys } = fresh();
+    const failed: Task[] = [];
+    const made: Scheduler[] = [];
+    const scheduler = () => {
+      const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+      clients.push(connection);
+      const s = createRedisScheduler(connection, keys.bullPrefix, (_err, task) => {
+        if (task) failed.push(task);
+      });
+      made.push(s);
+      return s;
+    };
+    return { scheduler: scheduler(), failed, peer: scheduler, teardown: async () => void (await Promise.all(made.map((s) => s.close()))) };
+  },
+  { shared: true },
+);

@@ -7,6 +7,8 @@ import { taskId, type Scheduler, type Task } from '../../ports';
 export function createMemoryScheduler(onError: (err: unknown, task: Task) => void): Scheduler {
   const timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   let handler: ((task: Task) => Promise<void>) | undefined;
+  /** Tasks that fell due before a handler was installed, by key. */
+  const waiting = new Map<string, Task>();
   const run = (key: string, task: Task, at: number) => {
     // Node timers may fire a millisecond early by Date.now(); a release run then finds its held
     // events not yet due and nothing would wake them again. So a task never runs before `at`.
@@ -16,12 +18,16 @@ export function createMemoryScheduler(onError: (err: unknown, task: Task) => voi
       return;
     }
     timers.delete(key);
-    if (!handler) return;
+    if (!handler) {
+      waiting.set(key, task);
+      return;
+    }
     handler(task).catch((err) => onError(err, task));
   };
   return {
     async at(time, task) {
       const key = taskId(task);
+      if (waiting.has(key)) return; // already due
       const existing = timers.get(key);
       if (existing && existing.at <= time) return;
       if (existing) clearTimeout(existing.timer);
@@ -33,13 +39,18 @@ export function createMemoryScheduler(onError: (err: unknown, task: Task) => voi
       const existing = timers.get(key);
       if (existing) clearTimeout(existing.timer);
       timers.delete(key);
+      waiting.delete(key);
     },
     onDue(h) {
       handler = h;
+      const due = [...waiting];
+      waiting.clear();
+      for (const [key, task] of due) run(key, task, 0);
     },
     async close() {
       for (const { timer } of timers.values()) clearTimeout(timer);
       timers.clear();
+      waiting.clear();
     },
   };
 }

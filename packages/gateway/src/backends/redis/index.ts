@@ -33,7 +33,7 @@ export interface RedisBackendOptions {
   /** Where relay_redis_up and relay_redis_command_duration_seconds are registered. */
   metrics?: MetricsRegistry;
   onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
-  onTaskError?: (err: unknown, task: Task) => void;
+  onTaskError?: (err: unknown, task?: Task) => void;
 }
 
 /**
