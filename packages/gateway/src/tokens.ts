@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { AGENT_TOKEN_PREFIX, APP_TOKEN_PREFIX, type Role } from '@relay/protocol';
 import { randomSecret } from './ids';
 
@@ -18,16 +18,4 @@ export function hashToken(token: string): Buffer {
 /** A short, non-secret name for a token, safe to log: the first 12 hex digits of its hash. */
 export function tokenId(hash: Buffer): string {
   return hash.subarray(0, 6).toString('hex');
-}
-
-/**
- * Index of the hash in `candidates` equal to `hash`, or -1. Every candidate is compared with
- * timingSafeEqual and the loop never stops early, so timing says nothing about which matched.
- */
-export function findHash(candidates: readonly Buffer[], hash: Buffer): number {
-  let found = -1;
-  for (let i = 0; i < candidates.length; i++) {
-    if (timingSafeEqual(candidates[i] as Buffer, hash) && found < 0) found = i;
-  }
-  return found;
 }
