@@ -1,17 +1,26 @@
+import { createMemoryBus } from '../../packages/gateway/src/backends/memory/bus';
 import { createMemoryDeliveryQueue } from '../../packages/gateway/src/backends/memory/delivery-queue';
+import { createMemoryEventStore } from '../../packages/gateway/src/backends/memory/event-store';
+import { createMemoryOutbox } from '../../packages/gateway/src/backends/memory/outbox';
+import { createMemoryPresence } from '../../packages/gateway/src/backends/memory/presence';
+import { createMemoryRateLimiter } from '../../packages/gateway/src/backends/memory/rate-limiter';
+import { createMemoryRegistry } from '../../packages/gateway/src/backends/memory/registry';
+import { createMemoryScheduler } from '../../packages/gateway/src/backends/memory/scheduler';
+import type { Task } from '../../packages/gateway/src/ports';
+import { busContract } from './bus.contract';
 import { deliveryQueueContract } from './delivery-queue.contract';
+import { eventStoreContract } from './event-store.contract';
+import { outboxContract, type OutboxUnderTest } from './outbox.contract';
+import { presenceContract } from './presence.contract';
+import { queueEventsContract, registryContract, timelineContract } from './registry.contract';
+import { rateLimiterContract } from './rate-limiter.contract';
+import { schedulerContract } from './scheduler.contract';
 
 deliveryQueueContract('memory', async () => ({ queue: createMemoryDeliveryQueue(), teardown: async () => {} }));
-
-import { createMemoryRegistry } from '../../packages/gateway/src/backends/memory/registry';
-import { createMemoryEventStore } from '../../packages/gateway/src/backends/memory/event-store';
-import { queueEventsContract, registryContract, timelineContract } from './registry.contract';
 
 registryContract('memory', async (seed) => ({ registry: createMemoryRegistry(seed), teardown: async () => {} }));
 timelineContract('memory', async () => ({ events: createMemoryEventStore({ finishedRetentionMs: 60_000 }), teardown: async () => {} }));
 queueEventsContract('memory', async () => ({ queue: createMemoryDeliveryQueue(), teardown: async () => {} }));
-
-import { eventStoreContract } from './event-store.contract';
 
 eventStoreContract('memory', async () => {
   const events = createMemoryEventStore({ finishedRetentionMs: 50 });
@@ -26,18 +35,9 @@ eventStoreContract('memory', async () => {
   };
 });
 
-import { createMemoryPresence } from '../../packages/gateway/src/backends/memory/presence';
-import { presenceContract } from './presence.contract';
-
 presenceContract('memory', async () => ({ presence: createMemoryPresence(), aliveCacheMs: 0, teardown: async () => {} }), { shared: false });
 
-import { createMemoryRateLimiter } from '../../packages/gateway/src/backends/memory/rate-limiter';
-import { rateLimiterContract } from './rate-limiter.contract';
-
 rateLimiterContract('memory', async () => ({ limiter: createMemoryRateLimiter(60_000), windowMs: 60_000, teardown: async () => {} }));
-
-import { createMemoryOutbox } from '../../packages/gateway/src/backends/memory/outbox';
-import { outboxContract, type OutboxUnderTest } from './outbox.contract';
 
 outboxContract('memory', async () => {
   const drops: OutboxUnderTest['drops'] = [];
@@ -45,17 +45,10 @@ outboxContract('memory', async () => {
   return { outbox, maxPerApp: 40, drops, teardown: async () => {} };
 });
 
-import { createMemoryBus } from '../../packages/gateway/src/backends/memory/bus';
-import { busContract } from './bus.contract';
-
 busContract('memory', async () => {
   const bus = createMemoryBus();
   return { bus, teardown: () => bus.close() };
 });
-
-import { createMemoryScheduler } from '../../packages/gateway/src/backends/memory/scheduler';
-import type { Task } from '../../packages/gateway/src/ports';
-import { schedulerContract } from './scheduler.contract';
 
 schedulerContract(
   'memory',

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis, RedisOptions } from 'ioredis';
+import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
+import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
+import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
+import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { createRedisOutbox } from '../../packages/gateway/src/backends/redis/outbox';
+import { ALIVE_CACHE_MS, createRedisPresence } from '../../packages/gateway/src/backends/redis/presence';
+import { createRedisRateLimiter } from '../../packages/gateway/src/backends/redis/rate-limiter';
+import { createRedisRegistry } from '../../packages/gateway/src/backends/redis/registry';
+import { createRedisScheduler } from '../../packages/gateway/src/backends/redis/scheduler';
+import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import type { Bus, Scheduler, Task } from '../../packages/gateway/src/ports';
+import { busContract } from './bus.contract';
+import { deliveryQueueContract } from './delivery-queue.contract';
+import { eventStoreContract } from './event-store.contract';
+import { outboxContract, type OutboxUnderTest } from './outbox.contract';
+import { presenceContract } from './presence.contract';
+import { rateLimiterContract } from './rate-limiter.contract';
+import { queueEventsContract, registryContract, timelineContract } from './registry.contract';
+import { schedulerContract } from './scheduler.contract';
+
+/**
+ * Every port's contract on one Redis deployment. `connect` opens a new connection to it: each
+ * node in a contract has its own, as real nodes do. Every test gets fresh keys, so the server
+ * need not be empty. Another deployment (Redis Cluster, say) runs them all with one more call.
+ */
+export function redisContracts(name: string, connect: (options?: RedisOptions) => Redis) {
+  const clients: Redis[] = [];
+  afterAll(() => {
+    for (const c of clients) c.disconnect();
+  });
+  const open = (options?: RedisOptions) => {
+    const client = connect(options);
+    clients.push(client);
+    return client;
+  };
+  /** A client and fresh keys: each test starts from an empty relay. */
+  const fresh = () => {
+    const client = open();
+    return { client, run: defineScripts(client), keys: createKeys(`contract-${randomBytes(4).toString('hex')}`) };
+  };
+  const queueOn = ({ client, run, keys }: ReturnType<typeof fresh>) =>
+    createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`));
+
+  deliveryQueueContract(name, async () => ({ queue: queueOn(fresh()), teardown: async () => {} }));
+  queueEventsContract(name, async () => ({ queue: queueOn(fresh()), teardown: async () => {} }));
+
+  registryContract(name, async (seed) => {
+    const { client, run, keys } = fresh();
+    const registry = createRedisRegistry(client, run, keys);
+    await registry.seed(seed, 'replace');
+    return { registry, teardown: async () => {} };
+  });
+
+  timelineContract(name, async () => {
+    const { client, run, keys } = fresh();
+    return { events: createRedisEventStore(client, run, keys), teardown: async () => {} };
+  });
+
+  eventStoreContract(name, async () => {
+    const { client, run, keys } = fresh();
+    return {
+      events: createRedisEventStore(client, run, keys, { finishedRetentionMs: 50 }),
+      finishedRetentionMs: 50,
+      later: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      teardown: async () => {},
+    };
+  });
+
+  presenceContract(
+    name,
+    async () => {
+      const { client, run, keys } = fresh();
+      // Each peer is another node: its own connection and its own cache of who is alive.
+      const peer = () => {
+        const other = open();
+        return createRedisPresence(other, defineScripts(other), keys);
+      };
+      return { presence: createRedisPresence(client, run, keys), peer, aliveCacheMs: ALIVE_CACHE_MS, teardown: async () => {} };
+    },
+    { shared: true },
+  );
+
+  rateLimiterContract(name, async () => {
+    const { keys } = fresh();
+    const limiter = () => createRedisRateLimiter(fresh().run, keys, 60_000);
+    return { limiter: limiter(), windowMs: 60_000, peer: limiter, teardown: async () => {} };
+  });
+
+  outboxContract(name, async () => {
+    const { keys } = fresh();
+    const drops: OutboxUnderTest['drops'] = [];
+    const outbox = () => createRedisOutbox(fresh().run, keys, 40, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
+    return { outbox: outbox(), maxPerApp: 40, drops, peer: outbox, teardown: async () => {} };
+  });
+
+  busContract(name, async () => {
+    const { keys } = fresh();
+    const buses: Bus[] = [];
+    const bus = () => {
+      const made = createRedisBus(open(), open(), keys, (err) => {
+        throw err;
+      });
+      buses.push(made);
+      return made;
+    };
+    return { bus: bus(), peer: bus, teardown: async () => void (await Promise.all(buses.map((b) => b.close()))) };
+  });
+
+  schedulerContract(
+    name,
+    async () => {
+      const { keys } = fresh();
+      const failed: Task[] = [];
+      const made: Scheduler[] = [];
+      const scheduler = () => {
+        // BullMQ's workers block on their connection: it must never give up on a command.
+        const s = createRedisScheduler(open({ maxRetriesPerRequest: null }), keys.bullPrefix, (_err, task) => {
+          if (task) failed.push(task);
+        });
+        made.push(s);
+        return s;
+      };
+      return { scheduler: scheduler(), failed, peer: scheduler, teardown: async () => void (await Promise.all(made.map((s) => s.close()))) };
+    },
+    { shared: true },
+  );
+}
