@@ -47,11 +47,11 @@ export function createRedisScheduler(
         return void (await add(time, task));
       }
       if (existing.timestamp + existing.delay <= time) return;
-      // Due later than asked: bring it forward. A job no longer delayed runs now, earlier still;
-      // one running on another node is past help (its handler's own rescheduling covers it).
-      await existing.changeDelay(Math.max(0, time - Date.now())).catch(async (err: unknown) => {
-        if ((await existing.getState()) === 'delayed') throw err;
-      });
+      // Due later than asked: made anew, so its timestamp and delay keep saying when it is due
+      // (changeDelay would not move the timestamp). One no longer delayed runs now, earlier still.
+      if ((await existing.getState()) !== 'delayed') return;
+      await existing.remove();
+      await add(time, task);
     },
     async cancel(task) {
       await queue.remove(taskId(task));
