@@ -5,6 +5,7 @@ const { spawn } = require('node:child_process');
 const { openSync, readFileSync, writeFileSync } = require('node:fs');
 const { createServer } = require('node:net');
 const path = require('node:path');
+const { performance } = require('node:perf_hooks');
 
 const GATEWAY_MAIN = path.resolve(__dirname, '../packages/gateway/dist/main.js');
 
@@ -100,6 +101,53 @@ async function startGateway({ name, dir, redisUrl, prefix, registryFile, logLeve
   return { url: `ws://127.0.0.1:${port}`, child };
 }
 
+/**
+ * A node of the Socket.IO comparison relay (socketio-server.js) on a free port, ready first.
+ * @param {{ name: string, dir: string, redisUrl: string, registryFile: string }} options
+ */
+async function startSocketIo({ name, dir, redisUrl, registryFile }) {
+  const port = await freePort();
+  const env = { PATH: process.env.PATH ?? '', PORT: String(port), REDIS_URL: redisUrl, REGISTRY: registryFile, NODE_ID: name };
+  const child = own(name, process.execPath, [path.resolve(__dirname, 'socketio-server.js')], dir, env);
+  const ready = () => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+  await waitFor(child, ready, 20_000);
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+/**
+ * CPU of the named processes, of this one ('load generator') and of everything else on the
+ * machine ('other') between start() and end(), as % of one core.
+ * @param {Record<string, Owned>} who
+ */
+function cpuWindow(who) {
+  /** @type {Record<string, number>} */
+  const atStart = {};
+  let selfAtStart = process.cpuUsage();
+  let machineAtStart = NaN;
+  let startedAt = 0;
+  return {
+    start() {
+      for (const [name, child] of Object.entries(who)) atStart[name] = cpuSeconds(child) ?? NaN;
+      selfAtStart = process.cpuUsage();
+      machineAtStart = machineBusySeconds() ?? NaN;
+      startedAt = performance.now();
+    },
+    /** @returns {Record<string, number>} */
+    end() {
+      const seconds = (performance.now() - startedAt) / 1000;
+      /** @type {Record<string, number>} */
+      const percent = {};
+      for (const [name, child] of Object.entries(who)) percent[name] = (100 * ((cpuSeconds(child) ?? NaN) - (atStart[name] ?? NaN))) / seconds;
+      const self = process.cpuUsage(selfAtStart);
+      percent['load generator'] = (self.user + self.system) / 1e4 / seconds;
+      const ours = Object.values(percent).reduce((sum, v) => sum + v, 0);
+      // Everything else on the machine (other jobs, the kernel's own work): non-zero is noise.
+      percent.other = Math.max(0, (100 * ((machineBusySeconds() ?? NaN) - machineAtStart)) / seconds - ours);
+      return percent;
+    },
+  };
+}
+
 /** @param {string} file @param {unknown} registry */
 function writeRegistry(file, registry) {
   writeFileSync(file, JSON.stringify(registry));
@@ -161,4 +209,4 @@ function killAllNow() {
   for (const o of owned) if (o.proc.exitCode === null && o.proc.signalCode === null) o.proc.kill('SIGKILL');
 }
 
-module.exports = { startRedis, startGateway, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };
+module.exports = { startRedis, startGateway, startSocketIo, cpuWindow, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };
