@@ -44,6 +44,20 @@ function own(name, command, args, dir, env) {
   return entry;
 }
 
+/**
+ * A Node child of ours with an IPC channel (for a client process the benchmark steers).
+ * @param {string} name @param {string} script @param {string} dir @param {NodeJS.ProcessEnv} [env]
+ */
+function ownFork(name, script, dir, env) {
+  const log = path.join(dir, `${name}.log`);
+  const fd = openSync(log, 'w');
+  const proc = spawn(process.execPath, [script], { stdio: ['ignore', fd, fd, 'ipc'], ...(env ? { env } : {}) });
+  const entry = { name, proc, log, failed: /** @type {Error | undefined} */ (undefined) };
+  proc.on('error', (err) => (entry.failed = err));
+  owned.push(entry);
+  return entry;
+}
+
 /** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -209,4 +223,4 @@ function killAllNow() {
   for (const o of owned) if (o.proc.exitCode === null && o.proc.signalCode === null) o.proc.kill('SIGKILL');
 }
 
-module.exports = { startRedis, startGateway, startSocketIo, cpuWindow, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };
+module.exports = { freePort, ownFork, startRedis, startGateway, startSocketIo, cpuWindow, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };
