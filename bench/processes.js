@@ -199,9 +199,10 @@ function machineBusySeconds() {
  * Ends every owned process: SIGTERM (a gateway drains and writes its --cpu-prof profile),
  * SIGKILL whatever is left after `graceMs`. Safe to call more than once.
  * @param {number} [graceMs]
+ * @param {string[]} [names] only these (default: every process we own)
  */
-async function stopAll(graceMs = 5_000) {
-  const alive = owned.filter((o) => o.proc.exitCode === null && o.proc.signalCode === null);
+async function stopAll(graceMs = 5_000, names) {
+  const alive = owned.filter((o) => o.proc.exitCode === null && o.proc.signalCode === null && (!names || names.includes(o.name)));
   // Gateways first (they talk to Redis while draining), then Redis.
   const gateways = alive.filter((o) => o.name !== 'redis');
   const rest = alive.filter((o) => o.name === 'redis');
