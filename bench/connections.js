@@ -18,6 +18,8 @@ const HELP = `npm run bench:connections -- [options]
   --backends LIST   memory, redis or both                             (memory,redis)
   --settle S        seconds idle after each step before memory is read (3)
   --sources K       client source addresses 127.0.0.1..127.0.0.K      (8)
+  --allocations K   profile what the node allocates during the first step (garbage
+                    included) and print the K functions that allocate most, per socket
   --redis-server P  redis-server binary                               (redis-server)
   --json            print the figures as one JSON object instead
 
@@ -32,6 +34,7 @@ function options() {
       backends: { type: 'string' },
       settle: { type: 'string' },
       sources: { type: 'string' },
+      allocations: { type: 'string' },
       'redis-server': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -48,7 +51,8 @@ function options() {
   const settle = Number(values.settle ?? 3);
   const sources = Number(values.sources ?? 8);
   if (!(settle >= 0) || !(sources >= 1 && sources <= 254)) throw new Error('--settle must be ≥ 0 and --sources 1..254');
-  return { steps, backends, settleMs: settle * 1000, sources, redisServer: values['redis-server'] ?? 'redis-server', json: values.json ?? false };
+  const allocations = Number(values.allocations ?? 0);
+  return { steps, backends, settleMs: settle * 1000, sources, allocations, redisServer: values['redis-server'] ?? 'redis-server', json: values.json ?? false };
 }
 
 /** @param {number} x */
@@ -93,7 +97,14 @@ async function runBackend(backend, o, log) {
   for (const target of o.steps) {
     const nodeCpu = cpuSeconds(node.child) ?? NaN;
     const redisCpu = redis ? cpuSeconds(redis.child) ?? NaN : 0;
+    const profiling = o.allocations > 0 && have === 0;
+    if (profiling) await inspector.startAllocations();
     const step = await open(target - have);
+    if (profiling) {
+      const top = (await inspector.stopAllocations()).slice(0, o.allocations);
+      log(`  allocated during the first ${step.opened} upgrades, per socket (sampled, garbage included):`);
+      for (const { name, bytes } of top) log(`    ${fmt(bytes / step.opened / KB, 2).padStart(8)} KB  ${name}`);
+    }
     const nodeMs = ((cpuSeconds(node.child) ?? NaN) - nodeCpu) * 1000;
     const redisMs = redis ? ((cpuSeconds(redis.child) ?? NaN) - redisCpu) * 1000 : 0;
     have = step.open;
