@@ -170,7 +170,7 @@ async function main() {
   }
   const r = result.relay;
   const b = result.bullmq;
-  const row = (/** @type {string} */ label, /** @type {string} */ x, /** @type {string} */ y) => `${label.padEnd(44)}${x.padStart(12)}${y.padStart(12)}`;
+  const row = (/** @type {string} */ label, /** @type {string} */ x, /** @type {string} */ y) => `${label.padEnd(44)} ${x.padStart(17)} ${y.padStart(17)}`;
   process.stdout.write(
     [
       '',
