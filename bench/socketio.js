@@ -133,7 +133,7 @@ async function main() {
       p50: median(mine.map((r) => r.p50)),
       p99: median(mine.map((r) => r.p99)),
       serverUsPerFrame: median(mine.map((r) => r.serverUsPerFrame)),
-      nodeBUsPerFrame: median(mine.map((r) => ((r.cpuPercent['node B'] ?? NaN) / 100) * (o.durationMs / 1000) * 1e6 / (r.framesPerSec * (o.durationMs / 1000)))),
+      nodeBUsPerFrame: median(mine.map((r) => (((r.cpuPercent['node B'] ?? NaN) / 100) * 1e6) / r.framesPerSec)),
       lost: mine.reduce((s, r) => s + r.lost, 0),
       errors: mine.reduce((s, r) => s + r.errors, 0),
     };
