@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // @ts-check
 // Cluster benchmark: a private redis-server, gateway node A (apps) and node B (agents), and this
-// process as the load generator. Prints token frames/s end to end and p50/p99 agent-send →
+// process as the load generator. Prints token frames/s end to end and p50/p99/p99.9 agent-send →
 // app-receive latency, beside a bare ioredis publish → subscribe baseline measured in the same
-// run, and the ratios. See docs/benchmarks.md. Usage: npm run bench:cluster -- --help
+// run, and the ratios; a closed loop, or with --rate an open one. See docs/benchmarks.md.
+// Usage: npm run bench:cluster -- --help
 const { randomBytes } = require('node:crypto');
 const { existsSync, mkdirSync, mkdtempSync, rmSync } = require('node:fs');
 const os = require('node:os');
