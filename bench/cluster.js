@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // @ts-check
 // Cluster benchmark: a private redis-server, gateway node A (apps) and node B (agents), and this
-// process as the load generator. Prints token frames/s end to end and p50/p99 agent-send →
+// process as the load generator. Prints token frames/s end to end and p50/p99/p99.9 agent-send →
 // app-receive latency, beside a bare ioredis publish → subscribe baseline measured in the same
-// run, and the ratios. See docs/benchmarks.md. Usage: npm run bench:cluster -- --help
+// run, and the ratios; a closed loop, or with --rate an open one. See docs/benchmarks.md.
+// Usage: npm run bench:cluster -- --help
 const { randomBytes } = require('node:crypto');
 const { existsSync, mkdirSync, mkdtempSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Redis } = require('ioredis');
-const { runBaseline, runRelay } = require('./load');
-const { cpuSeconds, killAllNow, machineBusySeconds, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
+const { runBaseline, runBaselineOpenLoop, runRelay } = require('./load');
+const { cpuWindow, killAllNow, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
+const { registry } = require('./registry');
 
 const HELP = `npm run bench:cluster -- [options]      (every option also reads the env var shown)
 
@@ -21,6 +23,8 @@ const HELP = `npm run bench:cluster -- [options]      (every option also reads t
   --token-bytes B   length of each token's text                      BENCH_TOKEN_BYTES (24)
   --warmup S        seconds of load before measuring                 BENCH_WARMUP     (3)
   --duration S      seconds measured                                 BENCH_DURATION   (15)
+  --rate R          open loop: R tokens/s in all, whatever the relay  BENCH_RATE       (closed loop)
+                    does, with p99.9; baseline at the same rate
   --aof             Redis with AOF and appendfsync always            BENCH_AOF=1
   --log-level L     the nodes' LOG_LEVEL                             BENCH_LOG_LEVEL  (info)
   --cpu-prof DIR    run both nodes with node --cpu-prof into DIR     BENCH_CPU_PROF
@@ -38,6 +42,7 @@ function options() {
       'token-bytes': { type: 'string' },
       warmup: { type: 'string' },
       duration: { type: 'string' },
+      rate: { type: 'string' },
       aof: { type: 'boolean' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'string' },
@@ -65,6 +70,7 @@ function options() {
     tokenBytes: Math.floor(num(values['token-bytes'], env.BENCH_TOKEN_BYTES, 24, '--token-bytes')),
     warmupMs: num(values.warmup, env.BENCH_WARMUP, 3, '--warmup') * 1000,
     durationMs: num(values.duration, env.BENCH_DURATION, 15, '--duration') * 1000,
+    rate: values.rate ?? env.BENCH_RATE ? num(values.rate, env.BENCH_RATE, 0, '--rate') : undefined,
     aof: values.aof ?? env.BENCH_AOF === '1',
     logLevel: values['log-level'] ?? env.BENCH_LOG_LEVEL ?? 'info',
     cpuProf: values['cpu-prof'] ?? env.BENCH_CPU_PROF,
@@ -72,25 +78,6 @@ function options() {
     json: values.json ?? false,
     keep: values.keep ?? false,
   };
-}
-
-/** A registry of N apps and N agents, agent i serving app i only, limits out of the way. */
-function registry(/** @type {number} */ n, /** @type {number} */ inflight) {
-  const secret = () => randomBytes(18).toString('hex');
-  const pairs = Array.from({ length: n }, (_, i) => ({
-    app: { id: `app${i}`, token: `rlk_app${i}_${secret()}` },
-    agent: { id: `agent${i}`, token: `rla_agent${i}_${secret()}` },
-  }));
-  const file = {
-    apps: pairs.map(({ app }) => ({ id: app.id, tokens: [app.token], rate_limit_per_min: 10_000_000 })),
-    agents: pairs.map(({ app, agent }) => ({
-      id: agent.id,
-      tokens: [agent.token],
-      allow_apps: [app.id],
-      max_in_flight: Math.max(64, inflight),
-    })),
-  };
-  return { pairs, file };
 }
 
 /** @param {number} x */
@@ -123,14 +110,9 @@ async function main() {
   log(`redis ${redisVersion} at ${redis.url}; node A ${a.url} (apps), node B ${b.url} (agents); logs in ${dir}`);
   log(`running: ${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured ...`);
 
-  /** CPU seconds of every process at the window's edges, to show who used the two cores. */
-  const who = { 'node A': a.child, 'node B': b.child, redis: redis.child };
+  const cpu = cpuWindow({ 'node A': a.child, 'node B': b.child, redis: redis.child });
   /** @type {Record<string, number>} */
-  const cpuAtStart = {};
-  /** @type {Record<string, number>} */
-  const cpuPercent = {};
-  let selfAtStart = process.cpuUsage();
-  let machineAtStart = NaN;
+  let cpuPercent = {};
   const relay = await runRelay({
     appUrl: a.url,
     agentUrl: b.url,
@@ -140,34 +122,21 @@ async function main() {
     tokenBytes: o.tokenBytes,
     warmupMs: o.warmupMs,
     durationMs: o.durationMs,
-    onWindow(edge) {
-      if (edge === 'start') {
-        for (const [name, child] of Object.entries(who)) cpuAtStart[name] = cpuSeconds(child) ?? NaN;
-        selfAtStart = process.cpuUsage();
-        machineAtStart = machineBusySeconds() ?? NaN;
-        return;
-      }
-      const seconds = o.durationMs / 1000;
-      for (const [name, child] of Object.entries(who)) {
-        cpuPercent[name] = (100 * ((cpuSeconds(child) ?? NaN) - (cpuAtStart[name] ?? NaN))) / seconds;
-      }
-      const self = process.cpuUsage(selfAtStart);
-      cpuPercent['load generator'] = (self.user + self.system) / 1e4 / seconds;
-      const ours = Object.values(cpuPercent).reduce((sum, v) => sum + v, 0);
-      // Everything else on the machine (other jobs, the kernel's own work): non-zero is noise.
-      cpuPercent.other = Math.max(0, (100 * ((machineBusySeconds() ?? NaN) - machineAtStart)) / seconds - ours);
-    },
+    rate: o.rate,
+    onWindow: (edge) => (edge === 'start' ? cpu.start() : (cpuPercent = cpu.end())),
   });
   if (relay.frames === 0) throw new Error(`no token frames arrived: ${relay.errorTexts.join(' | ') || 'see logs in ' + dir}`);
 
-  log('baseline: the same frames through bare ioredis publish → subscribe ...');
-  const baseline = await runBaseline({
-    redisUrl: redis.url,
-    frames: relay.frames,
-    frameBytes: relay.frameBytes,
-    burst: o.tokens,
-    streams: o.n * o.inflight,
-  });
+  log(o.rate ? `baseline: ${o.rate} frames/s through bare ioredis publish → subscribe ...` : 'baseline: the same frames through bare ioredis publish → subscribe ...');
+  const baseline = o.rate
+    ? await runBaselineOpenLoop({ redisUrl: redis.url, rate: o.rate, frameBytes: relay.frameBytes, warmupMs: o.warmupMs, durationMs: o.durationMs })
+    : await runBaseline({
+        redisUrl: redis.url,
+        frames: relay.frames,
+        frameBytes: relay.frameBytes,
+        burst: o.tokens,
+        streams: o.n * o.inflight,
+      });
   await stopAll();
   if (o.keep) log(`logs kept in ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
@@ -181,7 +150,7 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
-    config: { n: o.n, tokens: o.tokens, inflight: o.inflight, tokenBytes: o.tokenBytes, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, logLevel: o.logLevel },
+    config: { n: o.n, tokens: o.tokens, inflight: o.inflight, rate: o.rate ?? null, tokenBytes: o.tokenBytes, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, logLevel: o.logLevel },
     relay,
     baseline,
     ratio: { framesPerSec: relay.framesPerSec / baseline.framesPerSec, p99: relay.p99 / baseline.p99 },
@@ -193,20 +162,21 @@ async function main() {
     return;
   }
   const row = (/** @type {string} */ name, /** @type {import('./load').Figures} */ f) =>
-    `${name.padEnd(28)}${fmt(f.framesPerSec, 0).padStart(10)}${fmt(f.p50).padStart(10)}${fmt(f.p99).padStart(10)}${String(f.frames).padStart(10)}${String(f.frameBytes).padStart(8)}`;
+    `${name.padEnd(28)}${fmt(f.framesPerSec, 0).padStart(10)}${fmt(f.p50).padStart(10)}${fmt(f.p99).padStart(10)}${fmt(f.p999).padStart(10)}${String(f.frames).padStart(10)}${String(f.frameBytes).padStart(8)}`;
   process.stdout.write(
     [
       '',
       `Relay cluster benchmark, ${result.date}`,
       `${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
       `N=${o.n} apps on node A, ${o.n} agents on node B; T=${o.tokens} tokens/event + reply; ${o.inflight} events in flight per app;`,
+      o.rate ? `open loop: ${o.rate} tokens/s in all, each stamped with the time it was due; ${relay.missed} due while every event in flight waited on the relay (not sent)` : 'closed loop: an event\'s tokens all at once, a new event as one ends',
       `token text ${o.tokenBytes} B; ${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured; node LOG_LEVEL=${o.logLevel}`,
       'The load generator (this process) shares the cores with both nodes and Redis: figures are a floor.',
       '',
-      `${''.padEnd(28)}${'frames/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'frames'.padStart(10)}${'bytes'.padStart(8)}`,
+      `${''.padEnd(28)}${'frames/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'p99.9 ms'.padStart(10)}${'frames'.padStart(10)}${'bytes'.padStart(8)}`,
       row('relay agent@B → app@A', relay),
       row('baseline ioredis pub → sub', baseline),
-      `${'ratio relay / baseline'.padEnd(28)}${fmt(result.ratio.framesPerSec).padStart(10)}${''.padStart(10)}${fmt(result.ratio.p99).padStart(10)}`,
+      `${'ratio relay / baseline'.padEnd(28)}${fmt(result.ratio.framesPerSec).padStart(10)}${''.padStart(10)}${fmt(result.ratio.p99).padStart(10)}${fmt(relay.p999 / baseline.p999).padStart(10)}`,
       '',
       `CPU in the measured window, % of one core: ${Object.entries(cpuPercent).map(([k, v]) => `${k} ${fmt(v, 0)}`).join(', ')}`,
       `CPU per relayed token frame, µs (less sensitive to other load than frames/s): ${Object.entries(cpuPerFrameUs).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}`,

@@ -6,37 +6,13 @@
 const { performance } = require('node:perf_hooks');
 const { Redis } = require('ioredis');
 const WebSocket = require('ws');
+const { Samples, stamp } = require('./samples');
 
-/** Latency samples in ms, appended to a growing Float64Array. */
-class Samples {
-  constructor() {
-    this.values = new Float64Array(1 << 16);
-    this.length = 0;
-  }
-  /** @param {number} ms */
-  add(ms) {
-    if (this.length === this.values.length) {
-      const bigger = new Float64Array(this.values.length * 2);
-      bigger.set(this.values);
-      this.values = bigger;
-    }
-    this.values[this.length++] = ms;
-  }
-  /** @param {number[]} ps percentiles, 0..100 @returns {number[]} */
-  percentiles(ps) {
-    const sorted = this.values.slice(0, this.length).sort();
-    return ps.map((p) => (sorted.length ? /** @type {number} */ (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]) : NaN));
-  }
-}
-
-/** @typedef {{ frames: number, seconds: number, framesPerSec: number, p50: number, p99: number, frameBytes: number }} Figures */
+/** @typedef {{ frames: number, seconds: number, framesPerSec: number, p50: number, p99: number, p999: number, frameBytes: number }} Figures */
 
 const TOKEN_FIELD = Buffer.from('"token":"');
 const EVENT_ID_FIELD = Buffer.from('"event_id":"');
 const TYPE_AT = '{"type":"'.length; // first letter of the type in every frame the relay writes
-
-/** Now, in ms, as the text stamped into a token. */
-const stamp = () => performance.now().toFixed(3);
 
 /**
  * The send stamp at the start of a token's text (digits and '.', up to the first space).
@@ -89,7 +65,7 @@ function connect(url, role, token) {
  * every token frame an app receives in that window counts, with its stamp-to-arrival latency.
  * @param {{ appUrl: string, agentUrl: string, pairs: { app: { id: string, token: string }, agent: { id: string, token: string } }[],
  *   tokens: number, inflight: number, tokenBytes: number, warmupMs: number, durationMs: number,
- *   onWindow?: (edge: 'start' | 'end') => void }} o
+ *   rate?: number, onWindow?: (edge: 'start' | 'end') => void }} o
  */
 async function runRelay(o) {
   const pad = 'x'.repeat(Math.max(0, o.tokenBytes - 'nnnnnn.nnn '.length));
@@ -107,8 +83,37 @@ async function runRelay(o) {
   /** @type {() => void} */
   let drained = () => {};
 
+  // Open loop (`rate`): the events whose tokens are still to come, served round robin by one
+  // clock at `rate` tokens/s whatever the relay does. Each token carries the time it was due,
+  // not the time it went out, so a late load generator counts against the latency, not for it.
+  /** @type {{ ws: WebSocket, head: string, reply: string, left: number }[]} */
+  const streams = [];
+  let next = 0;
+  let scheduled = 0;
+  let missed = 0;
+  let t0 = 0;
+  const tick = () => {
+    const due = Math.floor(((performance.now() - t0) * (o.rate ?? 0)) / 1000);
+    for (; scheduled < due; scheduled++) {
+      if (streams.length === 0) {
+        if (phase === 'measure') missed++; // every event in flight is waiting on the relay
+        continue;
+      }
+      if (next >= streams.length) next = 0;
+      const s = /** @type {(typeof streams)[number]} */ (streams[next]);
+      s.ws.send(`${s.head}${(t0 + (scheduled * 1000) / (o.rate ?? 1)).toFixed(3)} ${pad}"}`);
+      sent++;
+      if (--s.left > 0) next++;
+      else {
+        s.ws.send(s.reply);
+        streams.splice(next, 1);
+      }
+    }
+  };
+
   /**
-   * An agent answers every event at once with T tokens, each stamped as it is sent, then a reply.
+   * An agent answers every event at once with T tokens, each stamped as it is sent, then a reply
+   * (open loop: the clock above sends them).
    * @param {{ id: string, token: string }} agent
    */
   const openAgent = async (agent) => {
@@ -118,9 +123,14 @@ async function runRelay(o) {
       if (type === 0x65 /* e */ && data[TYPE_AT + 1] === 0x76 /* v: event */) {
         const eventId = readEventId(data);
         const head = `{"type":"token","event_id":"${eventId}","token":"`;
+        const reply = `{"type":"reply","event_id":"${eventId}","content":"done","finish_reason":"stop"}`;
+        if (o.rate) {
+          streams.push({ ws, head, reply, left: o.tokens });
+          return;
+        }
         for (let i = 0; i < o.tokens; i++) ws.send(`${head}${stamp()} ${pad}"}`);
         sent += o.tokens;
-        ws.send(`{"type":"reply","event_id":"${eventId}","content":"done","finish_reason":"stop"}`);
+        ws.send(reply);
       } else if (type === 0x70 /* p */ && data[TYPE_AT + 1] === 0x69 /* ping */) {
         ws.send('{"type":"pong"}');
       }
@@ -199,6 +209,8 @@ async function runRelay(o) {
     for (let i = 0; i < o.inflight; i++) sendEvent(ws, agent.id, app.id);
   }
 
+  t0 = performance.now();
+  const ticker = o.rate ? setInterval(tick, 1) : undefined;
   await new Promise((resolve) => setTimeout(resolve, o.warmupMs));
   o.onWindow?.('start');
   phase = 'measure';
@@ -218,14 +230,15 @@ async function runRelay(o) {
     };
     if (outstanding === 0) drained();
   });
+  clearInterval(ticker);
   await new Promise((resolve) => setTimeout(resolve, 200)); // stragglers after the reply
   ending = true;
   for (const ws of sockets.values()) ws.close(1000);
 
-  const [p50, p99] = samples.percentiles([50, 99]);
+  const [p50, p99, p999] = samples.percentiles([50, 99, 99.9]);
   /** @type {Figures} */
-  const figures = { frames, seconds, framesPerSec: frames / seconds, p50: /** @type {number} */ (p50), p99: /** @type {number} */ (p99), frameBytes };
-  return { ...figures, sent, received, lost: sent - received, events, errors, errorTexts, unfinished: outstanding, closedEarly, reopened };
+  const figures = { frames, seconds, framesPerSec: frames / seconds, p50: /** @type {number} */ (p50), p99: /** @type {number} */ (p99), p999: /** @type {number} */ (p999), frameBytes };
+  return { ...figures, sent, received, lost: sent - received, events, errors, errorTexts, unfinished: outstanding, closedEarly, reopened, missed };
 }
 
 /**
@@ -243,11 +256,7 @@ async function runBaseline(o) {
   await subscriber.subscribe(channel);
   const warmup = Math.min(20_000, Math.ceil(o.frames / 10));
   const total = warmup + o.frames;
-  // Shaped like the app's token frame, padded to its length.
-  const head = '{"type":"token","event_id":"evt_0000000000000000000000000","agent_id":"agent0","token":"';
-  const tail = '","seq":0}';
-  const fixed = head.length + 'nnnnnn.nnn '.length + tail.length;
-  const pad = 'x'.repeat(Math.max(0, o.frameBytes - fixed));
+  const { head, tail, pad } = baselineFrame(o.frameBytes);
   const samples = new Samples();
   let published = 0;
   let received = 0;
@@ -270,8 +279,56 @@ async function runBaseline(o) {
   });
   publisher.disconnect();
   subscriber.disconnect();
-  const [p50, p99] = samples.percentiles([50, 99]);
-  return { frames: o.frames, seconds, framesPerSec: o.frames / seconds, p50: /** @type {number} */ (p50), p99: /** @type {number} */ (p99), frameBytes: head.length + 11 + pad.length + tail.length };
+  const [p50, p99, p999] = samples.percentiles([50, 99, 99.9]);
+  return { frames: o.frames, seconds, framesPerSec: o.frames / seconds, p50: /** @type {number} */ (p50), p99: /** @type {number} */ (p99), p999: /** @type {number} */ (p999), frameBytes: head.length + 11 + pad.length + tail.length };
 }
 
-module.exports = { runRelay, runBaseline };
+/**
+ * The open-loop baseline: frames of `frameBytes` published by one ioredis connection at `rate`
+ * per second, each stamped with the time it was due, to one subscriber; `warmupMs`, then
+ * `durationMs` measured.
+ * @param {{ redisUrl: string, rate: number, frameBytes: number, warmupMs: number, durationMs: number }} o
+ * @returns {Promise<Figures>}
+ */
+async function runBaselineOpenLoop(o) {
+  const publisher = new Redis(o.redisUrl);
+  const subscriber = new Redis(o.redisUrl);
+  const channel = `bench-baseline-${process.pid}`;
+  await subscriber.subscribe(channel);
+  const { head, tail, pad } = baselineFrame(o.frameBytes);
+  const samples = new Samples();
+  let measuring = false;
+  subscriber.on('messageBuffer', (/** @type {Buffer} */ _channel, /** @type {Buffer} */ message) => {
+    if (measuring) samples.add(performance.now() - readStamp(message));
+  });
+  const t0 = performance.now();
+  let scheduled = 0;
+  const ticker = setInterval(() => {
+    const due = Math.floor(((performance.now() - t0) * o.rate) / 1000);
+    for (; scheduled < due; scheduled++) {
+      publisher.publish(channel, `${head}${(t0 + (scheduled * 1000) / o.rate).toFixed(3)} ${pad}${tail}`).catch(() => {});
+    }
+  }, 1);
+  await new Promise((resolve) => setTimeout(resolve, o.warmupMs));
+  measuring = true;
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, o.durationMs));
+  measuring = false;
+  const seconds = (performance.now() - start) / 1000;
+  clearInterval(ticker);
+  publisher.disconnect();
+  subscriber.disconnect();
+  const [p50, p99, p999] = samples.percentiles([50, 99, 99.9]);
+  const frames = samples.length;
+  return { frames, seconds, framesPerSec: frames / seconds, p50: /** @type {number} */ (p50), p99: /** @type {number} */ (p99), p999: /** @type {number} */ (p999), frameBytes: head.length + 11 + pad.length + tail.length };
+}
+
+/** A frame shaped like the app's token frame, padded to `frameBytes`: its parts around the stamp. */
+function baselineFrame(/** @type {number} */ frameBytes) {
+  const head = '{"type":"token","event_id":"evt_0000000000000000000000000","agent_id":"agent0","token":"';
+  const tail = '","seq":0}';
+  const fixed = head.length + 'nnnnnn.nnn '.length + tail.length;
+  return { head, tail, pad: 'x'.repeat(Math.max(0, frameBytes - fixed)) };
+}
+
+module.exports = { runRelay, runBaseline, runBaselineOpenLoop };

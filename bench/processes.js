@@ -5,6 +5,7 @@ const { spawn } = require('node:child_process');
 const { openSync, readFileSync, writeFileSync } = require('node:fs');
 const { createServer } = require('node:net');
 const path = require('node:path');
+const { performance } = require('node:perf_hooks');
 
 const GATEWAY_MAIN = path.resolve(__dirname, '../packages/gateway/dist/main.js');
 
@@ -39,6 +40,20 @@ function own(name, command, args, dir, env) {
   const proc = spawn(command, args, { stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
   const entry = { name, proc, log, failed: /** @type {Error | undefined} */ (undefined) };
   proc.on('error', (err) => (entry.failed = err)); // e.g. no such binary: waitFor reports it
+  owned.push(entry);
+  return entry;
+}
+
+/**
+ * A Node child of ours with an IPC channel (for a client process the benchmark steers).
+ * @param {string} name @param {string} script @param {string} dir @param {NodeJS.ProcessEnv} [env]
+ */
+function ownFork(name, script, dir, env) {
+  const log = path.join(dir, `${name}.log`);
+  const fd = openSync(log, 'w');
+  const proc = spawn(process.execPath, [script], { stdio: ['ignore', fd, fd, 'ipc'], ...(env ? { env } : {}) });
+  const entry = { name, proc, log, failed: /** @type {Error | undefined} */ (undefined) };
+  proc.on('error', (err) => (entry.failed = err));
   owned.push(entry);
   return entry;
 }
@@ -100,6 +115,53 @@ async function startGateway({ name, dir, redisUrl, prefix, registryFile, logLeve
   return { url: `ws://127.0.0.1:${port}`, child };
 }
 
+/**
+ * A node of the Socket.IO comparison relay (socketio-server.js) on a free port, ready first.
+ * @param {{ name: string, dir: string, redisUrl: string, registryFile: string }} options
+ */
+async function startSocketIo({ name, dir, redisUrl, registryFile }) {
+  const port = await freePort();
+  const env = { PATH: process.env.PATH ?? '', PORT: String(port), REDIS_URL: redisUrl, REGISTRY: registryFile, NODE_ID: name };
+  const child = own(name, process.execPath, [path.resolve(__dirname, 'socketio-server.js')], dir, env);
+  const ready = () => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+  await waitFor(child, ready, 20_000);
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+/**
+ * CPU of the named processes, of this one ('load generator') and of everything else on the
+ * machine ('other') between start() and end(), as % of one core.
+ * @param {Record<string, Owned>} who
+ */
+function cpuWindow(who) {
+  /** @type {Record<string, number>} */
+  const atStart = {};
+  let selfAtStart = process.cpuUsage();
+  let machineAtStart = NaN;
+  let startedAt = 0;
+  return {
+    start() {
+      for (const [name, child] of Object.entries(who)) atStart[name] = cpuSeconds(child) ?? NaN;
+      selfAtStart = process.cpuUsage();
+      machineAtStart = machineBusySeconds() ?? NaN;
+      startedAt = performance.now();
+    },
+    /** @returns {Record<string, number>} */
+    end() {
+      const seconds = (performance.now() - startedAt) / 1000;
+      /** @type {Record<string, number>} */
+      const percent = {};
+      for (const [name, child] of Object.entries(who)) percent[name] = (100 * ((cpuSeconds(child) ?? NaN) - (atStart[name] ?? NaN))) / seconds;
+      const self = process.cpuUsage(selfAtStart);
+      percent['load generator'] = (self.user + self.system) / 1e4 / seconds;
+      const ours = Object.values(percent).reduce((sum, v) => sum + v, 0);
+      // Everything else on the machine (other jobs, the kernel's own work): non-zero is noise.
+      percent.other = Math.max(0, (100 * ((machineBusySeconds() ?? NaN) - machineAtStart)) / seconds - ours);
+      return percent;
+    },
+  };
+}
+
 /** @param {string} file @param {unknown} registry */
 function writeRegistry(file, registry) {
   writeFileSync(file, JSON.stringify(registry));
@@ -137,9 +199,10 @@ function machineBusySeconds() {
  * Ends every owned process: SIGTERM (a gateway drains and writes its --cpu-prof profile),
  * SIGKILL whatever is left after `graceMs`. Safe to call more than once.
  * @param {number} [graceMs]
+ * @param {string[]} [names] only these (default: every process we own)
  */
-async function stopAll(graceMs = 5_000) {
-  const alive = owned.filter((o) => o.proc.exitCode === null && o.proc.signalCode === null);
+async function stopAll(graceMs = 5_000, names) {
+  const alive = owned.filter((o) => o.proc.exitCode === null && o.proc.signalCode === null && (!names || names.includes(o.name)));
   // Gateways first (they talk to Redis while draining), then Redis.
   const gateways = alive.filter((o) => o.name !== 'redis');
   const rest = alive.filter((o) => o.name === 'redis');
@@ -161,4 +224,4 @@ function killAllNow() {
   for (const o of owned) if (o.proc.exitCode === null && o.proc.signalCode === null) o.proc.kill('SIGKILL');
 }
 
-module.exports = { startRedis, startGateway, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };
+module.exports = { freePort, ownFork, startRedis, startGateway, startSocketIo, cpuWindow, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };

@@ -13,6 +13,7 @@ import {
 } from './frames';
 import { EVENT_ID_PATTERN, MAX_PAYLOAD_BYTES, MAX_REF_LENGTH, utf8ByteLength } from './limits';
 import { rawMember } from './raw-json';
+import { parseAgentTokenFast } from './token-fast-path';
 
 export interface ErrorDetail {
   path: string;
@@ -56,6 +57,8 @@ export function parseAppFrame(text: string): Parsed<AppFrame> {
 
 /** Parses one agent → relay frame, or says exactly which protocol error it is. */
 export function parseAgentFrame(text: string): Parsed<AgentFrame> {
+  const token = parseAgentTokenFast(text);
+  if (token) return { ok: true, frame: token };
   return parseFrame(text, AGENT_SCHEMAS, 'agent');
 }
 

@@ -1,0 +1,191 @@
+// @ts-check
+// The loads of bench:events: Relay's durable event path (apps keep W events in flight to their
+// agents, who answer at once) and BullMQ's add → process → complete with the same W.
+const { performance } = require('node:perf_hooks');
+const { Queue, Worker } = require('bullmq');
+const { Redis } = require('ioredis');
+const WebSocket = require('ws');
+const { Samples } = require('./samples');
+
+/** @typedef {{ events: number, seconds: number, eventsPerSec: number, acceptP50: number, acceptP99: number, finalP50: number, finalP99: number, errors: number, errorTexts: string[], unfinished: number }} EventFigures */
+
+/** @param {string} url @param {'app' | 'agent'} role @param {string} token @returns {Promise<WebSocket>} */
+function connect(url, role, token) {
+  const ws = new WebSocket(`${url}/v1/ws/${role}`, { headers: { Authorization: `Bearer ${token}` }, perMessageDeflate: false });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.on('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`${role} upgrade refused: HTTP ${res.statusCode}`)));
+  });
+}
+
+/**
+ * Closed loop: warm-up, `durationMs` measured (events whose final arrives in the window count),
+ * then the events in flight are let finish.
+ * @param {{ url: string, pairs: { app: { id: string, token: string }, agent: { id: string, token: string } }[],
+ *   inflight: number, tokens: number, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
+ * @returns {Promise<EventFigures>}
+ */
+async function runRelayEvents(o) {
+  const accept = new Samples();
+  const final = new Samples();
+  let measuring = false;
+  let draining = false;
+  let finished = 0;
+  let errors = 0;
+  /** @type {string[]} */
+  const errorTexts = [];
+  let outstanding = 0;
+  /** @type {() => void} */
+  let drained = () => {};
+  const sockets = [];
+  for (const { agent } of o.pairs) {
+    const ws = await connect(o.url, 'agent', agent.token);
+    ws.on('message', (/** @type {Buffer} */ data) => {
+      const frame = JSON.parse(data.toString());
+      if (frame.type === 'event') {
+        for (let i = 0; i < o.tokens; i++) ws.send(`{"type":"token","event_id":"${frame.event_id}","token":"tok ${i}"}`);
+        ws.send(`{"type":"reply","event_id":"${frame.event_id}","content":"done","finish_reason":"stop"}`);
+      } else if (frame.type === 'ping') ws.send('{"type":"pong"}');
+    });
+    sockets.push(ws);
+  }
+  for (const { app, agent } of o.pairs) {
+    const ws = await connect(o.url, 'app', app.token);
+    /** @type {Map<string, number>} ref → sent at */
+    const sentAt = new Map();
+    /** @type {Map<string, number>} event id → accepted at */
+    const acceptedAt = new Map();
+    let n = 0;
+    const send = () => {
+      outstanding++;
+      const ref = String(n++);
+      sentAt.set(ref, performance.now());
+      ws.send(`{"type":"event","agent_id":"${agent.id}","thread_id":"bench:${app.id}:${ref}","payload":{"n":${ref}},"ref":"${ref}"}`);
+    };
+    const done = () => {
+      outstanding--;
+      if (!draining) send();
+      else if (outstanding === 0) drained();
+    };
+    ws.on('message', (/** @type {Buffer} */ data) => {
+      const frame = JSON.parse(data.toString());
+      const now = performance.now();
+      if (frame.type === 'accepted') {
+        const at = sentAt.get(frame.ref);
+        if (measuring && at !== undefined) accept.add(now - at);
+        sentAt.delete(frame.ref);
+        acceptedAt.set(frame.event_id, now);
+      } else if (frame.type === 'reply') {
+        if (measuring) {
+          finished++;
+          const at = acceptedAt.get(frame.event_id);
+          if (at !== undefined) final.add(now - at);
+        }
+        acceptedAt.delete(frame.event_id);
+        done();
+      } else if (frame.type === 'error') {
+        errors++;
+        if (errorTexts.length < 3) errorTexts.push(data.toString());
+        if (frame.event_id) acceptedAt.delete(frame.event_id);
+        else sentAt.delete(frame.ref);
+        done();
+      } else if (frame.type === 'ping') ws.send('{"type":"pong"}');
+    });
+    sockets.push(ws);
+    for (let i = 0; i < o.inflight; i++) send();
+  }
+  await new Promise((resolve) => setTimeout(resolve, o.warmupMs));
+  await o.onWindow('start');
+  measuring = true;
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, o.durationMs));
+  measuring = false;
+  const seconds = (performance.now() - start) / 1000;
+  await o.onWindow('end');
+  draining = true;
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, 10_000);
+    drained = () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+    if (outstanding === 0) drained();
+  });
+  for (const ws of sockets) ws.close(1000);
+  const [acceptP50, acceptP99] = accept.percentiles([50, 99]);
+  const [finalP50, finalP99] = final.percentiles([50, 99]);
+  return { events: finished, seconds, eventsPerSec: finished / seconds, acceptP50: /** @type {number} */ (acceptP50), acceptP99: /** @type {number} */ (acceptP99), finalP50: /** @type {number} */ (finalP50), finalP99: /** @type {number} */ (finalP99), errors, errorTexts, unfinished: outstanding };
+}
+
+/**
+ * BullMQ in this process: a producer keeping `inflight` jobs outstanding and a worker of that
+ * concurrency completing each at once. "Accept" is add() resolving, "final" is the worker's
+ * completed event after it.
+ * @param {{ redisUrl: string, inflight: number, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
+ * @returns {Promise<EventFigures>}
+ */
+async function runBullmq(o) {
+  const name = `bench-${process.pid}`;
+  const connection = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(name, { connection });
+  const accept = new Samples();
+  const final = new Samples();
+  let measuring = false;
+  let draining = false;
+  let finished = 0;
+  let outstanding = 0;
+  /** @type {() => void} */
+  let drained = () => {};
+  /** @type {Map<string, number>} job id → added at */
+  const addedAt = new Map();
+  const worker = new Worker(name, async () => 'done', { connection: new Redis(o.redisUrl, { maxRetriesPerRequest: null }), concurrency: o.inflight });
+  const add = () => {
+    outstanding++;
+    const sent = performance.now();
+    queue.add('event', { n: 1 }).then((job) => {
+      const now = performance.now();
+      if (measuring) accept.add(now - sent);
+      addedAt.set(/** @type {string} */ (job.id), now);
+    });
+  };
+  worker.on('completed', (job) => {
+    const now = performance.now();
+    if (measuring) {
+      finished++;
+      const at = addedAt.get(/** @type {string} */ (job.id));
+      if (at !== undefined) final.add(now - at);
+    }
+    addedAt.delete(/** @type {string} */ (job.id));
+    outstanding--;
+    if (!draining) add();
+    else if (outstanding === 0) drained();
+  });
+  await worker.waitUntilReady();
+  for (let i = 0; i < o.inflight; i++) add();
+  await new Promise((resolve) => setTimeout(resolve, o.warmupMs));
+  await o.onWindow('start');
+  measuring = true;
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, o.durationMs));
+  measuring = false;
+  const seconds = (performance.now() - start) / 1000;
+  await o.onWindow('end');
+  draining = true;
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, 10_000);
+    drained = () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+    if (outstanding === 0) drained();
+  });
+  await worker.close();
+  await queue.close();
+  connection.disconnect();
+  const [acceptP50, acceptP99] = accept.percentiles([50, 99]);
+  const [finalP50, finalP99] = final.percentiles([50, 99]);
+  return { events: finished, seconds, eventsPerSec: finished / seconds, acceptP50: /** @type {number} */ (acceptP50), acceptP99: /** @type {number} */ (acceptP99), finalP50: /** @type {number} */ (finalP50), finalP99: /** @type {number} */ (finalP99), errors: 0, errorTexts: [], unfinished: outstanding };
+}
+
+module.exports = { runRelayEvents, runBullmq };

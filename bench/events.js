@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// @ts-check
+// The durable event path against a plain job queue (issue 13): one gateway node on its own
+// redis-server, N apps keeping W events in flight each to their agents, who answer at once with
+// T tokens and a reply; then, on the same redis-server once the node has stopped, BullMQ's
+// add → process → complete with N × W jobs in flight. See docs/benchmarks.md.
+// Usage: npm run bench:events -- --help
+const { randomBytes } = require('node:crypto');
+const { existsSync, mkdtempSync, rmSync } = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const { Redis } = require('ioredis');
+const { runBullmq, runRelayEvents } = require('./events-load');
+const { cpuWindow, killAllNow, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
+const { registry } = require('./registry');
+
+const HELP = `npm run bench:events -- [options]
+
+  --n N             apps, and as many agents (agent i serves app i)   (1)
+  --inflight W      events each app keeps in flight                   (50)
+  --tokens T        tokens per event before the reply                 (0)
+  --warmup S        seconds before measuring                          (2)
+  --duration S      seconds measured, each system                     (8)
+  --aof             Redis with AOF and appendfsync always
+  --redis-server P  redis-server binary                               (redis-server)
+  --json            print the figures as one JSON object instead
+`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string' },
+      inflight: { type: 'string' },
+      tokens: { type: 'string' },
+      warmup: { type: 'string' },
+      duration: { type: 'string' },
+      aof: { type: 'boolean' },
+      'redis-server': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  /** @param {string | undefined} flag @param {number} fallback @param {string} name @param {number} min */
+  const num = (flag, fallback, name, min = 1) => {
+    const value = Number(flag ?? fallback);
+    if (!(value >= min)) throw new Error(`${name} must be a number ≥ ${min}`);
+    return value;
+  };
+  return {
+    n: Math.floor(num(values.n, 1, '--n')),
+    inflight: Math.floor(num(values.inflight, 50, '--inflight')),
+    tokens: Math.floor(num(values.tokens, 0, '--tokens', 0)),
+    warmupMs: num(values.warmup, 2, '--warmup', 0) * 1000,
+    durationMs: num(values.duration, 8, '--duration') * 1000,
+    aof: values.aof ?? false,
+    redisServer: values['redis-server'] ?? 'redis-server',
+    json: values.json ?? false,
+  };
+}
+
+/**
+ * INFO commandstats as calls and usec per command. A command a script runs is counted under
+ * its own name too, and its time is also inside the script's: the usec total counts it twice.
+ * @param {Redis} redis @returns {Promise<Map<string, { calls: number, usec: number }>>}
+ */
+async function commandStats(redis) {
+  const stats = new Map();
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (m) stats.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
+  }
+  return stats;
+}
+
+/** @param {Map<string, { calls: number, usec: number }>} before @param {Map<string, { calls: number, usec: number }>} after */
+function statsDelta(before, after) {
+  /** @type {{ command: string, calls: number, usec: number }[]} */
+  const rows = [];
+  for (const [command, a] of after) {
+    const b = before.get(command) ?? { calls: 0, usec: 0 };
+    if (a.calls > b.calls) rows.push({ command, calls: a.calls - b.calls, usec: a.usec - b.usec });
+  }
+  return rows.sort((x, y) => y.usec - x.usec);
+}
+
+/** @param {number} x */
+const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+const SCRIPTS = new Set(['evalsha', 'eval', 'fcall', 'evalsha_ro', 'eval_ro']);
+
+async function main() {
+  const o = options();
+  if (!existsSync(path.resolve(__dirname, '../packages/gateway/dist/main.js'))) throw new Error('packages/gateway/dist is missing: run `npm run build` first');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'relay-bench-events-'));
+  const log = o.json ? () => {} : (/** @type {string} */ line) => process.stderr.write(`${line}\n`);
+  const redis = await startRedis({ dir, aof: o.aof, binary: o.redisServer });
+  const admin = new Redis(redis.url);
+  const redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
+  const { pairs, file } = registry(o.n, o.inflight);
+  const registryFile = path.join(dir, 'registry.json');
+  writeRegistry(registryFile, file);
+  const node = await startGateway({ name: 'node', dir, redisUrl: redis.url, prefix: `bench-${randomBytes(3).toString('hex')}`, registryFile, logLevel: 'info', nodeArgs: [] });
+  log(`redis ${redisVersion} at ${redis.url}${o.aof ? ' (AOF, fsync always)' : ''}; node ${node.url}; logs in ${dir}`);
+
+  /**
+   * The CPU of `who` and Redis's commandstats across the measured window.
+   * @param {Record<string, any>} who
+   */
+  const measured = (who) => {
+    const cpu = cpuWindow(who);
+    /** @type {Map<string, { calls: number, usec: number }>} */
+    let before = new Map();
+    const out = { cpuPercent: /** @type {Record<string, number>} */ ({}), commands: /** @type {ReturnType<typeof statsDelta>} */ ([]) };
+    return {
+      out,
+      /** @param {'start' | 'end'} edge */
+      async onWindow(edge) {
+        if (edge === 'start') {
+          before = await commandStats(admin);
+          cpu.start();
+        } else {
+          out.cpuPercent = cpu.end();
+          out.commands = statsDelta(before, await commandStats(admin));
+        }
+      },
+    };
+  };
+
+  log(`relay: ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens each ...`);
+  const relayWindow = measured({ node: node.child, redis: redis.child });
+  const relay = await runRelayEvents({ url: node.url, pairs, inflight: o.inflight, tokens: o.tokens, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: relayWindow.onWindow });
+  if (relay.events === 0) throw new Error(`no event finished: ${relay.errorTexts.join(' | ') || `see logs in ${dir}`}`);
+  await stopAll(5_000, ['node']); // its heartbeats would count in BullMQ's commandstats
+
+  log(`BullMQ: ${o.n * o.inflight} jobs in flight ...`);
+  const bullWindow = measured({ redis: redis.child });
+  const bull = await runBullmq({ redisUrl: redis.url, inflight: o.n * o.inflight, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: bullWindow.onWindow });
+  admin.disconnect();
+  await stopAll();
+  rmSync(dir, { recursive: true, force: true });
+
+  /** @param {import('./events-load').EventFigures} f @param {ReturnType<typeof measured>['out']} w */
+  const perEvent = (f, w) => {
+    const us = (/** @type {number} */ percent) => ((percent / 100) * f.seconds * 1e6) / f.events;
+    const sum = (/** @type {(c: { command: string, calls: number, usec: number }) => number} */ pick) => w.commands.reduce((s, c) => s + pick(c), 0);
+    return {
+      cpuUs: Object.fromEntries(Object.entries(w.cpuPercent).filter(([k]) => k !== 'other').map(([k, v]) => [k, us(v)])),
+      otherPercent: w.cpuPercent.other ?? NaN,
+      commandstatsUs: sum((c) => c.usec) / f.events,
+      scriptUs: sum((c) => (SCRIPTS.has(c.command) ? c.usec : 0)) / f.events,
+      commands: sum((c) => c.calls) / f.events,
+      scripts: sum((c) => (SCRIPTS.has(c.command) ? c.calls : 0)) / f.events,
+      top: w.commands.slice(0, 8).map((c) => ({ command: c.command, perEvent: c.calls / f.events, usecPerCall: c.usec / c.calls })),
+    };
+  };
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
+    config: { n: o.n, inflight: o.inflight, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof },
+    relay: { ...relay, ...perEvent(relay, relayWindow.out) },
+    bullmq: { ...bull, ...perEvent(bull, bullWindow.out) },
+  };
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const r = result.relay;
+  const b = result.bullmq;
+  const row = (/** @type {string} */ label, /** @type {string} */ x, /** @type {string} */ y) => `${label.padEnd(44)} ${x.padStart(17)} ${y.padStart(17)}`;
+  process.stdout.write(
+    [
+      '',
+      `Events against jobs, ${result.date}; ${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
+      `Relay: one node, ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens + a reply each; BullMQ: ${o.n * o.inflight} jobs in flight, worker concurrency ${o.n * o.inflight}, in this process`,
+      `${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured each. Everything shares the cores: CPU per event is the figure to compare.`,
+      '',
+      row('', 'relay', 'bullmq'),
+      row('events (jobs) per second', fmt(r.eventsPerSec), fmt(b.eventsPerSec)),
+      row('accept (add) latency p50 / p99 ms', `${fmt(r.acceptP50, 2)} / ${fmt(r.acceptP99, 1)}`, `${fmt(b.acceptP50, 2)} / ${fmt(b.acceptP99, 1)}`),
+      row('accept → final (add → completed) p50 / p99', `${fmt(r.finalP50, 2)} / ${fmt(r.finalP99, 1)}`, `${fmt(b.finalP50, 2)} / ${fmt(b.finalP99, 1)}`),
+      row('node CPU per event µs', fmt(r.cpuUs.node ?? NaN), '—'),
+      row('Redis CPU per event µs (/proc)', fmt(r.cpuUs.redis ?? NaN), fmt(b.cpuUs.redis ?? NaN)),
+      row('Redis commandstats usec per event (all)', fmt(r.commandstatsUs), fmt(b.commandstatsUs)),
+      row('  … of it in scripts (EVALSHA etc.)', fmt(r.scriptUs), fmt(b.scriptUs)),
+      row('Redis commands per event (inside scripts too)', fmt(r.commands, 1), fmt(b.commands, 1)),
+      row('  … of them scripts', fmt(r.scripts, 1), fmt(b.scripts, 1)),
+      row('load generator CPU per event µs', fmt(r.cpuUs['load generator'] ?? NaN), fmt(b.cpuUs['load generator'] ?? NaN)),
+      row('other processes, % of a core', fmt(r.otherPercent), fmt(b.otherPercent)),
+      '',
+      `Relay's commands per event: ${r.top.map((c) => `${c.command} ${fmt(c.perEvent, 1)} × ${fmt(c.usecPerCall, 1)} µs`).join(', ')}`,
+      `BullMQ's commands per job: ${b.top.map((c) => `${c.command} ${fmt(c.perEvent, 1)} × ${fmt(c.usecPerCall, 1)} µs`).join(', ')}`,
+      `Accounting: relay ${r.events} events in the window, ${r.errors} error frames, ${r.unfinished} unfinished; BullMQ ${b.events} jobs, ${b.unfinished} unfinished`,
+      ...r.errorTexts.map((t) => `  error: ${t}`),
+      '',
+    ].join('\n'),
+  );
+}
+
+let stopping = false;
+/** @param {number} code */
+const shutdown = (code) => {
+  if (stopping) return;
+  stopping = true;
+  stopAll(2_000).finally(() => process.exit(code));
+};
+process.on('SIGINT', () => shutdown(130));
+process.on('SIGTERM', () => shutdown(143));
+process.on('exit', killAllNow);
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    shutdown(1);
+  },
+);

@@ -1,0 +1,30 @@
+// @ts-check
+// Latency samples and the send stamp every benchmark puts at the start of a token's text.
+const { performance } = require('node:perf_hooks');
+
+/** Latency samples in ms, appended to a growing Float64Array. */
+class Samples {
+  constructor() {
+    this.values = new Float64Array(1 << 16);
+    this.length = 0;
+  }
+  /** @param {number} ms */
+  add(ms) {
+    if (this.length === this.values.length) {
+      const bigger = new Float64Array(this.values.length * 2);
+      bigger.set(this.values);
+      this.values = bigger;
+    }
+    this.values[this.length++] = ms;
+  }
+  /** @param {number[]} ps percentiles, 0..100 @returns {number[]} */
+  percentiles(ps) {
+    const sorted = this.values.slice(0, this.length).sort();
+    return ps.map((p) => (sorted.length ? /** @type {number} */ (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]) : NaN));
+  }
+}
+
+/** Now, in ms, as the text stamped into a token. */
+const stamp = () => performance.now().toFixed(3);
+
+module.exports = { Samples, stamp };
