@@ -46,7 +46,7 @@ async function recordAndDie(url: string, prefix: string, key: string, thread: st
       86_400_000,
     );
     if (queue) {
-      const deliveries = createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`));
+      const deliveries = createRedisDeliveryQueue(client, run, keys);
       const { sessionKey: session, order, expiresAt } = record;
       const result = await deliveries.enqueue({ eventId: record.id, agentId: 'athena', sessionKey: session, order, notBefore: 0, expiresAt });
       expect(result.assigned.map((a) => a.eventId)).toEqual([record.id]);

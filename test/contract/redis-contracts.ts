@@ -40,8 +40,7 @@ export function redisContracts(name: string, connect: (options?: RedisOptions) =
     const client = open();
     return { client, run: defineScripts(client), keys: createKeys(`contract-${randomBytes(4).toString('hex')}`) };
   };
-  const queueOn = ({ client, run, keys }: ReturnType<typeof fresh>) =>
-    createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`));
+  const queueOn = ({ client, run, keys }: ReturnType<typeof fresh>) => createRedisDeliveryQueue(client, run, keys);
 
   deliveryQueueContract(name, async () => ({ queue: queueOn(fresh()), teardown: async () => {} }));
   queueEventsContract(name, async () => ({ queue: queueOn(fresh()), teardown: async () => {} }));

@@ -1,5 +1,6 @@
+import type { Redis } from 'ioredis';
 import type { Assignment, DeliveryQueue, DispatchResult } from '../../ports';
-import type { Keys } from './keys';
+import { AGENT_QUEUE_WAITING, type Keys } from './keys';
 import type { RunScript } from './scripts';
 
 type RawAssignment = [string, string, string, number];
@@ -9,12 +10,7 @@ type RawDispatch = [RawAssignment[], string[]];
  * The DeliveryQueue rules as Lua scripts (lua/include-dispatch.lua): every operation reads and
  * changes one agent's queue atomically, so any number of nodes can share it.
  */
-export function createRedisDeliveryQueue(
-  run: RunScript,
-  keys: Keys,
-  count: (agentId: string) => Promise<number>,
-  maxIdleSessions = 10_000,
-): DeliveryQueue {
+export function createRedisDeliveryQueue(client: Redis, run: RunScript, keys: Keys, maxIdleSessions = 10_000): DeliveryQueue {
   const result = (agentId: string, raw: RawDispatch): DispatchResult => ({
     assigned: raw[0].map(
       ([eventId, connId, nodeId, attempt]): Assignment => ({ eventId, agentId, connId, nodeId, attempt: Number(attempt) }),
@@ -23,23 +19,23 @@ export function createRedisDeliveryQueue(
   });
   return {
     async enqueue(e) {
-      const raw = (await run('enqueue', [keys.agentBase(e.agentId)], [
+      const raw = (await run('enqueue', keys.agentQueue(e.agentId), [
         e.eventId, e.sessionKey, e.order, e.notBefore, e.expiresAt, Date.now(), maxIdleSessions,
       ])) as RawDispatch;
       return result(e.agentId, raw);
     },
     async attach(agentId, slot) {
-      const raw = (await run('attach', [keys.agentBase(agentId)], [
+      const raw = (await run('attach', keys.agentQueue(agentId), [
         slot.connId, slot.nodeId, slot.maxInFlight, Date.now(), maxIdleSessions,
       ])) as RawDispatch;
       return result(agentId, raw);
     },
     async detach(agentId, connId) {
-      const raw = (await run('detach', [keys.agentBase(agentId)], [connId, Date.now(), maxIdleSessions])) as RawDispatch;
+      const raw = (await run('detach', keys.agentQueue(agentId), [connId, Date.now(), maxIdleSessions])) as RawDispatch;
       return result(agentId, raw);
     },
     async remove(agentId, eventId, onlyIfWaiting) {
-      const [was, connId, assigned, expired] = (await run('remove', [keys.agentBase(agentId)], [
+      const [was, connId, assigned, expired] = (await run('remove', keys.agentQueue(agentId), [
         eventId, onlyIfWaiting ? '1' : '0', Date.now(), maxIdleSessions,
       ])) as [string, string, RawAssignment[], string[]];
       return {
@@ -49,14 +45,16 @@ export function createRedisDeliveryQueue(
       };
     },
     async pump(agentId) {
-      return result(agentId, (await run('pump', [keys.agentBase(agentId)], [Date.now(), maxIdleSessions])) as RawDispatch);
+      return result(agentId, (await run('pump', keys.agentQueue(agentId), [Date.now(), maxIdleSessions])) as RawDispatch);
     },
-    waiting: count,
+    async waiting(agentId) {
+      return client.zcard(keys.agentQueue(agentId)[AGENT_QUEUE_WAITING] as string);
+    },
     async events(agentId) {
-      return (await run('queuedEvents', [keys.agentBase(agentId)], [])) as string[];
+      return (await run('queuedEvents', keys.agentQueue(agentId), [])) as string[];
     },
     async holder(agentId, eventId) {
-      const connId = (await run('holder', [keys.agentBase(agentId)], [eventId])) as string | null;
+      const connId = (await run('holder', keys.agentQueue(agentId), [eventId])) as string | null;
       return connId ?? null;
     },
   };

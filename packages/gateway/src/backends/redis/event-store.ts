@@ -5,7 +5,6 @@ import type { RunScript } from './scripts';
 
 /** An unfinished event outlives its TTL by this much: it may be in flight at an agent. */
 const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
-const STREAM_MAX_LEN = 100_000;
 
 export interface RedisEventStoreOptions {
   /**
@@ -46,12 +45,8 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
       const ttl = Math.max(0, event.expiresAt - event.acceptedAt) + IN_FLIGHT_GRACE_MS;
       const [known, value] = (await run(
         'appendEvent',
-        [
-          idemKey,
-          keys.agentOrder(event.agentId),
-          keys.agentStream(event.agentId),
-        ],
-        [eventPrefix, event.id, STREAM_MAX_LEN, idempotencyTtlMs, ttl, ...Object.entries(fields).flat()],
+        [idemKey, keys.agentOrder(event.agentId)],
+        [eventPrefix, event.id, idempotencyTtlMs, ttl, ...Object.entries(fields).flat()],
       )) as [number, string | number];
       if (known === 1) {
         const first = await get(String(value));

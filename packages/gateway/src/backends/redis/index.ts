@@ -93,7 +93,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     registry,
     presence: createRedisPresence(client, run, keys),
     events: createRedisEventStore(client, run, keys, { finishedRetentionMs: options.finishedRetentionMs }),
-    queue: createRedisDeliveryQueue(run, keys, (agentId) => client.zcard(`${keys.agentBase(agentId)}:waiting`)),
+    queue: createRedisDeliveryQueue(client, run, keys),
     outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? 10_000, options.onOutboxDrop ?? (() => {})),
     rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),
     scheduler,

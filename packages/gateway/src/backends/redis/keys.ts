@@ -1,12 +1,20 @@
 /**
- * Every Redis key the backend uses, in one place. An agent's queue keys share the hash tag
- * `{agent:<id>}`; `prefix` (RELAY_REDIS_PREFIX) lets several relays or test runs share a server.
+ * Every Redis key the backend uses, in one place: no other file (Lua included) spells one. An
+ * agent's keys share the hash tag `{agent:<id>}`, so one script can touch all of them on one
+ * Redis Cluster slot; `prefix` (RELAY_REDIS_PREFIX) lets several relays or test runs share a
+ * server.
  */
 export function createKeys(prefix: string) {
+  const agent = (agentId: string) => `${prefix}:{agent:${agentId}}`;
   return {
-    agentBase: (agentId: string) => `${prefix}:{agent:${agentId}}`,
-    agentOrder: (agentId: string) => `${prefix}:{agent:${agentId}}:order`,
-    agentStream: (agentId: string) => `${prefix}:{agent:${agentId}}:stream`,
+    agentOrder: (agentId: string) => `${agent(agentId)}:order`,
+    /**
+     * The delivery queue of one agent, in the order every queue script takes them as KEYS
+     * (lua/include-dispatch.lua names and describes each).
+     */
+    agentQueue: (agentId: string) => AGENT_QUEUE_PARTS.map((part) => `${agent(agentId)}:${part}`),
+    /** Every key of an agent, for deleting the agent. */
+    agentAll: (agentId: string) => [`${agent(agentId)}:order`, ...AGENT_QUEUE_PARTS.map((part) => `${agent(agentId)}:${part}`)],
     event: (eventId: string) => `${prefix}:event:${eventId}`,
     idempotency: (appId: string, key: string) => `${prefix}:idem:${appId}:${key}`,
     outbox: (appId: string) => `${prefix}:outbox:${appId}`,
@@ -28,5 +36,30 @@ export function createKeys(prefix: string) {
     bullPrefix: `${prefix}:bull`,
   };
 }
+
+/** The delivery queue's keys of an agent, in KEYS order (see lua/include-dispatch.lua). */
+const AGENT_QUEUE_PARTS = [
+  'entries',
+  'where',
+  'slots',
+  'slotorder',
+  'inflight',
+  'holders',
+  'holders-lru',
+  'holders-of',
+  'sload',
+  'seq',
+  'sessq',
+  'ready',
+  'held',
+  'parked',
+  'sstate',
+] as const;
+
+/** Index of the queue's waiting events (`sessq`) in `agentQueue`, for counting them. */
+export const AGENT_QUEUE_WAITING = AGENT_QUEUE_PARTS.indexOf('sessq');
+
+/** How many KEYS every delivery-queue script takes. */
+export const AGENT_QUEUE_KEY_COUNT = AGENT_QUEUE_PARTS.length;
 
 export type Keys = ReturnType<typeof createKeys>;

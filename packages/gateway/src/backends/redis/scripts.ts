@@ -5,16 +5,19 @@ import type { Redis } from 'ioredis';
 
 const LUA_DIR = path.join(__dirname, 'lua');
 
-/** Scripts by file name; the number after the dash is how many KEYS each takes. */
+/**
+ * Scripts by file name; the number after the dash is how many KEYS each takes. `dispatch`
+ * scripts are the delivery queue's: they get include-dispatch.lua, which names their KEYS.
+ */
 const SCRIPTS = {
-  enqueue: { file: 'enqueue-1.lua', dispatch: true },
-  attach: { file: 'attach-1.lua', dispatch: true },
-  detach: { file: 'detach-1.lua', dispatch: true },
-  remove: { file: 'remove-1.lua', dispatch: true },
-  pump: { file: 'pump-1.lua', dispatch: true },
-  holder: { file: 'holder-1.lua', dispatch: false },
-  queuedEvents: { file: 'queuedEvents-1.lua', dispatch: false },
-  appendEvent: { file: 'appendEvent-3.lua', dispatch: false },
+  enqueue: { file: 'enqueue-15.lua', dispatch: true },
+  attach: { file: 'attach-15.lua', dispatch: true },
+  detach: { file: 'detach-15.lua', dispatch: true },
+  remove: { file: 'remove-15.lua', dispatch: true },
+  pump: { file: 'pump-15.lua', dispatch: true },
+  holder: { file: 'holder-15.lua', dispatch: true },
+  queuedEvents: { file: 'queuedEvents-15.lua', dispatch: true },
+  appendEvent: { file: 'appendEvent-2.lua', dispatch: false },
   updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
   finishEvent: { file: 'finishEvent-2.lua', dispatch: false },
   overdueFinals: { file: 'overdueFinals-1.lua', dispatch: false },

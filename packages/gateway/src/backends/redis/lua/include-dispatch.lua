@@ -1,20 +1,38 @@
 --[[
   Shared by every delivery-queue script (prepended at load time): the delivery rules of the
   DeliveryQueue port, the same as backends/memory/delivery-queue.ts, checked by the same
-  contract suite. All keys of one agent share the base `<prefix>:{agent:<id>}`:
+  contract suite. Every queue script takes one agent's queue keys as KEYS[1..15], in this order
+  (keys.ts agentQueue), all under the agent's hash tag; no key name is built here.
 
-    :waiting          ZSET  eventId by accept order
-    :entries          HASH  eventId -> "session\norder\nnotBefore\nexpiresAt\nattempts"
-    :where            HASH  eventId -> "w" (waiting) or the connId holding it
-    :slots            HASH  connId -> "nodeId\nmaxInFlight"
-    :slotorder        ZSET  connId by last time it took a new session (round robin among equals)
-    :inflight:<conn>  ZSET  eventId by accept order, held by that connection
-    :holders          HASH  session -> connId holding it
-    :holders-lru      ZSET  session by last use
-    :holders-of:<c>   SET   sessions held by connection c
-    :sload            HASH  session -> events waiting or in flight
-    :seq              counter for the two orderings above
+    1  entries      HASH  eventId -> "session\norder\nnotBefore\nexpiresAt\nattempts"
+    2  where        HASH  eventId -> "w" (waiting) or the connId holding it
+    3  slots        HASH  connId -> "nodeId\nmaxInFlight"
+    4  slotorder    ZSET  connId by the last time it took a new session (round robin among equals)
+    5  inflight     ZSET  "connId\0eventId" (score 0, read by lex range): events in flight, by connection
+    6  holders      HASH  session -> connId holding it
+    7  holders-lru  ZSET  session by last use
+    8  holders-of   ZSET  "connId\0session" (score 0): sessions held, by connection
+    9  sload        HASH  session -> events waiting or in flight
+    10 seq          counter for the orderings of slotorder and holders-lru
+    11 sessq        ZSET  "session\0order\0eventId" (score 0, order in 16 digits): waiting events,
+                          by session in accept order
+    12 ready        ZSET  session by the accept order of its first waiting event
+    13 held         ZSET  session by the notBefore of its first waiting event (a rate-limit hold)
+    14 parked       ZSET  "connId\0order\0session" (score 0): sessions whose holder is full, by
+                          the accept order of their first waiting event
+    15 sstate       HASH  session -> "r" (in ready), "h" (in held) or its member of parked
+
+  A session with waiting events is in exactly one of ready, held and parked. Dispatch looks only
+  at sessions that can move (the first of ready, and the first parked on each connection with
+  room), so its cost grows with what it assigns, log n each, never with what waits behind a full
+  connection or a hold. Session keys and connection ids never contain "\0".
 ]]
+
+local K = {
+  entries = KEYS[1], where = KEYS[2], slots = KEYS[3], slotorder = KEYS[4], inflight = KEYS[5],
+  holders = KEYS[6], lru = KEYS[7], holdersOf = KEYS[8], sload = KEYS[9], seq = KEYS[10],
+  sessq = KEYS[11], ready = KEYS[12], held = KEYS[13], parked = KEYS[14], sstate = KEYS[15],
+}
 
 local function split(s)
   local out = {}
@@ -22,41 +40,115 @@ local function split(s)
   return out
 end
 
-local function readEntry(base, id)
-  local raw = redis.call('HGET', base .. ':entries', id)
+local function pad(order)
+  return string.format('%016d', order)
+end
+
+--- Members "<prefix>\0..." of a lex-ordered set, in order (at most `limit` when given).
+local function under(key, prefix, limit)
+  if limit then
+    return redis.call('ZRANGEBYLEX', key, '[' .. prefix .. '\0', '(' .. prefix .. '\1', 'LIMIT', 0, limit)
+  end
+  return redis.call('ZRANGEBYLEX', key, '[' .. prefix .. '\0', '(' .. prefix .. '\1')
+end
+
+--- What follows "<prefix>\0" in a member.
+local function after(member, prefix)
+  return string.sub(member, #prefix + 2)
+end
+
+local function readEntry(id)
+  local raw = redis.call('HGET', K.entries, id)
   if not raw then return nil end
   local f = split(raw)
   return { session = f[1], order = tonumber(f[2]), notBefore = tonumber(f[3]), expiresAt = tonumber(f[4]), attempts = tonumber(f[5]) }
 end
 
-local function writeEntry(base, id, e)
-  redis.call('HSET', base .. ':entries', id,
-    e.session .. '\n' .. e.order .. '\n' .. e.notBefore .. '\n' .. e.expiresAt .. '\n' .. e.attempts)
+local function writeEntry(id, e)
+  redis.call('HSET', K.entries, id, e.session .. '\n' .. e.order .. '\n' .. e.notBefore .. '\n' .. e.expiresAt .. '\n' .. e.attempts)
 end
 
-local function nextSeq(base)
-  return redis.call('INCR', base .. ':seq')
+local function nextSeq()
+  return redis.call('INCR', K.seq)
 end
 
---- Drops an event from the bookkeeping (not from :waiting or :inflight, which callers handle).
-local function forget(base, id, session)
-  redis.call('HDEL', base .. ':entries', id)
-  redis.call('HDEL', base .. ':where', id)
-  if redis.call('HINCRBY', base .. ':sload', session, -1) <= 0 then
-    redis.call('HDEL', base .. ':sload', session)
+local function queuedMember(id, e)
+  return e.session .. '\0' .. pad(e.order) .. '\0' .. id
+end
+
+--- The first waiting event of a session: its id and entry, or nil.
+local function headOf(session)
+  local m = under(K.sessq, session, 1)[1]
+  if not m then return nil end
+  local id = string.sub(after(m, session), 18)
+  return id, readEntry(id)
+end
+
+local function unplace(session)
+  local state = redis.call('HGET', K.sstate, session)
+  if not state then return end
+  if state == 'r' then redis.call('ZREM', K.ready, session)
+  elseif state == 'h' then redis.call('ZREM', K.held, session)
+  else redis.call('ZREM', K.parked, state) end
+  redis.call('HDEL', K.sstate, session)
+end
+
+--- Files a session by its first waiting event: ready, held until its notBefore, or nowhere.
+local function place(session, now)
+  unplace(session)
+  local id, e = headOf(session)
+  if not id then return end
+  if e.notBefore > now then
+    redis.call('ZADD', K.held, e.notBefore, session)
+    redis.call('HSET', K.sstate, session, 'h')
+  else
+    redis.call('ZADD', K.ready, e.order, session)
+    redis.call('HSET', K.sstate, session, 'r')
   end
 end
 
-local function loadSlots(base)
+--- Sets a session aside until its full holder has room again.
+local function park(session, conn, order)
+  unplace(session)
+  local member = conn .. '\0' .. pad(order) .. '\0' .. session
+  redis.call('ZADD', K.parked, 0, member)
+  redis.call('HSET', K.sstate, session, member)
+end
+
+--- Puts an event (its entry written) among the waiting ones at its accept order.
+local function addWaiting(id, e, now)
+  redis.call('ZADD', K.sessq, 0, queuedMember(id, e))
+  redis.call('HSET', K.where, id, 'w')
+  -- only a new first event changes where its session is filed
+  if headOf(e.session) == id then place(e.session, now) end
+end
+
+--- Takes a waiting event out of its session's queue.
+local function removeWaiting(id, e, now)
+  local first = headOf(e.session) == id
+  redis.call('ZREM', K.sessq, queuedMember(id, e))
+  if first then place(e.session, now) end
+end
+
+--- Drops an event from the bookkeeping (not from sessq or inflight, which callers handle).
+local function forget(id, session)
+  redis.call('HDEL', K.entries, id)
+  redis.call('HDEL', K.where, id)
+  if redis.call('HINCRBY', K.sload, session, -1) <= 0 then
+    redis.call('HDEL', K.sload, session)
+  end
+end
+
+local function loadSlots()
   local slots, list = {}, {}
-  local raw = redis.call('HGETALL', base .. ':slots')
+  local raw = redis.call('HGETALL', K.slots)
   for i = 1, #raw, 2 do
     local f = split(raw[i + 1])
     local conn = raw[i]
     local slot = {
       conn = conn, node = f[1], max = tonumber(f[2]),
-      count = redis.call('ZCARD', base .. ':inflight:' .. conn),
-      rr = tonumber(redis.call('ZSCORE', base .. ':slotorder', conn) or '0'),
+      count = redis.call('ZLEXCOUNT', K.inflight, '[' .. conn .. '\0', '(' .. conn .. '\1'),
+      rr = tonumber(redis.call('ZSCORE', K.slotorder, conn) or '0'),
     }
     slots[conn] = slot
     list[#list + 1] = slot
@@ -65,10 +157,10 @@ local function loadSlots(base)
 end
 
 --- The connection this session's next event goes to, claiming the least loaded one if it has none.
-local function slotFor(base, slots, list, session)
-  local holder = redis.call('HGET', base .. ':holders', session)
+local function slotFor(slots, list, session)
+  local holder = redis.call('HGET', K.holders, session)
   if holder and slots[holder] then
-    redis.call('ZADD', base .. ':holders-lru', nextSeq(base), session)
+    redis.call('ZADD', K.lru, nextSeq(), session)
     return slots[holder]
   end
   local best
@@ -78,64 +170,90 @@ local function slotFor(base, slots, list, session)
     end
   end
   if not best then return nil end
-  redis.call('HSET', base .. ':holders', session, best.conn)
-  redis.call('SADD', base .. ':holders-of:' .. best.conn, session)
-  redis.call('ZADD', base .. ':holders-lru', nextSeq(base), session)
-  best.rr = nextSeq(base)
-  redis.call('ZADD', base .. ':slotorder', best.rr, best.conn)
+  redis.call('HSET', K.holders, session, best.conn)
+  redis.call('ZADD', K.holdersOf, 0, best.conn .. '\0' .. session)
+  redis.call('ZADD', K.lru, nextSeq(), session)
+  best.rr = nextSeq()
+  redis.call('ZADD', K.slotorder, best.rr, best.conn)
   return best
 end
 
 --- Past maxIdle sessions, forgets the least recently used ones with nothing pending.
-local function evictIdleHolders(base, maxIdle)
-  local excess = redis.call('HLEN', base .. ':holders') - maxIdle
+local function evictIdleHolders(maxIdle)
+  local excess = redis.call('HLEN', K.holders) - maxIdle
   if excess <= 0 then return end
-  local candidates = redis.call('ZRANGE', base .. ':holders-lru', 0, excess * 2 + 16)
+  local candidates = redis.call('ZRANGE', K.lru, 0, excess * 2 + 16)
   for _, session in ipairs(candidates) do
     if excess <= 0 then break end
-    if not redis.call('HGET', base .. ':sload', session) then
-      local conn = redis.call('HGET', base .. ':holders', session)
-      redis.call('HDEL', base .. ':holders', session)
-      redis.call('ZREM', base .. ':holders-lru', session)
-      if conn then redis.call('SREM', base .. ':holders-of:' .. conn, session) end
+    if not redis.call('HGET', K.sload, session) then
+      local conn = redis.call('HGET', K.holders, session)
+      redis.call('HDEL', K.holders, session)
+      redis.call('ZREM', K.lru, session)
+      if conn then redis.call('ZREM', K.holdersOf, conn .. '\0' .. session) end
       excess = excess - 1
     end
   end
 end
 
---- One pass over the waiting events in accept order; a session that cannot go blocks its later
---- events. Returns { {eventId, connId, nodeId, attempt}... }, { expiredId... }.
-local function dispatch(base, now, maxIdle)
+--- The session whose first waiting event comes first in accept order among those that can
+--- move: the first ready one, or the first parked on a connection with room.
+local function nextSession(list)
+  local session, order
+  local r = redis.call('ZRANGE', K.ready, 0, 0, 'WITHSCORES')
+  if r[1] then session, order = r[1], tonumber(r[2]) end
+  for _, slot in ipairs(list) do
+    if slot.count < slot.max then
+      local m = under(K.parked, slot.conn, 1)[1]
+      if m then
+        local rest = after(m, slot.conn)
+        local o = tonumber(string.sub(rest, 1, 16))
+        if not order or o < order then session, order = string.sub(rest, 18), o end
+      end
+    end
+  end
+  return session
+end
+
+--- Assigns waiting events in accept order, as one pass over them all would: a session that
+--- cannot go holds back its later events. Returns { {eventId, connId, nodeId, attempt}... },
+--- { expiredId... }: waiting events met past their expiresAt (the scheduler's expiry finds
+--- the others).
+local function dispatch(now, maxIdle)
   local assigned, expired = {}, {}
-  local slots, list = loadSlots(base)
+  local slots, list = loadSlots()
   local free = 0
   for _, slot in ipairs(list) do free = free + math.max(0, slot.max - slot.count) end
   if free == 0 then return assigned, expired end
-  local blocked = {}
-  for _, id in ipairs(redis.call('ZRANGE', base .. ':waiting', 0, -1)) do
-    if free == 0 then break end
-    local e = readEntry(base, id)
-    if e.expiresAt <= now then
-      redis.call('ZREM', base .. ':waiting', id)
-      forget(base, id, e.session)
+  for _, session in ipairs(redis.call('ZRANGEBYSCORE', K.held, '-inf', now)) do place(session, now) end
+  while free > 0 do
+    local session = nextSession(list)
+    if not session then break end
+    local id, e = headOf(session)
+    if not id then
+      unplace(session)
+    elseif e.expiresAt <= now then
+      removeWaiting(id, e, now)
+      forget(id, session)
       expired[#expired + 1] = id
-    elseif not blocked[e.session] then
-      local slot
-      if e.notBefore <= now then slot = slotFor(base, slots, list, e.session) end
-      if not slot or slot.count >= slot.max then
-        blocked[e.session] = true
+    elseif e.notBefore > now then
+      place(session, now)
+    else
+      local slot = slotFor(slots, list, session)
+      if not slot then break end
+      if slot.count >= slot.max then
+        park(session, slot.conn, e.order)
       else
         e.attempts = e.attempts + 1
-        writeEntry(base, id, e)
-        redis.call('ZREM', base .. ':waiting', id)
-        redis.call('HSET', base .. ':where', id, slot.conn)
-        redis.call('ZADD', base .. ':inflight:' .. slot.conn, e.order, id)
+        writeEntry(id, e)
+        removeWaiting(id, e, now)
+        redis.call('HSET', K.where, id, slot.conn)
+        redis.call('ZADD', K.inflight, 0, slot.conn .. '\0' .. id)
         slot.count = slot.count + 1
         free = free - 1
         assigned[#assigned + 1] = { id, slot.conn, slot.node, e.attempts }
       end
     end
   end
-  evictIdleHolders(base, maxIdle)
+  evictIdleHolders(maxIdle)
   return assigned, expired
 end

@@ -1,8 +1,8 @@
 --[[
   Assigns waiting events that can go now (after a rate-limit hold) and reports expired ones.
-  KEYS[1] base key of the agent
+  KEYS    the agent's queue keys (see include-dispatch.lua)
   ARGV    now, maxIdleSessions
   Returns { assigned, expired }
 ]]
-local a, x = dispatch(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+local a, x = dispatch(tonumber(ARGV[1]), tonumber(ARGV[2]))
 return { a, x }
