@@ -22,7 +22,11 @@ export interface Assignment {
 
 export interface DispatchResult {
   assigned: Assignment[];
-  /** Waiting events found past their expiresAt, already removed from the queue. */
+  /**
+   * Waiting events found past their expiresAt, already removed from the queue: those the
+   * dispatch met on its way (the first of a session that could move or whose hold ended). The
+   * others are left to the event's scheduled expiry, so a dispatch never reads every waiting event.
+   */
   expired: string[];
 }
 
@@ -44,6 +48,9 @@ export interface AgentConnectionSlot {
  *   a session with no live holder goes to the attached connection with the fewest in flight;
  * - no connection holds more than its `maxInFlight`;
  * - an event handed back by `detach` is assigned again with `attempt` + 1.
+ *
+ * Cost: an operation costs O(log n) per event it assigns or expires (n events waiting), plus
+ * the connections of the agent; events that wait behind a full holder or a hold are not read.
  */
 export interface DeliveryQueue {
   /**

@@ -17,7 +17,8 @@
     11 sessq        ZSET  "session\0order\0eventId" (score 0, order in 16 digits): waiting events,
                           by session in accept order
     12 ready        ZSET  session by the accept order of its first waiting event
-    13 held         ZSET  session by the notBefore of its first waiting event (a rate-limit hold)
+    13 held         ZSET  session by the notBefore of its first waiting event (a rate-limit hold),
+                          or its expiresAt if sooner
     14 parked       ZSET  "connId\0order\0session" (score 0): sessions whose holder is full, by
                           the accept order of their first waiting event
     15 sstate       HASH  session -> "r" (in ready), "h" (in held) or its member of parked
@@ -98,8 +99,9 @@ local function place(session, now)
   unplace(session)
   local id, e = headOf(session)
   if not id then return end
-  if e.notBefore > now then
-    redis.call('ZADD', K.held, e.notBefore, session)
+  if e.notBefore > now and e.expiresAt > now then
+    -- a held event that expires first ends then, and lets the next one go
+    redis.call('ZADD', K.held, math.min(e.notBefore, e.expiresAt), session)
     redis.call('HSET', K.sstate, session, 'h')
   else
     redis.call('ZADD', K.ready, e.order, session)
