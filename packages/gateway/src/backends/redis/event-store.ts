@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type TimelineEntry } from '../../ports';
 import type { Keys } from './keys';
+import { codeOf, ScriptCode } from './script-codes';
 import type { RunScript } from './scripts';
 
 /** An unfinished event outlives its TTL by this much: it may be in flight at an agent. */
@@ -23,8 +24,9 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
     return fields.id ? toRecord(fields) : null;
   };
 
-  const update = (eventId: string, fields: Record<string, string>) =>
-    run('updateEvent', [keys.event(eventId)], Object.entries(fields).flat());
+  // An event gone meanwhile (ended and forgotten) has nothing left to update.
+  const update = async (eventId: string, fields: Record<string, string>) =>
+    codeOf('updateEvent', await run('updateEvent', [keys.event(eventId)], Object.entries(fields).flat()), [ScriptCode.Ok, ScriptCode.Missing]);
 
   return {
     async append(event, idempotencyKey, idempotencyTtlMs) {
@@ -81,9 +83,10 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
       return (await run('overdueFinals', [keys.finalsPending], [before, now, limit])) as string[];
     },
     async note(eventId, entry, retentionMs) {
-      await run('noteTimeline', [keys.timeline(eventId)], [
+      const noted = await run('noteTimeline', [keys.timeline(eventId)], [
         JSON.stringify(entry), TIMELINE_MAX_STEPS, retentionMs, entry.kind === 'final' ? '1' : '0',
       ]);
+      codeOf('noteTimeline', noted, [ScriptCode.Ok, ScriptCode.Unchanged]); // a full timeline drops the step
     },
     async timeline(eventId) {
       return (await client.lrange(keys.timeline(eventId), 0, -1)).map((raw) => JSON.parse(raw) as TimelineEntry);

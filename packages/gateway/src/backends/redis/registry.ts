@@ -4,6 +4,7 @@ import { isAllowed, type AgentRecord, type AppRecord, type Principal, type Regis
 import type { RegistryData } from '../../registry-file';
 import { hashToken, tokenId } from '../../tokens';
 import type { Keys } from './keys';
+import { codeOf, ScriptCode } from './script-codes';
 import type { RunScript } from './scripts';
 
 /** The token as stored: its record without the last use, which lives in a hash of its own. */
@@ -30,15 +31,17 @@ export function createRedisRegistry(
   const parse = <T>(raw: string | null): T | null => (raw === null ? null : (JSON.parse(raw) as T));
   const recordsKey = (role: Role) => (role === 'app' ? keys.registryApps : keys.registryAgents);
 
+  const CAS = [ScriptCode.Ok, ScriptCode.Conflict, ScriptCode.Missing] as const;
+
   /** Read-modify-write of one record, retried while another writer got there first. */
   async function update<T extends { id: string }>(key: string, id: string, change: (current: T) => T): Promise<T | null> {
     for (;;) {
       const raw = await client.hget(key, id);
       if (raw === null) return null;
       const next = change(JSON.parse(raw) as T);
-      const swapped = (await run('casField', [key], [id, raw, JSON.stringify(next)])) as number;
-      if (swapped === 1) return next;
-      if (swapped === -1) return null;
+      const swapped = codeOf('casField', await run('casField', [key], [id, raw, JSON.stringify(next)]), CAS);
+      if (swapped === ScriptCode.Ok) return next;
+      if (swapped === ScriptCode.Missing) return null;
     }
   }
 
@@ -78,12 +81,12 @@ export function createRedisRegistry(
         const stored: StoredToken = { id: tokenId(t.hash), role: t.role, principalId: t.principalId, createdAt, expiresAt: null };
         args.push(hex, JSON.stringify(stored));
       }
-      const written = (await run(
+      const written = await run(
         'seedRegistry',
         [keys.registryApps, keys.registryAgents, keys.registryTokens, keys.registryTokenUse, keys.registrySeeded],
         args,
-      )) as number;
-      return written === 1;
+      );
+      return codeOf('seedRegistry', written, [ScriptCode.Ok, ScriptCode.Unchanged]) === ScriptCode.Ok;
     },
     async authenticate(role, token): Promise<Principal | null> {
       const hash = hashToken(token);
@@ -145,9 +148,13 @@ export function createRedisRegistry(
     },
     async addToken(role, principalId, hash, now, expiresAt = null) {
       const stored: StoredToken = { id: tokenId(hash), role, principalId, createdAt: now, expiresAt };
-      const added = (await run('addToken', [recordsKey(role), keys.registryTokens], [principalId, hash.toString('hex'), JSON.stringify(stored)])) as number;
-      if (added === -1) throw new Error('this token is already registered');
-      return added === 1 ? { ...stored, lastUsedAt: null } : null;
+      const added = codeOf(
+        'addToken',
+        await run('addToken', [recordsKey(role), keys.registryTokens], [principalId, hash.toString('hex'), JSON.stringify(stored)]),
+        [ScriptCode.Ok, ScriptCode.Missing, ScriptCode.Taken],
+      );
+      if (added === ScriptCode.Taken) throw new Error('this token is already registered');
+      return added === ScriptCode.Ok ? { ...stored, lastUsedAt: null } : null;
     },
     async tokens(role, principalId) {
       if ((await client.hexists(recordsKey(role), principalId)) === 0) return null;
@@ -159,8 +166,8 @@ export function createRedisRegistry(
         const found = (await tokensOf(role, principalId)).find((f) => f.token.id === id);
         if (!found) return null;
         const next: StoredToken = { ...found.token, expiresAt: at };
-        const swapped = (await run('casField', [keys.registryTokens], [found.hex, found.raw, JSON.stringify(next)])) as number;
-        if (swapped === 1) return (await withUse([{ hex: found.hex, token: next }]))[0] as TokenRecord;
+        const swapped = codeOf('casField', await run('casField', [keys.registryTokens], [found.hex, found.raw, JSON.stringify(next)]), CAS);
+        if (swapped === ScriptCode.Ok) return (await withUse([{ hex: found.hex, token: next }]))[0] as TokenRecord;
       }
     },
     async revokeToken(role, principalId, id) {

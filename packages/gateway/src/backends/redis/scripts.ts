@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { luaCodeTable } from './script-codes';
 
 const LUA_DIR = path.join(__dirname, 'lua');
 
@@ -39,7 +40,7 @@ export type RunScript = (name: ScriptName, keys: string[], args: (string | numbe
 interface ScriptSource {
   name: ScriptName;
   numberOfKeys: number;
-  /** The full Lua text: dispatch scripts carry the shared include. */
+  /** The full Lua text: the `Code` table, then the shared include for dispatch scripts. */
   lua: string;
 }
 
@@ -52,7 +53,7 @@ function scriptSources(): ScriptSource[] {
     return Object.entries(SCRIPTS).map(([name, spec]) => {
       const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
       const numberOfKeys = Number(/-(\d+)\.lua$/.exec(spec.file)?.[1]);
-      return { name: name as ScriptName, numberOfKeys, lua: spec.dispatch ? `${include}\n${body}` : body };
+      return { name: name as ScriptName, numberOfKeys, lua: `${luaCodeTable()}${spec.dispatch ? `${include}\n` : ''}${body}` };
     });
   })();
   return sources;

@@ -6,14 +6,15 @@
           registry never written before is seeded; after that the admin API owns it)
   ARGV[2] number of apps;  ARGV[3] number of agents;  ARGV[4] number of tokens
   ARGV[5..] id, JSON pairs of the apps, then of the agents, then hash hex, JSON of the tokens
-  Returns 1 when written, 0 when an existing registry was kept.
+  Returns Code.Ok when written, Code.Unchanged when an existing registry was kept (see
+  script-codes.ts).
 ]]
 if ARGV[1] == 'if-empty' then
   local written = redis.call('EXISTS', KEYS[5]) == 1
     or redis.call('HLEN', KEYS[1]) > 0 or redis.call('HLEN', KEYS[2]) > 0 or redis.call('HLEN', KEYS[3]) > 0
   if written then
     redis.call('SET', KEYS[5], '1')
-    return 0
+    return Code.Unchanged
   end
 end
 local used = {}
@@ -35,4 +36,4 @@ for hex, last in pairs(used) do
   if last then redis.call('HSET', KEYS[4], hex, last) end
 end
 redis.call('SET', KEYS[5], '1')
-return 1
+return Code.Ok
