@@ -41,8 +41,8 @@ rateLimiterContract('memory', async () => ({ limiter: createMemoryRateLimiter(60
 
 outboxContract('memory', async () => {
   const drops: OutboxUnderTest['drops'] = [];
-  const outbox = createMemoryOutbox(40, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
-  return { outbox, maxPerApp: 40, drops, teardown: async () => {} };
+  const outbox = createMemoryOutbox(600, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
+  return { outbox, maxPerApp: 600, drops, teardown: async () => {} };
 });
 
 busContract('memory', async () => {

@@ -1,8 +1,8 @@
-import type { HeldFinal, Outbox, OutboxDropReason } from '../../packages/gateway/src/ports';
+import { OUTBOX_PIECE_BYTES, OUTBOX_PIECE_FRAMES, type HeldFinal, type Outbox, type OutboxDropReason } from '../../packages/gateway/src/ports';
 
 export interface OutboxUnderTest {
   outbox: Outbox;
-  /** Held frames per app at most, as the outbox was made. */
+  /** Held frames per app at most, as the outbox was made: over 2 × OUTBOX_PIECE_FRAMES. */
   maxPerApp: number;
   /** Every drop the outbox reported, in order. */
   drops: { appId: string; eventId: string; reason: OutboxDropReason }[];
@@ -13,10 +13,18 @@ export interface OutboxUnderTest {
 
 let counter = 0;
 
-function final(heldFor = 60_000): HeldFinal {
+function final(heldFor = 60_000, answerBytes = 0): HeldFinal {
   counter += 1;
   const eventId = `evt_outbox_${counter}`;
-  return { eventId, text: JSON.stringify({ type: 'reply', event_id: eventId, content: `answer ${counter}` }), heldUntil: Date.now() + heldFor };
+  const content = answerBytes > 0 ? 'x'.repeat(answerBytes) : `answer ${counter}`;
+  return { eventId, text: JSON.stringify({ type: 'reply', event_id: eventId, content }), heldUntil: Date.now() + heldFor };
+}
+
+/** Every piece `take` hands over until the outbox is empty. */
+async function pieces(outbox: Outbox, appId: string): Promise<HeldFinal[][]> {
+  const all: HeldFinal[][] = [];
+  for (let piece = await outbox.take(appId, Date.now()); piece.length > 0; piece = await outbox.take(appId, Date.now())) all.push(piece);
+  return all;
 }
 
 /**
@@ -90,6 +98,40 @@ export function outboxContract(name: string, create: () => Promise<OutboxUnderTe
       // another app's outbox has its own cap
       await under.outbox.put('academy', final());
       expect(under.drops).toHaveLength(2);
+    });
+
+    // Issue 11.3: a large outbox is handed over a piece at a time, and what is not taken stays.
+    test('large outboxes are taken in pieces of bounded size; a frame larger than a piece ends its piece', async () => {
+      const medium = Array.from({ length: 10 }, () => final(60_000, Math.floor(OUTBOX_PIECE_BYTES / 3)));
+      const huge = final(60_000, OUTBOX_PIECE_BYTES * 2);
+      const small = Array.from({ length: OUTBOX_PIECE_FRAMES + 5 }, () => final());
+      for (const f of [...medium, huge, ...small]) await under.outbox.put('portal', f);
+      const taken = await pieces(under.outbox, 'portal');
+      expect(taken.flat()).toEqual([...medium, huge, ...small]);
+      for (const piece of taken) {
+        expect(piece.length).toBeLessThanOrEqual(OUTBOX_PIECE_FRAMES);
+        // the frames before the last of a piece stay under the bound
+        expect(piece.slice(0, -1).reduce((sum, f) => sum + f.text.length, 0)).toBeLessThan(OUTBOX_PIECE_BYTES);
+      }
+      expect(taken.find((p) => p.includes(huge))?.at(-1)).toEqual(huge);
+      expect(taken.length).toBeGreaterThan(5);
+    });
+
+    test('taking a piece leaves the rest for the next take, untouched and in order', async () => {
+      const held = Array.from({ length: OUTBOX_PIECE_FRAMES * 2 }, () => final());
+      for (const f of held) await under.outbox.put('portal', f);
+      expect(await under.outbox.take('portal', Date.now())).toEqual(held.slice(0, OUTBOX_PIECE_FRAMES));
+      const late = final();
+      await under.outbox.put('portal', late);
+      expect(await takeAll(under.outbox, 'portal')).toEqual([...held.slice(OUTBOX_PIECE_FRAMES), late]);
+    });
+
+    test('a piece of expired frames only is not an empty answer while live frames remain', async () => {
+      const stale = Array.from({ length: OUTBOX_PIECE_FRAMES + 3 }, () => final(-1));
+      const live = final();
+      for (const f of [...stale, live]) await under.outbox.put('portal', f);
+      expect(await under.outbox.take('portal', Date.now())).toEqual([live]);
+      expect(under.drops.map((d) => d.eventId)).toEqual(stale.map((f) => f.eventId));
     });
   });
 }

@@ -90,8 +90,8 @@ export function redisContracts(name: string, connect: (options?: RedisOptions) =
   outboxContract(name, async () => {
     const { keys } = fresh();
     const drops: OutboxUnderTest['drops'] = [];
-    const outbox = () => createRedisOutbox(fresh().run, keys, 40, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
-    return { outbox: outbox(), maxPerApp: 40, drops, peer: outbox, teardown: async () => {} };
+    const outbox = () => createRedisOutbox(fresh().run, keys, 600, (appId, eventId, reason) => drops.push({ appId, eventId, reason }));
+    return { outbox: outbox(), maxPerApp: 600, drops, peer: outbox, teardown: async () => {} };
   });
 
   busContract(name, async () => {

@@ -9,10 +9,24 @@ export interface HeldFinal {
 }
 
 /**
+ * How much `take` hands over at once: held frames until their text reaches this many bytes
+ * (the frame that reaches it included), so a node reading a large outbox holds one piece in memory, never the whole of it.
+ */
+export const OUTBOX_PIECE_BYTES = 1024 * 1024;
+
+/** At most this many frames in one piece, however small. */
+export const OUTBOX_PIECE_FRAMES = 256;
+
+/**
  * Final frames kept per app until one of its connections takes them, or `heldUntil` passes.
  * `take` removes what it returns, so two connections never both receive a held frame.
  */
 export interface Outbox {
   put(appId: string, final: HeldFinal): Promise<void>;
+  /**
+   * Takes the oldest held frames still live at `now`, one piece (OUTBOX_PIECE_BYTES,
+   * OUTBOX_PIECE_FRAMES); empty only once nothing live is left. What is not taken stays where it
+   * is, untouched: the caller takes the next piece when it can send it.
+   */
   take(appId: string, now: number): Promise<HeldFinal[]>;
 }

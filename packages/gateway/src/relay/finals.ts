@@ -93,21 +93,25 @@ export async function rerouteFinal(
 }
 
 /**
- * Hands every held final frame of the app to this connection, paced by its send buffer: a
- * connection that has just opened must not be closed (1013) for a backlog it had no chance to
- * read yet, so once it is backed up the rest goes back to the outbox and follows when it drains.
+ * Hands every held final frame of the app to this connection, a piece at a time and paced by
+ * its send buffer: a connection that has just opened must not be closed (1013) for a backlog it
+ * had no chance to read yet, so once it is backed up the next piece waits until it drains. What
+ * was not taken stays in the outbox untouched, and the node holds one piece at a time.
  */
 export async function flushOutbox(ctx: RelayContext, connId: string, appId: string): Promise<void> {
-  const held = await ctx.backend.outbox.take(appId, Date.now());
-  for (const [i, final] of held.entries()) {
+  for (;;) {
     const conn = ctx.local.get(connId);
-    if (conn?.backedUp()) {
-      for (const rest of held.slice(i)) await ctx.backend.outbox.put(appId, rest);
+    if (!conn) return;
+    if (conn.backedUp()) {
       conn.whenDrained(() => ctx.track('final', flushOutbox(ctx, connId, appId)));
       return;
     }
-    if (!conn || !conn.sendFinal(final.eventId, final.text)) {
-      await rerouteFinal(ctx, appId, final.eventId, final.text, connId);
+    const piece = await ctx.backend.outbox.take(appId, Date.now());
+    if (piece.length === 0) return;
+    for (const final of piece) {
+      if (!ctx.local.get(connId)?.sendFinal(final.eventId, final.text)) {
+        await rerouteFinal(ctx, appId, final.eventId, final.text, connId);
+      }
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { HeldFinal, Outbox, OutboxDropReason } from '../../ports';
+import { OUTBOX_PIECE_BYTES, OUTBOX_PIECE_FRAMES, type HeldFinal, type Outbox, type OutboxDropReason } from '../../ports';
 
 
 /**
@@ -20,12 +20,18 @@ export function createMemoryOutbox(
     },
     async take(appId, now) {
       const list = held.get(appId) ?? [];
-      held.delete(appId);
       const live: HeldFinal[] = [];
-      for (const f of list) {
-        if (f.heldUntil > now) live.push(f);
-        else onDrop(appId, f.eventId, 'expired');
+      let bytes = 0;
+      let taken = 0;
+      while (taken < list.length && live.length < OUTBOX_PIECE_FRAMES && (live.length === 0 || bytes < OUTBOX_PIECE_BYTES)) {
+        const f = list[taken++] as HeldFinal;
+        if (f.heldUntil > now) {
+          live.push(f);
+          bytes += f.text.length;
+        } else onDrop(appId, f.eventId, 'expired');
       }
+      list.splice(0, taken);
+      if (list.length === 0) held.delete(appId);
       return live;
     },
   };

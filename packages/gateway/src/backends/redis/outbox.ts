@@ -1,4 +1,4 @@
-import type { HeldFinal, Outbox, OutboxDropReason } from '../../ports';
+import { OUTBOX_PIECE_BYTES, OUTBOX_PIECE_FRAMES, type HeldFinal, type Outbox, type OutboxDropReason } from '../../ports';
 import type { Keys } from './keys';
 import type { RunScript } from './scripts';
 
@@ -16,10 +16,15 @@ export function createRedisOutbox(
       for (const raw of dropped) onDrop(appId, (JSON.parse(raw) as HeldFinal).eventId, 'full');
     },
     async take(appId, now) {
-      const held = ((await run('takeOutbox', [keys.outbox(appId)], [])) as string[]).map((raw) => JSON.parse(raw) as HeldFinal);
-      const live = held.filter((f) => f.heldUntil > now);
-      for (const f of held) if (f.heldUntil <= now) onDrop(appId, f.eventId, 'expired');
-      return live;
+      // a piece of expired frames only is dropped, and the next one taken
+      for (;;) {
+        const raw = (await run('takeOutbox', [keys.outbox(appId)], [OUTBOX_PIECE_BYTES, OUTBOX_PIECE_FRAMES])) as string[];
+        if (raw.length === 0) return [];
+        const held = raw.map((text) => JSON.parse(text) as HeldFinal);
+        for (const f of held) if (f.heldUntil <= now) onDrop(appId, f.eventId, 'expired');
+        const live = held.filter((f) => f.heldUntil > now);
+        if (live.length > 0) return live;
+      }
     },
   };
 }
