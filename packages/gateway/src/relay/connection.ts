@@ -21,8 +21,9 @@ export interface Connection {
   /** Calls `listener` once, when the socket is no longer backed up; never if it closes first. */
   whenDrained(listener: () => void): void;
   /**
-   * Writes a final frame. Until the socket's buffer has drained, the transport remembers it, so
-   * a socket that dies before flushing hands it back through `Relay.closed` to go elsewhere.
+   * Writes a final frame, given as stored (outbound.ts `finalOnWire` makes the app's frame of
+   * it). Until the socket's buffer has drained, the transport remembers it, so a socket that
+   * dies before flushing hands it back through `Relay.closed` to go elsewhere.
    */
   sendFinal(eventId: string, text: string): boolean;
   /** Whether this socket was written the final frame of this event (among its latest ones). */

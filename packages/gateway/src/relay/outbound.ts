@@ -79,8 +79,9 @@ export function appTokenFrame(event: EventRecord, token: string, seq: number): s
 }
 
 /**
- * The final reply as the app sees it: the answer under both `content` and `reply`, the payload
- * the agent echoed (or the original), and metadata with tokens_used and latency_ms filled in.
+ * The final reply as it is stored and handed between nodes: the answer once, under `content`,
+ * first after `type` (see `finalOnWire`); the payload the agent echoed (or the original); and
+ * metadata with tokens_used and latency_ms filled in.
  */
 export function appReplyFrame(
   event: EventRecord,
@@ -97,14 +98,40 @@ export function appReplyFrame(
   };
   const head = JSON.stringify({
     type: 'reply',
+    content: reply.content,
     event_id: event.id,
     agent_id: event.agentId,
     thread_id: event.threadId,
-    content: reply.content,
-    reply: reply.content,
     finish_reason: reply.finish_reason,
     ...(reply.error !== undefined ? { error: reply.error } : {}),
   });
   const payload = echoedPayloadRaw ?? event.payloadRaw;
   return `${head.slice(0, -1)},"payload":${payload},"metadata":${JSON.stringify(metadata)}}`;
+}
+
+const STORED_REPLY_HEAD = '{"type":"reply","content":';
+
+/**
+ * A final frame as the app sees it: a stored reply gains `reply`, a copy of `content` (the
+ * protocol carries the answer under both names), so Redis, the bus and the outbox carry it once.
+ * Other finals are sent as they are.
+ */
+export function finalOnWire(stored: string): string {
+  if (!stored.startsWith(STORED_REPLY_HEAD)) return stored;
+  const start = STORED_REPLY_HEAD.length;
+  let end: number;
+  if (stored.startsWith('null', start)) end = start + 4;
+  else {
+    // the closing quote of the JSON string: the first one after an even run of backslashes
+    end = start;
+    for (;;) {
+      end = stored.indexOf('"', end + 1);
+      let slashes = 0;
+      while (stored[end - 1 - slashes] === '\\') slashes += 1;
+      if (slashes % 2 === 0) break;
+    }
+    end += 1;
+  }
+  const content = stored.slice(start, end);
+  return `${stored.slice(0, end)},"reply":${content}${stored.slice(end)}`;
 }

@@ -6,6 +6,7 @@ import { toRegistryData } from '../registry-file';
 import type { Connection } from '../relay/connection';
 import type { RelayLimits } from '../relay/context';
 import { createMetrics, type Metrics } from '../relay/metrics';
+import { finalOnWire } from '../relay/outbound';
 import { createRelay, type Relay } from '../relay/relay';
 
 // For unit tests of the core: the relay on the memory backend in the test's own process, with
@@ -60,7 +61,7 @@ export function fakeConnection(id: string, role: Role, principalId: string): Fak
     send: keep,
     backedUp: () => false,
     whenDrained: () => {},
-    sendFinal: (_eventId, text) => keep(text),
+    sendFinal: (_eventId, text) => keep(finalOnWire(text)),
     hasSentFinal: () => false,
     close: () => {},
   };

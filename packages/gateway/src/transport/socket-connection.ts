@@ -1,6 +1,7 @@
 import { CloseCode, type Role } from '@relay/protocol';
 import type { Principal } from '../ports';
 import type { Connection, UnflushedFinal } from '../relay/connection';
+import { finalOnWire } from '../relay/outbound';
 import type { WebSocket } from './uws';
 
 export interface SocketData {
@@ -101,7 +102,7 @@ export class SocketConnection implements Connection {
   }
 
   sendFinal(eventId: string, text: string): boolean {
-    if (!this.send(text, 'control')) return false;
+    if (!this.send(finalOnWire(text), 'control')) return false;
     if (this.ws.getBufferedAmount() > 0) this.unflushed.push({ eventId, text });
     this.sentFinals.add(eventId);
     if (this.sentFinals.size > SENT_FINALS_KEPT) this.sentFinals.delete(this.sentFinals.values().next().value as string);

@@ -13,6 +13,8 @@ export interface RedisEventStoreOptions {
    * recorded under an idempotency key is kept as long as the key (see finishEvent-2.lua).
    */
   finishedRetentionMs?: number;
+  /** Told the size of each final frame stored (relay_stored_final_bytes). */
+  onFinalStored?: (bytes: number) => void;
 }
 
 export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys, options: RedisEventStoreOptions = {}): EventStore {
@@ -72,6 +74,7 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
         finishedRetentionMs, final, now, eventId,
       ])) as string[] | null;
       if (!flat) return null;
+      options.onFinalStored?.(Buffer.byteLength(final));
       const fields: Record<string, string> = {};
       for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
       return toRecord(fields);

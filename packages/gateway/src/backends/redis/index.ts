@@ -30,7 +30,7 @@ export interface RedisBackendOptions {
   finishedRetentionMs?: number;
   outboxPerApp?: number;
   log: Logger;
-  /** Where relay_redis_up and relay_redis_command_duration_seconds are registered. */
+  /** Where relay_redis_up, relay_redis_command_duration_seconds and relay_stored_final_bytes are registered. */
   metrics?: MetricsRegistry;
   onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
   onTaskError?: (err: unknown, task?: Task) => void;
@@ -66,10 +66,8 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   subscriber.on('error', complain('subscriber'));
   bullConnection.on('error', complain('queue'));
 
-  if (options.metrics) {
-    const metrics = createRedisMetrics(options.metrics, () => client.status === 'ready' && subscriber.status === 'ready');
-    timeCommands(client, metrics.commandDuration, scriptNamesBySha());
-  }
+  const metrics = options.metrics && createRedisMetrics(options.metrics, () => client.status === 'ready' && subscriber.status === 'ready');
+  if (metrics) timeCommands(client, metrics.commandDuration, scriptNamesBySha());
   const run = defineScripts(client);
   const registry = createRedisRegistry(client, run, keys);
   let seeded = false;
@@ -92,7 +90,10 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     name: 'redis',
     registry,
     presence: createRedisPresence(client, run, keys),
-    events: createRedisEventStore(client, run, keys, { finishedRetentionMs: options.finishedRetentionMs }),
+    events: createRedisEventStore(client, run, keys, {
+      finishedRetentionMs: options.finishedRetentionMs,
+      onFinalStored: metrics && ((bytes) => metrics.storedFinalBytes.observe(bytes)),
+    }),
     queue: createRedisDeliveryQueue(client, run, keys),
     outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? 10_000, options.onOutboxDrop ?? (() => {})),
     rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),

@@ -15,6 +15,12 @@ export function createRedisMetrics(registry: Registry, isUp: () => boolean) {
         this.set(isUp() ? 1 : 0);
       },
     }),
+    storedFinalBytes: new Histogram({
+      name: 'relay_stored_final_bytes',
+      help: "Size of each final frame stored with its finished event (kept for the finished retention, or the idempotency key's TTL)",
+      buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304],
+      registers: [registry],
+    }),
     commandDuration: new Histogram({
       name: 'relay_redis_command_duration_seconds',
       help: "From a command's writing to its reply, on the node's command connection; scripts by name",

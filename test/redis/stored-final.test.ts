@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
+import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { appReplyFrame, finalOnWire } from '../../packages/gateway/src/relay/outbound';
+import { startRedis, type RedisUnderTest } from '../support/redis-server';
+
+// Issue 11.6: a finished event kept for its idempotency key holds the answer once in Redis,
+// and every stored final is counted by size (relay_stored_final_bytes).
+
+let redis: RedisUnderTest;
+let client: Redis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url);
+});
+afterAll(async () => {
+  client.disconnect();
+  await redis.stop();
+});
+
+test('a stored reply costs Redis about one copy of the answer, and its size is reported once', async () => {
+  const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
+  const stored: number[] = [];
+  const events = createRedisEventStore(client, defineScripts(client), keys, { onFinalStored: (bytes) => stored.push(bytes) });
+  const now = Date.now();
+  const { record } = await events.append(
+    { id: 'evt_big', appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{"q":1}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1' },
+    'key-1',
+    60_000,
+  );
+  const answer = 'a'.repeat(256 * 1024);
+  const final = appReplyFrame(record, { type: 'reply', event_id: record.id, content: answer, finish_reason: 'stop' }, undefined, 0, now);
+  expect(await events.finish(record.id, final, now)).not.toBeNull();
+  expect(await events.finish(record.id, final, now)).toBeNull();
+  expect(stored).toEqual([Buffer.byteLength(final)]);
+
+  const bytes = Number(await client.call('MEMORY', 'USAGE', keys.event(record.id), 'SAMPLES', '0'));
+  expect(bytes).toBeGreaterThan(answer.length);
+  // one copy and the allocator's rounding (jemalloc's size classes); two copies would be over 2x
+  expect(bytes).toBeLessThan(answer.length * 1.5);
+
+  // a resend under the key gets the whole frame, the answer under both names
+  const again = await events.findByKey('portal', 'key-1', Date.now());
+  expect(JSON.parse(finalOnWire(again?.final as string))).toMatchObject({ content: answer, reply: answer });
+});
