@@ -172,6 +172,20 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(await queue.remove('athena', 'nope', false)).toMatchObject({ was: null, assigned: [], expired: [] });
     });
 
+    test('forgetting a deleted agent drops its queue and connections, and no other agent\'s', async () => {
+      await queue.attach('athena', slot('c1', 1));
+      await queue.enqueue(entry('a1', 'sA'));
+      await queue.enqueue(entry('a2', 'sA'));
+      await queue.enqueue({ ...entry('k1', 'sK'), agentId: 'klyve' });
+      await queue.forget('athena');
+      expect(await queue.events('athena')).toEqual([]);
+      expect(await queue.waiting('athena')).toBe(0);
+      expect(await queue.holder('athena', 'a1')).toBeNull();
+      // c1 is forgotten with it: an agent of the same id starts from nothing
+      expect(ids(await queue.enqueue(entry('n1', 'sA')))).toEqual([]);
+      expect(await queue.waiting('klyve')).toBe(1);
+    });
+
     test('agents are independent', async () => {
       await queue.attach('athena', slot('c1'));
       const other = await queue.enqueue({ ...entry('k1', 'sK'), agentId: 'klyve' });

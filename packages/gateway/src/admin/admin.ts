@@ -215,6 +215,7 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
         if (await finishWithError(ctx, eventId, ErrorCode.CANCELLED, undefined, `Agent "${id}" was deleted`)) ended += 1;
       }
       await kickTokens(ctx, tokens.map((t) => t.id), 'Agent deleted');
+      await queue.forget(id);
       log.info({ agent_id: id, tokens: tokens.length, events_ended: ended }, 'agent deleted');
       return ok({ id, deleted: true, events_ended: ended });
     },

@@ -80,4 +80,10 @@ export interface DeliveryQueue {
   waiting(agentId: string): Promise<number>;
   /** The connection holding the event in flight; null while it waits or once it has left the queue. */
   holder(agentId: string, eventId: string): Promise<string | null>;
+  /**
+   * Drops everything the queue keeps for the agent (on Redis, every key under the agent's hash
+   * tag, the event store's accept-order counter included), for an agent that was deleted, once
+   * its events have ended: nothing of it outlives it.
+   */
+  forget(agentId: string): Promise<void>;
 }

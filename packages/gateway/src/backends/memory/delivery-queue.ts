@@ -338,5 +338,8 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
       const where = agents.get(agentId)?.where.get(eventId);
       return where === undefined || where === WAITING ? null : where;
     },
+    async forget(agentId) {
+      agents.delete(agentId);
+    },
   };
 }

@@ -57,5 +57,8 @@ export function createRedisDeliveryQueue(client: Redis, run: RunScript, keys: Ke
       const connId = (await run('holder', keys.agentQueue(agentId), [eventId])) as string | null;
       return connId ?? null;
     },
+    async forget(agentId) {
+      await client.del(...keys.agentAll(agentId));
+    },
   };
 }

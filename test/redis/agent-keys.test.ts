@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
+import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
+import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { startRedis, type RedisUnderTest } from '../support/redis-server';
+
+// Issue 11.7: accepting writes only keys that something reads (no stream beside the events),
+// and an agent deleted leaves no key of its own behind.
+
+let redis: RedisUnderTest;
+let client: Redis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url);
+});
+afterAll(async () => {
+  client.disconnect();
+  await redis.stop();
+});
+
+test("an agent's keys are the queue's and its accept order, and forgetting the agent removes them all", async () => {
+  const prefix = `${redis.prefix}-${randomBytes(3).toString('hex')}`;
+  const keys = createKeys(prefix);
+  const run = defineScripts(client);
+  const events = createRedisEventStore(client, run, keys);
+  const queue = createRedisDeliveryQueue(client, run, keys);
+  const now = Date.now();
+  await queue.attach('athena', { connId: 'c1', nodeId: 'n1', maxInFlight: 1 });
+  for (const id of ['evt_1', 'evt_2']) {
+    const { record } = await events.append(
+      { id, appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1' },
+      undefined,
+      60_000,
+    );
+    await queue.enqueue({ eventId: id, agentId: 'athena', sessionKey: 's', order: record.order, notBefore: 0, expiresAt: now + 60_000 });
+  }
+  const agentKeys = async () => (await client.keys(`${prefix}:{agent:athena}*`)).sort();
+  const written = await agentKeys();
+  expect(written.length).toBeGreaterThan(0);
+  expect(keys.agentAll('athena')).toEqual(expect.arrayContaining(written));
+
+  await queue.forget('athena');
+  expect(await agentKeys()).toEqual([]);
+});
