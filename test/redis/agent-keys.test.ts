@@ -37,6 +37,7 @@ test("an agent's keys are the queue's and its accept order, and forgetting the a
     );
     await queue.enqueue({ eventId: id, agentId: 'athena', sessionKey: 's', order: record.order, notBefore: 0, expiresAt: now + 60_000 });
   }
+  // spelled out on purpose: it must also find keys that keys.ts does not list
   const agentKeys = async () => (await client.keys(`${prefix}:{agent:athena}*`)).sort();
   const written = await agentKeys();
   expect(written.length).toBeGreaterThan(0);
