@@ -1,10 +1,9 @@
 import { OUTBOX_PIECE_BYTES, OUTBOX_PIECE_FRAMES, type HeldFinal, type Outbox, type OutboxDropReason } from '../../ports';
 
-
 /**
  * Bounded per app: past `maxPerApp` the oldest held frame is dropped (and reported). Frames past
- * `heldUntil` are dropped when the app's next connection takes the rest, and reported too: a
- * final frame that never reached its app must show up in the metrics and logs.
+ * `heldUntil` are dropped when a take reaches them, and reported too: a final frame that never
+ * reached its app must show up in the metrics and logs.
  */
 export function createMemoryOutbox(
   maxPerApp: number,
