@@ -6,15 +6,17 @@
  */
 export function createKeys(prefix: string) {
   const agent = (agentId: string) => `${prefix}:{agent:${agentId}}`;
+  const agentOrder = (agentId: string) => `${agent(agentId)}:order`;
+  /**
+   * The delivery queue of one agent, in the order every queue script takes them as KEYS
+   * (lua/include-dispatch.lua names and describes each).
+   */
+  const agentQueue = (agentId: string) => AGENT_QUEUE_PARTS.map((part) => `${agent(agentId)}:${part}`);
   return {
-    agentOrder: (agentId: string) => `${agent(agentId)}:order`,
-    /**
-     * The delivery queue of one agent, in the order every queue script takes them as KEYS
-     * (lua/include-dispatch.lua names and describes each).
-     */
-    agentQueue: (agentId: string) => AGENT_QUEUE_PARTS.map((part) => `${agent(agentId)}:${part}`),
+    agentOrder,
+    agentQueue,
     /** Every key of an agent, for deleting the agent. */
-    agentAll: (agentId: string) => [`${agent(agentId)}:order`, ...AGENT_QUEUE_PARTS.map((part) => `${agent(agentId)}:${part}`)],
+    agentAll: (agentId: string) => [agentOrder(agentId), ...agentQueue(agentId)],
     event: (eventId: string) => `${prefix}:event:${eventId}`,
     idempotency: (appId: string, key: string) => `${prefix}:idem:${appId}:${key}`,
     outbox: (appId: string) => `${prefix}:outbox:${appId}`,
