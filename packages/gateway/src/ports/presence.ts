@@ -40,8 +40,9 @@ export interface Presence {
   onlineAgents(agentIds: string[]): Promise<Set<string>>;
   /**
    * Proves this node alive for `ttlMs`. Resolves false when the node had already been given up
-   * for dead (its entries may have been reaped): it must then drop its sockets, so their
-   * clients reconnect and register again.
+   * for dead (another node claimed it to reap its entries): it must then drop its sockets, so
+   * their clients reconnect and register again. A liveness that merely lapsed, with nobody
+   * reaping it (Redis was unreachable for everyone), resolves true: the entries are intact.
    */
   heartbeat(nodeId: string, ttlMs: number): Promise<boolean>;
   /**

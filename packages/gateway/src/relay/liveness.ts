@@ -12,8 +12,10 @@ export interface Liveness {
 
 /**
  * Three beats per node TTL. Each beat:
- * - proves the node alive; a node that finds it was given up for dead drops its sockets, so
- *   their clients reconnect and register again;
+ * - proves the node alive; a node that finds another node reaped it drops its sockets, so their
+ *   clients reconnect and register again. A liveness that only lapsed (Redis was unreachable
+ *   for everyone, so nobody reaped) keeps them: dropping every socket of every node after a
+ *   short Redis outage would be a reconnect storm for nothing;
  * - sends a probe through the node's own bus channel: a subscriber can stay connected yet stop
  *   receiving (a known failure after a Redis failover), so a probe unanswered for two beats
  *   makes the node subscribe afresh;
@@ -25,12 +27,36 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
   let alive = false;
   let stopped = false;
   let probeOutstanding: number | undefined;
+  let lastBeat: number | undefined;
+  /**
+   * When this node could not beat on time, the others likely could not either (the same Redis
+   * was away), and their keys lapsed just as its own did. Until they have had a full TTL to beat
+   * again, a lapsed key is no proof of death, so this node reaps nobody.
+   */
+  let reapNotBefore = 0;
+  const holdReaping = () => {
+    reapNotBefore = Date.now() + ttlMs;
+  };
 
   const beat = async () => {
-    if (stopped || !backend.ready()) return;
-    const continued = await backend.presence.heartbeat(nodeId, ttlMs);
+    if (stopped) return;
+    if (!backend.ready()) {
+      if (lastBeat !== undefined) holdReaping();
+      return;
+    }
+    const continued = await backend.presence.heartbeat(nodeId, ttlMs).catch((err: unknown) => {
+      holdReaping();
+      throw err;
+    });
+    const beatAt = Date.now();
+    // Two beats' time missed is as late as a beat can be before keys start to lapse.
+    if (lastBeat !== undefined && beatAt - lastBeat > ttlMs - interval) {
+      log.warn({ since_last_beat_ms: beatAt - lastBeat }, 'liveness beat was late; reaping no node for one TTL');
+      holdReaping();
+    }
+    lastBeat = beatAt;
     if (!continued) {
-      log.warn('this node was given up for dead; dropping its sockets so clients re-register');
+      log.warn('this node was reaped by another; dropping its sockets so clients re-register');
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node lost its registration; reconnect');
     }
     alive = true;
@@ -47,9 +73,11 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
       await backend.bus.publish(nodeId, { kind: 'probe', sentAt: now });
     }
 
-    for (const info of await backend.presence.reapDeadNodes(nodeId)) {
-      log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
-      if (info.role === 'agent') await ctx.dispatched(await backend.queue.detach(info.principalId, info.connId));
+    if (Date.now() >= reapNotBefore) {
+      for (const info of await backend.presence.reapDeadNodes(nodeId)) {
+        log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
+        if (info.role === 'agent') await ctx.dispatched(await backend.queue.detach(info.principalId, info.connId));
+      }
     }
     // A node that finished an event and died before sending its final: by the time a node
     // would be given up for dead, the final is overdue.

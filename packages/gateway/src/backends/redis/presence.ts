@@ -101,17 +101,21 @@ export function createRedisPresence(client: Redis, run: RunScript, keys: Keys): 
       return new Set(agentIds.filter((_, i) => (lists[i] as ConnectionInfo[]).length > 0));
     },
     async heartbeat(nodeId, ttlMs) {
-      const [[, previous]] = (await client
+      // One transaction, so no reaper can claim this node between the reads and the refresh.
+      const [[, previous], [, claimed], [, added]] = (await client
         .multi()
         .set(keys.nodeAlive(nodeId), String(Date.now()), 'PX', ttlMs, 'GET')
+        .exists(keys.reapLock(nodeId))
         .sadd(keys.nodes, nodeId)
-        .exec()) as [[Error | null, string | null], unknown];
+        .exec()) as [[Error | null, string | null], [Error | null, number], [Error | null, number]];
       aliveSeen.set(nodeId, Date.now());
-      // After the first beat, a missing previous value means the key lapsed: others may have
-      // reaped this node's entries and handed its events to other connections.
       const first = !beating.has(nodeId);
       beating.add(nodeId);
       if (first || previous !== null) return true;
+      // The key lapsed. That alone proves nothing: while Redis was unreachable, no node could
+      // reap this one either. It was given up for dead only if a reaper claimed it (the lock
+      // is held) or finished with it (it was gone from the node set).
+      if (claimed === 0 && added === 0) return true;
       // Given up for dead and back: if it dies for good now, the next reaper must not wait for
       // the lock the last one took (REAP_LOCK_MS) before handing back what its agents hold.
       await client.del(keys.reapLock(nodeId));
@@ -122,6 +126,12 @@ export function createRedisPresence(client: Redis, run: RunScript, keys: Keys): 
       for (const nodeId of await client.smembers(keys.nodes)) {
         if (nodeId === selfNodeId || (await client.exists(keys.nodeAlive(nodeId))) === 1) continue;
         if ((await client.set(keys.reapLock(nodeId), selfNodeId, 'PX', REAP_LOCK_MS, 'NX')) !== 'OK') continue;
+        // It may have beaten between the look and the lock: its heartbeat saw no lock then, so
+        // it kept its sockets, and its entries must stay.
+        if ((await client.exists(keys.nodeAlive(nodeId))) === 1) {
+          await client.del(keys.reapLock(nodeId));
+          continue;
+        }
         const infos = await read(await client.smembers(keys.nodeConns(nodeId)));
         for (const info of infos) await remove(info);
         await client.multi().del(keys.nodeConns(nodeId)).srem(keys.nodes, nodeId).exec();
