@@ -9,18 +9,21 @@ import { metricSum, scrape } from '../support/wire-probe';
 // Redis stalls, none of them finishes, so a client that keeps sending would grow the node's
 // memory without bound (invariant 8): past MAX_QUEUED_FRAMES (10,000) waiting, or past
 // MAX_QUEUED_BYTES (8 MiB) of their text, the socket is closed with 1013 and the refusal counted
-// as FLOOD. On the memory backend frames finish too
-// fast to pile up, so Redis is stalled here with CLIENT PAUSE: commands wait, none fail.
+// as FLOOD. An agent socket may have 1 MiB more waiting per event it may hold (max_in_flight): a
+// fast agent answering all of them at once is no flood (test/conformance/fast-agent.test.ts).
+// On the memory backend frames finish too fast to pile up, so Redis is stalled here with CLIENT
+// PAUSE: commands wait, none fail.
 
 const MAX_QUEUED_FRAMES = 10_000;
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+const AGENT_MAX_IN_FLIGHT = 2;
 /** Long enough for 10,001 frames to reach the node on a busy machine; under the node TTL (10 s). */
 const PAUSE_MS = 5_000;
 
 let redis: RedisUnderTest;
 let relay: RelayProcess;
 let control: Redis;
-const { registry, tokens } = testRegistry();
+const { registry, tokens } = testRegistry({ agents: { athena: { max_in_flight: AGENT_MAX_IN_FLIGHT } } });
 const clients: TestClient[] = [];
 
 beforeAll(async () => {
@@ -51,14 +54,14 @@ async function twoSockets(): Promise<[TestClient, TestClient]> {
   return [flooder, bystander];
 }
 
-const floods = async () => metricSum(await scrape(relay.httpUrl), 'relay_frames_rejected_total', { role: 'app', code: 'FLOOD' });
+const floods = async (role = 'app') => metricSum(await scrape(relay.httpUrl), 'relay_frames_rejected_total', { role, code: 'FLOOD' });
 
 /**
  * Stalls Redis, lets `flood` send, and checks the flooder is closed with 1013, counted once,
  * while the bystander and a new socket carry on.
  */
 async function expectFloodClosed(flooder: TestClient, bystander: TestClient, flood: () => void): Promise<void> {
-  const before = await floods();
+  const before = await floods(flooder.role);
   // The pausing client is paused too: this answer comes when the pause is over.
   await control.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
   const resumed = control.ping();
@@ -76,7 +79,7 @@ async function expectFloodClosed(flooder: TestClient, bystander: TestClient, flo
   expect(await bystander.next((f) => f.type === 'pong')).toEqual({ type: 'pong', ref: 'during' });
 
   await resumed;
-  expect((await floods()) - before).toBe(1);
+  expect((await floods(flooder.role)) - before).toBe(1);
   bystander.send({ type: 'discover', ref: 'after' });
   expect(await bystander.next((f) => f.ref === 'after', 10_000)).toMatchObject({ type: 'agents' });
   const fresh = await TestClient.connect(relay.url, 'app', tokens.portal);
@@ -100,5 +103,20 @@ test('a socket with more than 8 MiB of frames waiting is closed with 1013, long 
   expect(count).toBeLessThan(MAX_QUEUED_FRAMES / 10);
   await expectFloodClosed(flooder, bystander, () => {
     for (let i = 0; i < count; i++) flooder.send(eventFrame({ payload, ref: `e${i}`, thread_id: `portal:flood:${i}` }));
+  });
+}, 60_000);
+
+test('an agent socket with more waiting than its replies can weigh is closed with 1013', async () => {
+  const [, bystander] = await twoSockets();
+  const flooder = await TestClient.connect(relay.url, 'agent', tokens.athena);
+  clients.push(flooder);
+  flooder.send({ type: 'ping', ref: 'warm' });
+  await flooder.next((f) => f.type === 'pong');
+  // Just under the 1 MiB agent frame limit each, for events it does not even hold: past
+  // MAX_QUEUED_BYTES plus one such reply per event it may hold.
+  const content = 'x'.repeat(1_000_000);
+  const count = Math.ceil((MAX_QUEUED_BYTES + AGENT_MAX_IN_FLIGHT * 1024 * 1024) / 1_000_000) + 2;
+  await expectFloodClosed(flooder, bystander, () => {
+    for (let i = 0; i < count; i++) flooder.send({ type: 'reply', event_id: `evt_flood${i}`, content, finish_reason: 'stop' });
   });
 }, 60_000);

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import {
   CloseCode,
   ErrorCode,
+  MAX_AGENT_FRAME_BYTES,
   parseAgentFrame,
   parseAppFrame,
   type FrameError,
@@ -65,11 +66,17 @@ export interface Relay {
  */
 const MAX_QUEUED_FRAMES = 10_000;
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/**
+ * An agent may owe a reply of up to MAX_AGENT_FRAME_BYTES for each event it may hold, and a
+ * fast one sends them all at once: those never count as a flood. So an agent socket's budget is
+ * that much on top of everyone's, set once its max_in_flight is known.
+ */
+const agentQueueBudget = (maxInFlight: number) => MAX_QUEUED_BYTES + maxInFlight * MAX_AGENT_FRAME_BYTES;
 
 export function createRelay(options: RelayOptions): Relay {
   const { backend, log, metrics, nodeId } = options;
   const pending = new Set<Promise<unknown>>();
-  const chains = new Map<string, { tail: Promise<void>; depth: number; bytes: number }>();
+  const chains = new Map<string, { tail: Promise<void>; depth: number; bytes: number; budget: number }>();
   let draining = false;
 
   const ctx: RelayContext = {
@@ -117,13 +124,19 @@ export function createRelay(options: RelayOptions): Relay {
     track: (work) => ctx.track('owed', work),
   });
 
+  const chainOf = (conn: Connection) => {
+    let chain = chains.get(conn.id);
+    if (!chain) chains.set(conn.id, (chain = { tail: Promise.resolve(), depth: 0, bytes: 0, budget: MAX_QUEUED_BYTES }));
+    return chain;
+  };
+
   /**
    * Runs frame work for one socket in arrival order; a RelayError becomes an error frame.
    * `bytes` is the frame's text length, counted against the socket's budget while it waits.
    */
   const serial = (conn: Connection, bytes: number, work: () => Promise<void>, echo: { ref?: string; event_id?: string } = {}) => {
-    const chain = chains.get(conn.id) ?? { tail: Promise.resolve(), depth: 0, bytes: 0 };
-    if (chain.depth >= MAX_QUEUED_FRAMES || chain.bytes + bytes > MAX_QUEUED_BYTES) {
+    const chain = chainOf(conn);
+    if (chain.depth >= MAX_QUEUED_FRAMES || chain.bytes + bytes > chain.budget) {
       metrics.framesRejected.inc({ role: conn.role, code: 'FLOOD' });
       conn.close(CloseCode.OVERLOADED, 'Too many frames waiting; slow down');
       return;
@@ -137,7 +150,6 @@ export function createRelay(options: RelayOptions): Relay {
         chain.depth -= 1;
         chain.bytes -= bytes;
       });
-    chains.set(conn.id, chain);
     ctx.track('frame', chain.tail);
   };
 
@@ -319,6 +331,7 @@ export function createRelay(options: RelayOptions): Relay {
         if (conn.role === 'app') return flushOutbox(ctx, conn.id, conn.principal.id);
         const agent = await backend.registry.agent(conn.principal.id);
         const maxInFlight = agent?.maxInFlight ?? 1;
+        chainOf(conn).budget = agentQueueBudget(maxInFlight);
         await ctx.dispatched(await backend.queue.attach(conn.principal.id, { connId: conn.id, nodeId, maxInFlight }));
       });
     },
@@ -339,8 +352,8 @@ export function createRelay(options: RelayOptions): Relay {
           await owed.run({ step: 'presence', conn: conn.id }, () => backend.presence.remove(conn.id));
           // Frames that arrived before the close (a reply sent just before disconnecting) are
           // handled first, so an answered event is not handed back and done twice. The queue
-          // is bounded by MAX_QUEUED_FRAMES and MAX_QUEUED_BYTES, and holds no network waits on the
-          // memory backend.
+          // is bounded by MAX_QUEUED_FRAMES and the socket's byte budget, and holds no network
+          // waits on the memory backend.
           await chains.get(conn.id)?.tail;
           chains.delete(conn.id);
           if (conn.role === 'agent') {
