@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { backendsUnderTest } from '../support/backends';
 import { UpgradeRefused, eventFrame, type TestClient } from '../support/client';
 import { useRelay } from '../support/relay-fixture';
@@ -160,5 +164,25 @@ describe.each(backendsUnderTest({ singleNode: true }))('upgrade authentication (
     // and accepted upgrades are not counted as refusals
     await r.connect('portal');
     expect(metricSum(await scrape(r.relay.httpUrl), 'relay_upgrades_rejected_total')).toBe(before + 3);
+  });
+});
+
+describe('a registry file with a short secret', () => {
+  test('stops the node at start-up with an error naming the principal, never the secret', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'relay-short-secret-'));
+    const file = path.join(dir, 'registry.json');
+    const short = 'rla_athena_eighteen-chars-xyz';
+    expect(short.length - 'rla_athena_'.length).toBe(18);
+    writeFileSync(file, JSON.stringify({ agents: [{ id: 'athena', tokens: [short] }] }));
+    const main = path.resolve(__dirname, '../../packages/gateway/dist/main.js');
+    const child = spawn(process.execPath, [main], {
+      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', RELAY_CONFIG: file },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('agent "athena" has a secret of 18 characters; secrets need at least 22');
+    expect(stderr).not.toContain(short);
   });
 });

@@ -12,6 +12,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
     const answer = await httpRequest(`${r.relay.httpUrl}/healthz`);
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toMatch(/^application\/json/);
+    expect(answer.headers['x-content-type-options']).toBe('nosniff');
     expect(json(answer.body)).toEqual({ status: 'ok' });
     // a query string does not change the route
     expect((await httpRequest(`${r.relay.httpUrl}/healthz?probe=1`)).status).toBe(200);
@@ -36,6 +37,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
       const answer = await httpRequest(`${r.relay.httpUrl}${path}`, method);
       expect([method, path, answer.status]).toEqual([method, path, 404]);
       expect(answer.headers['content-type']).toMatch(/^application\/json/);
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
       expect(json(answer.body).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
     }
   });
@@ -46,6 +48,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
       expect(answer.status).toBe(426);
       expect(answer.headers.upgrade).toBe('websocket');
       expect(answer.headers['content-type']).toMatch(/^application\/json/);
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
       expect(json(answer.body).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
     }
     // and upgrades on the same paths still work
@@ -58,6 +61,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('HTTP routes ($name backe
     const answer = await httpRequest(`${r.relay.httpUrl}/metrics`);
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toMatch(/^text\/plain/);
+    expect(answer.headers['x-content-type-options']).toBe('nosniff');
     expect(answer.body).toMatch(/^# HELP relay_connections /m);
     expect(answer.body).toMatch(/^# TYPE relay_connections gauge$/m);
     expect(answer.body).toMatch(/^# TYPE relay_frames_rejected_total counter$/m);

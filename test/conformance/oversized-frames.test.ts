@@ -106,4 +106,25 @@ describe.each(backendsUnderTest({ singleNode: true }))('frames over four times t
     expect(await eventually(() => tooLarge('app'), before + 1)).toBe(before + 1);
     await expectNodeUsable();
   });
+
+  // RFC 6455 asks for 1007 here. uWS checks a text frame's UTF-8 before any handler of the
+  // relay's runs and drops the connection without a close frame, with no setting to send 1007
+  // instead, so this too ends in 1006: the node counts it as INVALID_UTF8 and logs it. Should a
+  // uWS upgrade send 1007, this test fails, and docs/protocol.md must say so. (A binary frame
+  // that is not UTF-8 reaches the relay and gets INVALID_JSON: conformance/frames.test.ts.)
+  test.each([['app' as const], ['agent' as const]])('a text frame from an %s that is not UTF-8 is dropped: 1006, counted', async (role) => {
+    const invalid = async () =>
+      metricSum(await scrape(r.relay.httpUrl), 'relay_frames_rejected_total', { role, code: 'INVALID_UTF8' });
+    const before = await invalid();
+    const client = await r.connect(role === 'app' ? 'portal' : 'athena');
+    recordSocketErrors(client);
+    const bytes = Buffer.concat([Buffer.from('{"type":"ping","ref":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]);
+    client.ws.send(bytes, { binary: false });
+
+    expect((await client.closed).code).toBe(1006);
+    expect(await client.quiet(0)).toEqual([]);
+    expect(await eventually(invalid, before + 1)).toBe(before + 1);
+    await r.relay.waitForOutput(new RegExp(`"role":"${role}"[^\\n]*text frame not UTF-8`));
+    await expectNodeUsable();
+  });
 });

@@ -4,6 +4,9 @@ import path from 'node:path';
 import { developmentRegistry, readRegistryFile, RegistryFileError, toRegistryData } from './registry-file';
 import { hashToken } from './tokens';
 
+/** 22 characters: the shortest secret accepted (128 bits of base64url). */
+const SECRET = '0123456789abcdefghijKL';
+
 const dir = mkdtempSync(path.join(tmpdir(), 'registry-file-'));
 const write = (name: string, text: string) => {
   const file = path.join(dir, name);
@@ -15,13 +18,13 @@ describe('registry file', () => {
   test('YAML and JSON files give the same registry, with defaults filled in', () => {
     const yaml = write(
       'r.yaml',
-      'apps:\n  - id: portal\n    tokens: [rlk_portal_abc]\nagents:\n  - id: athena\n    tokens: [rla_athena_def]\n    allow_apps: [portal]\n',
+      `apps:\n  - id: portal\n    tokens: [rlk_portal_${SECRET}]\nagents:\n  - id: athena\n    tokens: [rla_athena_${SECRET}x]\n    allow_apps: [portal]\n`,
     );
     const json = write(
       'r.json',
       JSON.stringify({
-        apps: [{ id: 'portal', tokens: ['rlk_portal_abc'] }],
-        agents: [{ id: 'athena', tokens: ['rla_athena_def'], allow_apps: ['portal'] }],
+        apps: [{ id: 'portal', tokens: [`rlk_portal_${SECRET}`] }],
+        agents: [{ id: 'athena', tokens: [`rla_athena_${SECRET}x`], allow_apps: ['portal'] }],
       }),
     );
     const fromYaml = readRegistryFile(yaml, 5_000);
@@ -37,20 +40,22 @@ describe('registry file', () => {
   });
 
   test('holds only hashes: a plain token and its sha256 form are the same token', () => {
-    const plain = toRegistryData({ apps: [{ id: 'portal', tokens: ['rlk_portal_abc'] }] }, 1);
-    const hex = hashToken('rlk_portal_abc').toString('hex');
+    const plain = toRegistryData({ apps: [{ id: 'portal', tokens: [`rlk_portal_${SECRET}`] }] }, 1);
+    const hex = hashToken(`rlk_portal_${SECRET}`).toString('hex');
     const hashed = toRegistryData({ apps: [{ id: 'portal', tokens: [`sha256:${hex}`] }] }, 1);
     expect(plain.tokens[0]?.hash.equals(hashed.tokens[0]?.hash as Buffer)).toBe(true);
-    expect(JSON.stringify(plain)).not.toContain('rlk_portal_abc');
+    expect(JSON.stringify(plain)).not.toContain(`rlk_portal_${SECRET}`);
   });
 
   test.each([
-    ['a token of another app', { apps: [{ id: 'portal', tokens: ['rlk_flow_abc'] }] }, /rlk_portal_<secret>/],
-    ['an agent token on an app', { apps: [{ id: 'portal', tokens: ['rla_portal_abc'] }] }, /rlk_portal_<secret>/],
+    ['a token of another app', { apps: [{ id: 'portal', tokens: [`rlk_flow_${SECRET}`] }] }, /rlk_portal_<secret>/],
+    ['an agent token on an app', { apps: [{ id: 'portal', tokens: [`rla_portal_${SECRET}`] }] }, /rlk_portal_<secret>/],
     ['a prefix with no secret', { apps: [{ id: 'portal', tokens: ['rlk_portal_'] }] }, /rlk_portal_<secret>/],
+    ['a secret of one character', { apps: [{ id: 'portal', tokens: ['rlk_portal_x'] }] }, /app "portal" has a secret of 1 characters; secrets need at least 22/],
+    ['a secret one short of 128 bits', { agents: [{ id: 'athena', tokens: [`rla_athena_${SECRET.slice(1)}`] }] }, /agent "athena" has a secret of 21 characters/],
     ['an id that breaks the pattern', { apps: [{ id: 'Portal!', tokens: [] }] }, /apps\.0\.id/],
     ['an app listed twice', { apps: [{ id: 'portal' }, { id: 'portal' }] }, /listed twice/],
-    ['a token listed twice', { apps: [{ id: 'portal', tokens: ['rlk_portal_x', 'rlk_portal_x'] }] }, /listed twice/],
+    ['a token listed twice', { apps: [{ id: 'portal', tokens: [`rlk_portal_${SECRET}`, `rlk_portal_${SECRET}`] }] }, /listed twice/],
     ['a bad rate limit', { apps: [{ id: 'portal', rate_limit_per_min: 0 }] }, /rate_limit_per_min/],
     ['an allowlist entry that is no app id', { agents: [{ id: 'athena', allow_apps: ['Not An Id'] }] }, /allow_apps/],
   ])('refuses %s, saying what is wrong', (_name, raw, message) => {

@@ -119,12 +119,26 @@ export function toRegistryData(raw: unknown, defaultTtlMs: number, source = 'reg
   return { apps, agents, tokens };
 }
 
+/**
+ * 128 bits as base64url. A shorter secret can be guessed offline from its SHA-256 (the registry
+ * in Redis holds only those), so it is refused rather than merely warned about. Relay's own
+ * tokens carry 32 base62 characters (about 190 bits).
+ */
+export const MIN_TOKEN_SECRET_LENGTH = 22;
+
 function tokenHashOf(role: Role, id: string, entry: string, source: string): Buffer {
   const hashed = /^sha256:([0-9a-f]{64})$/i.exec(entry);
   if (hashed) return Buffer.from(hashed[1] as string, 'hex');
   const prefix = tokenPrefix(role, id);
   if (!entry.startsWith(prefix) || entry.length === prefix.length) {
     throw new RegistryFileError(`${source}: tokens of ${role} "${id}" must look like ${prefix}<secret> or sha256:<hex>`);
+  }
+  const secretLength = entry.length - prefix.length;
+  if (secretLength < MIN_TOKEN_SECRET_LENGTH) {
+    throw new RegistryFileError(
+      `${source}: a token of ${role} "${id}" has a secret of ${secretLength} characters; ` +
+        `secrets need at least ${MIN_TOKEN_SECRET_LENGTH} (128 bits of base64url): make one as README's "Registry file" shows`,
+    );
   }
   return hashToken(entry);
 }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { sendJson } from './http';
+import { NOSNIFF, sendJson } from './http';
 import type { HttpResponse, TemplatedApp } from './uws';
 
 const TYPES: Record<string, string> = {
@@ -20,7 +20,7 @@ const TYPES: Record<string, string> = {
 const PAGE_HEADERS = {
   'content-security-policy':
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
+  'x-content-type-options': NOSNIFF,
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
 };

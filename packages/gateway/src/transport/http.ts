@@ -20,9 +20,15 @@ export function statusLine(status: number): string {
   return STATUS_LINES[status] ?? `${status} Error`;
 }
 
+/**
+ * On every answer the node makes itself: a browser must never guess another type than the one
+ * named (an admin answer that echoes a name must not be read as HTML or script).
+ */
+export const NOSNIFF = 'nosniff';
+
 /** Writes a whole JSON answer. Call inside `res.cork` when not in the request's own callback. */
 export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
+  res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', NOSNIFF);
   for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
   res.end(JSON.stringify(body));
 }

@@ -12,7 +12,7 @@ import type { Metrics } from '../relay/metrics';
 import type { Relay } from '../relay/relay';
 import { registerAdminRoutes } from './admin-routes';
 import { registerDashboard } from './dashboard-files';
-import { bearer, sendJson } from './http';
+import { bearer, NOSNIFF, sendJson } from './http';
 import { SocketConnection, type BufferLimits, type SocketData } from './socket-connection';
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws';
 
@@ -61,6 +61,13 @@ const HARD_FRAME_FACTOR = 4;
 /** What uWS v20.30 gives our `close` handler for a frame over maxPayloadLength: 1006 (never sent on the wire) and this reason. */
 const UWS_DROPPED = 1006;
 const UWS_TOO_BIG_REASON = 'Received too big message';
+/**
+ * What uWS gives our `close` handler for a text frame that is not UTF-8. RFC 6455 wants 1007
+ * there, but uWS checks text frames before any handler of ours runs and drops the connection
+ * without a close frame (WebSocketContext.h, ERR_INVALID_TEXT), with no setting to do otherwise:
+ * the client sees 1006. We can only count and log it.
+ */
+const UWS_INVALID_TEXT_REASON = 'Received invalid UTF-8';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -110,6 +117,10 @@ export function createServer(options: ServerOptions): RelayServer {
             { conn: ws.getUserData().connId, role, limit: endpoint.maxFrame * HARD_FRAME_FACTOR },
             'frame over the hard limit: connection dropped (the client sees 1006)',
           );
+        }
+        if (code === UWS_DROPPED && Buffer.from(reason).toString().startsWith(UWS_INVALID_TEXT_REASON)) {
+          metrics.framesRejected.inc({ role, code: 'INVALID_UTF8' });
+          log.info({ conn: ws.getUserData().connId, role }, 'text frame not UTF-8: connection dropped (the client sees 1006)');
         }
         if (conn) relay.closed(conn, conn.markClosed());
       }),
@@ -195,7 +206,13 @@ export function createServer(options: ServerOptions): RelayServer {
       .metrics()
       .then((body) => {
         if (aborted) return;
-        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType).end(body));
+        res.cork(() =>
+          res
+            .writeStatus('200 OK')
+            .writeHeader('content-type', metrics.registry.contentType)
+            .writeHeader('x-content-type-options', NOSNIFF)
+            .end(body),
+        );
       })
       .catch((err: unknown) => log.error({ err }, 'metrics failed'));
   });
