@@ -39,11 +39,11 @@ describe('deploy/Dockerfile', () => {
     expect(commands(final).filter((c) => /^npm (install|ci|i)\b/.test(c) && !/--omit=dev/.test(c))).toEqual([]);
   });
 
-  test('uses `npm install` with the lock file, not `npm ci` (see .ci/run)', () => {
+  test('installs with `npm ci`, from the lock file, never `npm install`', () => {
     const npm = stages.flatMap(commands).filter((c) => /^npm /.test(c));
-    expect(npm.some((c) => /^npm ci\b/.test(c))).toBe(false);
-    expect(npm.some((c) => /^npm install\b/.test(c))).toBe(true);
-    const installs = stages.filter((s) => commands(s).some((c) => /^npm install\b/.test(c)));
+    expect(npm.some((c) => /^npm (install|i)\b/.test(c))).toBe(false);
+    expect(npm.some((c) => /^npm ci\b/.test(c))).toBe(true);
+    const installs = stages.filter((s) => commands(s).some((c) => /^npm ci\b/.test(c)));
     for (const stage of installs) expect(all(stage, 'COPY').some((c) => /package-lock\.json/.test(c.args))).toBe(true);
   });
 
@@ -51,7 +51,7 @@ describe('deploy/Dockerfile', () => {
     const workspaces: string[] = JSON.parse(read('package.json')).workspaces;
     expect(workspaces.length).toBeGreaterThan(0);
     const build = stages.find((s) => s.instructions.some((i) => i.keyword === 'RUN' && /npm run build/.test(i.args))) as Stage;
-    const installAt = build.instructions.findIndex((i) => i.keyword === 'RUN' && /npm install/.test(i.args));
+    const installAt = build.instructions.findIndex((i) => i.keyword === 'RUN' && /npm ci\b/.test(i.args));
     const copied = build.instructions.slice(0, installAt).filter((i) => i.keyword === 'COPY').map((i) => i.args);
     // either each manifest by name, or all of packages/ through a stage that keeps only manifests
     const viaStage = copied.some((args) => {
