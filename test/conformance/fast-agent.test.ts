@@ -11,7 +11,9 @@ const EVENTS = 48;
 const REPLY_CHARS = 512 * 1024;
 
 describe.each(backendsUnderTest())('a fast agent ($name backend)', (backend) => {
-  // The app reads every reply: its own send buffer is not what this suite is about.
+  // The app's own send buffer is not what this suite is about: its reader shares this process
+  // with the agent's 24 MiB of sends, and the slow-reader limit (RELAY_MAX_BUFFERED_BYTES, 4 MiB)
+  // would close it (conformance/backpressure covers that rule).
   const r = useRelay(backend, { env: { RELAY_MAX_BUFFERED_BYTES: String(64 * 1024 * 1024) } });
 
   test(`answering ${EVENTS} events at once with 512 KB replies is not a flood`, async () => {
