@@ -1,4 +1,4 @@
-import { memoryBackend, relayOn, wait } from '../testing/in-process';
+import { memoryBackend, relayOn, until, wait } from '../testing/in-process';
 
 describe('liveness: the bus probe', () => {
   test('a subscription that stops receiving its own probes is made afresh, and only then', async () => {
@@ -32,5 +32,72 @@ describe('liveness: the bus probe', () => {
 
     await relay.drain();
     await backend.close();
+  });
+});
+
+describe('liveness: reaping after the backend was away', () => {
+  /** The backend with its reaps recorded (when each began) and its readiness and heartbeat under the test's control. */
+  const watched = () => {
+    const backend = memoryBackend();
+    const reaps: number[] = [];
+    let ready = true;
+    let stall: Promise<void> | undefined;
+    backend.ready = () => ready;
+    const heartbeat = backend.presence.heartbeat.bind(backend.presence);
+    backend.presence.heartbeat = async (nodeId, ttlMs) => {
+      await stall;
+      return heartbeat(nodeId, ttlMs);
+    };
+    backend.presence.reapDeadNodes = async () => {
+      reaps.push(Date.now());
+      return [];
+    };
+    return {
+      backend,
+      reaps,
+      setReady: (value: boolean) => (ready = value),
+      setStall: (value: Promise<void> | undefined) => (stall = value),
+    };
+  };
+  const TTL = 600; // a beat every 200 ms
+  let stop: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await stop?.();
+    stop = undefined;
+  });
+  const start = (w: ReturnType<typeof watched>) => {
+    const { relay } = relayOn(w.backend, { nodeTtlMs: TTL });
+    stop = async () => {
+      await relay.drain();
+      await w.backend.close();
+    };
+  };
+
+  test('a node that could not beat reaps nobody for one TTL once it can again, then reaps as before', async () => {
+    const w = watched();
+    start(w);
+    await until(() => w.reaps.length > 0);
+
+    w.setReady(false); // the others could not beat either: their keys lapse as this one's does
+    await wait(TTL);
+    const back = Date.now();
+    w.setReady(true);
+    await until(() => w.reaps.some((t) => t > back), 5_000);
+    expect(w.reaps.filter((t) => t > back && t < back + TTL)).toEqual([]);
+  });
+
+  test('so does a node whose heartbeat hung past two beats', async () => {
+    const w = watched();
+    start(w);
+    await until(() => w.reaps.length > 0);
+
+    let release = () => {};
+    w.setStall(new Promise<void>((resolve) => (release = resolve)));
+    await wait(TTL);
+    const back = Date.now();
+    w.setStall(undefined);
+    release();
+    await until(() => w.reaps.some((t) => t > back), 5_000);
+    expect(w.reaps.filter((t) => t > back && t < back + TTL)).toEqual([]);
   });
 });
