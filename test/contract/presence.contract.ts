@@ -177,13 +177,29 @@ export function presenceContract(name: string, create: () => Promise<PresenceUnd
         expect(await presence.reapDeadNodes('n1')).toEqual([]);
       });
 
-      test('a node given up for dead learns it on its next beat', async () => {
+      test('a node reaped by another learns it on its next beat', async () => {
         const other = under.peer!();
         expect(await other.heartbeat('n2', TTL_MS)).toBe(true);
+        const theirs = conn({ nodeId: 'n2', connId: `n2.${counter}` });
+        expect(await other.add(theirs, 10)).toBe(true);
         await sleep(TTL_MS + 150);
+        expect(ids(await presence.reapDeadNodes('n1'))).toEqual([theirs.connId]);
         expect(await other.heartbeat('n2', 60_000)).toBe(false);
         expect(await other.heartbeat('n2', 60_000)).toBe(true);
         expect(await presence.nodes()).toContain('n2');
+      });
+
+      test('a node whose liveness only lapsed, reaped by nobody (Redis was away for all), goes on with its entries', async () => {
+        const other = under.peer!();
+        expect(await other.heartbeat('n2', TTL_MS)).toBe(true);
+        const theirs = conn({ nodeId: 'n2', connId: `n2.${counter}` });
+        expect(await other.add(theirs, 10)).toBe(true);
+        await sleep(TTL_MS + 150);
+        expect(await other.heartbeat('n2', 60_000)).toBe(true);
+        expect(await presence.get(theirs.connId)).toEqual(theirs);
+        // and, beating again, it is no longer anyone's to reap
+        expect(await presence.reapDeadNodes('n1')).toEqual([]);
+        expect(await presence.get(theirs.connId)).toEqual(theirs);
       });
     });
   });
