@@ -1,9 +1,10 @@
-import { ADMIN_TOKEN, adminApi, type Api } from '../support/admin';
-import { TestClient, eventFrame, type Frame } from '../support/client';
-import { send, sleep } from '../support/lifecycle';
+import { adminApi, type Api } from '../support/admin';
+import type { Frame, TestClient } from '../support/client';
+import { sleep } from '../support/lifecycle';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 import { startRelay, type RelayProcess } from '../support/relay-process';
-import { testRegistry, type Tokens } from '../support/registry';
+import { testRegistry } from '../support/registry';
+import { ACTIVITY_ENV as ENV, drive, PAYLOAD_MARKER, type Traffic } from './activity-traffic';
 
 /**
  * The Dashboard's activity endpoints with real traffic: an answered event with tokens, an agent
@@ -11,49 +12,6 @@ import { testRegistry, type Tokens } from '../support/registry';
  * nodes sharing Redis, where the agent is on one node and the apps on the other, and both nodes
  * answer with the same view.
  */
-
-const PAYLOAD_MARKER = 'do-not-show-this-payload';
-const ENV = { RELAY_ADMIN_TOKEN: ADMIN_TOKEN, RELAY_REGISTRY_MODE: 'admin', RELAY_REPLY_TIMEOUT_MS: '1500' };
-
-interface Traffic {
-  answered: string;
-  timedOut: string;
-  expired: string;
-  waiting: string;
-}
-
-/** Drives the four events: the agent on `agentNode`, the apps on `appNode`. */
-async function drive(appNode: RelayProcess, agentNode: RelayProcess, tokens: Tokens, clients: TestClient[]): Promise<Traffic> {
-  const connect = async (node: RelayProcess, role: 'app' | 'agent', token: string) => {
-    const client = await TestClient.connect(node.url, role, token);
-    clients.push(client);
-    return client;
-  };
-  const athena = await connect(agentNode, 'agent', tokens.athena);
-  const portal = await connect(appNode, 'app', tokens.portal);
-  const flow = await connect(appNode, 'app', tokens.flow);
-  const accepted = async (app: TestClient, frame: Frame) => {
-    const answer = await send(app, eventFrame(frame));
-    expect(answer.type).toBe('accepted');
-    return answer.event_id as string;
-  };
-
-  const answered = await accepted(portal, { thread_id: 'portal:t:1', payload: { secret: PAYLOAD_MARKER } });
-  await athena.nextOf('event', answered);
-  for (const token of ['a', 'b', 'c']) athena.send({ type: 'token', event_id: answered, token });
-  athena.send({ type: 'reply', event_id: answered, content: 'abc', finish_reason: 'stop' });
-  await portal.nextOf('reply', answered);
-
-  const timedOut = await accepted(flow, { thread_id: 'flow:t:2' });
-  await athena.nextOf('event', timedOut);
-  expect(await flow.nextOf('error', timedOut, 10_000)).toMatchObject({ code: 'AGENT_TIMEOUT' });
-
-  const expired = await accepted(portal, { agent_id: 'klyve', thread_id: 'portal:t:3', ttl_ms: 300 });
-  expect(await portal.nextOf('error', expired, 10_000)).toMatchObject({ code: 'EVENT_EXPIRED' });
-
-  const waiting = await accepted(portal, { agent_id: 'klyve', thread_id: 'portal:t:4' });
-  return { answered, timedOut, expired, waiting };
-}
 
 /** Polls the overview until every node has flushed what the traffic counted. */
 async function settledOverview(api: Api): Promise<Frame> {
