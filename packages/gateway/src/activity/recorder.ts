@@ -53,7 +53,7 @@ export function createActivityRecorder(store: ActivityStore, options: ActivityRe
     flushing = flushing.then(async () => {
       try {
         await Promise.all([...batchCounts].map(([minute, bucket]) => store.add(minute, bucket)));
-        await store.putEvents(updates, now());
+        if (updates.length > 0) await store.putEvents(updates, now());
       } catch (err) {
         options.onError(err);
       }
