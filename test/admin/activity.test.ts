@@ -1,6 +1,6 @@
 import { adminApi, type Api } from '../support/admin';
-import type { Frame, TestClient } from '../support/client';
-import { sleep } from '../support/lifecycle';
+import { TestClient, eventFrame, type Frame } from '../support/client';
+import { send, sleep } from '../support/lifecycle';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 import { startRelay, type RelayProcess } from '../support/relay-process';
 import { testRegistry } from '../support/registry';
@@ -132,6 +132,28 @@ describe('activity on the memory backend', () => {
     await checkEvents(api, traffic);
     await checkAgent(api, traffic);
     await checkRefusals(api);
+  });
+
+  test('RELAY_RECENT_EVENTS_MAX bounds the list: only the newest events are kept', async () => {
+    const small = await startRelay({ registry, env: { ...ENV, RELAY_RECENT_EVENTS_MAX: '2' } });
+    try {
+      const app = await TestClient.connect(small.url, 'app', tokens.portal);
+      clients.push(app);
+      const ids: string[] = [];
+      for (const thread of ['a', 'b', 'c']) ids.push((await send(app, eventFrame({ agent_id: 'klyve', thread_id: `portal:${thread}` }))).event_id);
+      const api = adminApi(small.httpUrl);
+      const deadline = Date.now() + 10_000;
+      let listed: string[] = [];
+      while (!listed.includes(ids[2] as string) && Date.now() < deadline) {
+        await sleep(100);
+        listed = (await api('GET', '/v1/admin/activity/events')).body.events.map((e: Frame) => e.event_id);
+      }
+      expect(listed).toEqual([ids[2], ids[1]]);
+      // The counts are not rows: all three are counted.
+      expect((await api('GET', '/v1/admin/activity')).body.totals.accepted).toBe(3);
+    } finally {
+      expect(await small.stop()).toBe(0);
+    }
   });
 });
 
