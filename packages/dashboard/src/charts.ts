@@ -8,6 +8,8 @@ export interface Series {
   label: string;
   color: string;
   values: (number | null)[];
+  /** Dashed, so a series equal to another still shows where they part. */
+  dashed?: boolean;
 }
 
 export interface LineChart {
@@ -51,7 +53,7 @@ export function lineChart(box: HTMLElement, unit: string): LineChart {
           height: HEIGHT,
           scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
           axes: [{}, { label: unit, size: 50 }],
-          series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true, size: 5 }, spanGaps: false }))],
+          series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, ...(s.dashed ? { dash: [6, 4] } : {}), points: { show: true, size: 5 }, spanGaps: false }))],
           legend: { live: true },
           cursor: { drag: { x: false, y: false } },
         },

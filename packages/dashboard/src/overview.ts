@@ -31,6 +31,7 @@ export function renderOverview(o: Overview, openAgent: (agentId: string) => void
     label: `Failed ${code}`,
     color: COLORS.failed[i % COLORS.failed.length] as string,
     values,
+    dashed: true,
   }));
   eventsChart.update(
     o.series.minute,
