@@ -93,6 +93,8 @@ async function checkAgent(api: Api, traffic: Traffic): Promise<void> {
   const klyve = await api('GET', '/v1/admin/activity/agents/klyve');
   expect(klyve.body).toMatchObject({ waiting: 1, in_flight: 0, connections: { socket: [], http: [] } });
   expect(klyve.body.recent_failures.map((e: Frame) => e.outcome)).toEqual(['EVENT_EXPIRED']);
+  expect(klyve.body.open_events.map((e: Frame) => [e.event_id, e.state])).toEqual([[traffic.waiting, 'waiting']]);
+  expect(body.open_events).toEqual([]);
 }
 
 async function checkRefusals(api: Api): Promise<void> {

@@ -181,8 +181,20 @@ describe('the live Dashboard in a real browser, on two Redis nodes', () => {
     expect(latencyPixels).toBeGreaterThan(0);
     expect(await page.locator('#agent-activity').textContent()).toContain('Failed');
 
+    expect(await page.getByText('No event waiting or in flight among the recent events.').count()).toBe(1);
+
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-live.png'), fullPage: true });
+
+    // Another agent's: the event waiting for it, which opens its timeline.
+    await page.getByRole('button', { name: 'Activity of klyve' }).click();
+    await page.getByRole('heading', { name: 'Activity of agent klyve' }).waitFor();
+    const open = page.getByRole('table', { name: 'Open events of klyve' });
+    await open.waitFor();
+    expect((await open.locator('tbody td').allTextContents()).slice(0, 1)).toEqual([traffic.waiting]);
+    expect(await page.getByText('No WebSocket connections: the agent is offline.').count()).toBe(1);
+    await open.getByRole('button', { name: `Timeline of ${traffic.waiting}` }).click();
+    await page.getByRole('table', { name: `Timeline of ${traffic.waiting}` }).waitFor();
 
     // Live: more traffic shows without a reload, and a keyboard user keeps their place.
     await page.getByRole('button', { name: 'Activity of athena' }).focus();

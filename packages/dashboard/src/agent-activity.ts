@@ -35,6 +35,8 @@ export function renderAgentActivity(a: AgentActivity, openTimeline: (eventId: st
       h('figure', { class: 'chart' }, h('figcaption', {}, 'Latency over the last hour (per minute)'), plot),
       h('h3', {}, 'Connections'),
       h('div', { id: 'agent-activity-connections' }),
+      h('h3', {}, 'Waiting and in flight'),
+      h('div', { id: 'agent-activity-open' }),
       h('h3', {}, 'Recent failures and timeouts'),
       h('div', { id: 'agent-activity-failures' }),
     );
@@ -76,6 +78,9 @@ export function renderAgentActivity(a: AgentActivity, openTimeline: (eventId: st
     ),
     // HTTP agents arrive with a later release; their connections will be listed here.
     h('p', { class: 'muted' }, a.connections.http.length ? `${a.connections.http.length} HTTP connections.` : 'No HTTP connections.'),
+  ]);
+  replaceKeepingFocus(byId('agent-activity-open'), JSON.stringify(a.open_events), () => [
+    table(`Open events of ${a.agent_id}`, EVENT_HEADERS, eventRows(a.open_events, openTimeline), 'No event waiting or in flight among the recent events.'),
   ]);
   replaceKeepingFocus(byId('agent-activity-failures'), JSON.stringify(a.recent_failures), () => [
     table(`Recent failures of ${a.agent_id}`, EVENT_HEADERS, eventRows(a.recent_failures, openTimeline), 'No failures or timeouts among the recent events.'),

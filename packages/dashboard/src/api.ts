@@ -146,6 +146,7 @@ export interface AgentActivity {
   tokens: number;
   time_to_first_token_ms: Percentiles | null;
   time_to_reply_ms: Percentiles | null;
+  open_events: RecentEvent[];
   recent_failures: RecentEvent[];
   latency: { minute: string[]; first_token_p50: (number | null)[]; first_token_p95: (number | null)[]; reply_p50: (number | null)[]; reply_p95: (number | null)[] };
 }

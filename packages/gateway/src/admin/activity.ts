@@ -258,7 +258,10 @@ export function createActivityAdmin(ctx: RelayContext) {
         queueOf(agentId),
         backend.activity.recentEvents(Number.MAX_SAFE_INTEGER),
       ]);
-      const failures = rows.filter((r) => r.agentId === agentId && r.outcome !== undefined && !isAnswered(r.outcome)).slice(0, 20);
+      const mine = rows.filter((r) => r.agentId === agentId);
+      const failures = mine.filter((r) => r.outcome !== undefined && !isAnswered(r.outcome)).slice(0, 20);
+      // Among the recent rows: an event older than the list's bounds is counted above, not listed.
+      const open = mine.filter((r) => r.outcome === undefined).slice(0, 20);
       return {
         status: 200,
         body: {
@@ -273,6 +276,7 @@ export function createActivityAdmin(ctx: RelayContext) {
           tokens: t.tokens,
           time_to_first_token_ms: percentiles(t.ttft),
           time_to_reply_ms: percentiles(t.reply),
+          open_events: open.map(eventView),
           recent_failures: failures.map(eventView),
           latency: {
             minute: starts.map(iso),
