@@ -16,17 +16,20 @@ export function table(caption: string, headers: string[], rows: HTMLTableRowElem
   );
 }
 
+/** What each container shows now, by the key it was drawn from. */
+const rendered = new WeakMap<HTMLElement, string>();
+
 /**
  * Replaces what `container` shows, unless it would show the same (`key`): a list redrawn every
  * few seconds must not take the focus from a keyboard user. When it does change, the element
  * that had the focus (by its data-focus-key) gets it back.
  */
 export function replaceKeepingFocus(container: HTMLElement, key: string, render: () => Node[]): void {
-  if (container.dataset.rendered === key) return;
+  if (rendered.get(container) === key) return;
   const active = document.activeElement;
   const focusKey = active instanceof HTMLElement && container.contains(active) ? active.dataset.focusKey : undefined;
   container.replaceChildren(...render());
-  container.dataset.rendered = key;
+  rendered.set(container, key);
   if (focusKey) container.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
 }
 

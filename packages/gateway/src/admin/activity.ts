@@ -112,7 +112,7 @@ export function createActivityAdmin(ctx: RelayContext) {
   const { backend } = ctx;
 
   /** Per-minute series over the window ending with the current minute; empty minutes are zeros. */
-  const window = async (minutes: number, now: number) => {
+  const minuteWindow = async (minutes: number, now: number) => {
     const to = minuteOf(now);
     const from = to - (minutes - 1) * MINUTE_MS;
     const found = await backend.activity.minutes(from, to);
@@ -134,7 +134,7 @@ export function createActivityAdmin(ctx: RelayContext) {
     async overview(query: URLSearchParams) {
       const minutes = minutesParam(query.get('minutes'));
       const now = Date.now();
-      const { from, to, starts, byMinute } = await window(minutes, now);
+      const { from, to, starts, byMinute } = await minuteWindow(minutes, now);
       const totals = new Map<string, AgentTotals>();
       const failedCodes = new Set<string>();
       const perMinute = starts.map((start) => {
@@ -241,7 +241,7 @@ export function createActivityAdmin(ctx: RelayContext) {
       if (!record) throw new AdminError('not_found', `No agent "${agentId}"`);
       const minutes = minutesParam(query.get('minutes'));
       const now = Date.now();
-      const { starts, byMinute } = await window(minutes, now);
+      const { starts, byMinute } = await minuteWindow(minutes, now);
       const latency = (which: Latency, q: number) =>
         starts.map((start) => {
           const one = new Map<string, AgentTotals>();
