@@ -4,7 +4,8 @@
  * agent is connected to node 1, and real traffic flows (tokens, a reply, an agent timeout, an
  * expiry, an event left waiting). Asserts what the charts and lists show, that they update
  * without a reload, that the keyboard reaches everything (and keeps its place across refreshes),
- * and that the page fits a phone. Screenshots go to test-artifacts/.
+ * and that the page fits a phone; then the same page on the memory backend. Screenshots go to
+ * test-artifacts/.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -221,4 +222,45 @@ describe('the live Dashboard in a real browser, on two Redis nodes', () => {
 
     expect(pageErrors).toEqual([]);
   }, 90_000);
+});
+
+describe('the live Dashboard on the memory backend (one node, no Redis)', () => {
+  let relay: RelayProcess;
+  let browser: Browser;
+  const { registry, tokens } = testRegistry();
+  const clients: TestClient[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    relay = await startRelay({ registry, env: ACTIVITY_ENV });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await browser?.close();
+    if (relay) expect(await relay.stop()).toBe(0);
+  });
+
+  test('the same overview and list, from the node itself', async () => {
+    const traffic = await drive(relay, relay, tokens, clients);
+    const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text());
+    });
+    await page.goto(`${relay.httpUrl}/dashboard/`);
+    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await page.getByLabel('Admin token').press('Enter');
+    const accepted = page.locator('#overview-totals .card', { has: page.locator('dt', { hasText: /^Accepted$/ }) }).locator('dd');
+    await accepted.filter({ hasText: /^4$/ }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('#chart-events').getAttribute('aria-label')).toBe(
+      'Events per minute over the last 60 minutes: 4 accepted, 1 answered, 2 failed (AGENT_TIMEOUT 1, EVENT_EXPIRED 1).',
+    );
+    await page.locator('#recent-list').filter({ hasText: '4 matching events.' }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('#recent-list tbody tr td:first-child').allTextContents()).toEqual([traffic.waiting, traffic.expired, traffic.timedOut, traffic.answered]);
+    expect(await page.getByRole('table', { name: 'By node' }).locator('tbody tr').count()).toBe(1);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-live-memory.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 });
