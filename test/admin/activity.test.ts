@@ -21,7 +21,8 @@ async function settledOverview(api: Api): Promise<Frame> {
     expect(status).toBe(200);
     const t = body.totals;
     const rows = (await api('GET', '/v1/admin/activity/events')).body.events as Frame[];
-    if (t.accepted === 4 && t.answered === 1 && t.failed.AGENT_TIMEOUT === 1 && t.failed.EVENT_EXPIRED === 1 && rows.length === 4) return body;
+    const ended = rows.filter((r) => r.outcome !== null).length;
+    if (t.accepted === 4 && t.answered === 1 && t.failed.AGENT_TIMEOUT === 1 && t.failed.EVENT_EXPIRED === 1 && rows.length === 4 && ended === 3) return body;
     if (Date.now() > deadline) throw new Error(`activity never settled: ${JSON.stringify(t)}, ${rows.length} rows`);
     await sleep(200);
   }

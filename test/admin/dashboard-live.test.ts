@@ -40,6 +40,15 @@ async function pixelsOf(page: Page, selector: string, hex: string): Promise<numb
   );
 }
 
+/** Polls `done` until it holds, failing with `what` after 20 s. */
+async function until(what: string, done: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 describe('the live Dashboard in a real browser, on two Redis nodes', () => {
   let redis: RedisUnderTest;
   let nodes: RelayProcess[] = [];
@@ -102,10 +111,10 @@ describe('the live Dashboard in a real browser, on two Redis nodes', () => {
     );
     expect(unlabelled).toEqual([]);
 
-    // The overview: totals across both nodes, once each node has flushed.
+    // The overview: totals across both nodes, once each node has flushed (each on its own second).
     await waitText(card('Accepted'), /^4$/);
     await waitText(card('Answered'), /^1$/);
-    expect(await card('Failed').textContent()).toBe('2 (AGENT_TIMEOUT 1, EVENT_EXPIRED 1)');
+    await waitText(card('Failed'), /^2 \(AGENT_TIMEOUT 1, EVENT_EXPIRED 1\)$/);
     expect(await card('Connections').textContent()).toBe('3');
 
     // The charts: their text alternative says what they draw, and the canvas has the lines.
@@ -134,9 +143,10 @@ describe('the live Dashboard in a real browser, on two Redis nodes', () => {
     expect(await byNode.locator('tbody tr').count()).toBe(2);
     expect(await page.getByRole('table', { name: 'By app' }).locator('tbody').textContent()).toBe('flow1portal1');
 
-    // Recent events: newest first, never the payload.
+    // Recent events: newest first, never the payload. (Each node writes its rows on its own second.)
     const recentRows = page.locator('#recent-list tbody tr');
     await waitText(page.locator('#recent-list'), '4 matching events.');
+    await until('every ended event has its outcome', async () => (await recentRows.locator('td:nth-child(7)').allTextContents()).join() === '—,EVENT_EXPIRED,AGENT_TIMEOUT,reply_stop');
     expect(await recentRows.locator('td:first-child').allTextContents()).toEqual([traffic.waiting, traffic.expired, traffic.timedOut, traffic.answered]);
     expect(await page.content()).not.toContain(PAYLOAD_MARKER);
     const answeredCells = await recentRows.nth(3).locator('td').allTextContents();

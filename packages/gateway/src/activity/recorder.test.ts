@@ -106,9 +106,9 @@ test('a batch the store refuses is reported, not thrown, and the next batch stil
   const errors: unknown[] = [];
   const flaky: ActivityStore = {
     ...store,
-    add: async (minute, counts) => {
+    putEvents: async (updates, now) => {
       if (refuse) throw new Error('redis down');
-      return store.add(minute, counts);
+      return store.putEvents(updates, now);
     },
   };
   const recorder = createActivityRecorder(flaky, { intervalMs: 3_600_000, onError: (err) => errors.push(err) });
@@ -118,5 +118,8 @@ test('a batch the store refuses is reported, not thrown, and the next batch stil
   refuse = false;
   recorder.accepted(event('evt_2', Date.now()));
   await recorder.stop();
+  // The refused batch is gone, rows and counts alike; the next one is whole.
   expect((await store.recentEvents(10)).map((r) => r.eventId)).toEqual(['evt_2']);
+  const counted = (await store.minutes(0, Date.now())).flatMap((m) => Object.values(m.counts));
+  expect(counted).toEqual([1]);
 });

@@ -52,8 +52,9 @@ export function createActivityRecorder(store: ActivityStore, options: ActivityRe
     // One flush at a time: a slow store must not have two batches racing for the same rows.
     flushing = flushing.then(async () => {
       try {
-        await Promise.all([...batchCounts].map(([minute, bucket]) => store.add(minute, bucket)));
+        // Rows first: a reader that sees an event counted finds its row too.
         if (updates.length > 0) await store.putEvents(updates, now());
+        await Promise.all([...batchCounts].map(([minute, bucket]) => store.add(minute, bucket)));
       } catch (err) {
         options.onError(err);
       }
