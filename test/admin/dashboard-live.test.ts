@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ADMIN_TOKEN } from '../support/admin';
+import { ADMIN_TOKEN, adminApi } from '../support/admin';
 import { eventFrame, type TestClient } from '../support/client';
 import { send } from '../support/lifecycle';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
@@ -255,8 +255,12 @@ describe('the live Dashboard on the memory backend (one node, no Redis)', () => 
     const traffic = await drive(relay, relay, tokens, clients);
     const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    // The deleted agent's 404 below is expected: the browser logs it, the page handles it.
     page.on('console', (msg) => {
-      if (msg.type() === 'error') pageErrors.push(msg.text());
+      if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) pageErrors.push(msg.text());
+    });
+    page.on('response', (response) => {
+      if (response.status() >= 400 && !response.url().endsWith('/v1/admin/activity/agents/hermes')) pageErrors.push(`${response.status()}: ${response.url()}`);
     });
     await page.goto(`${relay.httpUrl}/dashboard/`);
     await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
@@ -271,6 +275,16 @@ describe('the live Dashboard on the memory backend (one node, no Redis)', () => 
     expect(await page.getByRole('table', { name: 'By node' }).locator('tbody tr').count()).toBe(1);
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-live-memory.png'), fullPage: true });
+
+    // An agent deleted while its activity is open: the panel closes, the rest keeps refreshing.
+    const api = adminApi(relay.httpUrl);
+    expect((await api('POST', '/v1/admin/agents', { id: 'hermes', allow_apps: ['portal'] })).status).toBe(201);
+    await page.getByRole('button', { name: 'Activity of hermes' }).click({ timeout: 20_000 });
+    await page.getByRole('heading', { name: 'Activity of agent hermes' }).waitFor();
+    expect((await api('DELETE', '/v1/admin/agents/hermes')).status).toBe(200);
+    await page.locator('#agent-activity').waitFor({ state: 'hidden', timeout: 20_000 });
+    await page.getByRole('button', { name: 'Activity of hermes' }).waitFor({ state: 'detached', timeout: 20_000 });
+    expect(await page.locator('#alert').isHidden()).toBe(true);
     expect(pageErrors).toEqual([]);
   }, 60_000);
 });

@@ -153,7 +153,14 @@ async function refreshActivity(): Promise<void> {
     const [overview, recent, agent] = await Promise.all([
       api<Overview>('GET', `/activity?minutes=${encodeURIComponent(minutes)}`),
       api<{ events: RecentEvent[]; matched: number }>('GET', `/activity/events?${recentQuery()}`),
-      agentId ? api<AgentActivity>('GET', `/activity/agents/${encodeURIComponent(agentId)}`) : Promise.resolve(undefined),
+      // An agent deleted meanwhile closes its panel instead of failing the whole refresh.
+      agentId
+        ? api<AgentActivity>('GET', `/activity/agents/${encodeURIComponent(agentId)}`).catch((err: unknown) => {
+            if (!(err instanceof ApiError && err.status === 404)) throw err;
+            closeAgentActivity();
+            return undefined;
+          })
+        : Promise.resolve(undefined),
     ]);
     renderOverview(overview, (id) => void openAgentActivity(id));
     renderRecent(recent.events, recent.matched, (id) => void openTimeline(id));
