@@ -143,7 +143,11 @@ describe('activity on the memory backend', () => {
       const app = await TestClient.connect(small.url, 'app', tokens.portal);
       clients.push(app);
       const ids: string[] = [];
-      for (const thread of ['a', 'b', 'c']) ids.push((await send(app, eventFrame({ agent_id: 'klyve', thread_id: `portal:${thread}` }))).event_id);
+      for (const thread of ['a', 'b', 'c']) {
+        ids.push((await send(app, eventFrame({ agent_id: 'klyve', thread_id: `portal:${thread}` }))).event_id);
+        // Apart by a millisecond at least: within one, the list orders by id, not by arrival.
+        await sleep(3);
+      }
       const api = adminApi(small.httpUrl);
       const deadline = Date.now() + 10_000;
       let listed: string[] = [];

@@ -64,6 +64,16 @@ export function activityStoreContract(name: string, create: (options: ActivitySt
       expect((await store.recentEvents(1)).map((r) => r.eventId)).toEqual(['evt_b']);
     });
 
+    test('rows accepted in the same millisecond come, and are kept, by event id descending', async () => {
+      const store = await make({ retentionMs: 3_600_000, maxEvents: 2 });
+      const t = Date.now();
+      const same = row(t);
+      await store.putEvents([{ eventId: 'evt_m', fields: same }], t);
+      await store.putEvents(['evt_z', 'evt_a'].map((eventId) => ({ eventId, fields: same })), t);
+      // The bound keeps the first two in that order, too.
+      expect((await store.recentEvents(10)).map((r) => r.eventId)).toEqual(['evt_z', 'evt_m']);
+    });
+
     test('rows are bounded: only the newest maxEvents are kept, and none accepted before the retention', async () => {
       const store = await make({ retentionMs: 60_000, maxEvents: 3 });
       const t = Date.now();

@@ -66,6 +66,6 @@ export interface ActivityStore {
   minutes(from: number, to: number): Promise<ActivityMinute[]>;
   /** Merges each update into its event's row (creating it), and drops rows past the bounds. */
   putEvents(updates: ActivityEventUpdate[], now: number): Promise<void>;
-  /** Up to `limit` rows, the newest accept first. */
+  /** Up to `limit` rows, the newest accept first; rows accepted in the same millisecond by event id, descending. */
   recentEvents(limit: number): Promise<ActivityEvent[]>;
 }

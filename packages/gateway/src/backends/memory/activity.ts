@@ -7,6 +7,9 @@ import {
   type ActivityStoreOptions,
 } from '../../ports';
 
+/** Newest accept first; within a millisecond by id, descending (as a Redis sorted set ties). */
+const newestFirst = (a: ActivityEvent, b: ActivityEvent) => b.acceptedAt - a.acceptedAt || (a.eventId < b.eventId ? 1 : -1);
+
 /** The activity store of one process: minutes and rows in maps, pruned as they are written. */
 export function createMemoryActivityStore(options: ActivityStoreOptions): ActivityStore {
   const minutes = new Map<number, Map<string, number>>();
@@ -18,8 +21,7 @@ export function createMemoryActivityStore(options: ActivityStoreOptions): Activi
     for (const minute of minutes.keys()) if (minuteExpiry(minute, options.retentionMs) <= now) minutes.delete(minute);
     for (const [id, row] of rows) if (row.acceptedAt < oldest) rows.delete(id);
     if (rows.size > options.maxEvents) {
-      const byAge = [...rows.values()].sort((a, b) => a.acceptedAt - b.acceptedAt);
-      for (const row of byAge.slice(0, rows.size - options.maxEvents)) rows.delete(row.eventId);
+      for (const row of [...rows.values()].sort(newestFirst).slice(options.maxEvents)) rows.delete(row.eventId);
     }
   };
 
@@ -42,7 +44,7 @@ export function createMemoryActivityStore(options: ActivityStoreOptions): Activi
       prune(now);
     },
     async recentEvents(limit) {
-      return [...rows.values()].sort((a, b) => b.acceptedAt - a.acceptedAt || (a.eventId < b.eventId ? 1 : -1)).slice(0, limit);
+      return [...rows.values()].sort(newestFirst).slice(0, limit);
     },
   };
 }
