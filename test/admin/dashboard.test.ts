@@ -97,7 +97,7 @@ describe('the Dashboard in a real browser', () => {
     await page.getByLabel('Allowed apps').fill('portal');
     await page.getByRole('button', { name: 'Create agent' }).click();
     await status().filter({ hasText: 'Agent zeus created' }).waitFor();
-    const row = page.getByRole('row', { name: /zeus/ });
+    const row = page.getByRole('table', { name: 'Agents', exact: true }).getByRole('row', { name: /zeus/ });
     await row.waitFor();
     expect(await row.textContent()).toContain('offline');
 

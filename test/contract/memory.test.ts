@@ -1,3 +1,4 @@
+import { createMemoryActivityStore } from '../../packages/gateway/src/backends/memory/activity';
 import { createMemoryBus } from '../../packages/gateway/src/backends/memory/bus';
 import { createMemoryDeliveryQueue } from '../../packages/gateway/src/backends/memory/delivery-queue';
 import { createMemoryEventStore } from '../../packages/gateway/src/backends/memory/event-store';
@@ -7,6 +8,7 @@ import { createMemoryRateLimiter } from '../../packages/gateway/src/backends/mem
 import { createMemoryRegistry } from '../../packages/gateway/src/backends/memory/registry';
 import { createMemoryScheduler } from '../../packages/gateway/src/backends/memory/scheduler';
 import type { Task } from '../../packages/gateway/src/ports';
+import { activityStoreContract } from './activity.contract';
 import { busContract } from './bus.contract';
 import { deliveryQueueContract } from './delivery-queue.contract';
 import { eventStoreContract } from './event-store.contract';
@@ -59,3 +61,5 @@ schedulerContract(
   },
   { shared: false },
 );
+
+activityStoreContract('memory', async (options) => ({ store: createMemoryActivityStore(options), teardown: async () => {} }));

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
+import { createRedisActivityStore } from '../../packages/gateway/src/backends/redis/activity';
 import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
@@ -11,6 +12,7 @@ import { createRedisRegistry } from '../../packages/gateway/src/backends/redis/r
 import { createRedisScheduler } from '../../packages/gateway/src/backends/redis/scheduler';
 import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
 import type { Bus, Scheduler, Task } from '../../packages/gateway/src/ports';
+import { activityStoreContract } from './activity.contract';
 import { busContract } from './bus.contract';
 import { deliveryQueueContract } from './delivery-queue.contract';
 import { eventStoreContract } from './event-store.contract';
@@ -125,4 +127,9 @@ export function redisContracts(name: string, connect: (options?: RedisOptions) =
     },
     { shared: true },
   );
+
+  activityStoreContract(name, async (options) => {
+    const { client, keys } = fresh();
+    return { store: createRedisActivityStore(client, keys, options), teardown: async () => {} };
+  });
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Builds the Dashboard into dist/: the page and its stylesheet as they are, and src/main.ts
-// type-checked with tsc, then bundled by esbuild into one small script (no framework, no runtime
-// dependencies). The gateway serves dist/ at /dashboard/.
+// Builds the Dashboard into dist/: the page and its stylesheets as they are, and src/main.ts
+// type-checked with tsc, then bundled by esbuild into one small script with uPlot, its only
+// library (no framework). The gateway serves dist/ at /dashboard/.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { cpSync, mkdirSync, rmSync } = require('node:fs');
@@ -14,6 +14,8 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', roo
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 for (const file of ['index.html', 'style.css']) cpSync(path.join(root, 'src', file), path.join(dist, file));
+// uPlot's own stylesheet, served as a file: the page's CSP allows no inline styles.
+cpSync(require.resolve('uplot/dist/uPlot.min.css'), path.join(dist, 'uplot.css'));
 esbuild.buildSync({
   entryPoints: [path.join(root, 'src', 'main.ts')],
   outfile: path.join(dist, 'app.js'),

@@ -86,3 +86,67 @@ export interface Connection {
   connection_id: string;
   token_id: string;
 }
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  count: number;
+}
+
+/** GET /v1/admin/activity: the cluster's last minutes. */
+export interface Overview {
+  minutes: number;
+  series: {
+    minute: string[];
+    accepted: number[];
+    answered: number[];
+    failed: Record<string, number[]>;
+    tokens_per_s: number[];
+  };
+  totals: { accepted: number; answered: number; failed: Record<string, number> };
+  agents: {
+    agent_id: string;
+    accepted: number;
+    answered: number;
+    failed: number;
+    tokens: number;
+    time_to_first_token_ms: Percentiles | null;
+    time_to_reply_ms: Percentiles | null;
+    waiting: number;
+    in_flight: number;
+    max_queue: number;
+    connections: number;
+  }[];
+  connections: { total: number; by_app: Record<string, number>; by_agent: Record<string, number>; by_node: Record<string, number> };
+}
+
+/** One row of GET /v1/admin/activity/events: never the payload. */
+export interface RecentEvent {
+  event_id: string;
+  app_id: string;
+  agent_id: string;
+  thread_id: string;
+  accepted_at: string;
+  state: 'waiting' | 'in_flight' | 'finished';
+  outcome: string | null;
+  attempt: number;
+  latencies_ms: { delivered: number | null; first_token: number | null; final: number | null };
+}
+
+/** GET /v1/admin/activity/agents/:id */
+export interface AgentActivity {
+  agent_id: string;
+  connections: { socket: Connection[]; http: unknown[] };
+  waiting: number;
+  in_flight: number;
+  max_queue: number;
+  accepted: number;
+  answered: number;
+  failed: Record<string, number>;
+  tokens: number;
+  time_to_first_token_ms: Percentiles | null;
+  time_to_reply_ms: Percentiles | null;
+  open_events: RecentEvent[];
+  recent_failures: RecentEvent[];
+  latency: { minute: string[]; first_token_p50: (number | null)[]; first_token_p95: (number | null)[]; reply_p50: (number | null)[]; reply_p95: (number | null)[] };
+}

@@ -1,12 +1,16 @@
-import { api, ApiError, session, type Agent, type App, type Connection, type Token } from './api';
+import { api, ApiError, session, type Agent, type AgentActivity, type App, type Connection, type Overview, type RecentEvent, type Token } from './api';
+import { closeAgentActivity, renderAgentActivity, shownAgentActivity } from './agent-activity';
 import { byId, field, h, when } from './dom';
+import { renderOverview } from './overview';
+import { fillRecentFilter, onRecentFilter, recentQuery, renderRecent } from './recent';
 import { renderTimeline } from './timeline';
+import { replaceKeepingFocus, table } from './view-helpers';
 
 // The Relay Dashboard: one page over the admin API. Lists refresh every few seconds; every
 // action says what happened in the status line, and every failure says why in the alert box
 // (and marks the offending field when the API names one).
 
-const REFRESH_MS = 5_000;
+const REFRESH_MS = 3_000;
 const ID_PATTERN = '[a-z0-9][a-z0-9_\\-]{0,63}';
 
 type Role = 'app' | 'agent';
@@ -73,13 +77,14 @@ function enter(): void {
   byId('sign-out').hidden = false;
   void refresh();
   refreshTimer = window.setInterval(() => void refresh(), REFRESH_MS);
-  byId('apps-heading').focus();
+  byId('overview-heading').focus();
 }
 
 function signOut(message?: string): void {
   session.clear();
   window.clearInterval(refreshTimer);
   byId('manage').hidden = true;
+  closeAgentActivity();
   byId('app').hidden = true;
   byId('sign-out').hidden = true;
   byId('signed-out').hidden = false;
@@ -117,6 +122,10 @@ byId('sign-out').addEventListener('click', () => signOut());
 // ---- lists ---------------------------------------------------------------------------------
 
 async function refresh(): Promise<void> {
+  await Promise.all([refreshRegistry(), refreshActivity()]);
+}
+
+async function refreshRegistry(): Promise<void> {
   try {
     const [a, g, c] = await Promise.all([
       api<{ apps: App[] }>('GET', '/apps'),
@@ -128,25 +137,59 @@ async function refresh(): Promise<void> {
     renderApps();
     renderAgents();
     renderConnections(c.connections);
+    fillRecentFilter(apps.map((x) => x.id), agents.map((x) => x.id));
     byId('updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
     complain('Could not load the registry', err);
   }
 }
 
-function table(caption: string, headers: string[], rows: HTMLTableRowElement[], empty: string): HTMLElement {
-  if (rows.length === 0) return h('p', { class: 'empty' }, empty);
-  return h(
-    'table',
-    {},
-    h('caption', { class: 'visually-hidden' }, caption),
-    h('thead', {}, h('tr', {}, ...headers.map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, ...rows),
-  );
+// ---- live activity -------------------------------------------------------------------------
+
+async function refreshActivity(): Promise<void> {
+  const minutes = byId<HTMLSelectElement>('overview-minutes').value;
+  const agentId = shownAgentActivity();
+  try {
+    const [overview, recent, agent] = await Promise.all([
+      api<Overview>('GET', `/activity?minutes=${encodeURIComponent(minutes)}`),
+      api<{ events: RecentEvent[]; matched: number }>('GET', `/activity/events?${recentQuery()}`),
+      // An agent deleted meanwhile closes its panel instead of failing the whole refresh.
+      agentId
+        ? api<AgentActivity>('GET', `/activity/agents/${encodeURIComponent(agentId)}`).catch((err: unknown) => {
+            if (!(err instanceof ApiError && err.status === 404)) throw err;
+            closeAgentActivity();
+            return undefined;
+          })
+        : Promise.resolve(undefined),
+    ]);
+    renderOverview(overview, (id) => void openAgentActivity(id));
+    renderRecent(recent.events, recent.matched, (id) => void openTimeline(id));
+    if (agent && shownAgentActivity() === agent.agent_id) renderAgentActivity(agent, (id) => void openTimeline(id), closeAgentPanel);
+  } catch (err) {
+    complain('Could not load the activity', err);
+  }
 }
 
+async function openAgentActivity(agentId: string): Promise<void> {
+  try {
+    const agent = await api<AgentActivity>('GET', `/activity/agents/${encodeURIComponent(agentId)}`);
+    renderAgentActivity(agent, (id) => void openTimeline(id), closeAgentPanel);
+  } catch (err) {
+    complain(`Could not load the activity of ${agentId}`, err);
+  }
+}
+
+function closeAgentPanel(): void {
+  const agentId = shownAgentActivity();
+  closeAgentActivity();
+  byId('overview-agents').querySelector<HTMLElement>(`[data-focus-key="agent-${CSS.escape(agentId ?? '')}"]`)?.focus();
+}
+
+byId('overview-minutes').addEventListener('change', () => void refreshActivity());
+onRecentFilter(() => void refreshActivity());
+
 const manageButton = (role: Role, id: string) =>
-  h('button', { type: 'button', 'aria-label': `Manage ${role} ${id}`, onclick: () => void openManage(role, id) }, 'Manage');
+  h('button', { type: 'button', 'aria-label': `Manage ${role} ${id}`, 'data-focus-key': `${role}-${id}`, onclick: () => void openManage(role, id) }, 'Manage');
 
 function renderApps(): void {
   const rows = apps.map((a) =>
@@ -160,9 +203,9 @@ function renderApps(): void {
       h('td', {}, manageButton('app', a.id)),
     ),
   );
-  byId('apps-list').replaceChildren(
+  replaceKeepingFocus(byId('apps-list'), JSON.stringify(apps), () => [
     table('Apps', ['ID', 'Name', 'Events per minute (at once / at most)', 'Connections', ''], rows, 'No apps yet.'),
-  );
+  ]);
 }
 
 function renderAgents(): void {
@@ -179,9 +222,9 @@ function renderAgents(): void {
       h('td', {}, manageButton('agent', a.id)),
     ),
   );
-  byId('agents-list').replaceChildren(
+  replaceKeepingFocus(byId('agents-list'), JSON.stringify(agents), () => [
     table('Agents', ['ID', 'Name', 'Status', 'Connections', 'Waiting events', 'Allowed apps', ''], rows, 'No agents yet.'),
-  );
+  ]);
 }
 
 function renderConnections(connections: Connection[]): void {
@@ -436,8 +479,7 @@ async function remove(role: Role, id: string): Promise<void> {
 
 // ---- event lookup --------------------------------------------------------------------------
 
-onSubmit(byId<HTMLFormElement>('event-lookup'), 'Could not look up the event', async (data) => {
-  const eventId = text(data, 'event_id');
+async function showTimeline(eventId: string): Promise<void> {
   const out = byId('event-result');
   try {
     out.replaceChildren(renderTimeline(await api('GET', `/events/${encodeURIComponent(eventId)}`)));
@@ -446,7 +488,20 @@ onSubmit(byId<HTMLFormElement>('event-lookup'), 'Could not look up the event', a
     out.replaceChildren();
     throw err;
   }
-});
+}
+
+onSubmit(byId<HTMLFormElement>('event-lookup'), 'Could not look up the event', (data) => showTimeline(text(data, 'event_id')));
+
+/** The click-through from an event in a list: its timeline, under Event lookup, with the focus. */
+async function openTimeline(eventId: string): Promise<void> {
+  byId<HTMLInputElement>('event-id').value = eventId;
+  try {
+    await showTimeline(eventId);
+    byId('events-heading').focus();
+  } catch (err) {
+    complain(`Could not show the timeline of ${eventId}`, err);
+  }
+}
 
 for (const input of document.querySelectorAll<HTMLInputElement>('input[data-id]')) input.pattern = ID_PATTERN;
 if (session.get()) enter();

@@ -56,15 +56,19 @@ export function renderTimeline(t: Timeline): HTMLElement {
     { class: 'timeline' },
     h('dl', {}, ...summary.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
     h(
-      'table',
-      {},
-      h('caption', {}, `Timeline of ${t.event_id}`),
-      h('thead', {}, h('tr', {}, ...['Step', 'When', 'After accepted', 'Node', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
+      'div',
+      { class: 'scroll' },
       h(
-        'tbody',
+        'table',
         {},
-        ...t.steps.map((s) =>
-          h('tr', {}, h('th', { scope: 'row' }, STEP_NAMES[s.step] ?? s.step), h('td', {}, when(s.at)), h('td', {}, `${s.after_ms} ms`), h('td', {}, s.node ?? '—'), h('td', {}, details(s))),
+        h('caption', {}, `Timeline of ${t.event_id}`),
+        h('thead', {}, h('tr', {}, ...['Step', 'When', 'After accepted', 'Node', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
+        h(
+          'tbody',
+          {},
+          ...t.steps.map((s) =>
+            h('tr', {}, h('th', { scope: 'row' }, STEP_NAMES[s.step] ?? s.step), h('td', {}, when(s.at)), h('td', {}, `${s.after_ms} ms`), h('td', {}, s.node ?? '—'), h('td', {}, details(s))),
+          ),
         ),
       ),
     ),

@@ -25,6 +25,13 @@ describe('admin settings in the config', () => {
     expect(() => loadConfig({ RELAY_TIMELINE_RETENTION_MS: '10' })).toThrow(/RELAY_TIMELINE_RETENTION_MS/);
   });
 
+  test("the Dashboard's activity is kept a day, 1,000 events at most, unless told; both have a floor", () => {
+    expect(loadConfig({})).toMatchObject({ activityRetentionMs: 86_400_000, recentEventsMax: 1_000 });
+    expect(loadConfig({ RELAY_ACTIVITY_RETENTION_MS: '3600000', RELAY_RECENT_EVENTS_MAX: '50' })).toMatchObject({ activityRetentionMs: 3_600_000, recentEventsMax: 50 });
+    expect(() => loadConfig({ RELAY_ACTIVITY_RETENTION_MS: '1000' })).toThrow(/RELAY_ACTIVITY_RETENTION_MS/);
+    expect(() => loadConfig({ RELAY_RECENT_EVENTS_MAX: '0' })).toThrow(/RELAY_RECENT_EVENTS_MAX/);
+  });
+
   test('finished-event retention defaults to a minute and has a floor', () => {
     expect(loadConfig({}).finishedRetentionMs).toBe(60_000);
     expect(loadConfig({ RELAY_FINISHED_RETENTION_MS: '1000' }).finishedRetentionMs).toBe(1_000);

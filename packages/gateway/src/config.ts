@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { DEFAULT_ACTIVITY } from './ports/activity';
 
 /**
  * Every environment variable the gateway reads, with its default and meaning. This table is the
@@ -21,6 +22,14 @@ export const ENV = {
     help: 'Bearer token (16+ characters) for the admin API /v1/admin/ and the Dashboard /dashboard; unset turns both off',
   },
   RELAY_TIMELINE_RETENTION_MS: { default: '3600000', help: "How long an event's timeline (GET /v1/admin/events/:id) is kept after its last step" },
+  RELAY_ACTIVITY_RETENTION_MS: {
+    default: String(DEFAULT_ACTIVITY.retentionMs),
+    help: "How long the Dashboard's per-minute traffic counts and recent events are kept",
+  },
+  RELAY_RECENT_EVENTS_MAX: {
+    default: String(DEFAULT_ACTIVITY.maxEvents),
+    help: "Recent events (ids, state, latencies; never payloads) the Dashboard's list keeps at most, cluster-wide",
+  },
   LOG_LEVEL: { default: 'info', help: 'pino level: trace, debug, info, warn, error, fatal, silent' },
   RELAY_SHUTDOWN_GRACE_MS: { default: '10000', help: 'How long SIGTERM may take before the node exits anyway' },
   RELAY_IDLE_TIMEOUT_S: { default: '60', help: 'Close sockets silent this long; protocol pings keep live ones open' },
@@ -52,6 +61,8 @@ export interface NodeConfig {
   /** Unset: the admin API and the Dashboard are off. */
   adminToken: string | undefined;
   timelineRetentionMs: number;
+  activityRetentionMs: number;
+  recentEventsMax: number;
   logLevel: string;
   shutdownGraceMs: number;
   idleTimeoutS: number;
@@ -103,6 +114,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     registryMode: mode,
     adminToken,
     timelineRetentionMs: int('RELAY_TIMELINE_RETENTION_MS', 1000),
+    activityRetentionMs: int('RELAY_ACTIVITY_RETENTION_MS', 60_000),
+    recentEventsMax: int('RELAY_RECENT_EVENTS_MAX', 1),
     logLevel: str('LOG_LEVEL'),
     shutdownGraceMs: int('RELAY_SHUTDOWN_GRACE_MS', 0),
     idleTimeoutS: int('RELAY_IDLE_TIMEOUT_S', 8),

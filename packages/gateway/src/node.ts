@@ -93,6 +93,7 @@ function createBackend(config: NodeConfig, registry: RegistryData, log: Logger, 
 }
 
 function createPorts(config: NodeConfig, registry: RegistryData, log: Logger, metrics: Metrics): Backend {
+  const activity = { retentionMs: config.activityRetentionMs, maxEvents: config.recentEventsMax };
   const hooks = {
     onOutboxDrop: (appId: string, eventId: string, reason: OutboxDropReason) => {
       metrics.finalsDropped.inc();
@@ -116,8 +117,9 @@ function createPorts(config: NodeConfig, registry: RegistryData, log: Logger, me
       finishedRetentionMs: config.finishedRetentionMs,
       log,
       metrics: metrics.registry,
+      activity,
       ...hooks,
     });
   }
-  return createMemoryBackend({ registry, rateWindowMs: config.rateWindowMs, finishedRetentionMs: config.finishedRetentionMs, ...hooks });
+  return createMemoryBackend({ registry, rateWindowMs: config.rateWindowMs, finishedRetentionMs: config.finishedRetentionMs, activity, ...hooks });
 }

@@ -3,6 +3,7 @@ export const AdminErrorCode = {
   invalid_json: 400,
   invalid_body: 400,
   invalid_id: 400,
+  invalid_query: 400,
   unauthorized: 401,
   not_found: 404,
   method_not_allowed: 405,

@@ -4,6 +4,7 @@ import { finishWithError } from '../relay/agent-work';
 import type { RelayContext } from '../relay/context';
 import { kickTokens } from '../relay/kick';
 import { generateToken, hashToken } from '../tokens';
+import { createActivityAdmin } from './activity';
 import { AdminError } from './admin-error';
 import {
   checkEventId,
@@ -97,6 +98,8 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
   const principalOrThrow = async (role: Role, id: string) => (role === 'app' ? appOrThrow(id) : agentOrThrow(id));
 
   return {
+    /** The Dashboard's live view (admin/activity.ts). */
+    activity: createActivityAdmin(ctx),
     async listApps() {
       return ok({ apps: await Promise.all((await registry.apps()).map(appWithStatus)) });
     },

@@ -1,3 +1,4 @@
+import type { ActivityStore } from './activity';
 import type { Bus } from './bus';
 import type { DeliveryQueue } from './delivery-queue';
 import type { EventStore } from './event-store';
@@ -7,6 +8,7 @@ import type { RateLimiter } from './rate-limiter';
 import type { Registry } from './registry';
 import type { Scheduler } from './scheduler';
 
+export * from './activity';
 export * from './bus';
 export * from './delivery-queue';
 export * from './event-store';
@@ -27,6 +29,8 @@ export interface Backend {
   rateLimiter: RateLimiter;
   scheduler: Scheduler;
   bus: Bus;
+  /** What the Dashboard shows of traffic (written in batches by activity/recorder.ts). */
+  activity: ActivityStore;
   /** Whether the backend can record events right now (drives /readyz and RELAY_UNAVAILABLE). */
   ready(): boolean;
   close(): Promise<void>;

@@ -43,6 +43,7 @@ export function writeEvent(ctx: RelayContext, assignment: Assignment, event: Eve
   ctx.note(event.id, { at: Date.now(), kind: 'delivered', node: ctx.nodeId, conn: conn.id, attempt: assignment.attempt });
   ctx.metrics.deliveries.inc({ attempt: assignment.attempt === 1 ? '1' : 'retry' });
   ctx.metrics.deliveryLatency.observe(secondsSince(event.acceptedAt));
+  ctx.activity.delivered(event, assignment.attempt);
   ctx.log.info(
     { event_id: event.id, agent_id: event.agentId, app_id: event.appId, conn: conn.id, attempt: assignment.attempt },
     'event delivered',
@@ -72,6 +73,7 @@ export async function relayToken(ctx: RelayContext, conn: Connection, frame: Age
   const held = heldBy(ctx, conn, frame.event_id, frame.ref);
   if (!held) return;
   const seq = held.tokens++;
+  ctx.activity.token(held.event, seq);
   if (seq === 0) {
     ctx.note(held.event.id, { at: Date.now(), kind: 'first_token', node: ctx.nodeId, attempt: held.attempt });
     ctx.metrics.timeToFirstToken.observe({ agent: held.event.agentId }, secondsSince(held.event.acceptedAt));
@@ -128,6 +130,7 @@ export async function acceptReply(
   }
   ctx.metrics.eventsFinished.inc({ outcome: `reply_${frame.finish_reason}` });
   ctx.metrics.timeToReply.observe({ agent: event.agentId }, secondsSince(event.acceptedAt));
+  ctx.activity.ended(event, `reply_${frame.finish_reason}`);
   ctx.note(event.id, { at: Date.now(), kind: 'final', node: ctx.nodeId, outcome: 'reply', finishReason: frame.finish_reason });
   ctx.log.info(
     { event_id: event.id, agent_id: event.agentId, app_id: event.appId, finish_reason: frame.finish_reason },
@@ -156,6 +159,7 @@ export async function finishWithError(
   const event = await settle(ctx, eventId, known.agentId, final, (connId) => cancelAtAgent(ctx, connId, eventId));
   if (!event) return false;
   ctx.metrics.eventsFinished.inc({ outcome: code });
+  ctx.activity.ended(event, code);
   ctx.note(eventId, { at: Date.now(), kind: 'final', node: ctx.nodeId, outcome: code, ...(message ? { reason: message } : {}) });
   ctx.log.info({ event_id: eventId, agent_id: event.agentId, app_id: event.appId, code }, 'event ended');
   await deliverFinal(ctx, event, ref === undefined ? final : errorFrame(code, message, { event_id: eventId, ref }));

@@ -98,6 +98,7 @@ export async function acceptEvent(
     ctx.note(record.id, { at: now, kind: 'queued', node: ctx.nodeId, reason: rate.notBefore > now ? 'rate_limited' : 'offline' });
   }
   ctx.metrics.eventsAccepted.inc({ agent: agent.id });
+  ctx.activity.accepted(record);
   ctx.log.info(
     { event_id: record.id, agent_id: agent.id, app_id: appId, queued: record.queued, conn: conn.id },
     'event accepted',

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ActivityRecorder } from '../activity/recorder';
 import type { Backend, DispatchResult, EventRecord, TimelineEntry } from '../ports';
 import type { Connection } from './connection';
 import type { Metrics } from './metrics';
@@ -32,6 +33,8 @@ export interface RelayContext {
   backend: Backend;
   log: Logger;
   metrics: Metrics;
+  /** What the Dashboard shows: the event path's hooks only count, in memory. */
+  activity: ActivityRecorder;
   limits: RelayLimits;
   /** Sockets on this node, by connection id. */
   local: Map<string, Connection>;

@@ -30,6 +30,7 @@ import { RelayError } from './relay-error';
 import { retryDelay } from './retry';
 import { startLiveness } from './liveness';
 import { createOwedWork } from './owed-work';
+import { createActivityRecorder } from '../activity/recorder';
 
 export interface RelayOptions {
   nodeId: string;
@@ -84,6 +85,12 @@ export function createRelay(options: RelayOptions): Relay {
     backend,
     log,
     metrics,
+    activity: createActivityRecorder(backend.activity, {
+      onError(err) {
+        metrics.backgroundErrors.inc({ task: 'activity' });
+        log.warn({ err }, 'activity batch not written; the Dashboard misses it');
+      },
+    }),
     limits: options.limits,
     local: new Map(),
     inFlight: new Map(),
@@ -378,6 +385,7 @@ export function createRelay(options: RelayOptions): Relay {
       kicks.stop();
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node shutting down; reconnect');
       while (pending.size > 0) await Promise.allSettled([...pending]);
+      await ctx.activity.stop();
       for (const held of ctx.inFlight.values()) clearTimeout(held.timer);
     },
   };

@@ -69,6 +69,9 @@ export function registerAdminRoutes(app: TemplatedApp, options: AdminRoutesOptio
     },
     { method: 'get', pattern: '/v1/admin/queues', handler: () => admin.queues() },
     { method: 'get', pattern: '/v1/admin/events/:event_id', handler: ([id]) => admin.event(id as string) },
+    { method: 'get', pattern: '/v1/admin/activity', handler: (_, __, query) => admin.activity.overview(query) },
+    { method: 'get', pattern: '/v1/admin/activity/events', handler: (_, __, query) => admin.activity.events(query) },
+    { method: 'get', pattern: '/v1/admin/activity/agents/:id', handler: ([id], __, query) => admin.activity.agent(id as string, query) },
   ];
   const compiled = routes.map((r) => ({ ...r, segments: r.pattern.split('/') }));
 

@@ -1,5 +1,6 @@
-import type { Backend, OutboxDropReason } from '../../ports';
+import { DEFAULT_ACTIVITY, type ActivityStoreOptions, type Backend, type OutboxDropReason } from '../../ports';
 import type { RegistryData } from '../../registry-file';
+import { createMemoryActivityStore } from './activity';
 import { createMemoryBus } from './bus';
 import { createMemoryDeliveryQueue } from './delivery-queue';
 import { createMemoryEventStore } from './event-store';
@@ -18,6 +19,8 @@ export interface MemoryBackendOptions {
   outboxPerApp?: number;
   onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
   onTaskError?: (err: unknown) => void;
+  /** Bounds of the Dashboard's activity (default: a day, 1,000 events). */
+  activity?: ActivityStoreOptions;
 }
 
 /** Every port in this process: one node, no dependencies, nothing survives a restart. */
@@ -39,6 +42,7 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
     rateLimiter: createMemoryRateLimiter(options.rateWindowMs),
     scheduler,
     bus,
+    activity: createMemoryActivityStore(options.activity ?? DEFAULT_ACTIVITY),
     ready: () => true,
     async close() {
       clearInterval(sweeper);

@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import type { Backend, OutboxDropReason, Task } from '../../ports';
+import { DEFAULT_ACTIVITY, type ActivityStoreOptions, type Backend, type OutboxDropReason, type Task } from '../../ports';
 import type { RegistryData } from '../../registry-file';
+import { createRedisActivityStore } from './activity';
 import { createRedisBus } from './bus';
 import { createRedisDeliveryQueue } from './delivery-queue';
 import { createRedisEventStore } from './event-store';
@@ -34,6 +35,8 @@ export interface RedisBackendOptions {
   metrics?: MetricsRegistry;
   onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
   onTaskError?: (err: unknown, task?: Task) => void;
+  /** Bounds of the Dashboard's activity (default: a day, 1,000 events). */
+  activity?: ActivityStoreOptions;
 }
 
 /**
@@ -99,6 +102,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),
     scheduler,
     bus,
+    activity: createRedisActivityStore(client, keys, options.activity ?? DEFAULT_ACTIVITY),
     ready: () => seeded && client.status === 'ready' && subscriber.status === 'ready',
     async close() {
       await bus.close();
