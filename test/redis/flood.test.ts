@@ -112,11 +112,17 @@ test('an agent socket with more waiting than its replies can weigh is closed wit
   clients.push(flooder);
   flooder.send({ type: 'ping', ref: 'warm' });
   await flooder.next((f) => f.type === 'pong');
-  // Just under the 1 MiB agent frame limit each, for events it does not even hold: past
-  // MAX_QUEUED_BYTES plus one such reply per event it may hold.
+  // The agent holds one event, so its reply to it needs Redis and, with Redis stalled, keeps
+  // every later frame of the socket waiting behind it. (Replies to events it does not hold are
+  // refused on the node without Redis, so alone they would never pile up.)
+  bystander.send(eventFrame({ ref: 'held', thread_id: 'portal:flood:held' }));
+  const held = await flooder.next((f) => f.type === 'event');
+  // Just under the 1 MiB agent frame limit each: past MAX_QUEUED_BYTES plus one such reply per
+  // event it may hold.
   const content = 'x'.repeat(1_000_000);
   const count = Math.ceil((MAX_QUEUED_BYTES + AGENT_MAX_IN_FLIGHT * 1024 * 1024) / 1_000_000) + 2;
   await expectFloodClosed(flooder, bystander, () => {
+    flooder.send({ type: 'reply', event_id: held.event_id, content: 'done', finish_reason: 'stop' });
     for (let i = 0; i < count; i++) flooder.send({ type: 'reply', event_id: `evt_flood${i}`, content, finish_reason: 'stop' });
   });
 }, 60_000);
