@@ -15,6 +15,13 @@ export const APP_ID_PATTERN = AGENT_ID_PATTERN;
 export const THREAD_ID_PATTERN = /^[A-Za-z0-9:/._\-@#]{1,256}$/;
 export const EVENT_ID_PATTERN = /^evt_[0-9A-Za-z]{1,64}$/;
 
+/**
+ * Deepest nesting of objects and arrays in a frame, counting the frame itself as level 1. Real
+ * payloads and metadata are shallow; a frame nested thousands of levels deep is an attack on
+ * every parser and encoder after this one, so it is refused with INVALID_MESSAGE.
+ */
+export const MAX_NESTING_DEPTH = 64;
+
 export const MAX_REF_LENGTH = 128;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
 export const MAX_TOKEN_TEXT_LENGTH = 16 * 1024;

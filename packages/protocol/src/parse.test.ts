@@ -1,4 +1,4 @@
-import { MAX_TOKEN_TEXT_LENGTH } from './limits';
+import { MAX_NESTING_DEPTH, MAX_TOKEN_TEXT_LENGTH } from './limits';
 import { type FrameError, type Parsed, parseAgentFrame, parseAppFrame } from './parse';
 
 const EVT = 'evt_01J9ZQ3K8M';
@@ -394,6 +394,35 @@ describe('PAYLOAD_TOO_LARGE', () => {
     const error = expectError(parseAppFrame(eventWithRawPayload(payload, ',"ref":"big-1"')), 'PAYLOAD_TOO_LARGE');
     expect(error.ref).toBe('big-1');
     expect(error.details).toBeUndefined();
+  });
+});
+
+// ── nesting depth ───────────────────────────────────────────────────────────
+
+describe('nesting depth', () => {
+  /** JSON of `levels` objects nested in each other: `{"a":{"a":…{}}}`. */
+  const nested = (levels: number) => '{"a":'.repeat(levels - 1) + '{}' + '}'.repeat(levels - 1);
+
+  test('a frame nested exactly to the limit passes (the frame is level 1)', () => {
+    // frame (1) → metadata (2) → … : metadata may nest MAX_NESTING_DEPTH - 1 levels
+    expectOk(parseAgentFrame(`{"type":"reply","event_id":"${EVT}","content":"hi","finish_reason":"stop","metadata":${nested(MAX_NESTING_DEPTH - 1)}}`));
+    expectOk(parseAppFrame(event({ payload: JSON.parse(nested(MAX_NESTING_DEPTH - 1)) })));
+  });
+
+  test.each<[string, (levels: number) => string, (text: string) => Parsed<unknown>]>([
+    ['reply metadata', (n) => `{"type":"reply","event_id":"${EVT}","ref":"r-d","content":"hi","finish_reason":"stop","metadata":${nested(n)}}`, parseAgentFrame],
+    ['event payload', (n) => `{"type":"event","agent_id":"athena","thread_id":"portal:t","ref":"r-d","payload":${nested(n)}}`, parseAppFrame],
+    ['an array, in an unknown field', (n) => `{"type":"ping","ref":"r-d","x":${'['.repeat(n)}${']'.repeat(n)}}`, parseAppFrame],
+  ])('one level more is INVALID_MESSAGE, echoing the ref: %s', (_name, frame, parse) => {
+    expectOk(parse(frame(MAX_NESTING_DEPTH - 1)));
+    const error = expectError(parse(frame(MAX_NESTING_DEPTH)), 'INVALID_MESSAGE');
+    expect(error.ref).toBe('r-d');
+    expect(error.message).toContain(String(MAX_NESTING_DEPTH));
+  });
+
+  test('5,000 levels (the frame that once left an event without a final) is refused, not thrown', () => {
+    const text = `{"type":"reply","event_id":"${EVT}","content":"hi","finish_reason":"stop","metadata":${nested(5_000)}}`;
+    expect(expectError(parseAgentFrame(text), 'INVALID_MESSAGE').event_id).toBe(EVT);
   });
 });
 

@@ -11,7 +11,7 @@ import {
   PongFrame,
   type Role,
 } from './frames';
-import { EVENT_ID_PATTERN, MAX_PAYLOAD_BYTES, MAX_REF_LENGTH, utf8ByteLength } from './limits';
+import { EVENT_ID_PATTERN, MAX_NESTING_DEPTH, MAX_PAYLOAD_BYTES, MAX_REF_LENGTH, utf8ByteLength } from './limits';
 import { rawMember } from './raw-json';
 import { parseAgentTokenFast } from './token-fast-path';
 
@@ -84,6 +84,11 @@ function parseFrame<S extends Record<string, z.ZodType>>(
     ...(typeof obj.ref === 'string' && obj.ref.length <= MAX_REF_LENGTH ? { ref: obj.ref } : {}),
     ...(typeof obj.event_id === 'string' && EVENT_ID_PATTERN.test(obj.event_id) ? { event_id: obj.event_id } : {}),
   };
+  if (nestedDeeperThan(value, MAX_NESTING_DEPTH)) {
+    return fail(ErrorCode.INVALID_MESSAGE, `Frame is nested more than ${MAX_NESTING_DEPTH} levels deep`, [
+      { path: '', message: `nested more than ${MAX_NESTING_DEPTH} levels` },
+    ], echo);
+  }
   if (typeof obj.type !== 'string') {
     return fail(ErrorCode.INVALID_MESSAGE, 'Frame needs a string "type"', [
       { path: 'type', message: 'expected a string' },
@@ -119,6 +124,24 @@ function parseFrame<S extends Record<string, z.ZodType>>(
     return { ok: true, frame: result.data as z.infer<S[keyof S]>, payloadRaw };
   }
   return { ok: true, frame: result.data as z.infer<S[keyof S]> };
+}
+
+/**
+ * Whether objects and arrays nest more than `limit` levels (the value itself is level 1).
+ * Iterative, so a hostile frame cannot exhaust the stack here, and it stops at the first
+ * container past the limit.
+ */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 function fail(
