@@ -3,5 +3,5 @@ export * from './node';
 export * from './ports';
 export { createMemoryBackend } from './backends/memory';
 export { createRelay, type Relay } from './relay/relay';
-export { toRegistryData, readRegistryFile, type RegistryData } from './registry-file';
+export { toRegistryData, readRegistryFile } from './registry-file';
 export { generateToken, hashToken } from './tokens';

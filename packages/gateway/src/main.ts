@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { CLI_COMMANDS, runCli } from './cli/cli';
 import { ConfigError, ENV, loadConfig } from './config';
-import type { RegistryData } from './registry-file';
+import type { RegistryData } from './ports';
 
 const HELP = `relay — WebSocket relay between apps and AI agents
 

@@ -4,7 +4,9 @@ import { createMemoryBackend } from './backends/memory';
 import { createRedisBackend } from './backends/redis';
 import type { NodeConfig } from './config';
 import type { Backend, OutboxDropReason } from './ports';
-import type { RegistryData } from './registry-file';
+import { createAdmin } from './admin/admin';
+import type { RegistryData } from './ports';
+import { createContext } from './relay/context';
 import { countedBus, createMetrics, queueDepths, watchQueueDepth, type Metrics } from './relay/metrics';
 import { createRelay, type Relay } from './relay/relay';
 import { dashboardDir } from './transport/dashboard-files';
@@ -34,7 +36,8 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
   const nodeId = `${config.nodeId}-${randomBytes(3).toString('hex')}`;
   const backend = createBackend(config, registry, log, metrics);
   watchQueueDepth(metrics, () => queueDepths(backend));
-  const relay = createRelay({
+  // The relay (sockets) and the admin operations share one context; the transport gets both.
+  const ctx = createContext({
     nodeId,
     backend,
     log,
@@ -47,8 +50,9 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
       nodeTtlMs: config.nodeTtlMs,
       timelineRetentionMs: config.timelineRetentionMs,
     },
-    admin: { registryMode: config.registryMode, defaultTtlMs: config.defaultTtlMs },
   });
+  const relay = createRelay(ctx);
+  const admin = createAdmin(ctx, { registryMode: config.registryMode, defaultTtlMs: config.defaultTtlMs });
   const server = createServer({
     host: config.host,
     port: config.port,
@@ -59,7 +63,7 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
     relay,
     log,
     metrics,
-    ...(config.adminToken ? { adminToken: config.adminToken, dashboardDir: dashboardDir() } : {}),
+    ...(config.adminToken ? { admin: { api: admin, token: config.adminToken, dashboardDir: dashboardDir() } } : {}),
   });
   const port = await server.listen();
   log.info(

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { agentId, appId, type Role } from '@relay/protocol';
-import type { AgentRecord, AppRecord } from './ports';
+import type { AgentRecord, AppRecord, RegistryData, TokenHash } from './ports';
 import { generateToken, hashToken, tokenPrefix } from './tokens';
 
 /** A token as written in the registry file: plain text (development) or `sha256:<hex>`. */
@@ -34,19 +34,6 @@ export const RegistryFile = z.object({
   agents: z.array(AgentEntry).default([]),
 });
 export type RegistryFile = z.infer<typeof RegistryFile>;
-
-export interface TokenHash {
-  role: Role;
-  principalId: string;
-  hash: Buffer;
-}
-
-/** The registry as the backends hold it: records plus token hashes, never plain tokens. */
-export interface RegistryData {
-  apps: AppRecord[];
-  agents: AgentRecord[];
-  tokens: TokenHash[];
-}
 
 export class RegistryFileError extends Error {
   override readonly name = 'RegistryFileError';

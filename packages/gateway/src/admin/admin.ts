@@ -1,6 +1,6 @@
 import { ErrorCode, type Role } from '@relay/protocol';
 import type { AgentRecord, AppRecord, TokenRecord } from '../ports';
-import { finishWithError } from '../relay/agent-work';
+import { finishWithError } from '../relay/lifecycle';
 import type { RelayContext } from '../relay/context';
 import { kickTokens } from '../relay/kick';
 import { generateToken, hashToken } from '../tokens';

@@ -44,6 +44,20 @@ export interface TokenRecord {
   expiresAt: number | null;
 }
 
+/** A token as the registry is seeded with it: the SHA-256 of its secret, and whose it is. */
+export interface TokenHash {
+  role: Role;
+  principalId: string;
+  hash: Buffer;
+}
+
+/** The registry as the backends are seeded with it: records plus token hashes, never plain tokens. */
+export interface RegistryData {
+  apps: AppRecord[];
+  agents: AgentRecord[];
+  tokens: TokenHash[];
+}
+
 export type AppChanges = Partial<Omit<AppRecord, 'id'>>;
 export type AgentChanges = Partial<Omit<AgentRecord, 'id'>>;
 

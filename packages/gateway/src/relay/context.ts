@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import type { ActivityRecorder } from '../activity/recorder';
-import type { Backend, DispatchResult, EventRecord, TimelineEntry } from '../ports';
+import { createActivityRecorder, type ActivityRecorder } from '../activity/recorder';
+import type { Backend, EventRecord, TimelineEntry } from '../ports';
 import type { Connection } from './connection';
 import type { Metrics } from './metrics';
+import { createOwedWork, type OwedWork } from './owed-work';
 
 export interface RelayLimits {
   replyTimeoutMs: number;
@@ -11,8 +12,8 @@ export interface RelayLimits {
   idempotencyTtlMs: number;
   /** Liveness: this node refreshes its key three times per TTL; others reap it after one. */
   nodeTtlMs: number;
-  /** How long an event's timeline is kept after its latest step (default 1 h). */
-  timelineRetentionMs?: number;
+  /** How long an event's timeline is kept after its latest step. */
+  timelineRetentionMs: number;
 }
 
 /** An event written to an agent socket on this node and not yet answered. */
@@ -27,22 +28,71 @@ export interface InFlight {
   timer: NodeJS.Timeout;
 }
 
-/** What the parts of the core share: the node's sockets, its in-flight events, and the ports. */
-export interface RelayContext {
+export interface ContextOptions {
   nodeId: string;
   backend: Backend;
   log: Logger;
   metrics: Metrics;
-  /** What the Dashboard shows: the event path's hooks only count, in memory. */
-  activity: ActivityRecorder;
   limits: RelayLimits;
+}
+
+/**
+ * What the parts of the core share: the node's sockets, its in-flight events, the ports, and the
+ * background work they start. The relay (sockets) and the admin operations are built on one.
+ */
+export interface RelayContext extends ContextOptions {
   /** Sockets on this node, by connection id. */
   local: Map<string, Connection>;
   inFlight: Map<string, InFlight>;
+  /** What the Dashboard shows: the event path's hooks only count, in memory (lifecycle.ts). */
+  activity: ActivityRecorder;
+  /** Steps the backend refused while it was down, retried once it is back (owed-work.ts). */
+  owed: OwedWork;
   /** Runs background work: failures are logged and counted, never thrown at a socket. */
   track(task: string, work: Promise<unknown>): void;
   /** Adds a step to an event's timeline in the background: the event never waits for it. */
   note(eventId: string, entry: TimelineEntry): void;
-  /** Writes out what a queue operation assigned and ends what it found expired. */
-  dispatched(result: DispatchResult): Promise<void>;
+  /** Resolves once no tracked work is left, including work started while it waited. */
+  settled(): Promise<void>;
+}
+
+export function createContext(options: ContextOptions): RelayContext {
+  const { backend, log, metrics, limits } = options;
+  const pending = new Set<Promise<unknown>>();
+  const track = (task: string, work: Promise<unknown>) => {
+    const p: Promise<unknown> = work
+      .catch((err: unknown) => {
+        metrics.backgroundErrors.inc({ task });
+        log.error({ err, task }, 'background work failed');
+      })
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  };
+  return {
+    ...options,
+    local: new Map(),
+    inFlight: new Map(),
+    activity: createActivityRecorder(backend.activity, {
+      onError(err) {
+        metrics.backgroundErrors.inc({ task: 'activity' });
+        log.warn({ err }, 'activity batch not written; the Dashboard misses it');
+      },
+    }),
+    owed: createOwedWork({
+      ready: () => backend.ready(),
+      intervalMs: Math.max(100, Math.min(1_000, Math.floor(limits.nodeTtlMs / 3))),
+      failed(fields, err) {
+        metrics.backgroundErrors.inc({ task: fields.step });
+        log.warn({ err, ...fields }, 'the backend refused a step; retrying it when the backend is ready');
+      },
+      track: (work) => track('owed', work),
+    }),
+    track,
+    note(eventId, entry) {
+      track('timeline', backend.events.note(eventId, entry, limits.timelineRetentionMs));
+    },
+    async settled() {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
+  };
 }

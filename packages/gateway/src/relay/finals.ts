@@ -1,5 +1,6 @@
 import type { EventRecord } from '../ports';
 import type { RelayContext } from './context';
+import { finalToApp } from './send-to';
 
 /**
  * Final frames reach the app at least once: the connection that sent the event if it is still
@@ -33,21 +34,7 @@ export async function resendOverdueFinals(ctx: RelayContext, graceMs: number): P
 
 async function handOn(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
   const origin = await ctx.backend.presence.get(event.appConnId);
-  if (origin) {
-    if (origin.nodeId === ctx.nodeId) {
-      const conn = ctx.local.get(origin.connId);
-      if (conn?.sendFinal(event.id, text)) return;
-    } else {
-      await ctx.backend.bus.publish(origin.nodeId, {
-        kind: 'app-final',
-        connId: origin.connId,
-        appId: event.appId,
-        eventId: event.id,
-        text,
-      });
-      return;
-    }
-  }
+  if (origin && (await finalToApp(ctx, origin, { appId: event.appId, eventId: event.id, text }))) return;
   await rerouteFinal(ctx, event.appId, event.id, text, event.appConnId);
 }
 
@@ -68,18 +55,7 @@ export async function rerouteFinal(
     (c) => c.connId !== notConnId && !avoid.includes(c.nodeId),
   );
   for (const other of others) {
-    if (other.nodeId !== ctx.nodeId) {
-      await ctx.backend.bus.publish(other.nodeId, {
-        kind: 'app-final',
-        connId: other.connId,
-        appId,
-        eventId,
-        text,
-        ...(avoid.length > 0 ? { avoid } : {}),
-      });
-      return;
-    }
-    if (ctx.local.get(other.connId)?.sendFinal(eventId, text)) return;
+    if (await finalToApp(ctx, other, { appId, eventId, text }, avoid)) return;
   }
   await ctx.backend.outbox.put(appId, { eventId, text, heldUntil: Date.now() + ctx.limits.finalRetentionMs });
   ctx.metrics.finalsHeld.inc();

@@ -1,5 +1,6 @@
 import { CloseCode } from '@relay/protocol';
 import type { RelayContext } from './context';
+import { dispatched } from './dispatch';
 import { resendOverdueFinals } from './finals';
 
 export interface Liveness {
@@ -76,7 +77,7 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
     if (Date.now() >= reapNotBefore) {
       for (const info of await backend.presence.reapDeadNodes(nodeId)) {
         log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
-        if (info.role === 'agent') await ctx.dispatched(await backend.queue.detach(info.principalId, info.connId));
+        if (info.role === 'agent') await dispatched(ctx, await backend.queue.detach(info.principalId, info.connId));
       }
     }
     // A node that finished an event and died before sending its final: by the time a node

@@ -4,7 +4,8 @@ import { createMemoryBackend } from '../backends/memory';
 import type { Backend } from '../ports';
 import { toRegistryData } from '../registry-file';
 import type { Connection } from '../relay/connection';
-import type { RelayLimits } from '../relay/context';
+import { loadConfig } from '../config';
+import { createContext, type RelayLimits } from '../relay/context';
 import { createMetrics, type Metrics } from '../relay/metrics';
 import { finalOnWire } from '../relay/outbound';
 import { createRelay, type Relay } from '../relay/relay';
@@ -33,13 +34,23 @@ export function memoryBackend(): Backend {
 /** The core on `backend`, as node n1, with long timeouts unless the test shortens them. */
 export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { relay: Relay; metrics: Metrics } {
   const metrics = createMetrics();
-  const relay = createRelay({
-    nodeId: 'n1',
-    backend,
-    log: pino({ level: 'silent' }),
-    metrics,
-    limits: { replyTimeoutMs: 60_000, maxTtlMs: 60_000, finalRetentionMs: 60_000, idempotencyTtlMs: 60_000, nodeTtlMs: 3_000, ...limits },
-  });
+  const relay = createRelay(
+    createContext({
+      nodeId: 'n1',
+      backend,
+      log: pino({ level: 'silent' }),
+      metrics,
+      limits: {
+        replyTimeoutMs: 60_000,
+        maxTtlMs: 60_000,
+        finalRetentionMs: 60_000,
+        idempotencyTtlMs: 60_000,
+        nodeTtlMs: 3_000,
+        timelineRetentionMs: loadConfig({}).timelineRetentionMs,
+        ...limits,
+      },
+    }),
+  );
   return { relay, metrics };
 }
 

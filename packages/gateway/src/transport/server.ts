@@ -8,6 +8,7 @@ import {
 } from '@relay/protocol';
 import type { Logger } from 'pino';
 import { newConnectionId } from '../ids';
+import type { Admin } from '../admin/admin';
 import type { Metrics } from '../relay/metrics';
 import type { Relay } from '../relay/relay';
 import { registerAdminRoutes } from './admin-routes';
@@ -24,10 +25,13 @@ export interface ServerOptions extends BufferLimits {
   relay: Relay;
   log: Logger;
   metrics: Metrics;
-  /** RELAY_ADMIN_TOKEN: with it, the admin API and the Dashboard are served; without, both are 404. */
-  adminToken?: string;
-  /** The built Dashboard (packages/dashboard/dist). */
-  dashboardDir?: string;
+  /** With RELAY_ADMIN_TOKEN, the admin API and the Dashboard are served; without, both are 404. */
+  admin?: {
+    api: Admin;
+    token: string;
+    /** The built Dashboard (packages/dashboard/dist). */
+    dashboardDir?: string;
+  };
 }
 
 export interface RelayServer {
@@ -216,9 +220,9 @@ export function createServer(options: ServerOptions): RelayServer {
       })
       .catch((err: unknown) => log.error({ err }, 'metrics failed'));
   });
-  if (options.adminToken) {
-    registerAdminRoutes(app, { admin: relay.admin, adminToken: options.adminToken, log, metrics });
-    registerDashboard(app, options.dashboardDir);
+  if (options.admin) {
+    registerAdminRoutes(app, { admin: options.admin.api, adminToken: options.admin.token, log, metrics });
+    registerDashboard(app, options.admin.dashboardDir);
   } else {
     app.get('/dashboard/*', (res) =>
       sendJson(res, 404, { error: { code: 'not_found', message: 'The Dashboard is off on this node: set RELAY_ADMIN_TOKEN' } }),

@@ -1,5 +1,4 @@
-import { DEFAULT_ACTIVITY, type ActivityStoreOptions, type Backend, type OutboxDropReason } from '../../ports';
-import type { RegistryData } from '../../registry-file';
+import { DEFAULT_ACTIVITY, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData } from '../../ports';
 import { createMemoryActivityStore } from './activity';
 import { createMemoryBus } from './bus';
 import { createMemoryDeliveryQueue } from './delivery-queue';

@@ -4,9 +4,9 @@ import {
   type AppRecord,
   type Principal,
   type Registry,
+  type RegistryData,
   type TokenRecord,
 } from '../../ports';
-import type { RegistryData } from '../../registry-file';
 import { hashToken, tokenId } from '../../tokens';
 
 const byId = <T extends { id: string }>(records: Iterable<T>): T[] => [...records].sort((a, b) => (a.id < b.id ? -1 : 1));

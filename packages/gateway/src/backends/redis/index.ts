@@ -1,8 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import { DEFAULT_ACTIVITY, type ActivityStoreOptions, type Backend, type OutboxDropReason, type Task } from '../../ports';
-import type { RegistryData } from '../../registry-file';
+import { DEFAULT_ACTIVITY, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type Task } from '../../ports';
 import { createRedisActivityStore } from './activity';
 import { createRedisBus } from './bus';
 import { createRedisDeliveryQueue } from './delivery-queue';

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Role } from '@relay/protocol';
-import { isAllowed, type AgentRecord, type AppRecord, type Principal, type Registry, type TokenRecord } from '../../ports';
-import type { RegistryData } from '../../registry-file';
+import { isAllowed, type AgentRecord, type AppRecord, type Principal, type Registry, type RegistryData, type TokenRecord } from '../../ports';
 import { hashToken, tokenId } from '../../tokens';
 import type { Keys } from './keys';
 import { codeOf, ScriptCode } from './script-codes';

@@ -8,7 +8,8 @@ import { isAllowed, type DispatchResult, type EventRecord } from '../ports';
 import { newEventId, nodeOfConnection } from '../ids';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
-import { finishWithError, followApp } from './agent-work';
+import { dispatched } from './dispatch';
+import { eventAccepted, finishWithError, followApp } from './lifecycle';
 import { acceptedFrame, agentsFrame } from './outbound';
 import { RelayError } from './relay-error';
 import { retryDelay } from './retry';
@@ -84,27 +85,9 @@ export async function acceptEvent(
     await backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: agent.id, attempt: 1 });
   }
 
-  ctx.note(record.id, {
-    at: now,
-    kind: 'accepted',
-    node: ctx.nodeId,
-    appId,
-    agentId: agent.id,
-    threadId: record.threadId,
-    sessionKey: record.sessionKey,
-    expiresAt: record.expiresAt,
-  });
-  if (record.queued) {
-    ctx.note(record.id, { at: now, kind: 'queued', node: ctx.nodeId, reason: rate.notBefore > now ? 'rate_limited' : 'offline' });
-  }
-  ctx.metrics.eventsAccepted.inc({ agent: agent.id });
-  ctx.activity.accepted(record);
-  ctx.log.info(
-    { event_id: record.id, agent_id: agent.id, app_id: appId, queued: record.queued, conn: conn.id },
-    'event accepted',
-  );
+  eventAccepted(ctx, record, conn, record.queued ? (rate.notBefore > now ? 'rate_limited' : 'offline') : undefined);
   conn.send(acceptedFrame(record, frame.ref), 'control');
-  await ctx.dispatched(result);
+  await dispatched(ctx, result);
 }
 
 /** The app resent after losing its connection: answer as before, and stream to where it is now. */
@@ -126,7 +109,7 @@ async function answerResend(ctx: RelayContext, conn: Connection, record: EventRe
   // already, this only dispatches.
   const requeued = record.finished ? undefined : await requeue(ctx, record);
   conn.send(acceptedFrame(record, ref), 'control');
-  if (requeued) await ctx.dispatched(requeued);
+  if (requeued) await dispatched(ctx, requeued);
   // An ended event's final may have been lost with a node (written to a socket that died with
   // it): a resend is how the app asks again. Not on a socket that was written it already (the
   // outbox is emptied into a new socket before its first resend); any other copy, apps dedupe.

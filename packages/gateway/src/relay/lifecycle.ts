@@ -1,0 +1,155 @@
+import { ErrorCode, type AgentReplyFrame } from '@relay/protocol';
+import type { EventRecord } from '../ports';
+import type { Connection } from './connection';
+import type { InFlight, RelayContext } from './context';
+import { dispatched } from './dispatch';
+import { deliverFinal } from './finals';
+import { errorFrame } from './outbound';
+import { cancelToAgent } from './send-to';
+
+// An event's life on this node, and the one place each of its milestones is recorded (metrics,
+// timeline, log, the Dashboard's activity): accepted, delivered, tokens, ended. Whatever else
+// watches events hooks in here.
+
+/** The event is recorded and queued, and `accepted` is on its way to the app. */
+export function eventAccepted(ctx: RelayContext, record: EventRecord, conn: Connection, queuedFor?: 'rate_limited' | 'offline'): void {
+  ctx.note(record.id, {
+    at: record.acceptedAt,
+    kind: 'accepted',
+    node: ctx.nodeId,
+    appId: record.appId,
+    agentId: record.agentId,
+    threadId: record.threadId,
+    sessionKey: record.sessionKey,
+    expiresAt: record.expiresAt,
+  });
+  if (queuedFor) ctx.note(record.id, { at: record.acceptedAt, kind: 'queued', node: ctx.nodeId, reason: queuedFor });
+  ctx.metrics.eventsAccepted.inc({ agent: record.agentId });
+  ctx.activity.accepted(record);
+  ctx.log.info(
+    { event_id: record.id, agent_id: record.agentId, app_id: record.appId, queued: record.queued, conn: conn.id },
+    'event accepted',
+  );
+}
+
+/** The event was written to an agent socket on this node. */
+export function eventDelivered(ctx: RelayContext, event: EventRecord, conn: Connection, attempt: number): void {
+  ctx.note(event.id, { at: Date.now(), kind: 'delivered', node: ctx.nodeId, conn: conn.id, attempt });
+  ctx.metrics.deliveries.inc({ attempt: attempt === 1 ? '1' : 'retry' });
+  ctx.metrics.deliveryLatency.observe(secondsSince(event.acceptedAt));
+  ctx.activity.delivered(event, attempt);
+  ctx.log.info({ event_id: event.id, agent_id: event.agentId, app_id: event.appId, conn: conn.id, attempt }, 'event delivered');
+}
+
+/** The agent sent a token for this delivery; `seq` 0 is its first. */
+export function tokenRelayed(ctx: RelayContext, held: InFlight, seq: number): void {
+  ctx.activity.token(held.event, seq);
+  if (seq > 0) return;
+  ctx.note(held.event.id, { at: Date.now(), kind: 'first_token', node: ctx.nodeId, attempt: held.attempt });
+  ctx.metrics.timeToFirstToken.observe({ agent: held.event.agentId }, secondsSince(held.event.acceptedAt));
+}
+
+/** How an event ended: the agent's reply, or a final error. */
+export type Outcome = { reply: AgentReplyFrame['finish_reason'] } | { code: ErrorCode; message?: string | undefined };
+
+/** The event ended, once cluster-wide, on this node; its final frame is about to be handed on. */
+export function eventEnded(ctx: RelayContext, event: EventRecord, outcome: Outcome): void {
+  const ids = { event_id: event.id, agent_id: event.agentId, app_id: event.appId };
+  if ('reply' in outcome) {
+    ctx.metrics.eventsFinished.inc({ outcome: `reply_${outcome.reply}` });
+    ctx.metrics.timeToReply.observe({ agent: event.agentId }, secondsSince(event.acceptedAt));
+    ctx.activity.ended(event, `reply_${outcome.reply}`);
+    ctx.note(event.id, { at: Date.now(), kind: 'final', node: ctx.nodeId, outcome: 'reply', finishReason: outcome.reply });
+    ctx.log.info({ ...ids, finish_reason: outcome.reply }, 'event answered');
+    return;
+  }
+  ctx.metrics.eventsFinished.inc({ outcome: outcome.code });
+  ctx.activity.ended(event, outcome.code);
+  ctx.note(event.id, {
+    at: Date.now(),
+    kind: 'final',
+    node: ctx.nodeId,
+    outcome: outcome.code,
+    ...(outcome.message ? { reason: outcome.message } : {}),
+  });
+  ctx.log.info({ ...ids, code: outcome.code }, 'event ended');
+}
+
+/** AGENT_TIMEOUT once the agent holding the event has been silent for the reply timeout. */
+export function replyTimer(ctx: RelayContext, event: EventRecord): NodeJS.Timeout {
+  return setTimeout(() => {
+    ctx.track('agent-timeout', finishWithError(ctx, event.id, ErrorCode.AGENT_TIMEOUT));
+  }, ctx.limits.replyTimeoutMs);
+}
+
+/**
+ * Ends an event with a final error (EVENT_EXPIRED, AGENT_TIMEOUT, CANCELLED). An agent still
+ * working on it is told to stop. Does nothing if the event has already ended. `ref` is the
+ * cancel frame's, when the final error is also the answer to it; `message` replaces the code's
+ * default text when the app should know why (an operator deleted the agent).
+ */
+export async function finishWithError(
+  ctx: RelayContext,
+  eventId: string,
+  code: ErrorCode,
+  ref?: string,
+  message?: string,
+): Promise<boolean> {
+  const known = ctx.inFlight.get(eventId)?.event ?? (await ctx.backend.events.get(eventId));
+  if (!known) return false;
+  // The final kept with the event carries no ref: a resend from another connection may get it.
+  const final = errorFrame(code, message, { event_id: eventId });
+  const toSender = ref === undefined ? final : errorFrame(code, message, { event_id: eventId, ref });
+  const event = await settle(ctx, eventId, known.agentId, final, (connId) => cancelToAgent(ctx, connId, eventId));
+  if (!event) return false;
+  eventEnded(ctx, event, { code, message });
+  await deliverFinal(ctx, event, toSender);
+  return true;
+}
+
+/**
+ * Marks the event finished with its final frame (exactly once, cluster-wide) and takes it out of
+ * the queue, freeing its agent connection's capacity for the next event. Returns null if it had
+ * already ended. The caller then hands the final on with `deliverFinal`.
+ *
+ * An event that had ended is taken out of the queue too: its finisher does that, unless it died
+ * first, and then a redelivery of it would hold an agent connection's place for ever.
+ */
+export async function settle(
+  ctx: RelayContext,
+  eventId: string,
+  agentId: string,
+  final: string,
+  whileInFlight?: (connId: string) => Promise<void>,
+): Promise<EventRecord | null> {
+  const event = await ctx.backend.events.finish(eventId, final, Date.now());
+  if (event) await ctx.backend.scheduler.cancel({ kind: 'expire', agentId, eventId });
+  const removed = await ctx.backend.queue.remove(agentId, eventId, false);
+  if (removed.was === 'in-flight' && removed.connId !== undefined && whileInFlight) await whileInFlight(removed.connId);
+  forgetInFlight(ctx, eventId);
+  await dispatched(ctx, removed);
+  return event;
+}
+
+/**
+ * The app resent an in-flight event from another connection: if this node holds it, its tokens
+ * go to that connection from now on. Says whether this node holds it.
+ */
+export function followApp(ctx: RelayContext, eventId: string, appConnId: string): boolean {
+  const held = ctx.inFlight.get(eventId);
+  if (!held) return false;
+  held.event = { ...held.event, appConnId };
+  return true;
+}
+
+export function forgetInFlight(ctx: RelayContext, eventId: string): void {
+  const held = ctx.inFlight.get(eventId);
+  if (!held) return;
+  clearTimeout(held.timer);
+  ctx.inFlight.delete(eventId);
+}
+
+/** Seconds from an instant to now; never negative, though nodes' clocks may differ a little. */
+function secondsSince(at: number): number {
+  return Math.max(0, Date.now() - at) / 1000;
+}

@@ -1,0 +1,94 @@
+import { parseAgentFrame, parseAppFrame } from '@relay/protocol';
+import type { BusMessage } from '../ports';
+import { acceptReply, relayToken } from './agent-frames';
+import { acceptEvent, cancelEvent, discover } from './app-frames';
+import type { Connection } from './connection';
+import type { RelayContext } from './context';
+import { rerouteFinal } from './finals';
+import { sendError } from './frame-errors';
+import type { FrameQueue } from './frame-queue';
+import type { Kicks } from './kick';
+import { followApp } from './lifecycle';
+import type { Liveness } from './liveness';
+import { pongFrame } from './outbound';
+import { cancelToAgent, eventToAgent, finalToApp, tokenToApp } from './send-to';
+
+// Where each inbound frame and bus message goes. Pings are answered at once; the rest is queued
+// behind the socket's earlier frames (frame-queue.ts).
+
+/** One frame from an app socket. */
+export function appFrame(ctx: RelayContext, queue: FrameQueue, conn: Connection, text: string): void {
+  const parsed = parseAppFrame(text);
+  if (!parsed.ok) return sendError(ctx, conn, parsed.error);
+  const frame = parsed.frame;
+  switch (frame.type) {
+    case 'event':
+      return queue.run(conn, text.length, () => acceptEvent(ctx, conn, frame, parsed.payloadRaw as string), { ref: frame.ref });
+    case 'discover':
+      return queue.run(conn, text.length, () => discover(ctx, conn, frame.ref), { ref: frame.ref });
+    case 'cancel':
+      return queue.run(conn, text.length, () => cancelEvent(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
+    case 'ping':
+      return void conn.send(pongFrame(frame.ref), 'control');
+    case 'pong':
+      return;
+  }
+}
+
+/** One frame from an agent socket. */
+export function agentFrame(ctx: RelayContext, queue: FrameQueue, conn: Connection, text: string): void {
+  const parsed = parseAgentFrame(text);
+  if (!parsed.ok) return sendError(ctx, conn, parsed.error);
+  const frame = parsed.frame;
+  const echo = { ref: frame.ref, event_id: 'event_id' in frame ? frame.event_id : undefined };
+  switch (frame.type) {
+    case 'token':
+      return queue.run(conn, text.length, () => relayToken(ctx, conn, frame), echo);
+    case 'reply':
+      return queue.run(conn, text.length, () => acceptReply(ctx, conn, frame, parsed.payloadRaw), echo);
+    case 'ping':
+      return void conn.send(pongFrame(frame.ref), 'control');
+    case 'pong':
+      return;
+  }
+}
+
+/** A message from another node (or this one) for a socket here. */
+export function busMessage(ctx: RelayContext, message: BusMessage, node: { liveness: Liveness; kicks: Kicks }): void {
+  switch (message.kind) {
+    case 'deliver':
+      return ctx.track('deliver', eventToAgent(ctx, message.assignment, message.event));
+    case 'app-token':
+      return ctx.track('token', tokenToApp(ctx, message.connId, message.eventId, message.text));
+    case 'app-final':
+      return ctx.track('final', finalHere(ctx, message));
+    case 'agent-cancel':
+      return ctx.track('cancel', cancelToAgent(ctx, message.connId, message.eventId));
+    case 'app-moved':
+      followApp(ctx, message.eventId, message.appConnId);
+      return;
+    case 'probe':
+      return node.liveness.probeReturned(message.sentAt);
+    case 'kick':
+      return node.kicks.received(message);
+  }
+}
+
+/** A final frame sent here for a socket of this node; if that socket is gone, it goes on. */
+async function finalHere(ctx: RelayContext, message: Extract<BusMessage, { kind: 'app-final' }>): Promise<void> {
+  const final = { appId: message.appId, eventId: message.eventId, text: message.text };
+  if (await finalToApp(ctx, { connId: message.connId, nodeId: ctx.nodeId }, final)) return;
+  await rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId, message.avoid);
+}
+
+/**
+ * A message whose node is gone. A final frame must still reach the app, so it goes to another
+ * connection or the outbox. The rest can be dropped: tokens are live only, and the events and
+ * cancels for a dead node's agent sockets are handed back when that node is reaped.
+ */
+export function undelivered(ctx: RelayContext, deadNode: string, message: BusMessage): void {
+  if (message.kind !== 'app-final') return;
+  ctx.log.warn({ dead_node: deadNode, event_id: message.eventId }, 'final frame for a node that is gone; routing it again');
+  const avoid = [...(message.avoid ?? []), deadNode];
+  ctx.track('final', rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId, avoid));
+}

@@ -1,0 +1,81 @@
+import { nodeOfConnection } from '../ids';
+import type { Assignment, ConnectionInfo, EventRecord } from '../ports';
+import type { RelayContext } from './context';
+import { writeEvent } from './delivery';
+import { forgetInFlight } from './lifecycle';
+import { agentCancelFrame } from './outbound';
+
+// "Send this to that connection, here or on its node": one function per kind of frame. A frame
+// for a socket on another node goes through that node's bus channel, and the bus handler there
+// calls the same function, which then finds the socket here. So each rule (a token never
+// follows its final, a cancel forgets the event first) holds on both paths.
+
+/** An assigned event to its agent socket, which starts its reply timer there. */
+export async function eventToAgent(ctx: RelayContext, assignment: Assignment, event: EventRecord): Promise<void> {
+  if (assignment.nodeId !== ctx.nodeId) {
+    await ctx.backend.bus.publish(assignment.nodeId, { kind: 'deliver', assignment, event });
+    return;
+  }
+  writeEvent(ctx, assignment, event);
+}
+
+/**
+ * A token frame to the app connection that sent the event. Tokens are live only: one for a
+ * socket that is gone or backed up is dropped (and counted), as is one that a final decided on
+ * this node overtook, so the final frame stays the last frame of its event. No lookup per
+ * token: the connection id names its node, which drops it if the socket is gone.
+ */
+export async function tokenToApp(ctx: RelayContext, appConnId: string, eventId: string, text: string): Promise<void> {
+  const node = nodeOfConnection(appConnId);
+  const conn = ctx.local.get(appConnId);
+  if (!conn && node !== ctx.nodeId) {
+    await ctx.backend.bus.publish(node, { kind: 'app-token', connId: appConnId, eventId, text });
+    return;
+  }
+  if (conn?.hasSentFinal(eventId)) {
+    ctx.metrics.tokensDropped.inc({ reason: 'after_final' });
+    return;
+  }
+  if (conn?.send(text, 'token')) ctx.metrics.tokensRelayed.inc();
+  else ctx.metrics.tokensDropped.inc({ reason: conn ? 'backpressure' : 'app_gone' });
+}
+
+/**
+ * Tells the agent connection holding an event to stop working on it. This node forgets the
+ * event first, so nothing the agent still sends for it counts. A connection of no live node
+ * needs nothing: its node's reaping hands its events back.
+ */
+export async function cancelToAgent(ctx: RelayContext, agentConnId: string, eventId: string): Promise<void> {
+  const here = ctx.local.has(agentConnId) || nodeOfConnection(agentConnId) === ctx.nodeId;
+  const node = here ? ctx.nodeId : (await ctx.backend.presence.get(agentConnId))?.nodeId;
+  if (node === undefined) return;
+  if (node !== ctx.nodeId) {
+    await ctx.backend.bus.publish(node, { kind: 'agent-cancel', connId: agentConnId, eventId });
+    return;
+  }
+  forgetInFlight(ctx, eventId);
+  ctx.local.get(agentConnId)?.send(agentCancelFrame(eventId), 'control');
+}
+
+/**
+ * A final frame to one app connection. False when that connection is on this node and gone (or
+ * refused the frame): the caller then finds it another way (finals.ts). `avoid` travels with a
+ * frame to another node: the nodes it was already sent to in vain.
+ */
+export async function finalToApp(
+  ctx: RelayContext,
+  to: Pick<ConnectionInfo, 'connId' | 'nodeId'>,
+  final: { appId: string; eventId: string; text: string },
+  avoid: string[] = [],
+): Promise<boolean> {
+  if (to.nodeId !== ctx.nodeId) {
+    await ctx.backend.bus.publish(to.nodeId, {
+      kind: 'app-final',
+      connId: to.connId,
+      ...final,
+      ...(avoid.length > 0 ? { avoid } : {}),
+    });
+    return true;
+  }
+  return ctx.local.get(to.connId)?.sendFinal(final.eventId, final.text) ?? false;
+}
