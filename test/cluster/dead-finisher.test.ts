@@ -26,7 +26,7 @@ const c = clusterPerTest({
 async function finishAndDie(url: string, prefix: string, eventId: string, content: string): Promise<void> {
   const client = new Redis(url);
   try {
-    const events = createRedisEventStore(client, defineScripts(client), createKeys(prefix));
+    const events = createRedisEventStore(client, defineScripts(client), createKeys(prefix), { finishedRetentionMs: 60_000 });
     const record = await events.get(eventId);
     if (!record) throw new Error(`no event ${eventId}`);
     const final = appReplyFrame(record, { type: 'reply', event_id: eventId, content, finish_reason: 'stop' }, undefined, 0, Date.now());

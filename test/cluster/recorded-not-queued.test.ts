@@ -27,7 +27,7 @@ async function recordAndDie(url: string, prefix: string, key: string, thread: st
   try {
     const run = defineScripts(client);
     const keys = createKeys(prefix);
-    const events = createRedisEventStore(client, run, keys);
+    const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
     const now = Date.now();
     const frame = eventFrame({ thread_id: thread });
     const { record } = await events.append(

@@ -144,7 +144,8 @@ describe.each(backendsUnderTest())('idempotent resend at the limits ($name backe
 // The finished record is kept only briefly (RELAY_FINISHED_RETENTION_MS), far less than the key:
 // the resend must still get the same event and its final, and must not reach the agent again.
 describe.each(backendsUnderTest())('idempotency_key after the ended event outlived its retention ($name backend)', (backend) => {
-  const r = useRelay(backend, { perTest: true, env: { RELAY_FINISHED_RETENTION_MS: '2000' } });
+  // a short retention, which a node accepts with a node TTL of at most half of it
+  const r = useRelay(backend, { perTest: true, env: { RELAY_FINISHED_RETENTION_MS: '3000', RELAY_NODE_TTL_MS: '1500' } });
 
   /** Whether the relay still holds this ended event's record (a cancel tells "ended" from "unknown"). */
   const stillKept = async (app: TestClient, eventId: string): Promise<boolean> => {

@@ -56,7 +56,7 @@ export function redisContracts(name: string, connect: (options?: RedisOptions) =
 
   timelineContract(name, async () => {
     const { client, run, keys } = fresh();
-    return { events: createRedisEventStore(client, run, keys), teardown: async () => {} };
+    return { events: createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 }), teardown: async () => {} };
   });
 
   eventStoreContract(name, async () => {

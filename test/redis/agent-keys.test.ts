@@ -25,7 +25,7 @@ test("an agent's keys are the queue's and its accept order, and forgetting the a
   const prefix = `${redis.prefix}-${randomBytes(3).toString('hex')}`;
   const keys = createKeys(prefix);
   const run = defineScripts(client);
-  const events = createRedisEventStore(client, run, keys);
+  const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
   const queue = createRedisDeliveryQueue(client, run, keys);
   const now = Date.now();
   await queue.attach('athena', { connId: 'c1', nodeId: 'n1', maxInFlight: 1 });

@@ -24,7 +24,7 @@ afterAll(async () => {
 test('a stored reply costs Redis about one copy of the answer, and its size is reported once', async () => {
   const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
   const stored: number[] = [];
-  const events = createRedisEventStore(client, defineScripts(client), keys, { onFinalStored: (bytes) => stored.push(bytes) });
+  const events = createRedisEventStore(client, defineScripts(client), keys, { finishedRetentionMs: 60_000, onFinalStored: (bytes) => stored.push(bytes) });
   const now = Date.now();
   const { record } = await events.append(
     { id: 'evt_big', appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{"q":1}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1' },

@@ -1,51 +1,111 @@
 import { hostname } from 'node:os';
 import { DEFAULT_ACTIVITY } from './ports/activity';
 
+/** What a setting is for: `relay --help`, the README and docs/operations.md list settings by it. */
+export const SETTING_GROUPS = {
+  listening: 'Listening',
+  redis: 'Redis and the cluster',
+  registry: 'Registry and admin API',
+  timeouts: 'Timeouts',
+  retention: 'Retention',
+  buffers: 'Buffers',
+  logging: 'Logging',
+} as const;
+
+interface Setting {
+  group: keyof typeof SETTING_GROUPS;
+  /** The value when the variable is unset ('' for none). */
+  default: string;
+  help: string;
+  /** Set for whole-number settings: the smallest value accepted. */
+  min?: number;
+}
+
 /**
  * Every environment variable the gateway reads, with its default and meaning. This table is the
- * one source of truth: config parsing, `relay --help`, `.env.example` and the docs follow it.
+ * one place defaults live: config parsing, `relay --help`, `.env.example` and the docs follow it.
+ * Times are in milliseconds, but for RELAY_IDLE_TIMEOUT_S, kept in seconds (as uWebSockets.js
+ * counts it) so that the name operators already set keeps working.
  */
 export const ENV = {
-  PORT: { default: '8080', help: 'TCP port for WebSockets and HTTP (0 picks a free port)' },
-  HOST: { default: '0.0.0.0', help: 'Address to listen on' },
-  REDIS_URL: { default: '', help: 'Redis URL; unset means the in-memory backend (one node, not durable)' },
-  RELAY_REDIS_PREFIX: { default: 'relay', help: 'Prefix of every Redis key, so several relays can share one Redis' },
-  RELAY_NODE_TTL_MS: { default: '10000', help: "A node silent this long is dead: its agents' unanswered events are redelivered" },
-  RELAY_NODE_ID: { default: '', help: 'Name of this node in logs and presence (default: hostname)' },
-  RELAY_CONFIG: { default: '', help: 'Path to the registry file (JSON or YAML) of apps and agents' },
+  PORT: { group: 'listening', default: '8080', min: 0, help: 'TCP port for WebSockets and HTTP (0 picks a free port)' },
+  HOST: { group: 'listening', default: '0.0.0.0', help: 'Address to listen on' },
+  REDIS_URL: { group: 'redis', default: '', help: 'Redis URL; unset means the in-memory backend (one node, not durable)' },
+  RELAY_REDIS_PREFIX: { group: 'redis', default: 'relay', help: 'Prefix of every Redis key, so several relays can share one Redis' },
+  RELAY_NODE_TTL_MS: {
+    group: 'redis',
+    default: '10000',
+    min: 1000,
+    help: "A node silent this long is dead: its agents' unanswered events are redelivered",
+  },
+  RELAY_NODE_ID: { group: 'redis', default: '', help: 'Name of this node in logs and presence (default: hostname)' },
+  RELAY_CONFIG: { group: 'registry', default: '', help: 'Path to the registry file (JSON or YAML) of apps and agents' },
   RELAY_REGISTRY_MODE: {
+    group: 'registry',
     default: '',
     help: 'file: RELAY_CONFIG is the whole registry at every start, the admin API only reads it; admin: RELAY_CONFIG seeds an empty registry once, then the admin API changes it (default: file with RELAY_CONFIG, else admin)',
   },
   RELAY_ADMIN_TOKEN: {
+    group: 'registry',
     default: '',
     help: 'Bearer token (16+ characters) for the admin API /v1/admin/ and the Dashboard /dashboard; unset turns both off',
   },
-  RELAY_TIMELINE_RETENTION_MS: { default: '3600000', help: "How long an event's timeline (GET /v1/admin/events/:id) is kept after its last step" },
+  RELAY_SHUTDOWN_GRACE_MS: { group: 'timeouts', default: '10000', min: 0, help: 'How long SIGTERM may take before the node exits anyway' },
+  RELAY_IDLE_TIMEOUT_S: {
+    group: 'timeouts',
+    default: '60',
+    min: 8,
+    help: 'Close sockets silent this many seconds; protocol pings keep live ones open',
+  },
+  RELAY_REPLY_TIMEOUT_MS: {
+    group: 'timeouts',
+    default: '120000',
+    min: 1,
+    help: 'AGENT_TIMEOUT after an agent holds an event this long without a token or reply',
+  },
+  RELAY_DEFAULT_TTL_MS: {
+    group: 'timeouts',
+    default: '3600000',
+    min: 1,
+    help: 'How long an event may wait for an offline agent, unless the agent or event says',
+  },
+  RELAY_MAX_TTL_MS: { group: 'timeouts', default: '86400000', min: 1, help: 'Cap on any ttl_ms' },
+  RELAY_RATE_WINDOW_MS: { group: 'timeouts', default: '60000', min: 1, help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
+  RELAY_TIMELINE_RETENTION_MS: {
+    group: 'retention',
+    default: '3600000',
+    min: 1000,
+    help: "How long an event's timeline (GET /v1/admin/events/:id) is kept after its last step",
+  },
   RELAY_ACTIVITY_RETENTION_MS: {
+    group: 'retention',
     default: String(DEFAULT_ACTIVITY.retentionMs),
+    min: 60_000,
     help: "How long the Dashboard's per-minute traffic counts and recent events are kept",
   },
   RELAY_RECENT_EVENTS_MAX: {
+    group: 'retention',
     default: String(DEFAULT_ACTIVITY.maxEvents),
+    min: 1,
     help: "Recent events (ids, state, latencies; never payloads) the Dashboard's list keeps at most, cluster-wide",
   },
-  LOG_LEVEL: { default: 'info', help: 'pino level: trace, debug, info, warn, error, fatal, silent' },
-  RELAY_SHUTDOWN_GRACE_MS: { default: '10000', help: 'How long SIGTERM may take before the node exits anyway' },
-  RELAY_IDLE_TIMEOUT_S: { default: '60', help: 'Close sockets silent this long; protocol pings keep live ones open' },
-  RELAY_REPLY_TIMEOUT_MS: { default: '120000', help: 'AGENT_TIMEOUT after an agent holds an event this long without a token or reply' },
-  RELAY_DEFAULT_TTL_MS: { default: '3600000', help: 'How long an event may wait for an offline agent, unless the agent or event says' },
-  RELAY_MAX_TTL_MS: { default: '86400000', help: 'Cap on any ttl_ms' },
-  RELAY_FINAL_RETENTION_MS: { default: '3600000', help: "How long a final frame waits for its app's next connection" },
-  RELAY_IDEMPOTENCY_TTL_MS: { default: '86400000', help: 'How long an idempotency_key is remembered per app' },
+  RELAY_FINAL_RETENTION_MS: { group: 'retention', default: '3600000', min: 0, help: "How long a final frame waits for its app's next connection" },
+  RELAY_IDEMPOTENCY_TTL_MS: { group: 'retention', default: '86400000', min: 1, help: 'How long an idempotency_key is remembered per app' },
   RELAY_FINISHED_RETENTION_MS: {
+    group: 'retention',
     default: '60000',
-    help: "How long an ended event's record (with its final frame, for a node to send again) is kept; one sent with an idempotency_key, as long as its key. Keep it over twice RELAY_NODE_TTL_MS: a final a dead node decided is sent from it",
+    min: 1000,
+    help: "How long an ended event's record (with its final frame, for a node to send again) is kept; one sent with an idempotency_key, as long as its key. At least twice RELAY_NODE_TTL_MS: a final a dead node decided is sent from it",
   },
-  RELAY_RATE_WINDOW_MS: { default: '60000', help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
-  RELAY_TOKEN_DROP_BYTES: { default: '262144', help: 'Token frames to a socket with more unsent bytes than this are dropped' },
-  RELAY_MAX_BUFFERED_BYTES: { default: '4194304', help: 'A socket with more unsent bytes than this is closed (1013)' },
-} as const satisfies Record<string, { default: string; help: string }>;
+  RELAY_TOKEN_DROP_BYTES: {
+    group: 'buffers',
+    default: '262144',
+    min: 1024,
+    help: 'Token frames to a socket with more unsent bytes than this are dropped (below RELAY_MAX_BUFFERED_BYTES)',
+  },
+  RELAY_MAX_BUFFERED_BYTES: { group: 'buffers', default: '4194304', min: 65536, help: 'A socket with more unsent bytes than this is closed (1013)' },
+  LOG_LEVEL: { group: 'logging', default: 'info', help: 'pino level: trace, debug, info, warn, error, fatal, silent' },
+} as const satisfies Record<string, Setting>;
 
 export type EnvName = keyof typeof ENV;
 
@@ -71,7 +131,7 @@ export interface NodeConfig {
   maxTtlMs: number;
   finalRetentionMs: number;
   idempotencyTtlMs: number;
-  /** How long a finished event's record is kept; keep it above nodeTtlMs, so an overdue final can be sent again. */
+  /** How long a finished event's record is kept; at least twice nodeTtlMs, so an overdue final can be sent again. */
   finishedRetentionMs: number;
   rateWindowMs: number;
   tokenDropBytes: number;
@@ -85,9 +145,34 @@ export const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 export class ConfigError extends Error {}
 
+/**
+ * Rules between settings, each with the reason an operator reads when a start is refused. A
+ * config that breaks one would start and then misbehave only in a fault, long after.
+ */
+const CONSTRAINTS: Array<{ holds(c: NodeConfig): boolean; problem(c: NodeConfig): string }> = [
+  {
+    holds: (c) => c.registryMode !== 'file' || c.registryPath !== undefined,
+    problem: () => 'RELAY_REGISTRY_MODE=file needs a registry file in RELAY_CONFIG',
+  },
+  {
+    holds: (c) => c.finishedRetentionMs >= 2 * c.nodeTtlMs,
+    problem: (c) =>
+      `RELAY_FINISHED_RETENTION_MS (${c.finishedRetentionMs}) must be at least twice RELAY_NODE_TTL_MS (${c.nodeTtlMs}): ` +
+      'the final frame of an event whose node died is sent again from its record once that node is found dead',
+  },
+  {
+    holds: (c) => c.tokenDropBytes < c.maxBufferedBytes,
+    problem: (c) =>
+      `RELAY_TOKEN_DROP_BYTES (${c.tokenDropBytes}) must be below RELAY_MAX_BUFFERED_BYTES (${c.maxBufferedBytes}): ` +
+      'a slow socket must lose tokens before it is closed',
+  },
+];
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const str = (name: EnvName): string => env[name] ?? ENV[name].default;
-  const int = (name: EnvName, min: number): number => {
+  const int = (name: EnvName): number => {
+    const min = (ENV[name] as Setting).min;
+    if (min === undefined) throw new Error(`${name} is not a whole-number setting`);
     const raw = str(name);
     const value = Number(raw);
     if (!Number.isInteger(value) || value < min) {
@@ -98,35 +183,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const registryPath = str('RELAY_CONFIG') || undefined;
   const mode = str('RELAY_REGISTRY_MODE') || (registryPath ? 'file' : 'admin');
   if (mode !== 'file' && mode !== 'admin') throw new ConfigError(`RELAY_REGISTRY_MODE must be file or admin, got "${mode}"`);
-  if (mode === 'file' && !registryPath) throw new ConfigError('RELAY_REGISTRY_MODE=file needs a registry file in RELAY_CONFIG');
   const adminToken = str('RELAY_ADMIN_TOKEN') || undefined;
   if (adminToken !== undefined && (adminToken.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(adminToken))) {
     throw new ConfigError(`RELAY_ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters with no spaces`);
   }
-  return {
-    port: int('PORT', 0),
+  const config: NodeConfig = {
+    port: int('PORT'),
     host: str('HOST'),
     redisUrl: str('REDIS_URL') || undefined,
     redisPrefix: str('RELAY_REDIS_PREFIX'),
-    nodeTtlMs: int('RELAY_NODE_TTL_MS', 1000),
+    nodeTtlMs: int('RELAY_NODE_TTL_MS'),
     nodeId: str('RELAY_NODE_ID') || hostname(),
     registryPath,
     registryMode: mode,
     adminToken,
-    timelineRetentionMs: int('RELAY_TIMELINE_RETENTION_MS', 1000),
-    activityRetentionMs: int('RELAY_ACTIVITY_RETENTION_MS', 60_000),
-    recentEventsMax: int('RELAY_RECENT_EVENTS_MAX', 1),
+    timelineRetentionMs: int('RELAY_TIMELINE_RETENTION_MS'),
+    activityRetentionMs: int('RELAY_ACTIVITY_RETENTION_MS'),
+    recentEventsMax: int('RELAY_RECENT_EVENTS_MAX'),
     logLevel: str('LOG_LEVEL'),
-    shutdownGraceMs: int('RELAY_SHUTDOWN_GRACE_MS', 0),
-    idleTimeoutS: int('RELAY_IDLE_TIMEOUT_S', 8),
-    replyTimeoutMs: int('RELAY_REPLY_TIMEOUT_MS', 1),
-    defaultTtlMs: int('RELAY_DEFAULT_TTL_MS', 1),
-    maxTtlMs: int('RELAY_MAX_TTL_MS', 1),
-    finalRetentionMs: int('RELAY_FINAL_RETENTION_MS', 0),
-    idempotencyTtlMs: int('RELAY_IDEMPOTENCY_TTL_MS', 1),
-    finishedRetentionMs: int('RELAY_FINISHED_RETENTION_MS', 1000),
-    rateWindowMs: int('RELAY_RATE_WINDOW_MS', 1),
-    tokenDropBytes: int('RELAY_TOKEN_DROP_BYTES', 1024),
-    maxBufferedBytes: int('RELAY_MAX_BUFFERED_BYTES', 65536),
+    shutdownGraceMs: int('RELAY_SHUTDOWN_GRACE_MS'),
+    idleTimeoutS: int('RELAY_IDLE_TIMEOUT_S'),
+    replyTimeoutMs: int('RELAY_REPLY_TIMEOUT_MS'),
+    defaultTtlMs: int('RELAY_DEFAULT_TTL_MS'),
+    maxTtlMs: int('RELAY_MAX_TTL_MS'),
+    finalRetentionMs: int('RELAY_FINAL_RETENTION_MS'),
+    idempotencyTtlMs: int('RELAY_IDEMPOTENCY_TTL_MS'),
+    finishedRetentionMs: int('RELAY_FINISHED_RETENTION_MS'),
+    rateWindowMs: int('RELAY_RATE_WINDOW_MS'),
+    tokenDropBytes: int('RELAY_TOKEN_DROP_BYTES'),
+    maxBufferedBytes: int('RELAY_MAX_BUFFERED_BYTES'),
   };
+  const broken = CONSTRAINTS.find((rule) => !rule.holds(config));
+  if (broken) throw new ConfigError(broken.problem(config));
+  return config;
+}
+
+/** `relay --help`'s list of settings, by purpose. */
+export function settingsHelp(): string {
+  return Object.entries(SETTING_GROUPS)
+    .map(([group, title]) => {
+      const rows = Object.entries(ENV as Record<string, Setting>)
+        .filter(([, spec]) => spec.group === group)
+        .map(([name, spec]) => `  ${name.padEnd(28)} ${spec.help}${spec.default ? ` (default ${spec.default})` : ''}`);
+      return `${title}:\n${rows.join('\n')}`;
+    })
+    .join('\n\n');
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { CLI_COMMANDS, runCli } from './cli/cli';
-import { ConfigError, ENV, loadConfig } from './config';
+import { ConfigError, loadConfig, settingsHelp } from './config';
 import type { RegistryData } from './ports';
 
 const HELP = `relay — WebSocket relay between apps and AI agents
@@ -10,10 +10,9 @@ Usage: relay            start a node (configured by environment variables)
        relay apps|agents|tokens|connections|queues|events …
                         the admin API from a shell (relay apps --help lists the commands)
 
-Environment:
-${Object.entries(ENV)
-  .map(([name, spec]) => `  ${name.padEnd(26)} ${spec.help}${spec.default ? ` (default ${spec.default})` : ''}`)
-  .join('\n')}
+Environment (all optional; times in milliseconds unless the name ends in _S):
+
+${settingsHelp()}
 
 With neither RELAY_CONFIG nor REDIS_URL, a development app and agent are created and their
 tokens printed. Endpoints: /v1/ws/app, /v1/ws/agent, /healthz, /readyz, /metrics; with

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { agentId, appId, type Role } from '@relay/protocol';
-import type { AgentRecord, AppRecord, RegistryData, TokenHash } from './ports';
+import { AGENT_DEFAULTS, APP_DEFAULTS, defaultHardRate, type AgentRecord, type AppRecord, type RegistryData, type TokenHash } from './ports';
 import { generateToken, hashToken, tokenPrefix } from './tokens';
 
 /** A token as written in the registry file: plain text (development) or `sha256:<hex>`. */
@@ -12,9 +12,9 @@ const AppEntry = z.object({
   id: appId,
   name: z.string().optional(),
   tokens: z.array(tokenEntry).default([]),
-  rate_limit_per_min: z.int().positive().default(600),
+  rate_limit_per_min: z.int().positive().default(APP_DEFAULTS.rateLimitPerMin),
   hard_rate_limit_per_min: z.int().positive().optional(),
-  max_connections: z.int().positive().default(10),
+  max_connections: z.int().positive().default(APP_DEFAULTS.maxConnections),
 });
 
 const AgentEntry = z.object({
@@ -23,10 +23,10 @@ const AgentEntry = z.object({
   description: z.string().default(''),
   tokens: z.array(tokenEntry).default([]),
   allow_apps: z.array(z.union([appId, z.literal('*')])).default([]),
-  max_connections: z.int().positive().default(10),
+  max_connections: z.int().positive().default(AGENT_DEFAULTS.maxConnections),
   default_ttl_ms: z.int().positive().optional(),
-  max_in_flight: z.int().positive().default(64),
-  max_queue: z.int().positive().default(10_000),
+  max_in_flight: z.int().positive().default(AGENT_DEFAULTS.maxInFlight),
+  max_queue: z.int().positive().default(AGENT_DEFAULTS.maxQueue),
 });
 
 export const RegistryFile = z.object({
@@ -86,7 +86,7 @@ export function toRegistryData(raw: unknown, defaultTtlMs: number, source = 'reg
       id: a.id,
       name: a.name ?? a.id,
       rateLimitPerMin: a.rate_limit_per_min,
-      hardRateLimitPerMin: Math.max(a.hard_rate_limit_per_min ?? a.rate_limit_per_min * 2, a.rate_limit_per_min),
+      hardRateLimitPerMin: Math.max(a.hard_rate_limit_per_min ?? defaultHardRate(a.rate_limit_per_min), a.rate_limit_per_min),
       maxConnections: a.max_connections,
     };
   });

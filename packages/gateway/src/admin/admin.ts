@@ -1,5 +1,5 @@
 import { ErrorCode, type Role } from '@relay/protocol';
-import type { AgentRecord, AppRecord, TokenRecord } from '../ports';
+import { AGENT_DEFAULTS, APP_DEFAULTS, defaultHardRate, type AgentRecord, type AppRecord, type TokenRecord } from '../ports';
 import { finishWithError } from '../relay/lifecycle';
 import type { RelayContext } from '../relay/context';
 import { kickTokens } from '../relay/kick';
@@ -109,13 +109,13 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
     async createApp(body: unknown) {
       writable();
       const input = parseBody(CreateApp, body);
-      const rate = input.rate_limit_per_min ?? 600;
+      const rate = input.rate_limit_per_min ?? APP_DEFAULTS.rateLimitPerMin;
       const app: AppRecord = {
         id: input.id,
         name: input.name ?? input.id,
         rateLimitPerMin: rate,
-        hardRateLimitPerMin: input.hard_rate_limit_per_min ?? rate * 2,
-        maxConnections: input.max_connections ?? 10,
+        hardRateLimitPerMin: input.hard_rate_limit_per_min ?? defaultHardRate(rate),
+        maxConnections: input.max_connections ?? APP_DEFAULTS.maxConnections,
       };
       checkRates(app);
       if (!(await registry.createApp(app))) throw new AdminError('already_exists', `App "${app.id}" already exists`, 'id');
@@ -134,7 +134,7 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
         ...(input.hard_rate_limit_per_min !== undefined
           ? { hardRateLimitPerMin: input.hard_rate_limit_per_min }
           : input.rate_limit_per_min !== undefined
-            ? { hardRateLimitPerMin: input.rate_limit_per_min * 2 }
+            ? { hardRateLimitPerMin: defaultHardRate(input.rate_limit_per_min) }
             : {}),
       };
       const app = await registry.updateApp(id, changes, checkRates);
@@ -166,10 +166,10 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
         name: input.name ?? input.id,
         description: input.description ?? '',
         allowApps: input.allow_apps ?? [],
-        maxConnections: input.max_connections ?? 10,
+        maxConnections: input.max_connections ?? AGENT_DEFAULTS.maxConnections,
         defaultTtlMs: input.default_ttl_ms ?? options.defaultTtlMs,
-        maxInFlight: input.max_in_flight ?? 64,
-        maxQueue: input.max_queue ?? 10_000,
+        maxInFlight: input.max_in_flight ?? AGENT_DEFAULTS.maxInFlight,
+        maxQueue: input.max_queue ?? AGENT_DEFAULTS.maxQueue,
       };
       if (!(await registry.createAgent(agent))) throw new AdminError('already_exists', `Agent "${agent.id}" already exists`, 'id');
       log.info({ agent_id: agent.id }, 'agent created');

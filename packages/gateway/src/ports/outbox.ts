@@ -1,6 +1,9 @@
 /** Why a held final frame was dropped: the app's outbox was at its cap, or it waited too long. */
 export type OutboxDropReason = 'full' | 'expired';
 
+/** Final frames held per app at most (unless a backend is told otherwise); more drop the oldest. */
+export const OUTBOX_PER_APP = 10_000;
+
 /** A final frame (reply or final error) that no connection of its app could take yet. */
 export interface HeldFinal {
   eventId: string;

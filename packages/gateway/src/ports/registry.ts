@@ -24,6 +24,18 @@ export interface AgentRecord {
   maxQueue: number;
 }
 
+/**
+ * Limits of an app or agent whose registry file entry or admin API request leaves them out (an
+ * agent's default TTL is RELAY_DEFAULT_TTL_MS, in the settings table).
+ */
+export const APP_DEFAULTS = { rateLimitPerMin: 600, maxConnections: 10 } as const;
+export const AGENT_DEFAULTS = { maxConnections: 10, maxInFlight: 64, maxQueue: 10_000 } as const;
+
+/** The hard rate limit of an app that sets only its soft one: twice the soft limit. */
+export function defaultHardRate(rateLimitPerMin: number): number {
+  return rateLimitPerMin * 2;
+}
+
 /** Who a token belongs to. `tokenId` names the token without revealing it (for revocation). */
 export interface Principal {
   role: Role;

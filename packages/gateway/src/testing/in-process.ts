@@ -14,6 +14,9 @@ import { createRelay, type Relay } from '../relay/relay';
 // sockets it can read. Tests bend one port at a time (a write that waits, a store that fails),
 // which a real node cannot be made to do on cue. Not part of the build (tsconfig excludes it).
 
+/** Settings the tests do not choose, as a node has them by default. */
+const DEFAULTS = loadConfig({});
+
 export const TOKENS = {
   portal: 'rlk_portal_0123456789abcdef0123456789',
   athena: 'rla_athena_0123456789abcdef0123456789',
@@ -28,7 +31,7 @@ export function memoryBackend(): Backend {
     },
     60_000,
   );
-  return createMemoryBackend({ registry, rateWindowMs: 60_000 });
+  return createMemoryBackend({ registry, rateWindowMs: 60_000, finishedRetentionMs: DEFAULTS.finishedRetentionMs });
 }
 
 /** The core on `backend`, as node n1, with long timeouts unless the test shortens them. */
@@ -46,7 +49,7 @@ export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { 
         finalRetentionMs: 60_000,
         idempotencyTtlMs: 60_000,
         nodeTtlMs: 3_000,
-        timelineRetentionMs: loadConfig({}).timelineRetentionMs,
+        timelineRetentionMs: DEFAULTS.timelineRetentionMs,
         ...limits,
       },
     }),

@@ -1,4 +1,4 @@
-import { DEFAULT_ACTIVITY, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData } from '../../ports';
+import { DEFAULT_ACTIVITY, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData } from '../../ports';
 import { createMemoryActivityStore } from './activity';
 import { createMemoryBus } from './bus';
 import { createMemoryDeliveryQueue } from './delivery-queue';
@@ -12,8 +12,8 @@ import { createMemoryScheduler } from './scheduler';
 export interface MemoryBackendOptions {
   registry: RegistryData;
   rateWindowMs: number;
-  /** How long a finished event's record is kept (default one minute). */
-  finishedRetentionMs?: number;
+  /** How long a finished event's record is kept (RELAY_FINISHED_RETENTION_MS). */
+  finishedRetentionMs: number;
   /** Final frames held per app at most, waiting for its next connection. */
   outboxPerApp?: number;
   onOutboxDrop?: (appId: string, eventId: string, reason: OutboxDropReason) => void;
@@ -24,7 +24,7 @@ export interface MemoryBackendOptions {
 
 /** Every port in this process: one node, no dependencies, nothing survives a restart. */
 export function createMemoryBackend(options: MemoryBackendOptions): Backend {
-  const finishedRetentionMs = options.finishedRetentionMs ?? 60_000;
+  const { finishedRetentionMs } = options;
   const events = createMemoryEventStore({ finishedRetentionMs });
   // Often enough that a finished record outlives its retention by at most as much again.
   const sweeper = setInterval(() => events.sweep(Date.now()), Math.min(10_000, Math.max(100, finishedRetentionMs)));
@@ -37,7 +37,7 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
     presence: createMemoryPresence(),
     events,
     queue: createMemoryDeliveryQueue(),
-    outbox: createMemoryOutbox(options.outboxPerApp ?? 10_000, options.onOutboxDrop ?? (() => {})),
+    outbox: createMemoryOutbox(options.outboxPerApp ?? OUTBOX_PER_APP, options.onOutboxDrop ?? (() => {})),
     rateLimiter: createMemoryRateLimiter(options.rateWindowMs),
     scheduler,
     bus,

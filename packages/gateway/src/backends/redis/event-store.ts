@@ -9,16 +9,16 @@ const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
 
 export interface RedisEventStoreOptions {
   /**
-   * How long a finished event's record (with its final frame) is kept; default one minute. One
-   * recorded under an idempotency key is kept as long as the key (see finishEvent-2.lua).
+   * How long a finished event's record (with its final frame) is kept (RELAY_FINISHED_RETENTION_MS).
+   * One recorded under an idempotency key is kept as long as the key (see finishEvent-2.lua).
    */
-  finishedRetentionMs?: number;
+  finishedRetentionMs: number;
   /** Told the size of each final frame stored (relay_stored_final_bytes). */
   onFinalStored?: (bytes: number) => void;
 }
 
-export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys, options: RedisEventStoreOptions = {}): EventStore {
-  const finishedRetentionMs = options.finishedRetentionMs ?? 60_000;
+export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
+  const { finishedRetentionMs } = options;
   const eventPrefix = keys.event('');
 
   const get = async (eventId: string): Promise<EventRecord | null> => {

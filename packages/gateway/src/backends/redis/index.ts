@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import { DEFAULT_ACTIVITY, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type Task } from '../../ports';
+import { DEFAULT_ACTIVITY, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type Task } from '../../ports';
 import { createRedisActivityStore } from './activity';
 import { createRedisBus } from './bus';
 import { createRedisDeliveryQueue } from './delivery-queue';
@@ -26,8 +26,8 @@ export interface RedisBackendOptions {
    */
   registryMode: 'file' | 'admin';
   rateWindowMs: number;
-  /** How long a finished event's record is kept (default one minute). */
-  finishedRetentionMs?: number;
+  /** How long a finished event's record is kept (RELAY_FINISHED_RETENTION_MS). */
+  finishedRetentionMs: number;
   outboxPerApp?: number;
   log: Logger;
   /** Where relay_redis_up, relay_redis_command_duration_seconds and relay_stored_final_bytes are registered. */
@@ -97,7 +97,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
       onFinalStored: metrics && ((bytes) => metrics.storedFinalBytes.observe(bytes)),
     }),
     queue: createRedisDeliveryQueue(client, run, keys),
-    outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? 10_000, options.onOutboxDrop ?? (() => {})),
+    outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? OUTBOX_PER_APP, options.onOutboxDrop ?? (() => {})),
     rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),
     scheduler,
     bus,
