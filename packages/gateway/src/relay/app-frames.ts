@@ -8,7 +8,7 @@ import { isAllowed, type DispatchResult, type EventRecord } from '../ports';
 import { newEventId, nodeOfConnection } from '../ids';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
-import { dispatched } from './dispatch';
+import { dispatched } from './delivery';
 import { eventAccepted, finishWithError, followApp } from './lifecycle';
 import { acceptedFrame, agentsFrame } from './outbound';
 import { RelayError } from './relay-error';

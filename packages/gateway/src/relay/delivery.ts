@@ -1,12 +1,28 @@
-import type { Assignment, EventRecord } from '../ports';
+import { ErrorCode } from '@relay/protocol';
+import type { Assignment, DispatchResult } from '../ports';
 import type { RelayContext } from './context';
-import { dispatched } from './dispatch';
-import { eventDelivered, replyTimer } from './lifecycle';
-import { agentEventFrame } from './outbound';
+import { finishWithError } from './lifecycle';
 import { eventToAgent } from './send-to';
 
+/**
+ * Writes out what a queue operation assigned and ends what it found expired. The queue has
+ * already assigned these (or taken them out, expired): if writing or ending one fails, it is
+ * owed, not dropped, and the rest still go.
+ */
+export async function dispatched(ctx: RelayContext, result: DispatchResult): Promise<void> {
+  for (const assignment of result.assigned) {
+    const fields = { step: 'deliver', event_id: assignment.eventId, conn: assignment.connId } as const;
+    await ctx.owed.run(fields, () => deliverAssignment(ctx, assignment));
+  }
+  for (const eventId of result.expired) {
+    await ctx.owed.run({ step: 'expire', event_id: eventId }, async () => {
+      await finishWithError(ctx, eventId, ErrorCode.EVENT_EXPIRED);
+    });
+  }
+}
+
 /** Sends an assigned event to its agent socket: here, or through the bus to the node holding it. */
-export async function deliverAssignment(ctx: RelayContext, assignment: Assignment): Promise<void> {
+async function deliverAssignment(ctx: RelayContext, assignment: Assignment): Promise<void> {
   const event = await ctx.backend.events.get(assignment.eventId);
   if (!event || event.finished) {
     // Ended meanwhile. Its finisher takes it out of the queue, unless it died first: then it
@@ -15,26 +31,4 @@ export async function deliverAssignment(ctx: RelayContext, assignment: Assignmen
     return;
   }
   await eventToAgent(ctx, assignment, event);
-}
-
-/**
- * Writes the event to the agent socket on this node and starts its reply timer. If the socket
- * has gone, nothing is lost: closing it detaches the connection, which hands the event back.
- */
-export function writeEvent(ctx: RelayContext, assignment: Assignment, event: EventRecord): void {
-  const conn = ctx.local.get(assignment.connId);
-  if (!conn) return;
-  // Sent here again by a resend (see DeliveryQueue.enqueue): the connection has it already.
-  if (ctx.inFlight.get(event.id)?.connId === conn.id) return;
-  const text = agentEventFrame(event, assignment.attempt);
-  ctx.inFlight.set(event.id, {
-    event,
-    connId: conn.id,
-    attempt: assignment.attempt,
-    tokens: 0,
-    answered: false,
-    timer: replyTimer(ctx, event),
-  });
-  if (!conn.send(text, 'control')) return;
-  eventDelivered(ctx, event, conn, assignment.attempt);
 }

@@ -2,7 +2,7 @@ import { ErrorCode, type AgentReplyFrame } from '@relay/protocol';
 import type { EventRecord } from '../ports';
 import type { Connection } from './connection';
 import type { InFlight, RelayContext } from './context';
-import { dispatched } from './dispatch';
+import { dispatched } from './delivery';
 import { deliverFinal } from './finals';
 import { errorFrame } from './outbound';
 import { cancelToAgent } from './send-to';

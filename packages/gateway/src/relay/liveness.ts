@@ -1,6 +1,6 @@
 import { CloseCode } from '@relay/protocol';
 import type { RelayContext } from './context';
-import { dispatched } from './dispatch';
+import { dispatched } from './delivery';
 import { resendOverdueFinals } from './finals';
 
 export interface Liveness {

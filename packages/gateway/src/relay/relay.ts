@@ -18,8 +18,7 @@ import { runTask } from './tasks';
 //   app-frames.ts    an app's event, cancel and discover
 //   agent-frames.ts  an agent's tokens and reply
 //   lifecycle.ts     an event's milestones (accepted, delivered, tokens, ended) and its end
-//   delivery.ts      an assigned event to its agent socket
-//   dispatch.ts      what a queue operation assigned or found expired
+//   delivery.ts      what a queue operation assigned (to its agent) or found expired (ended)
 //   send-to.ts       a frame to a connection, here or on its node
 //   finals.ts        final frames: to the app's connection, another one, or the outbox
 //   tasks.ts         scheduled tasks: expiry, rate-limit release, the queue's retry, token expiry

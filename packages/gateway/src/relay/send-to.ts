@@ -1,22 +1,39 @@
 import { nodeOfConnection } from '../ids';
 import type { Assignment, ConnectionInfo, EventRecord } from '../ports';
 import type { RelayContext } from './context';
-import { writeEvent } from './delivery';
-import { forgetInFlight } from './lifecycle';
-import { agentCancelFrame } from './outbound';
+import { eventDelivered, forgetInFlight, replyTimer } from './lifecycle';
+import { agentCancelFrame, agentEventFrame } from './outbound';
 
 // "Send this to that connection, here or on its node": one function per kind of frame. A frame
 // for a socket on another node goes through that node's bus channel, and the bus handler there
 // calls the same function, which then finds the socket here. So each rule (a token never
 // follows its final, a cancel forgets the event first) holds on both paths.
 
-/** An assigned event to its agent socket, which starts its reply timer there. */
+/**
+ * An assigned event to its agent socket; written, it is in flight there, its reply timer
+ * running. If the socket has gone, nothing is lost: closing it detaches the connection, which
+ * hands the event back.
+ */
 export async function eventToAgent(ctx: RelayContext, assignment: Assignment, event: EventRecord): Promise<void> {
   if (assignment.nodeId !== ctx.nodeId) {
     await ctx.backend.bus.publish(assignment.nodeId, { kind: 'deliver', assignment, event });
     return;
   }
-  writeEvent(ctx, assignment, event);
+  const conn = ctx.local.get(assignment.connId);
+  if (!conn) return;
+  // Sent here again by a resend (see DeliveryQueue.enqueue): the connection has it already.
+  if (ctx.inFlight.get(event.id)?.connId === conn.id) return;
+  const text = agentEventFrame(event, assignment.attempt);
+  ctx.inFlight.set(event.id, {
+    event,
+    connId: conn.id,
+    attempt: assignment.attempt,
+    tokens: 0,
+    answered: false,
+    timer: replyTimer(ctx, event),
+  });
+  if (!conn.send(text, 'control')) return;
+  eventDelivered(ctx, event, conn, assignment.attempt);
 }
 
 /**

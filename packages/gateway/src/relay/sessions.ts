@@ -1,7 +1,7 @@
 import { CloseCode, type Role } from '@relay/protocol';
 import type { Connection, UnflushedFinal } from './connection';
 import type { RelayContext } from './context';
-import { dispatched } from './dispatch';
+import { dispatched } from './delivery';
 import { flushOutbox, rerouteFinal } from './finals';
 import { agentQueueBudget, type FrameQueue } from './frame-queue';
 import type { Kicks } from './kick';

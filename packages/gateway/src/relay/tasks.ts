@@ -1,7 +1,7 @@
 import { ErrorCode } from '@relay/protocol';
 import type { Task } from '../ports';
 import type { RelayContext } from './context';
-import { dispatched } from './dispatch';
+import { dispatched } from './delivery';
 import { expireToken } from './kick';
 import { finishWithError } from './lifecycle';
 import { retryDelay } from './retry';
