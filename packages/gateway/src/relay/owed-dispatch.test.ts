@@ -1,4 +1,4 @@
-import { fakeConnection, memoryBackend, relayOn, until, wait } from '../testing/in-process';
+import { memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 
 // The queue assigns an event, then the backend fails before the event is written to its agent
 // (Redis went away between the two commands). The assignment stands in the queue, so nothing
@@ -26,11 +26,7 @@ test('an event assigned while the backend fails is written to its agent once the
   // owed steps are retried every third of the node TTL: every 100 ms here
   const { relay, metrics } = relayOn(backend, { nodeTtlMs: 300 });
   try {
-    const agent = fakeConnection('n1.1', 'agent', 'athena');
-    const app = fakeConnection('n1.2', 'app', 'portal');
-    relay.opened(agent);
-    relay.opened(app);
-    await wait(50); // both attached and present
+    const { agent, app } = await openAgentAndApp(relay);
 
     relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t1', payload: { n: 1 }, ref: 'e1' }));
     await until(() => app.frames.length > 0);

@@ -81,6 +81,16 @@ export function fakeConnection(id: string, role: Role, principalId: string): Fak
   };
 }
 
+/** An agent socket (athena, n1.1) and an app socket (portal, n1.2), opened: attached and present. */
+export async function openAgentAndApp(relay: Relay): Promise<{ agent: FakeConnection; app: FakeConnection }> {
+  const agent = fakeConnection('n1.1', 'agent', 'athena');
+  const app = fakeConnection('n1.2', 'app', 'portal');
+  relay.opened(agent);
+  relay.opened(app);
+  await wait(50);
+  return { agent, app };
+}
+
 export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `check` holds, polling; throws after `timeoutMs`. */
