@@ -127,21 +127,26 @@ function parseFrame<S extends Record<string, z.ZodType>>(
 }
 
 /**
- * Whether objects and arrays nest more than `limit` levels (the value itself is level 1).
- * Iterative, so a hostile frame cannot exhaust the stack here, and it stops at the first
- * container past the limit.
+ * Whether objects and arrays nest more than `limit` levels (the value itself is level 1). The
+ * recursion stops `limit` calls deep, so a hostile frame cannot exhaust the stack here; it never
+ * looks inside strings, so a large answer costs no more than its few containers.
  */
-function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop() as [unknown, number];
-    if (typeof node !== 'object' || node === null) continue;
-    if (depth > limit) return true;
-    for (const child of Array.isArray(node) ? node : Object.values(node)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
-    }
+function nestedDeeperThan(node: object, limit: number): boolean {
+  if (limit === 0) return true;
+  if (Array.isArray(node)) {
+    for (const child of node as unknown[]) if (isContainer(child) && nestedDeeperThan(child, limit - 1)) return true;
+    return false;
+  }
+  // for…in, not Object.values: no array per object, on the path of every frame
+  for (const key in node) {
+    const child = (node as Record<string, unknown>)[key];
+    if (isContainer(child) && nestedDeeperThan(child, limit - 1)) return true;
   }
   return false;
+}
+
+function isContainer(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
 }
 
 function fail(
