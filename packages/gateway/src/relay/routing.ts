@@ -53,17 +53,17 @@ export function agentFrame(ctx: RelayContext, queue: FrameQueue, conn: Connectio
   }
 }
 
-/** A message from another node (or this one) for a socket here. */
+/** A message from another node (or this one) for a socket here; its work is tracked as 'bus'. */
 export function busMessage(ctx: RelayContext, message: BusMessage, node: { liveness: Liveness; kicks: Kicks }): void {
   switch (message.kind) {
     case 'deliver':
-      return ctx.track('deliver', eventToAgent(ctx, message.assignment, message.event));
+      return ctx.track('bus', eventToAgent(ctx, message.assignment, message.event));
     case 'app-token':
-      return ctx.track('token', tokenToApp(ctx, message.connId, message.eventId, message.text));
+      return ctx.track('bus', tokenToApp(ctx, message.connId, message.eventId, message.text));
     case 'app-final':
       return ctx.track('final', finalHere(ctx, message));
     case 'agent-cancel':
-      return ctx.track('cancel', cancelToAgent(ctx, message.connId, message.eventId));
+      return ctx.track('bus', cancelToAgent(ctx, message.connId, message.eventId));
     case 'app-moved':
       followApp(ctx, message.eventId, message.appConnId);
       return;
