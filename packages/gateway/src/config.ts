@@ -39,20 +39,11 @@ export const ENV = {
     group: 'registry', default: '',
     help: 'file: RELAY_CONFIG is the whole registry at every start, the admin API only reads it; admin: RELAY_CONFIG seeds an empty registry once, then the admin API changes it (default: file with RELAY_CONFIG, else admin)',
   },
-  RELAY_ADMIN_TOKEN: {
-    group: 'registry', default: '',
-    help: 'Bearer token (16+ characters) for the admin API /v1/admin/ and the Dashboard /dashboard; unset turns both off',
-  },
+  RELAY_ADMIN_TOKEN: { group: 'registry', default: '', help: 'Bearer token (16+ characters) for the admin API /v1/admin/ and the Dashboard /dashboard; unset turns both off' },
   RELAY_SHUTDOWN_GRACE_MS: { group: 'timeouts', default: '10000', min: 0, help: 'How long SIGTERM may take before the node exits anyway' },
   RELAY_IDLE_TIMEOUT_S: { group: 'timeouts', default: '60', min: 8, help: 'Close sockets silent this many seconds; protocol pings keep live ones open' },
-  RELAY_REPLY_TIMEOUT_MS: {
-    group: 'timeouts', default: '120000', min: 1,
-    help: 'AGENT_TIMEOUT after an agent holds an event this long without a token or reply',
-  },
-  RELAY_DEFAULT_TTL_MS: {
-    group: 'timeouts', default: '3600000', min: 1,
-    help: 'How long an event may wait for an offline agent, unless the agent or event says',
-  },
+  RELAY_REPLY_TIMEOUT_MS: { group: 'timeouts', default: '120000', min: 1, help: 'AGENT_TIMEOUT after an agent holds an event this long without a token or reply' },
+  RELAY_DEFAULT_TTL_MS: { group: 'timeouts', default: '3600000', min: 1, help: 'How long an event may wait for an offline agent, unless the agent or event says' },
   RELAY_MAX_TTL_MS: { group: 'timeouts', default: '86400000', min: 1, help: 'Cap on any ttl_ms' },
   RELAY_RATE_WINDOW_MS: { group: 'timeouts', default: '60000', min: 1, help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
   RELAY_TIMELINE_RETENTION_MS: {
