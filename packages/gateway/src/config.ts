@@ -51,15 +51,11 @@ export const ENV = {
     help: "How long an event's timeline (GET /v1/admin/events/:id) is kept after its last step",
   },
   RELAY_ACTIVITY_RETENTION_MS: {
-    group: 'retention',
-    default: String(DEFAULT_ACTIVITY.retentionMs),
-    min: 60_000,
+    group: 'retention', default: String(DEFAULT_ACTIVITY.retentionMs), min: 60_000,
     help: "How long the Dashboard's per-minute traffic counts and recent events are kept",
   },
   RELAY_RECENT_EVENTS_MAX: {
-    group: 'retention',
-    default: String(DEFAULT_ACTIVITY.maxEvents),
-    min: 1,
+    group: 'retention', default: String(DEFAULT_ACTIVITY.maxEvents), min: 1,
     help: "Recent events (ids, state, latencies; never payloads) the Dashboard's list keeps at most, cluster-wide",
   },
   RELAY_FINAL_RETENTION_MS: { group: 'retention', default: '3600000', min: 0, help: "How long a final frame waits for its app's next connection" },
