@@ -10,7 +10,8 @@ const NODE_TTL_MS = 60_000;
 /** Generous for a loaded machine, and still far below NODE_TTL_MS. */
 const PROMPTLY_MS = 15_000;
 
-const c = clusterPerTest({ env: { RELAY_NODE_TTL_MS: String(NODE_TTL_MS) } });
+// Finished retention must be at least twice the node TTL (config.ts checks it).
+const c = clusterPerTest({ env: { RELAY_NODE_TTL_MS: String(NODE_TTL_MS), RELAY_FINISHED_RETENTION_MS: String(2 * NODE_TTL_MS) } });
 
 test('the node that accepted an event for an offline agent is killed at once: the event is still delivered and answered once', async () => {
   const { cluster } = c;
