@@ -4,6 +4,10 @@ import type { Backend, EventRecord, TimelineEntry } from '../ports';
 import type { Connection } from './connection';
 import type { Metrics } from './metrics';
 import { createOwedWork, type OwedWork } from './owed-work';
+import { createRecentKeys, type RecentKeys } from './recent-keys';
+
+/** Enough let-go deliveries to outlast any resend's bus message, in a few hundred KB at most. */
+const LET_GO_KEPT = 10_000;
 
 export interface RelayLimits {
   replyTimeoutMs: number;
@@ -44,6 +48,12 @@ export interface RelayContext extends ContextOptions {
   /** Sockets on this node, by connection id. */
   local: Map<string, Connection>;
   inFlight: Map<string, InFlight>;
+  /**
+   * Deliveries (event and attempt) this node wrote and has since let go of (answered, ended or
+   * handed back). A resend's copy of the same assignment (DeliveryQueue.enqueue reports an
+   * in-flight event again) can reach this node after the reply: it must not write it again.
+   */
+  letGo: RecentKeys;
   /** What the Dashboard shows: the event path's hooks only count, in memory (lifecycle.ts). */
   activity: ActivityRecorder;
   /** Steps the backend refused while it was down, retried once it is back (owed-work.ts). */
@@ -72,6 +82,7 @@ export function createContext(options: ContextOptions): RelayContext {
     ...options,
     local: new Map(),
     inFlight: new Map(),
+    letGo: createRecentKeys(LET_GO_KEPT),
     activity: createActivityRecorder(backend.activity, {
       onError(err) {
         metrics.backgroundErrors.inc({ task: 'activity' });

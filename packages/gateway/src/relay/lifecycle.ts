@@ -147,9 +147,15 @@ export function forgetInFlight(ctx: RelayContext, eventId: string): void {
   if (!held) return;
   clearTimeout(held.timer);
   ctx.inFlight.delete(eventId);
+  ctx.letGo.add(deliveryKey(eventId, held.attempt));
 }
 
 /** Seconds from an instant to now; never negative, though nodes' clocks may differ a little. */
 function secondsSince(at: number): number {
   return Math.max(0, Date.now() - at) / 1000;
+}
+
+/** Names one delivery of an event: a redelivery is another attempt, so another key. */
+export function deliveryKey(eventId: string, attempt: number): string {
+  return `${eventId}#${attempt}`;
 }

@@ -1,7 +1,7 @@
 import { nodeOfConnection } from '../ids';
 import type { Assignment, ConnectionInfo, EventRecord } from '../ports';
 import type { RelayContext } from './context';
-import { eventDelivered, forgetInFlight, replyTimer } from './lifecycle';
+import { deliveryKey, eventDelivered, forgetInFlight, replyTimer } from './lifecycle';
 import { agentCancelFrame, agentEventFrame } from './outbound';
 
 // "Send this to that connection, here or on its node": one function per kind of frame. A frame
@@ -23,6 +23,8 @@ export async function eventToAgent(ctx: RelayContext, assignment: Assignment, ev
   if (!conn) return;
   // Sent here again by a resend (see DeliveryQueue.enqueue): the connection has it already.
   if (ctx.inFlight.get(event.id)?.connId === conn.id) return;
+  // Or it was, and was answered or handed back before that resend's copy arrived.
+  if (ctx.letGo.has(deliveryKey(event.id, assignment.attempt))) return;
   const text = agentEventFrame(event, assignment.attempt);
   ctx.inFlight.set(event.id, {
     event,

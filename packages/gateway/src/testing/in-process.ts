@@ -5,7 +5,7 @@ import type { Backend } from '../ports';
 import { toRegistryData } from '../registry-file';
 import type { Connection } from '../relay/connection';
 import { loadConfig } from '../config';
-import { createContext, type RelayLimits } from '../relay/context';
+import { createContext, type RelayContext, type RelayLimits } from '../relay/context';
 import { createMetrics, type Metrics } from '../relay/metrics';
 import { finalOnWire } from '../relay/outbound';
 import { createRelay, type Relay } from '../relay/relay';
@@ -35,10 +35,9 @@ export function memoryBackend(): Backend {
 }
 
 /** The core on `backend`, as node n1, with long timeouts unless the test shortens them. */
-export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { relay: Relay; metrics: Metrics } {
+export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { relay: Relay; metrics: Metrics; ctx: RelayContext } {
   const metrics = createMetrics();
-  const relay = createRelay(
-    createContext({
+  const ctx = createContext({
       nodeId: 'n1',
       backend,
       log: pino({ level: 'silent' }),
@@ -52,9 +51,8 @@ export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { 
         timelineRetentionMs: DEFAULTS.timelineRetentionMs,
         ...limits,
       },
-    }),
-  );
-  return { relay, metrics };
+    });
+  return { relay: createRelay(ctx), metrics, ctx };
 }
 
 export type FakeConnection = Connection & { frames: Record<string, unknown>[] };
