@@ -41,9 +41,9 @@ describe('docs say what the code does', () => {
     expect(Object.keys(schema.$defs).sort()).toEqual(['agent_to_relay', 'app_to_relay', 'relay_to_agent', 'relay_to_app']);
     const types = (dir: string) =>
       schema.$defs[dir].oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort();
-    expect(types('app_to_relay')).toEqual(['cancel', 'discover', 'event', 'ping', 'pong']);
+    expect(types('app_to_relay')).toEqual(['cancel', 'discover', 'event', 'ping', 'pong', 'resume']);
     expect(types('agent_to_relay')).toEqual(['ping', 'pong', 'reply', 'token']);
-    expect(types('relay_to_app')).toEqual(['accepted', 'agents', 'error', 'ping', 'pong', 'reply', 'token']);
+    expect(types('relay_to_app')).toEqual(['accepted', 'agents', 'error', 'ping', 'pong', 'reply', 'resumed', 'token']);
     expect(types('relay_to_agent')).toEqual(['cancel', 'error', 'event', 'ping', 'pong']);
   });
 

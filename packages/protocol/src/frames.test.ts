@@ -10,6 +10,7 @@ import {
   AppTokenFrame,
   ErrorFrame,
   FRAME_SCHEMAS,
+  ResumedFrame,
 } from './frames';
 
 const EVT = 'evt_01J9ZQ3K8M';
@@ -31,7 +32,8 @@ const agents = {
     { id: 'klyve', name: 'Klyve', description: '…', status: 'offline' },
   ],
 };
-const appToken = { type: 'token', event_id: EVT, agent_id: 'athena', token: 'This', seq: 0 };
+const appToken = { type: 'token', event_id: EVT, agent_id: 'athena', token: 'This', seq: 0, attempt: 1 };
+const resumed = { type: 'resumed', event_id: EVT, attempt: 2, from_seq: 0 };
 const appReply = {
   type: 'reply',
   event_id: EVT,
@@ -68,7 +70,8 @@ type Case = [string, z.ZodType, Record<string, unknown>, string[]];
 const CASES: Case[] = [
   ['AcceptedFrame', AcceptedFrame, accepted, ['type', 'event_id', 'agent_id', 'thread_id', 'session_key', 'status', 'queued']],
   ['AgentsFrame', AgentsFrame, agents, ['type', 'agents']],
-  ['AppTokenFrame', AppTokenFrame, appToken, ['type', 'event_id', 'agent_id', 'token', 'seq']],
+  ['AppTokenFrame', AppTokenFrame, appToken, ['type', 'event_id', 'agent_id', 'token', 'seq', 'attempt']],
+  ['ResumedFrame', ResumedFrame, resumed, ['type', 'event_id', 'attempt', 'from_seq']],
   ['AppReplyFrame', AppReplyFrame, appReply, ['type', 'event_id', 'agent_id', 'thread_id', 'content', 'reply', 'finish_reason', 'payload', 'metadata']],
   ['ErrorFrame', ErrorFrame, errorFrame, ['type', 'code', 'message', 'error']],
   ['AgentEventFrame', AgentEventFrame, agentEvent, ['type', 'event_id', 'agent_id', 'app_id', 'thread_id', 'session_key', 'payload', 'attempt', 'created_at']],

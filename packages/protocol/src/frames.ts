@@ -34,6 +34,14 @@ export const AppEventFrame = z.object({
 });
 export const DiscoverFrame = z.object({ type: z.literal('discover'), ref });
 export const AppCancelFrame = z.object({ type: z.literal('cancel'), event_id: eventId, ref });
+/** Asks for an event's recorded tokens after `after_seq`, then its live ones and its final. */
+export const ResumeFrame = z.object({
+  type: z.literal('resume'),
+  event_id: eventId,
+  after_seq: z.int().min(-1).optional(),
+  attempt: z.int().positive().optional(),
+  ref,
+});
 export const PingFrame = z.object({ type: z.literal('ping'), ref });
 export const PongFrame = z.object({ type: z.literal('pong'), ref });
 
@@ -41,6 +49,7 @@ export const AppInboundFrame = z.discriminatedUnion('type', [
   AppEventFrame,
   DiscoverFrame,
   AppCancelFrame,
+  ResumeFrame,
   PingFrame,
   PongFrame,
 ]);
@@ -106,6 +115,16 @@ export const AppTokenFrame = z.object({
   agent_id: agentId,
   token: z.string(),
   seq: z.int().nonnegative(),
+  /** The delivery this token belongs to, from 1; seq starts again at 0 in each. */
+  attempt: z.int().positive(),
+});
+/** The answer to `resume`: replay of `attempt` follows, from `from_seq`. */
+export const ResumedFrame = z.object({
+  type: z.literal('resumed'),
+  event_id: eventId,
+  attempt: z.int().positive(),
+  from_seq: z.int().nonnegative(),
+  ref,
 });
 export const AppReplyFrame = z.object({
   type: z.literal('reply'),
@@ -133,6 +152,7 @@ export const AppOutboundFrame = z.discriminatedUnion('type', [
   AcceptedFrame,
   AgentsFrame,
   AppTokenFrame,
+  ResumedFrame,
   AppReplyFrame,
   ErrorFrame,
   PingFrame,
@@ -164,6 +184,8 @@ export const AgentOutboundFrame = z.discriminatedUnion('type', [
 
 export type AppEventFrame = z.infer<typeof AppEventFrame>;
 export type AppCancelFrame = z.infer<typeof AppCancelFrame>;
+export type ResumeFrame = z.infer<typeof ResumeFrame>;
+export type ResumedFrame = z.infer<typeof ResumedFrame>;
 export type AppInboundFrame = z.infer<typeof AppInboundFrame>;
 export type AgentTokenFrame = z.infer<typeof AgentTokenFrame>;
 export type AgentReplyFrame = z.infer<typeof AgentReplyFrame>;

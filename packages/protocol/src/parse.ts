@@ -9,6 +9,7 @@ import {
   DiscoverFrame,
   PingFrame,
   PongFrame,
+  ResumeFrame,
   type Role,
 } from './frames';
 import { EVENT_ID_PATTERN, MAX_NESTING_DEPTH, MAX_PAYLOAD_BYTES, MAX_REF_LENGTH, utf8ByteLength } from './limits';
@@ -36,6 +37,7 @@ const APP_SCHEMAS = {
   event: AppEventFrame,
   discover: DiscoverFrame,
   cancel: AppCancelFrame,
+  resume: ResumeFrame,
   ping: PingFrame,
   pong: PongFrame,
 } as const;

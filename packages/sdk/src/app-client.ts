@@ -252,6 +252,8 @@ class AppClientImpl implements AppClient {
       case 'reply':
         this.finish({ eventId: frame.event_id, ok: true, reply: frame });
         return;
+      case 'resumed': // this client sends no `resume` yet (issue 15, item 3)
+        return;
       default: {
         const pending = frame.ref !== undefined ? this.pending.get(frame.ref) : undefined;
         if (pending?.answer(frame)) this.pending.delete(frame.ref as string);

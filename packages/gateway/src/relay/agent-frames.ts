@@ -27,7 +27,7 @@ function heldBy(ctx: RelayContext, conn: Connection, eventId: string, ref: strin
 export async function relayToken(ctx: RelayContext, conn: Connection, frame: AgentTokenFrame): Promise<void> {
   const held = heldBy(ctx, conn, frame.event_id, frame.ref);
   if (!held) return;
-  const text = appTokenFrame(held.event, frame.token, held.tokens);
+  const text = appTokenFrame(held.event, frame.token, held.tokens, held.attempt);
   tokenRelayed(ctx, held, held.tokens);
   held.tokens += 1;
   held.timer.refresh(); // the reply timeout counts silence, not the length of the answer

@@ -74,8 +74,12 @@ export function agentCancelFrame(eventId: string): string {
   return JSON.stringify({ type: 'cancel', event_id: eventId });
 }
 
-export function appTokenFrame(event: EventRecord, token: string, seq: number): string {
-  return JSON.stringify({ type: 'token', event_id: event.id, agent_id: event.agentId, token, seq });
+export function appTokenFrame(event: EventRecord, token: string, seq: number, attempt: number): string {
+  return JSON.stringify({ type: 'token', event_id: event.id, agent_id: event.agentId, token, seq, attempt });
+}
+
+export function resumedFrame(eventId: string, attempt: number, fromSeq: number, ref: string | undefined): string {
+  return JSON.stringify({ type: 'resumed', event_id: eventId, attempt, from_seq: fromSeq, ...(ref !== undefined ? { ref } : {}) });
 }
 
 /**
