@@ -7,6 +7,7 @@ import { createMemoryPresence } from '../../packages/gateway/src/backends/memory
 import { createMemoryRateLimiter } from '../../packages/gateway/src/backends/memory/rate-limiter';
 import { createMemoryRegistry } from '../../packages/gateway/src/backends/memory/registry';
 import { createMemoryScheduler } from '../../packages/gateway/src/backends/memory/scheduler';
+import { createMemoryTokenStreams } from '../../packages/gateway/src/backends/memory/token-stream';
 import type { Task } from '../../packages/gateway/src/ports';
 import { activityStoreContract } from './activity.contract';
 import { busContract } from './bus.contract';
@@ -17,6 +18,7 @@ import { presenceContract } from './presence.contract';
 import { queueEventsContract, registryContract, timelineContract } from './registry.contract';
 import { rateLimiterContract } from './rate-limiter.contract';
 import { schedulerContract } from './scheduler.contract';
+import { tokenStreamContract } from './token-stream.contract';
 
 deliveryQueueContract('memory', async () => ({ queue: createMemoryDeliveryQueue(), teardown: async () => {} }));
 
@@ -63,3 +65,19 @@ schedulerContract(
 );
 
 activityStoreContract('memory', async (options) => ({ store: createMemoryActivityStore(options), teardown: async () => {} }));
+
+tokenStreamContract('memory', async () => {
+  const made: Array<ReturnType<typeof createMemoryTokenStreams>> = [];
+  return {
+    streams: (options) => {
+      const s = createMemoryTokenStreams(options);
+      made.push(s);
+      return s;
+    },
+    later: async (ms) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      for (const s of made) s.sweep(Date.now());
+    },
+    teardown: async () => {},
+  };
+});

@@ -11,6 +11,7 @@ import { createRedisRateLimiter } from '../../packages/gateway/src/backends/redi
 import { createRedisRegistry } from '../../packages/gateway/src/backends/redis/registry';
 import { createRedisScheduler } from '../../packages/gateway/src/backends/redis/scheduler';
 import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { createRedisTokenStreams } from '../../packages/gateway/src/backends/redis/token-stream';
 import type { Bus, Scheduler, Task } from '../../packages/gateway/src/ports';
 import { activityStoreContract } from './activity.contract';
 import { busContract } from './bus.contract';
@@ -21,6 +22,7 @@ import { presenceContract } from './presence.contract';
 import { rateLimiterContract } from './rate-limiter.contract';
 import { queueEventsContract, registryContract, timelineContract } from './registry.contract';
 import { schedulerContract } from './scheduler.contract';
+import { tokenStreamContract } from './token-stream.contract';
 
 /**
  * Every port's contract on one Redis deployment. `connect` opens a new connection to it: each
@@ -131,5 +133,23 @@ export function redisContracts(name: string, connect: (options?: RedisOptions) =
   activityStoreContract(name, async (options) => {
     const { client, keys } = fresh();
     return { store: createRedisActivityStore(client, keys, options), teardown: async () => {} };
+  });
+
+  tokenStreamContract(name, async () => {
+    const { keys } = fresh();
+    const made: Array<ReturnType<typeof createRedisTokenStreams>> = [];
+    const streams = (options: Parameters<typeof createRedisTokenStreams>[2]) => {
+      const s = createRedisTokenStreams(open(), keys, options);
+      made.push(s);
+      return s;
+    };
+    return {
+      streams,
+      peer: streams,
+      later: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      teardown: async () => {
+        for (const s of made) s.close();
+      },
+    };
   });
 }

@@ -7,6 +7,7 @@ import type { Presence } from './presence';
 import type { RateLimiter } from './rate-limiter';
 import type { Registry } from './registry';
 import type { Scheduler } from './scheduler';
+import type { TokenStreams } from './token-stream';
 
 export * from './activity';
 export * from './bus';
@@ -17,6 +18,7 @@ export * from './presence';
 export * from './rate-limiter';
 export * from './registry';
 export * from './scheduler';
+export * from './token-stream';
 
 /** Every port the core needs, served by one backend (memory or Redis). */
 export interface Backend {
@@ -29,6 +31,8 @@ export interface Backend {
   rateLimiter: RateLimiter;
   scheduler: Scheduler;
   bus: Bus;
+  /** Every event's recorded tokens, for `resume`. */
+  streams: TokenStreams;
   /** What the Dashboard shows of traffic (written in batches by activity/recorder.ts). */
   activity: ActivityStore;
   /** Whether the backend can record events right now (drives /readyz and RELAY_UNAVAILABLE). */

@@ -1,4 +1,4 @@
-import { DEFAULT_ACTIVITY, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData } from '../../ports';
+import { DEFAULT_ACTIVITY, DEFAULT_TOKEN_STREAMS, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type TokenStreamOptions } from '../../ports';
 import { createMemoryActivityStore } from './activity';
 import { createMemoryBus } from './bus';
 import { createMemoryDeliveryQueue } from './delivery-queue';
@@ -8,6 +8,7 @@ import { createMemoryPresence } from './presence';
 import { createMemoryRateLimiter } from './rate-limiter';
 import { createMemoryRegistry } from './registry';
 import { createMemoryScheduler } from './scheduler';
+import { createMemoryTokenStreams } from './token-stream';
 
 export interface MemoryBackendOptions {
   registry: RegistryData;
@@ -20,6 +21,8 @@ export interface MemoryBackendOptions {
   onTaskError?: (err: unknown) => void;
   /** Bounds of the Dashboard's activity (default: a day, 1,000 events). */
   activity?: ActivityStoreOptions;
+  /** Retention and cap of recorded token streams (default: 10 min, 20,000 tokens an attempt). */
+  streams?: TokenStreamOptions;
 }
 
 /** Every port in this process: one node, no dependencies, nothing survives a restart. */
@@ -27,7 +30,11 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
   const { finishedRetentionMs } = options;
   const events = createMemoryEventStore({ finishedRetentionMs });
   // Often enough that a finished record outlives its retention by at most as much again.
-  const sweeper = setInterval(() => events.sweep(Date.now()), Math.min(10_000, Math.max(100, finishedRetentionMs)));
+  const streams = createMemoryTokenStreams(options.streams ?? DEFAULT_TOKEN_STREAMS);
+  const sweeper = setInterval(() => {
+    events.sweep(Date.now());
+    streams.sweep(Date.now());
+  }, Math.min(10_000, Math.max(100, finishedRetentionMs)));
   sweeper.unref();
   const scheduler = createMemoryScheduler((err) => options.onTaskError?.(err));
   const bus = createMemoryBus();
@@ -41,6 +48,7 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
     rateLimiter: createMemoryRateLimiter(options.rateWindowMs),
     scheduler,
     bus,
+    streams,
     activity: createMemoryActivityStore(options.activity ?? DEFAULT_ACTIVITY),
     ready: () => true,
     async close() {

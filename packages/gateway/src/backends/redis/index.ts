@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import { DEFAULT_ACTIVITY, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type Task } from '../../ports';
+import { DEFAULT_ACTIVITY, DEFAULT_TOKEN_STREAMS, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type Task, type TokenStreamOptions } from '../../ports';
 import { createRedisActivityStore } from './activity';
 import { createRedisBus } from './bus';
 import { createRedisDeliveryQueue } from './delivery-queue';
@@ -12,6 +12,7 @@ import { createRedisPresence } from './presence';
 import { createRedisRateLimiter } from './rate-limiter';
 import { createRedisRegistry } from './registry';
 import { createRedisScheduler } from './scheduler';
+import { createRedisTokenStreams } from './token-stream';
 import { createRedisMetrics, timeCommands } from './metrics';
 import { defineScripts, scriptNamesBySha } from './scripts';
 
@@ -36,6 +37,8 @@ export interface RedisBackendOptions {
   onTaskError?: (err: unknown, task?: Task) => void;
   /** Bounds of the Dashboard's activity (default: a day, 1,000 events). */
   activity?: ActivityStoreOptions;
+  /** Retention and cap of recorded token streams (default: 10 min, 20,000 tokens an attempt). */
+  streams?: TokenStreamOptions;
 }
 
 /**
@@ -88,6 +91,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
 
   const scheduler = createRedisScheduler(bullConnection, keys.bullPrefix, (err, task) => options.onTaskError?.(err, task));
   const bus = createRedisBus(client, subscriber, keys, (err) => log.warn({ err }, 'bus publish failed'));
+  const streams = createRedisTokenStreams(client, keys, options.streams ?? DEFAULT_TOKEN_STREAMS);
   return {
     name: 'redis',
     registry,
@@ -101,10 +105,12 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),
     scheduler,
     bus,
+    streams,
     activity: createRedisActivityStore(client, keys, options.activity ?? DEFAULT_ACTIVITY),
     ready: () => seeded && client.status === 'ready' && subscriber.status === 'ready',
     async close() {
       await bus.close();
+      streams.close();
       await scheduler.close();
       await Promise.allSettled([client.quit(), subscriber.quit(), bullConnection.quit()]);
     },

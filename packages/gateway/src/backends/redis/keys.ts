@@ -17,6 +17,8 @@ export function createKeys(prefix: string) {
     agentQueue,
     /** Every key of an agent, for deleting the agent. */
     agentAll: (agentId: string) => [agentOrder(agentId), ...agentQueue(agentId)],
+    /** An event's recorded tokens, a hash: `a` its current attempt, `<attempt>.<seq>` each token. */
+    stream: (agentId: string, eventId: string) => `${agent(agentId)}:stream:${eventId}`,
     event: (eventId: string) => `${prefix}:event:${eventId}`,
     idempotency: (appId: string, key: string) => `${prefix}:idem:${appId}:${key}`,
     outbox: (appId: string) => `${prefix}:outbox:${appId}`,

@@ -1,0 +1,117 @@
+import type { Redis } from 'ioredis';
+import type { TokenStreamOptions, TokenStreams } from '../../ports';
+import type { Keys } from './keys';
+
+type Write =
+  | { kind: 'begin'; agentId: string; eventId: string; attempt: number }
+  | { kind: 'token'; agentId: string; eventId: string; attempt: number; seq: number; token: string }
+  | { kind: 'ended'; agentId: string; eventId: string };
+
+/** How long a failed batch waits before it is written again. */
+const RETRY_MS = 250;
+
+/**
+ * Streams in Redis, one hash per event under its agent's hash tag (keys.ts `stream`): every
+ * attempt's tokens, and which attempt is current. Writes are batched per event-loop turn into one pipeline
+ * (like the bus), one batch at a time; every write is idempotent (HSET, PEXPIRE), so a
+ * batch that failed part-way is simply written again, whole, before any later one.
+ */
+export function createRedisTokenStreams(client: Redis, keys: Keys, options: TokenStreamOptions): TokenStreams & { close(): void } {
+  let queued: Write[] = [];
+  let writing = false;
+  let timer: NodeJS.Timeout | undefined;
+  let scheduled = false;
+  let closed = false;
+  let enqueuedCount = 0;
+  let writtenCount = 0;
+  const waiters: Array<{ upTo: number; resolve: () => void }> = [];
+
+  const schedule = (delayMs = 0) => {
+    if (scheduled || writing || closed) return;
+    scheduled = true;
+    const go = () => {
+      scheduled = false;
+      timer = undefined;
+      void flush();
+    };
+    if (delayMs === 0) setImmediate(go);
+    else timer = setTimeout(go, delayMs);
+  };
+  const push = (write: Write) => {
+    queued.push(write);
+    enqueuedCount += 1;
+    schedule();
+  };
+
+  async function flush(): Promise<void> {
+    if (queued.length === 0) return;
+    writing = true;
+    const batch = queued;
+    queued = [];
+    let ok = false;
+    try {
+      const pipeline = client.pipeline();
+      for (const w of batch) {
+        const key = keys.stream(w.agentId, w.eventId);
+        if (w.kind === 'begin') pipeline.hset(key, 'a', String(w.attempt));
+        else if (w.kind === 'token') pipeline.hset(key, `${w.attempt}.${w.seq}`, w.token);
+        pipeline.pexpire(key, w.kind === 'ended' ? options.retentionMs : options.liveTtlMs);
+      }
+      const results = await pipeline.exec();
+      ok = results !== null && results.every(([err]) => err === null);
+    } catch {
+      ok = false;
+    }
+    writing = false;
+    if (ok) {
+      writtenCount += batch.length;
+      for (let i = waiters.length - 1; i >= 0; i -= 1) {
+        const waiter = waiters[i] as (typeof waiters)[number];
+        if (waiter.upTo <= writtenCount) {
+          waiters.splice(i, 1);
+          waiter.resolve();
+        }
+      }
+      if (queued.length > 0) schedule();
+      return;
+    }
+    queued = [...batch, ...queued];
+    schedule(RETRY_MS);
+  }
+
+  return {
+    begin(eventId, agentId, attempt) {
+      push({ kind: 'begin', agentId, eventId, attempt });
+    },
+    append(eventId, agentId, attempt, seq, token) {
+      if (seq >= options.maxTokens) {
+        options.onCapped?.(eventId);
+        return false;
+      }
+      push({ kind: 'token', agentId, eventId, attempt, seq, token });
+      return true;
+    },
+    ended(eventId, agentId) {
+      push({ kind: 'ended', agentId, eventId });
+    },
+    flushed() {
+      if (writtenCount >= enqueuedCount) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ upTo: enqueuedCount, resolve }));
+    },
+    async attempt(eventId, agentId) {
+      const raw = await client.hget(keys.stream(agentId, eventId), 'a');
+      return raw === null ? null : Number(raw);
+    },
+    async read(eventId, agentId, attempt, afterSeq) {
+      const all = await client.hgetall(keys.stream(agentId, eventId));
+      const out: string[] = [];
+      // seqs are recorded with no gap (a prefix of the stream), so the first missing one ends it
+      for (let seq = afterSeq + 1; `${attempt}.${seq}` in all; seq += 1) out.push(all[`${attempt}.${seq}`] as string);
+      return out;
+    },
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/** How long streams are kept and how large one may grow. */
+export interface TokenStreamOptions {
+  /** How long an event's stream is kept after its final is decided (RELAY_STREAM_RETENTION_MS). */
+  retentionMs: number;
+  /**
+   * How long a stream with no final yet is kept after its latest token. Longer than the reply
+   * timeout: an event whose agent is silent that long gets its final (AGENT_TIMEOUT), and from
+   * then `retentionMs` counts. So a stream is never dropped before its event's final, and a
+   * stream abandoned by a dead node (its attempt redelivered) still goes.
+   */
+  liveTtlMs: number;
+  /** Tokens recorded per attempt at most (RELAY_STREAM_MAX_TOKENS); later ones are relayed live only. */
+  maxTokens: number;
+  /** A token was not recorded because its attempt reached `maxTokens`. */
+  onCapped?: (eventId: string) => void;
+}
+
+export const DEFAULT_TOKEN_STREAMS: TokenStreamOptions = { retentionMs: 600_000, liveTtlMs: 720_000, maxTokens: 20_000 };
+
+/**
+ * The recorded token streams of events, one per attempt (a redelivery starts a new one), so any
+ * node can replay an event's answer to an app that lost part of it (`resume`).
+ *
+ * Guarantee: writes (`begin`, `append`, `ended`) are queued synchronously, in call order, and
+ * take effect in that order; a read issued after `flushed()` resolved sees every write queued
+ * before it was called. A write the store could not make (Redis down) is retried ahead of every
+ * later write, so what a reader sees is always a prefix of each attempt's stream, never a stream
+ * with a gap. What a node queued and died before writing is lost with it: its agent sockets die
+ * with it, so that attempt is abandoned and the event redelivered.
+ */
+export interface TokenStreams {
+  /** Attempt `attempt` of the event was delivered: it is now the event's current attempt. */
+  begin(eventId: string, agentId: string, attempt: number): void;
+  /**
+   * Records token `seq` of the attempt (0, 1, 2 … with no gap). False when not recorded: the
+   * attempt already holds `maxTokens` (counted through `onCapped`).
+   */
+  append(eventId: string, agentId: string, attempt: number, seq: number, token: string): boolean;
+  /** The event's final was decided: its stream is kept `retentionMs` from now. */
+  ended(eventId: string, agentId: string): void;
+  /** Resolves once every write queued before the call has been made. */
+  flushed(): Promise<void>;
+  /** The event's current attempt, or null when it has no stream (never delivered, or forgotten). */
+  attempt(eventId: string, agentId: string): Promise<number | null>;
+  /** The recorded tokens of the attempt with a seq greater than `afterSeq`, in seq order. */
+  read(eventId: string, agentId: string, attempt: number, afterSeq: number): Promise<string[]>;
+}

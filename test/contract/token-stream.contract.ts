@@ -1,0 +1,112 @@
+import type { TokenStreamOptions, TokenStreams } from '../../packages/gateway/src/ports';
+
+export interface TokenStreamsUnderTest {
+  /** Streams with these bounds; `peer` is another node's on the same backend, if it has nodes. */
+  streams(options: TokenStreamOptions): TokenStreams;
+  peer?: (options: TokenStreamOptions) => TokenStreams;
+  /** Lets `ms` pass for the backend's expiry (a memory backend sweeps then). */
+  later(ms: number): Promise<void>;
+  teardown(): Promise<void>;
+}
+
+let counter = 0;
+const newEvent = () => `evt_stream_${process.pid}_${(counter += 1)}`;
+const AGENT = 'athena';
+const BOUNDS: TokenStreamOptions = { retentionMs: 60_000, liveTtlMs: 60_000, maxTokens: 1_000 };
+
+/** The contract of TokenStreams (ports/token-stream.ts), for every backend. */
+export function tokenStreamContract(name: string, make: () => Promise<TokenStreamsUnderTest>) {
+  describe(`TokenStreams contract: ${name}`, () => {
+    let t: TokenStreamsUnderTest;
+    beforeEach(async () => {
+      t = await make();
+    });
+    afterEach(() => t.teardown());
+
+    test('tokens are read back in seq order after any seq, once flushed', async () => {
+      const s = t.streams(BOUNDS);
+      const id = newEvent();
+      s.begin(id, AGENT, 1);
+      ['a', 'b', 'c', 'd'].forEach((token, seq) => expect(s.append(id, AGENT, 1, seq, token)).toBe(true));
+      await s.flushed();
+      expect(await s.attempt(id, AGENT)).toBe(1);
+      expect(await s.read(id, AGENT, 1, -1)).toEqual(['a', 'b', 'c', 'd']);
+      expect(await s.read(id, AGENT, 1, 1)).toEqual(['c', 'd']);
+      expect(await s.read(id, AGENT, 1, 3)).toEqual([]);
+    });
+
+    test('an unknown event has no attempt and no tokens', async () => {
+      const s = t.streams(BOUNDS);
+      expect(await s.attempt(newEvent(), AGENT)).toBeNull();
+      expect(await s.read(newEvent(), AGENT, 1, -1)).toEqual([]);
+    });
+
+    test('a new attempt becomes current and starts empty; the older one is never mixed in', async () => {
+      const s = t.streams(BOUNDS);
+      const id = newEvent();
+      s.begin(id, AGENT, 1);
+      s.append(id, AGENT, 1, 0, 'old-0');
+      s.append(id, AGENT, 1, 1, 'old-1');
+      s.begin(id, AGENT, 2);
+      s.append(id, AGENT, 2, 0, 'new-0');
+      await s.flushed();
+      expect(await s.attempt(id, AGENT)).toBe(2);
+      expect(await s.read(id, AGENT, 2, -1)).toEqual(['new-0']);
+    });
+
+    test('another node reads what this one recorded', async () => {
+      if (!t.peer) return;
+      const s = t.streams(BOUNDS);
+      const other = t.peer(BOUNDS);
+      const id = newEvent();
+      s.begin(id, AGENT, 3);
+      for (let seq = 0; seq < 200; seq += 1) s.append(id, AGENT, 3, seq, `t${seq}`);
+      await s.flushed();
+      expect(await other.attempt(id, AGENT)).toBe(3);
+      const tokens = await other.read(id, AGENT, 3, 99);
+      expect(tokens).toHaveLength(100);
+      expect(tokens[0]).toBe('t100');
+      expect(tokens[99]).toBe('t199');
+    });
+
+    test('past the cap per attempt a token is not recorded, and each one is reported', async () => {
+      const capped: string[] = [];
+      const s = t.streams({ ...BOUNDS, maxTokens: 3, onCapped: (eventId) => capped.push(eventId) });
+      const id = newEvent();
+      s.begin(id, AGENT, 1);
+      const recorded = [0, 1, 2, 3, 4].map((seq) => s.append(id, AGENT, 1, seq, `t${seq}`));
+      await s.flushed();
+      expect(recorded).toEqual([true, true, true, false, false]);
+      expect(capped).toEqual([id, id]);
+      expect(await s.read(id, AGENT, 1, -1)).toEqual(['t0', 't1', 't2']);
+    });
+
+    test('a stream is kept the retention after its final, and then forgotten', async () => {
+      const s = t.streams({ ...BOUNDS, retentionMs: 300 });
+      const id = newEvent();
+      const kept = newEvent();
+      for (const e of [id, kept]) {
+        s.begin(e, AGENT, 1);
+        s.append(e, AGENT, 1, 0, 'x');
+      }
+      s.ended(id, AGENT);
+      await s.flushed();
+      expect(await s.read(id, AGENT, 1, -1)).toEqual(['x']);
+      await t.later(600);
+      expect(await s.attempt(id, AGENT)).toBeNull();
+      expect(await s.read(id, AGENT, 1, -1)).toEqual([]);
+      // without a final, the (longer) live TTL holds it
+      expect(await s.read(kept, AGENT, 1, -1)).toEqual(['x']);
+    });
+
+    test('a stream with no final goes its live TTL after its latest token', async () => {
+      const s = t.streams({ ...BOUNDS, liveTtlMs: 300 });
+      const id = newEvent();
+      s.begin(id, AGENT, 1);
+      s.append(id, AGENT, 1, 0, 'x');
+      await s.flushed();
+      await t.later(600);
+      expect(await s.attempt(id, AGENT)).toBeNull();
+    });
+  });
+}
