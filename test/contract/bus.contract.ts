@@ -19,7 +19,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-const token = (i: number): BusMessage => ({ kind: 'app-token', connId: 'n2.1', eventId: 'evt_1', text: `{"type":"token","seq":${i}}` });
+const token = (i: number): BusMessage => ({ kind: 'app-token', connId: 'n2.1', eventId: 'evt_1', text: `{"type":"token","seq":${i}}`, attempt: 1, seq: i });
 
 /**
  * Bus (ports/bus.ts): what is published to a node reaches the handler that node subscribed, in

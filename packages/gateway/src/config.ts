@@ -64,6 +64,14 @@ export const ENV = {
     group: 'retention', default: '60000', min: 1000,
     help: "How long an ended event's record (with its final frame, for a node to send again) is kept; one sent with an idempotency_key, as long as its key. At least twice RELAY_NODE_TTL_MS: a final a dead node decided is sent from it",
   },
+  RELAY_STREAM_RETENTION_MS: {
+    group: 'retention', default: '600000', min: 1000,
+    help: "How long an event's recorded tokens are kept after its final, for `resume` (within the ended event's record retention)",
+  },
+  RELAY_STREAM_MAX_TOKENS: {
+    group: 'retention', default: '20000', min: 1,
+    help: 'Tokens recorded per event attempt at most; later ones are relayed live only (relay_tokens_unrecorded_total)',
+  },
   RELAY_TOKEN_DROP_BYTES: {
     group: 'buffers', default: '262144', min: 1024,
     help: 'Token frames to a socket with more unsent bytes than this are dropped (below RELAY_MAX_BUFFERED_BYTES)',
@@ -98,6 +106,8 @@ export interface NodeConfig {
   idempotencyTtlMs: number;
   /** How long a finished event's record is kept; at least twice nodeTtlMs, so an overdue final can be sent again. */
   finishedRetentionMs: number;
+  streamRetentionMs: number;
+  streamMaxTokens: number;
   rateWindowMs: number;
   tokenDropBytes: number;
   maxBufferedBytes: number;
@@ -174,6 +184,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     finalRetentionMs: int('RELAY_FINAL_RETENTION_MS'),
     idempotencyTtlMs: int('RELAY_IDEMPOTENCY_TTL_MS'),
     finishedRetentionMs: int('RELAY_FINISHED_RETENTION_MS'),
+    streamRetentionMs: int('RELAY_STREAM_RETENTION_MS'),
+    streamMaxTokens: int('RELAY_STREAM_MAX_TOKENS'),
     rateWindowMs: int('RELAY_RATE_WINDOW_MS'),
     tokenDropBytes: int('RELAY_TOKEN_DROP_BYTES'),
     maxBufferedBytes: int('RELAY_MAX_BUFFERED_BYTES'),

@@ -111,6 +111,13 @@ function createPorts(config: NodeConfig, registry: RegistryData, log: Logger, me
       log.error({ err }, 'scheduled task failed');
     },
   };
+  const streams = {
+    retentionMs: config.streamRetentionMs,
+    // past the reply timeout a silent event gets its final, and from then the retention counts
+    liveTtlMs: config.replyTimeoutMs + config.streamRetentionMs,
+    maxTokens: config.streamMaxTokens,
+    onCapped: () => metrics.tokensUnrecorded.inc({ reason: 'cap' }),
+  };
   if (config.redisUrl) {
     return createRedisBackend({
       url: config.redisUrl,
@@ -122,8 +129,9 @@ function createPorts(config: NodeConfig, registry: RegistryData, log: Logger, me
       log,
       metrics: metrics.registry,
       activity,
+      streams,
       ...hooks,
     });
   }
-  return createMemoryBackend({ registry, rateWindowMs: config.rateWindowMs, finishedRetentionMs: config.finishedRetentionMs, activity, ...hooks });
+  return createMemoryBackend({ registry, rateWindowMs: config.rateWindowMs, finishedRetentionMs: config.finishedRetentionMs, activity, streams, ...hooks });
 }

@@ -4,12 +4,17 @@ import type { Assignment } from './delivery-queue';
 /** What one node asks of another about sockets it holds. */
 export type BusMessage =
   | { kind: 'deliver'; assignment: Assignment; event: EventRecord }
-  | { kind: 'app-token'; connId: string; eventId: string; text: string }
+  | { kind: 'app-token'; connId: string; eventId: string; text: string; attempt: number; seq: number }
   /** `avoid`: nodes found gone while routing this final, so it is not sent there again. */
   | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[] }
   | { kind: 'agent-cancel'; connId: string; eventId: string }
-  /** The app resent the event from another connection: its tokens go there from now on. */
-  | { kind: 'app-moved'; eventId: string; appConnId: string }
+  /**
+   * The app resent the event from another connection, or resumed it there: its tokens go there
+   * from now on. `ack`: once switched, with what was recorded before written, say so (`app-switched`).
+   */
+  | { kind: 'app-moved'; eventId: string; appConnId: string; ack?: true }
+  /** Sent to the app connection's node: the event's holder now sends its tokens to `connId`. */
+  | { kind: 'app-switched'; connId: string; eventId: string }
   /** A node's message to itself, proving its subscription still receives. */
   | { kind: 'probe'; sentAt: number }
   /** These tokens were revoked (or expired, or their owner deleted): close their sockets with `code`. */

@@ -27,11 +27,12 @@ function heldBy(ctx: RelayContext, conn: Connection, eventId: string, ref: strin
 export async function relayToken(ctx: RelayContext, conn: Connection, frame: AgentTokenFrame): Promise<void> {
   const held = heldBy(ctx, conn, frame.event_id, frame.ref);
   if (!held) return;
-  const text = appTokenFrame(held.event, frame.token, held.tokens, held.attempt);
-  tokenRelayed(ctx, held, held.tokens);
+  const at = { attempt: held.attempt, seq: held.tokens };
+  const text = appTokenFrame(held.event, frame.token, at.seq, at.attempt);
+  tokenRelayed(ctx, held, frame.token, at.seq);
   held.tokens += 1;
   held.timer.refresh(); // the reply timeout counts silence, not the length of the answer
-  await tokenToApp(ctx, held.event.appConnId, held.event.id, text);
+  await tokenToApp(ctx, held.event.appConnId, held.event.id, text, at);
 }
 
 /** The agent's final answer: ends the event once and sends the reply to the app. */

@@ -8,6 +8,7 @@ import { createRecentKeys, type RecentKeys } from './recent-keys';
 
 /** Enough let-go deliveries to outlast any resend's bus message, in a few hundred KB at most. */
 const LET_GO_KEPT = 10_000;
+import type { ResumeGate } from './resume';
 
 export interface RelayLimits {
   replyTimeoutMs: number;
@@ -54,6 +55,10 @@ export interface RelayContext extends ContextOptions {
    * in-flight event again) can reach this node after the reply: it must not write it again.
    */
   letGo: RecentKeys;
+  /** Resumed events of this node's app connections, by connection and event id (resume.ts). */
+  gates: Map<string, Map<string, ResumeGate>>;
+  /** Resumes waiting for the event's holder to switch, by `<connId> <eventId>` (resume.ts). */
+  switches: Map<string, () => void>;
   /** What the Dashboard shows: the event path's hooks only count, in memory (lifecycle.ts). */
   activity: ActivityRecorder;
   /** Steps the backend refused while it was down, retried once it is back (owed-work.ts). */
@@ -83,6 +88,8 @@ export function createContext(options: ContextOptions): RelayContext {
     local: new Map(),
     inFlight: new Map(),
     letGo: createRecentKeys(LET_GO_KEPT),
+    gates: new Map(),
+    switches: new Map(),
     activity: createActivityRecorder(backend.activity, {
       onError(err) {
         metrics.backgroundErrors.inc({ task: 'activity' });

@@ -32,8 +32,9 @@ export function eventAccepted(ctx: RelayContext, record: EventRecord, conn: Conn
   );
 }
 
-/** The event was written to an agent socket on this node. */
+/** The event was written to an agent socket on this node: its stream starts a new attempt. */
 export function eventDelivered(ctx: RelayContext, event: EventRecord, conn: Connection, attempt: number): void {
+  ctx.backend.streams.begin(event.id, event.agentId, attempt);
   ctx.note(event.id, { at: Date.now(), kind: 'delivered', node: ctx.nodeId, conn: conn.id, attempt });
   ctx.metrics.deliveries.inc({ attempt: attempt === 1 ? '1' : 'retry' });
   ctx.metrics.deliveryLatency.observe(secondsSince(event.acceptedAt));
@@ -41,8 +42,15 @@ export function eventDelivered(ctx: RelayContext, event: EventRecord, conn: Conn
   ctx.log.info({ event_id: event.id, agent_id: event.agentId, app_id: event.appId, conn: conn.id, attempt }, 'event delivered');
 }
 
-/** The agent sent a token for this delivery; `seq` 0 is its first. */
-export function tokenRelayed(ctx: RelayContext, held: InFlight, seq: number): void {
+/**
+ * The agent sent a token for this delivery; `seq` 0 is its first. It is recorded here, before
+ * it is handed to the app: the record is queued in this turn, ahead of any later record, and
+ * written at the latest at the end of the turn (ports/token-stream.ts), while the token frame
+ * is written to the app's socket in this turn or later. A token past the cap is relayed only
+ * (the backend counts it: node.ts onCapped).
+ */
+export function tokenRelayed(ctx: RelayContext, held: InFlight, token: string, seq: number): void {
+  ctx.backend.streams.append(held.event.id, held.event.agentId, held.attempt, seq, token);
   ctx.activity.token(held.event, seq);
   if (seq > 0) return;
   ctx.note(held.event.id, { at: Date.now(), kind: 'first_token', node: ctx.nodeId, attempt: held.attempt });
@@ -54,6 +62,7 @@ export type Outcome = { reply: AgentReplyFrame['finish_reason'] } | { code: Erro
 
 /** The event ended, once cluster-wide, on this node; its final frame is about to be handed on. */
 export function eventEnded(ctx: RelayContext, event: EventRecord, outcome: Outcome): void {
+  ctx.backend.streams.ended(event.id, event.agentId);
   const ids = { event_id: event.id, agent_id: event.agentId, app_id: event.appId };
   if ('reply' in outcome) {
     ctx.metrics.eventsFinished.inc({ outcome: `reply_${outcome.reply}` });

@@ -1,7 +1,9 @@
 import { parseAgentFrame, parseAppFrame } from '@relay/protocol';
+import { nodeOfConnection } from '../ids';
 import type { BusMessage } from '../ports';
 import { acceptReply, relayToken } from './agent-frames';
 import { acceptEvent, cancelEvent, discover } from './app-frames';
+import { resumeEvent, switched } from './resume';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
 import { rerouteFinal } from './finals';
@@ -28,6 +30,8 @@ export function appFrame(ctx: RelayContext, queue: FrameQueue, conn: Connection,
       return queue.run(conn, text.length, () => discover(ctx, conn, frame.ref), { ref: frame.ref });
     case 'cancel':
       return queue.run(conn, text.length, () => cancelEvent(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
+    case 'resume':
+      return queue.run(conn, text.length, () => resumeEvent(ctx, conn, frame), { ref: frame.ref, event_id: frame.event_id });
     case 'ping':
       return void conn.send(pongFrame(frame.ref), 'control');
     case 'pong':
@@ -59,19 +63,28 @@ export function busMessage(ctx: RelayContext, message: BusMessage, node: { liven
     case 'deliver':
       return ctx.track('bus', eventToAgent(ctx, message.assignment, message.event));
     case 'app-token':
-      return ctx.track('bus', tokenToApp(ctx, message.connId, message.eventId, message.text));
+      return ctx.track('bus', tokenToApp(ctx, message.connId, message.eventId, message.text, message));
     case 'app-final':
       return ctx.track('final', finalHere(ctx, message));
     case 'agent-cancel':
       return ctx.track('bus', cancelToAgent(ctx, message.connId, message.eventId));
     case 'app-moved':
       followApp(ctx, message.eventId, message.appConnId);
+      if (message.ack) ctx.track('bus', ackSwitch(ctx, message.appConnId, message.eventId));
       return;
+    case 'app-switched':
+      return switched(ctx, message.connId, message.eventId);
     case 'probe':
       return node.liveness.probeReturned(message.sentAt);
     case 'kick':
       return node.kicks.received(message);
   }
+}
+
+/** Tells a resuming connection's node that this one switched, once its records are written. */
+async function ackSwitch(ctx: RelayContext, connId: string, eventId: string): Promise<void> {
+  await ctx.backend.streams.flushed();
+  await ctx.backend.bus.publish(nodeOfConnection(connId), { kind: 'app-switched', connId, eventId });
 }
 
 /** A final frame sent here for a socket of this node; if that socket is gone, it goes on. */

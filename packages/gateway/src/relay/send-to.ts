@@ -3,6 +3,7 @@ import type { Assignment, ConnectionInfo, EventRecord } from '../ports';
 import type { RelayContext } from './context';
 import { deliveryKey, eventDelivered, forgetInFlight, replyTimer } from './lifecycle';
 import { agentCancelFrame, agentEventFrame } from './outbound';
+import { closeGate, gateOf, passGate, type TokenAt } from './resume';
 
 // "Send this to that connection, here or on its node": one function per kind of frame. A frame
 // for a socket on another node goes through that node's bus channel, and the bus handler there
@@ -39,22 +40,26 @@ export async function eventToAgent(ctx: RelayContext, assignment: Assignment, ev
 }
 
 /**
- * A token frame to the app connection that sent the event. Tokens are live only: one for a
- * socket that is gone or backed up is dropped (and counted), as is one that a final decided on
- * this node overtook, so the final frame stays the last frame of its event. No lookup per
- * token: the connection id names its node, which drops it if the socket is gone.
+ * A token frame to the app connection that sent (or resumed) the event, recorded already
+ * (lifecycle.ts tokenRelayed). One for a socket that is gone or backed up is dropped (and
+ * counted): the app gets it back with `resume`. So is one that a final decided on this node
+ * overtook, so the final frame stays the last frame of its event. A resumed event's tokens pass
+ * its gate (resume.ts). No lookup per token: the connection id names its node, which drops it
+ * if the socket is gone.
  */
-export async function tokenToApp(ctx: RelayContext, appConnId: string, eventId: string, text: string): Promise<void> {
+export async function tokenToApp(ctx: RelayContext, appConnId: string, eventId: string, text: string, at: TokenAt): Promise<void> {
   const node = nodeOfConnection(appConnId);
   const conn = ctx.local.get(appConnId);
   if (!conn && node !== ctx.nodeId) {
-    await ctx.backend.bus.publish(node, { kind: 'app-token', connId: appConnId, eventId, text });
+    await ctx.backend.bus.publish(node, { kind: 'app-token', connId: appConnId, eventId, text, ...at });
     return;
   }
   if (conn?.hasSentFinal(eventId)) {
     ctx.metrics.tokensDropped.inc({ reason: 'after_final' });
     return;
   }
+  const gate = conn && ctx.gates.size > 0 ? gateOf(ctx, conn.id, eventId) : undefined;
+  if (gate && !passGate(gate, text, at)) return;
   if (conn?.send(text, 'token')) ctx.metrics.tokensRelayed.inc();
   else ctx.metrics.tokensDropped.inc({ reason: conn ? 'backpressure' : 'app_gone' });
 }
@@ -96,5 +101,11 @@ export async function finalToApp(
     });
     return true;
   }
+  const gate = gateOf(ctx, to.connId, final.eventId);
+  if (gate?.replaying && ctx.local.has(to.connId)) {
+    gate.final = final.text; // written after the replay (resume.ts)
+    return true;
+  }
+  closeGate(ctx, to.connId, final.eventId);
   return ctx.local.get(to.connId)?.sendFinal(final.eventId, final.text) ?? false;
 }

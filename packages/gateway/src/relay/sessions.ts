@@ -85,6 +85,7 @@ export function createSessions(ctx: RelayContext, parts: SessionParts): Omit<Rel
 
     closed(conn: Connection, unflushed: UnflushedFinal[]) {
       ctx.local.delete(conn.id);
+      ctx.gates.delete(conn.id);
       metrics.connections.dec({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection closed');
       // Each backend step that fails (Redis is down) is kept and retried: see owed-work.ts.
