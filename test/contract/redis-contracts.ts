@@ -146,6 +146,16 @@ export function redisContracts(name: string, connect: (options?: RedisOptions) =
     return {
       streams,
       peer: streams,
+      outage: (options) => {
+        const client = open({ enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false, retryStrategy: () => null });
+        const s = createRedisTokenStreams(client, keys, options);
+        made.push(s);
+        return {
+          streams: s,
+          down: () => client.disconnect(),
+          up: () => client.connect(),
+        };
+      },
       later: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       teardown: async () => {
         for (const s of made) s.close();

@@ -4,6 +4,8 @@ export interface TokenStreamsUnderTest {
   /** Streams with these bounds; `peer` is another node's on the same backend, if it has nodes. */
   streams(options: TokenStreamOptions): TokenStreams;
   peer?: (options: TokenStreamOptions) => TokenStreams;
+  /** For a backend behind a connection: streams whose connection can be cut and restored. */
+  outage?: (options: TokenStreamOptions) => { streams: TokenStreams; down(): void; up(): Promise<void> };
   /** Lets `ms` pass for the backend's expiry (a memory backend sweeps then). */
   later(ms: number): Promise<void>;
   teardown(): Promise<void>;
@@ -67,6 +69,24 @@ export function tokenStreamContract(name: string, make: () => Promise<TokenStrea
       expect(tokens).toHaveLength(100);
       expect(tokens[0]).toBe('t100');
       expect(tokens[99]).toBe('t199');
+    });
+
+    test('writes that failed are made again, ahead of later ones: the stream never has a gap', async () => {
+      if (!t.outage) return;
+      const { streams: s, down, up } = t.outage(BOUNDS);
+      const id = newEvent();
+      s.begin(id, AGENT, 1);
+      s.append(id, AGENT, 1, 0, 't0');
+      await s.flushed();
+      down();
+      s.append(id, AGENT, 1, 1, 't1');
+      s.append(id, AGENT, 1, 2, 't2');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await t.streams(BOUNDS).read(id, AGENT, 1, -1)).toEqual(['t0']);
+      await up();
+      s.append(id, AGENT, 1, 3, 't3');
+      await s.flushed();
+      expect(await t.streams(BOUNDS).read(id, AGENT, 1, -1)).toEqual(['t0', 't1', 't2', 't3']);
     });
 
     test('past the cap per attempt a token is not recorded, and each one is reported', async () => {
