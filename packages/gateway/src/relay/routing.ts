@@ -96,8 +96,9 @@ async function finalHere(ctx: RelayContext, message: Extract<BusMessage, { kind:
 
 /**
  * A message whose node is gone. A final frame must still reach the app, so it goes to another
- * connection or the outbox. The rest can be dropped: tokens are live only, and the events and
- * cancels for a dead node's agent sockets are handed back when that node is reaped.
+ * connection or the outbox. The rest can be dropped: tokens are recorded (a resume replays
+ * them), and the events and cancels for a dead node's agent sockets are handed back when that
+ * node is reaped.
  */
 export function undelivered(ctx: RelayContext, deadNode: string, message: BusMessage): void {
   if (message.kind !== 'app-final') return;
