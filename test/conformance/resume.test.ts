@@ -2,6 +2,7 @@ import { ErrorCode } from '@relay/protocol';
 import { backendsUnderTest } from '../support/backends';
 import { eventFrame, type Frame, type TestClient } from '../support/client';
 import { useRelay } from '../support/relay-fixture';
+import { metricSum, scrape } from '../support/wire-probe';
 
 /** Every token frame of the event up to its final, then the final. */
 async function untilFinal(app: TestClient, eventId: string): Promise<{ tokens: Frame[]; final: Frame }> {
@@ -137,5 +138,33 @@ describe.each(backendsUnderTest())('resuming a reply stream ($name backend)', (b
     const error = await app.nextOf('error');
     expect(error).toMatchObject({ code: ErrorCode.INVALID_MESSAGE, ref: 'bad' });
     expect(error.details.map((d: { path: string }) => d.path)).toEqual([path]);
+  });
+});
+
+// single node: the cap's metric is read from the node that recorded the tokens
+describe.each(backendsUnderTest({ singleNode: true }))('the recording cap per attempt ($name backend)', (backend) => {
+  const r = useRelay(backend, { env: { RELAY_STREAM_MAX_BYTES: '10' } });
+
+  test('tokens past RELAY_STREAM_MAX_BYTES are relayed live but not recorded, and counted', async () => {
+    const app = await r.connect('portal');
+    const agent = await r.connect('athena');
+    app.send(eventFrame());
+    const id = (await app.nextOf('accepted')).event_id as string;
+    await agent.nextOf('event', id);
+    const before = metricSum(await scrape(r.relay.httpUrl), 'relay_tokens_unrecorded_total', { reason: 'cap' });
+    // 4 + 4 bytes fit; the third would make 12; the fourth would fit, but must not leave a gap
+    for (const token of ['aaaa', 'bbbb', 'cccc', 'd']) agent.send({ type: 'token', event_id: id, token });
+    agent.send({ type: 'reply', event_id: id, content: 'aaaabbbbccccd', finish_reason: 'stop' });
+    const live = await untilFinal(app, id);
+    expect(live.tokens.map((t) => t.token)).toEqual(['aaaa', 'bbbb', 'cccc', 'd']);
+
+    const later = await r.connect('portal');
+    later.send({ type: 'resume', event_id: id });
+    await later.nextOf('resumed', id);
+    const replayed = await untilFinal(later, id);
+    expect(replayed.tokens.map((t) => t.token)).toEqual(['aaaa', 'bbbb']);
+    expect(replayed.final).toMatchObject({ content: 'aaaabbbbccccd' });
+    const after = metricSum(await scrape(r.relay.httpUrl), 'relay_tokens_unrecorded_total', { reason: 'cap' });
+    expect(after - before).toBe(2);
   });
 });

@@ -154,6 +154,44 @@ describe.each(backendsUnderTest())('app client reconnects ($name backend)', (bac
     expect(athena.events).toHaveLength(1);
   });
 
+  test('tokens (and the final) sent while the client is away: it resumes, and the stream has each token once, in order', async () => {
+    const relay = await h.node();
+    const release = gate();
+    const athena = h.agent({ url: relay.url }).onEvent(async (_event, reply) => {
+      reply.token('one ');
+      await release.promise;
+      for (const t of ['two ', 'three ', 'four']) reply.token(t);
+      return reply.done('one two three four');
+    });
+    await athena.opened();
+    const proxy = await h.proxy(relay);
+    const states: string[] = [];
+    const portal = h.app({ url: proxy.url });
+    portal.on('state', (s) => states.push(s.state));
+    const handle = await portal.send('athena', 'portal:resume', {});
+    const tokens: [number, number, string][] = [];
+    const streaming = (async () => {
+      for await (const t of handle.tokens) tokens.push([t.attempt, t.seq, t.text]);
+    })();
+    await until(() => tokens.length === 1, 5_000, 'the first token');
+
+    proxy.target = 1; // nothing listens there: reconnects fail until the target is restored
+    proxy.cut();
+    await until(() => states.filter((s) => s === 'reconnecting').length >= 2, 5_000, 'failed reconnects');
+    release.open(); // the rest of the answer, and its final, while the client is away
+    await sleep(200);
+    proxy.target = relay.port;
+
+    await expect(handle.reply).resolves.toMatchObject({ content: 'one two three four' });
+    await streaming;
+    expect(tokens).toEqual([
+      [1, 0, 'one '],
+      [1, 1, 'two '],
+      [1, 2, 'three '],
+      [1, 3, 'four'],
+    ]);
+  });
+
   test('a send made while disconnected waits, then goes out once the client is back', async () => {
     const relay = await h.node();
     const agent = h.agent({ url: relay.url }).onEvent((event, reply) => reply.done(`got ${JSON.stringify(event.payload)}`));

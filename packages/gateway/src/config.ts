@@ -68,9 +68,9 @@ export const ENV = {
     group: 'retention', default: '600000', min: 1000,
     help: "How long an event's recorded tokens are kept after its final, for `resume` (within the ended event's record retention)",
   },
-  RELAY_STREAM_MAX_TOKENS: {
-    group: 'retention', default: '20000', min: 1,
-    help: 'Tokens recorded per event attempt at most; later ones are relayed live only (relay_tokens_unrecorded_total)',
+  RELAY_STREAM_MAX_BYTES: {
+    group: 'retention', default: '1048576', min: 1,
+    help: 'Bytes of token text recorded per event attempt at most (an answer fits in the 1 MiB reply frame); later tokens are relayed live only (relay_tokens_unrecorded_total)',
   },
   RELAY_TOKEN_DROP_BYTES: {
     group: 'buffers', default: '262144', min: 1024,
@@ -107,7 +107,7 @@ export interface NodeConfig {
   /** How long a finished event's record is kept; at least twice nodeTtlMs, so an overdue final can be sent again. */
   finishedRetentionMs: number;
   streamRetentionMs: number;
-  streamMaxTokens: number;
+  streamMaxBytes: number;
   rateWindowMs: number;
   tokenDropBytes: number;
   maxBufferedBytes: number;
@@ -185,7 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     idempotencyTtlMs: int('RELAY_IDEMPOTENCY_TTL_MS'),
     finishedRetentionMs: int('RELAY_FINISHED_RETENTION_MS'),
     streamRetentionMs: int('RELAY_STREAM_RETENTION_MS'),
-    streamMaxTokens: int('RELAY_STREAM_MAX_TOKENS'),
+    streamMaxBytes: int('RELAY_STREAM_MAX_BYTES'),
     rateWindowMs: int('RELAY_RATE_WINDOW_MS'),
     tokenDropBytes: int('RELAY_TOKEN_DROP_BYTES'),
     maxBufferedBytes: int('RELAY_MAX_BUFFERED_BYTES'),

@@ -49,6 +49,7 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
       idempotencyTtlMs: config.idempotencyTtlMs,
       nodeTtlMs: config.nodeTtlMs,
       timelineRetentionMs: config.timelineRetentionMs,
+      streamMaxBytes: config.streamMaxBytes,
     },
   });
   const relay = createRelay(ctx);
@@ -115,8 +116,6 @@ function createPorts(config: NodeConfig, registry: RegistryData, log: Logger, me
     retentionMs: config.streamRetentionMs,
     // past the reply timeout a silent event gets its final, and from then the retention counts
     liveTtlMs: config.replyTimeoutMs + config.streamRetentionMs,
-    maxTokens: config.streamMaxTokens,
-    onCapped: () => metrics.tokensUnrecorded.inc({ reason: 'cap' }),
   };
   if (config.redisUrl) {
     return createRedisBackend({

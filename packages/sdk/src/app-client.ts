@@ -81,6 +81,10 @@ interface Pending {
   fail(error: RelayError): void;
 }
 
+/** The ref of a resume names its event, so its error is known for one. */
+const RESUME_REF = 'sdk-resume:';
+const RESUME_BARRIER_REF = 'sdk-resume-barrier';
+
 /** How many ended event ids are remembered to drop duplicate final frames. */
 const REMEMBERED_FINALS = 10_000;
 
@@ -94,6 +98,11 @@ class AppClientImpl implements AppClient {
   private readonly pending = new Map<string, Pending>();
   private readonly handles = new Map<string, { handle: EventHandleImpl; ref: string }>();
   private readonly finished = new RecentMap<string, true>(REMEMBERED_FINALS);
+  /**
+   * Events resumed on the current socket, with a final that came before their replay was
+   * written (from the relay's outbox, as the socket opened): it is held until the barrier.
+   */
+  private readonly resuming = new Map<string, FinalOutcome | null>();
   /** Finals that arrived before the `accepted` of a resend they may belong to. */
   private readonly unclaimed = new Map<string, FinalOutcome>();
   private refs = 0;
@@ -234,6 +243,33 @@ class AppClientImpl implements AppClient {
 
   private onOpen(): void {
     for (const pending of this.pending.values()) this.shell.send(pending.text);
+    // Tokens sent while the client was away are recorded at the relay: ask for the rest of each
+    // stream after the last token taken.
+    const held = [...this.resuming.values()];
+    this.resuming.clear();
+    for (const final of held) if (final) this.finish(final);
+    for (const [eventId, { handle }] of this.handles) {
+      if (handle.settled) continue;
+      const last = handle.last;
+      this.resuming.set(eventId, null);
+      this.shell.send(
+        JSON.stringify({
+          type: 'resume',
+          event_id: eventId,
+          ...(last ? { attempt: last.attempt, after_seq: last.seq } : {}),
+          ref: `${RESUME_REF}${eventId}`,
+        }),
+      );
+    }
+    // The relay handles a socket's frames in order, so the answer to a frame sent after the
+    // resumes comes after every replay: then the finals held meanwhile can settle, last.
+    if (this.resuming.size > 0) this.shell.send(JSON.stringify({ type: 'discover', ref: RESUME_BARRIER_REF }));
+  }
+
+  private replaysWritten(): void {
+    const held = [...this.resuming.values()];
+    this.resuming.clear();
+    for (const final of held) if (final) this.finish(final);
   }
 
   private onClosed(error: RelayError): void {
@@ -247,14 +283,17 @@ class AppClientImpl implements AppClient {
   private onFrame(frame: RelayFrame<'app'>): void {
     switch (frame.type) {
       case 'token':
-        this.handles.get(frame.event_id)?.handle.token(frame.token, frame.seq);
+        this.handles.get(frame.event_id)?.handle.token(frame.token, frame.seq, frame.attempt);
         return;
       case 'reply':
         this.finish({ eventId: frame.event_id, ok: true, reply: frame });
         return;
-      case 'resumed': // this client sends no `resume` yet (issue 15, item 3)
+      case 'resumed': // its replay follows
         return;
       default: {
+        if (frame.ref === RESUME_BARRIER_REF) return this.replaysWritten();
+        // UNKNOWN_EVENT: past the relay's retention; the resend brings the final
+        if (frame.type === 'error' && frame.ref === `${RESUME_REF}${frame.event_id}`) return;
         const pending = frame.ref !== undefined ? this.pending.get(frame.ref) : undefined;
         if (pending?.answer(frame)) this.pending.delete(frame.ref as string);
         if (frame.type !== 'error') return;
@@ -270,6 +309,10 @@ class AppClientImpl implements AppClient {
   /** A final frame: settles its handle once; duplicates (delivery is at least once) are dropped. */
   private finish(outcome: FinalOutcome): void {
     if (this.finished.has(outcome.eventId)) return;
+    if (this.resuming.has(outcome.eventId)) {
+      this.resuming.set(outcome.eventId, outcome);
+      return;
+    }
     const entry = this.handles.get(outcome.eventId);
     if (entry) {
       this.finished.set(outcome.eventId, true);

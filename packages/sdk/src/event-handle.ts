@@ -56,8 +56,15 @@ export class EventHandleImpl implements EventHandle {
     return this.requestCancel(this);
   }
 
-  token(text: string, seq: number): void {
-    this.tokens.push({ text, seq });
+  /** The latest token taken: a resume asks for what follows it. */
+  last: { attempt: number; seq: number } | undefined;
+
+  /** Takes a token unless it is one already taken or of an older delivery (a resume may repeat some). */
+  token(text: string, seq: number, attempt: number): void {
+    const last = this.last;
+    if (last && (attempt < last.attempt || (attempt === last.attempt && seq <= last.seq))) return;
+    this.last = { attempt, seq };
+    this.tokens.push({ text, seq, attempt });
   }
 
   settle(outcome: FinalOutcome): void {

@@ -2,11 +2,16 @@
 export interface StreamedToken {
   text: string;
   /**
-   * Counts from 0 per delivery. A `seq` of 0 after earlier tokens means the agent started the
-   * answer over (the event was redelivered): drop the partial text shown so far. A gap means
-   * the relay dropped tokens for a slow reader; the final reply always carries the whole answer.
+   * Counts from 0 per delivery (`attempt`). The client resumes the stream on every reconnect,
+   * so each token of a delivery comes once, in order, with no gap.
    */
   seq: number;
+  /**
+   * The delivery, from 1. A token with a greater `attempt` than the one before (its `seq` is 0)
+   * means the agent started the answer over (the event was redelivered): drop the partial text
+   * shown so far. The final reply always carries the whole answer.
+   */
+  attempt: number;
 }
 
 /**

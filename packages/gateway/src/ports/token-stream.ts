@@ -9,13 +9,9 @@ export interface TokenStreamOptions {
    * stream abandoned by a dead node (its attempt redelivered) still goes.
    */
   liveTtlMs: number;
-  /** Tokens recorded per attempt at most (RELAY_STREAM_MAX_TOKENS); later ones are relayed live only. */
-  maxTokens: number;
-  /** A token was not recorded because its attempt reached `maxTokens`. */
-  onCapped?: (eventId: string) => void;
 }
 
-export const DEFAULT_TOKEN_STREAMS: TokenStreamOptions = { retentionMs: 600_000, liveTtlMs: 720_000, maxTokens: 20_000 };
+export const DEFAULT_TOKEN_STREAMS: TokenStreamOptions = { retentionMs: 600_000, liveTtlMs: 720_000 };
 
 /**
  * The recorded token streams of events, one per attempt (a redelivery starts a new one), so any
@@ -32,10 +28,10 @@ export interface TokenStreams {
   /** Attempt `attempt` of the event was delivered: it is now the event's current attempt. */
   begin(eventId: string, agentId: string, attempt: number): void;
   /**
-   * Records token `seq` of the attempt (0, 1, 2 … with no gap). False when not recorded: the
-   * attempt already holds `maxTokens` (counted through `onCapped`).
+   * Records token `seq` of the attempt (0, 1, 2 … with no gap). The caller bounds how much one
+   * attempt records (lifecycle.ts tokenRelayed, RELAY_STREAM_MAX_BYTES).
    */
-  append(eventId: string, agentId: string, attempt: number, seq: number, token: string): boolean;
+  append(eventId: string, agentId: string, attempt: number, seq: number, token: string): void;
   /** The event's final was decided: its stream is kept `retentionMs` from now. */
   ended(eventId: string, agentId: string): void;
   /** Resolves once every write queued before the call has been made. */

@@ -19,6 +19,8 @@ export interface RelayLimits {
   nodeTtlMs: number;
   /** How long an event's timeline is kept after its latest step. */
   timelineRetentionMs: number;
+  /** Bytes of token text one attempt records at most (RELAY_STREAM_MAX_BYTES). */
+  streamMaxBytes: number;
 }
 
 /** An event written to an agent socket on this node and not yet answered. */
@@ -28,6 +30,8 @@ export interface InFlight {
   attempt: number;
   /** Token frames relayed so far (the next token's seq). */
   tokens: number;
+  /** Bytes of token text recorded for resume so far (capped at streamMaxBytes). */
+  recordedBytes: number;
   /** Set once the reply arrived, so later tokens for it are refused. */
   answered: boolean;
   timer: NodeJS.Timeout;

@@ -46,11 +46,19 @@ export function eventDelivered(ctx: RelayContext, event: EventRecord, conn: Conn
  * The agent sent a token for this delivery; `seq` 0 is its first. It is recorded here, before
  * it is handed to the app: the record is queued in this turn, ahead of any later record, and
  * written at the latest at the end of the turn (ports/token-stream.ts), while the token frame
- * is written to the app's socket in this turn or later. A token past the cap is relayed only
- * (the backend counts it: node.ts onCapped).
+ * is written to the app's socket in this turn or later. Once an attempt has recorded
+ * RELAY_STREAM_MAX_BYTES, its later tokens are relayed only, and counted: without a bound, one
+ * agent streaming without end would hold a node's memory (or Redis's).
  */
 export function tokenRelayed(ctx: RelayContext, held: InFlight, token: string, seq: number): void {
-  ctx.backend.streams.append(held.event.id, held.event.agentId, held.attempt, seq, token);
+  const bytes = Buffer.byteLength(token);
+  if (held.recordedBytes + bytes <= ctx.limits.streamMaxBytes) {
+    held.recordedBytes += bytes;
+    ctx.backend.streams.append(held.event.id, held.event.agentId, held.attempt, seq, token);
+  } else {
+    held.recordedBytes = Infinity; // a later, smaller token must not leave a gap in the record
+    ctx.metrics.tokensUnrecorded.inc({ reason: 'cap' });
+  }
   ctx.activity.token(held.event, seq);
   if (seq > 0) return;
   ctx.note(held.event.id, { at: Date.now(), kind: 'first_token', node: ctx.nodeId, attempt: held.attempt });

@@ -88,7 +88,8 @@ export async function resumeEvent(ctx: RelayContext, conn: Connection, frame: Re
     closeGate(ctx, conn.id, record.id);
     throw err;
   }
-  // The final may have been decided before the event was pointed here, and gone elsewhere.
+  // The final may have been decided before the event was pointed here, and gone elsewhere. Not
+  // again to a socket that was written it (from the outbox, as it opened): as for a resend.
   const final = gate.final ?? (await events.get(record.id))?.final;
   if (final === undefined) return;
   closeGate(ctx, conn.id, record.id);

@@ -32,6 +32,7 @@ export async function eventToAgent(ctx: RelayContext, assignment: Assignment, ev
     connId: conn.id,
     attempt: assignment.attempt,
     tokens: 0,
+    recordedBytes: 0,
     answered: false,
     timer: replyTimer(ctx, event),
   });

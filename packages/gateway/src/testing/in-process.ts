@@ -49,6 +49,7 @@ export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { 
         idempotencyTtlMs: 60_000,
         nodeTtlMs: 3_000,
         timelineRetentionMs: DEFAULTS.timelineRetentionMs,
+        streamMaxBytes: DEFAULTS.streamMaxBytes,
         ...limits,
       },
     });

@@ -8,7 +8,7 @@ interface Stream {
 
 /**
  * In the process, one stream per event (only its current attempt is kept: an older one is never
- * replayed). Memory is bounded by `maxTokens` per event, and streams go `liveTtlMs` after their
+ * replayed). Memory is bounded by the core's cap per attempt (RELAY_STREAM_MAX_BYTES), and streams go `liveTtlMs` after their
  * latest token or `retentionMs` after their final; expired ones are swept as time passes.
  */
 export function createMemoryTokenStreams(options: TokenStreamOptions): TokenStreams & { sweep(now: number): void } {
@@ -33,14 +33,9 @@ export function createMemoryTokenStreams(options: TokenStreamOptions): TokenStre
         this.begin(eventId, agentId, attempt);
         stream = streams.get(eventId) as Stream;
       }
-      if (seq >= options.maxTokens) {
-        options.onCapped?.(eventId);
-        return false;
-      }
-      if (stream.attempt !== attempt || seq !== stream.tokens.length) return false;
+      if (stream.attempt !== attempt || seq !== stream.tokens.length) return;
       stream.tokens.push(token);
       stream.expiresAt = Date.now() + options.liveTtlMs;
-      return true;
     },
     ended(eventId) {
       const stream = live(eventId, Date.now());

@@ -84,12 +84,7 @@ export function createRedisTokenStreams(client: Redis, keys: Keys, options: Toke
       push({ kind: 'begin', agentId, eventId, attempt });
     },
     append(eventId, agentId, attempt, seq, token) {
-      if (seq >= options.maxTokens) {
-        options.onCapped?.(eventId);
-        return false;
-      }
       push({ kind: 'token', agentId, eventId, attempt, seq, token });
-      return true;
     },
     ended(eventId, agentId) {
       push({ kind: 'ended', agentId, eventId });
