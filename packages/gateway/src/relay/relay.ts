@@ -16,6 +16,7 @@ import { runTask } from './tasks';
 //   frame-queue.ts   one socket's frames in order, and the flood guard
 //   frame-errors.ts  a failed frame's error frame
 //   app-frames.ts    an app's event, cancel and discover
+//   resume.ts        an app's resume: the recorded tokens, then the live ones, then the final
 //   agent-frames.ts  an agent's tokens and reply
 //   lifecycle.ts     an event's milestones (accepted, delivered, tokens, ended) and its end
 //   delivery.ts      what a queue operation assigned (to its agent) or found expired (ended)
