@@ -26,6 +26,8 @@ const HELP = `npm run bench:cluster -- [options]      (every option also reads t
   --rate R          open loop: R tokens/s in all, whatever the relay  BENCH_RATE       (closed loop)
                     does, with p99.9; baseline at the same rate
   --aof             Redis with AOF and appendfsync always            BENCH_AOF=1
+  --no-recording    nodes record no tokens for resume (the cost's     BENCH_NO_RECORDING=1
+                    baseline: RELAY_STREAM_MAX_BYTES=0)
   --log-level L     the nodes' LOG_LEVEL                             BENCH_LOG_LEVEL  (info)
   --cpu-prof DIR    run both nodes with node --cpu-prof into DIR     BENCH_CPU_PROF
   --redis-server P  redis-server binary                              BENCH_REDIS_SERVER (redis-server)
@@ -44,6 +46,7 @@ function options() {
       duration: { type: 'string' },
       rate: { type: 'string' },
       aof: { type: 'boolean' },
+      'no-recording': { type: 'boolean' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'string' },
       'redis-server': { type: 'string' },
@@ -72,6 +75,7 @@ function options() {
     durationMs: num(values.duration, env.BENCH_DURATION, 15, '--duration') * 1000,
     rate: values.rate ?? env.BENCH_RATE ? num(values.rate, env.BENCH_RATE, 0, '--rate') : undefined,
     aof: values.aof ?? env.BENCH_AOF === '1',
+    noRecording: values['no-recording'] ?? env.BENCH_NO_RECORDING === '1',
     logLevel: values['log-level'] ?? env.BENCH_LOG_LEVEL ?? 'info',
     cpuProf: values['cpu-prof'] ?? env.BENCH_CPU_PROF,
     redisServer: values['redis-server'] ?? env.BENCH_REDIS_SERVER ?? 'redis-server',
@@ -102,7 +106,14 @@ async function main() {
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
   /** @param {string} name */
   const nodeArgs = (name) => (o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.cpuProf)}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
-  const common = { dir, redisUrl: redis.url, prefix, registryFile, logLevel: o.logLevel };
+  const common = {
+    dir,
+    redisUrl: redis.url,
+    prefix,
+    registryFile,
+    logLevel: o.logLevel,
+    env: o.noRecording ? { RELAY_STREAM_MAX_BYTES: '0' } : {},
+  };
   const [a, b] = await Promise.all([
     startGateway({ ...common, name: 'node-a', nodeArgs: nodeArgs('node-a') }),
     startGateway({ ...common, name: 'node-b', nodeArgs: nodeArgs('node-b') }),
@@ -150,7 +161,7 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
-    config: { n: o.n, tokens: o.tokens, inflight: o.inflight, rate: o.rate ?? null, tokenBytes: o.tokenBytes, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, logLevel: o.logLevel },
+    config: { n: o.n, tokens: o.tokens, inflight: o.inflight, rate: o.rate ?? null, tokenBytes: o.tokenBytes, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, recording: !o.noRecording, logLevel: o.logLevel },
     relay,
     baseline,
     ratio: { framesPerSec: relay.framesPerSec / baseline.framesPerSec, p99: relay.p99 / baseline.p99 },
@@ -167,7 +178,7 @@ async function main() {
     [
       '',
       `Relay cluster benchmark, ${result.date}`,
-      `${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
+      `${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, token recording ${o.noRecording ? 'off' : 'on'}, all on 127.0.0.1`,
       `N=${o.n} apps on node A, ${o.n} agents on node B; T=${o.tokens} tokens/event + reply; ${o.inflight} events in flight per app;`,
       o.rate ? `open loop: ${o.rate} tokens/s in all, each stamped with the time it was due; ${relay.missed} due while every event in flight waited on the relay (not sent)` : 'closed loop: an event\'s tokens all at once, a new event as one ends',
       `token text ${o.tokenBytes} B; ${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured; node LOG_LEVEL=${o.logLevel}`,

@@ -94,9 +94,9 @@ async function startRedis({ dir, aof, binary }) {
 /**
  * A gateway node on a free port, ready (`/readyz` 200) before this resolves.
  * @param {{ name: string, dir: string, redisUrl: string, prefix: string, registryFile: string,
- *   logLevel: string, nodeArgs: string[] }} options
+ *   logLevel: string, nodeArgs: string[], env?: Record<string, string> }} options
  */
-async function startGateway({ name, dir, redisUrl, prefix, registryFile, logLevel, nodeArgs }) {
+async function startGateway({ name, dir, redisUrl, prefix, registryFile, logLevel, nodeArgs, env: extra = {} }) {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH ?? '',
@@ -108,6 +108,7 @@ async function startGateway({ name, dir, redisUrl, prefix, registryFile, logLeve
     RELAY_NODE_ID: name,
     LOG_LEVEL: logLevel,
     RELAY_SHUTDOWN_GRACE_MS: '3000',
+    ...extra,
   };
   const child = own(name, process.execPath, [...nodeArgs, GATEWAY_MAIN], dir, env);
   const ready = () => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);

@@ -69,8 +69,8 @@ export const ENV = {
     help: "How long an event's recorded tokens are kept after its final, for `resume` (within the ended event's record retention)",
   },
   RELAY_STREAM_MAX_BYTES: {
-    group: 'retention', default: '1048576', min: 1,
-    help: 'Bytes of token text recorded per event attempt at most (an answer fits in the 1 MiB reply frame); later tokens are relayed live only (relay_tokens_unrecorded_total)',
+    group: 'retention', default: '1048576', min: 0,
+    help: 'Bytes of token text recorded per event attempt at most (an answer fits in the 1 MiB reply frame); later tokens are relayed live only (relay_tokens_unrecorded_total); 0 records none',
   },
   RELAY_TOKEN_DROP_BYTES: {
     group: 'buffers', default: '262144', min: 1024,
