@@ -36,9 +36,9 @@ describe.each(backendsUnderTest())('app client ($name backend)', (backend) => {
     const handle = await portal.send('athena', 'portal:task-1:c-1', { question: 'why?', n: 1 });
     expect(handle.eventId).toMatch(/^evt_/);
     expect(handle.accepted).toMatchObject({ session_key: 'relay:athena:portal:task-1', queued: false });
-    const streamed: { text: string; seq: number }[] = [];
+    const streamed: { text: string; seq: number; attempt: number }[] = [];
     for await (const token of handle.tokens) streamed.push(token);
-    expect(streamed).toEqual(words.map((text, seq) => ({ text, seq })));
+    expect(streamed).toEqual(words.map((text, seq) => ({ text, seq, attempt: 1 })));
     const reply = await handle.reply;
     expect(reply).toMatchObject({
       event_id: handle.eventId,
