@@ -50,12 +50,21 @@ export function createRedisTokenStreams(client: Redis, keys: Keys, options: Toke
     queued = [];
     let ok = false;
     try {
-      const pipeline = client.pipeline();
+      // One HSET and one PEXPIRE per stream and batch, however many tokens it holds: an agent
+      // streaming fast fills a batch with many tokens of one event.
+      const streams = new Map<string, { fields: string[]; ttlMs: number }>();
       for (const w of batch) {
         const key = keys.stream(w.agentId, w.eventId);
-        if (w.kind === 'begin') pipeline.hset(key, 'a', String(w.attempt));
-        else if (w.kind === 'token') pipeline.hset(key, `${w.attempt}.${w.seq}`, w.token);
-        pipeline.pexpire(key, w.kind === 'ended' ? options.retentionMs : options.liveTtlMs);
+        let write = streams.get(key);
+        if (!write) streams.set(key, (write = { fields: [], ttlMs: options.liveTtlMs }));
+        if (w.kind === 'begin') write.fields.push('a', String(w.attempt));
+        else if (w.kind === 'token') write.fields.push(`${w.attempt}.${w.seq}`, w.token);
+        write.ttlMs = w.kind === 'ended' ? options.retentionMs : options.liveTtlMs;
+      }
+      const pipeline = client.pipeline();
+      for (const [key, write] of streams) {
+        if (write.fields.length > 0) pipeline.hset(key, ...write.fields);
+        pipeline.pexpire(key, write.ttlMs);
       }
       const results = await pipeline.exec();
       ok = results !== null && results.every(([err]) => err === null);
