@@ -202,6 +202,8 @@ interface SentEvent {
   eventId?: string;
   /** A refusal that is not worth retrying: the event is lost. */
   refused?: string;
+  /** The tokens the SDK's handle yielded, in order. */
+  streamed: { attempt: number; seq: number; text: string }[];
 }
 
 /**
@@ -221,6 +223,8 @@ export class ChaosApp {
   /** Things that fail the test. */
   readonly problems: string[] = [];
   tokens = 0;
+  /** Events whose SDK token stream (its latest attempt) spells the final content. */
+  spelled = 0;
   private stopped = false;
 
   constructor(
@@ -267,6 +271,7 @@ export class ChaosApp {
       agentId,
       threadId: `${this.appId}:s${n % 7}:${n}`,
       payload: { app: this.appId, n },
+      streamed: [],
     };
     this.sent.push(event);
     for (let attempt = 0; !this.stopped; attempt++) {
@@ -276,6 +281,9 @@ export class ChaosApp {
           this.problems.push(`${event.key} was accepted as ${event.eventId} and again as ${handle.eventId}`);
         }
         event.eventId = handle.eventId;
+        void (async () => {
+          for await (const t of handle.tokens) event.streamed.push(t);
+        })();
         return;
       } catch (err) {
         if (err instanceof RelayError && err.retryable) {
@@ -334,6 +342,8 @@ export class ChaosApp {
       } else if (!isDeepStrictEqual(first.payload, e.payload)) {
         problems.push(`${e.eventId} reply carries payload ${JSON.stringify(first.payload)}, sent ${JSON.stringify(e.payload)}`);
       }
+      problems.push(...streamProblems(e, expected));
+      if (spells(e.streamed, expected)) this.spelled += 1;
     }
     let finalsRaw = 0;
     for (const [eventId, finals] of this.finals) {
@@ -360,6 +370,36 @@ export class ChaosApp {
       bump(this.errors, `frame ${frame.code as string}`);
     }
   }
+}
+
+/**
+ * What the SDK's handle yielded must be each attempt's tokens once, in seq order from 0 with no
+ * gap, each a prefix of the answer (resume on reconnect). A later attempt may be a repeat the
+ * agent answered without tokens, so the full text is counted (`spells`), not required.
+ */
+function streamProblems(e: SentEvent, content: string): string[] {
+  const problems: string[] = [];
+  let attempt = 0;
+  let next = 0;
+  let text = '';
+  for (const t of e.streamed) {
+    if (t.attempt !== attempt) {
+      if (t.attempt < attempt) problems.push(`${e.eventId} streamed attempt ${t.attempt} after ${attempt}`);
+      attempt = t.attempt;
+      next = 0;
+      text = '';
+    }
+    if (t.seq !== next) problems.push(`${e.eventId} streamed seq ${t.seq} of attempt ${attempt} where ${next} was due`);
+    next = t.seq + 1;
+    text += t.text;
+    if (!content.startsWith(text)) problems.push(`${e.eventId} streamed ${JSON.stringify(text)}, not a prefix of ${JSON.stringify(content)}`);
+  }
+  return problems.slice(0, 3);
+}
+
+function spells(streamed: SentEvent['streamed'], content: string): boolean {
+  const last = streamed.at(-1)?.attempt;
+  return streamed.filter((t) => t.attempt === last).map((t) => t.text).join('') === content;
 }
 
 /**
