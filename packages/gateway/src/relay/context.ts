@@ -5,10 +5,10 @@ import type { Connection } from './connection';
 import type { Metrics } from './metrics';
 import { createOwedWork, type OwedWork } from './owed-work';
 import { createRecentKeys, type RecentKeys } from './recent-keys';
+import type { ResumeGate } from './resume';
 
 /** Enough let-go deliveries to outlast any resend's bus message, in a few hundred KB at most. */
 const LET_GO_KEPT = 10_000;
-import type { ResumeGate } from './resume';
 
 export interface RelayLimits {
   replyTimeoutMs: number;
