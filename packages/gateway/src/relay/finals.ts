@@ -91,3 +91,12 @@ export async function flushOutbox(ctx: RelayContext, connId: string, appId: stri
     }
   }
 }
+
+/** Empties each app's outbox into one of its connections on this node (see liveness.ts). */
+export async function flushOutboxesHere(ctx: RelayContext): Promise<void> {
+  const oneConnPerApp = new Map<string, string>();
+  for (const conn of ctx.local.values()) {
+    if (conn.role === 'app' && !oneConnPerApp.has(conn.principal.id)) oneConnPerApp.set(conn.principal.id, conn.id);
+  }
+  for (const [appId, connId] of oneConnPerApp) await flushOutbox(ctx, connId, appId);
+}

@@ -1,4 +1,4 @@
-import { memoryBackend, relayOn, until, wait } from '../testing/in-process';
+import { fakeConnection, memoryBackend, relayOn, until, wait } from '../testing/in-process';
 
 describe('liveness: the bus probe', () => {
   test('a subscription that stops receiving its own probes is made afresh, and only then', async () => {
@@ -99,5 +99,33 @@ describe('liveness: reaping after the backend was away', () => {
     release();
     await until(() => w.reaps.some((t) => t > back), 5_000);
     expect(w.reaps.filter((t) => t > back && t < back + TTL)).toEqual([]);
+  });
+});
+
+describe('liveness: finals held while this node looked gone', () => {
+  test('reach its open app connections once it beats again, without a reconnect', async () => {
+    const backend = memoryBackend();
+    let ready = true;
+    backend.ready = () => ready;
+    const { relay } = relayOn(backend, { nodeTtlMs: 600 });
+    try {
+      const app = fakeConnection('n1.9', 'app', 'portal');
+      relay.opened(app);
+      await wait(50);
+      ready = false; // Redis away: this node's key lapses, so a final for its app was held
+      await backend.outbox.put('portal', {
+        eventId: 'evt_held',
+        text: JSON.stringify({ type: 'reply', event_id: 'evt_held', content: 'kept' }),
+        heldUntil: Date.now() + 60_000,
+      });
+      await wait(600);
+      expect(app.frames.filter((f) => f.event_id === 'evt_held')).toEqual([]);
+      ready = true;
+      await until(() => app.frames.some((f) => f.event_id === 'evt_held'), 3_000);
+      expect(app.frames.filter((f) => f.event_id === 'evt_held')).toHaveLength(1);
+    } finally {
+      await relay.drain();
+      await backend.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { CloseCode } from '@relay/protocol';
 import type { RelayContext } from './context';
 import { dispatched } from './delivery';
-import { resendOverdueFinals } from './finals';
+import { flushOutboxesHere, resendOverdueFinals } from './finals';
 
 export interface Liveness {
   /** True once this node has proved itself alive at least once. */
@@ -35,8 +35,17 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
    * again, a lapsed key is no proof of death, so this node reaps nobody.
    */
   let reapNotBefore = 0;
+  /**
+   * While this node's key had lapsed, the others (and this node itself) saw its connections as
+   * gone, so finals for its apps went to their outboxes; yet its sockets stayed open, and an
+   * outbox is otherwise only emptied when a connection opens. So the beats that follow a lapse
+   * empty them into this node's app connections: two, for a final decided on the old view just
+   * as the first landed.
+   */
+  let flushesOwed = 0;
   const holdReaping = () => {
     reapNotBefore = Date.now() + ttlMs;
+    flushesOwed = 2;
   };
 
   const beat = async () => {
@@ -61,6 +70,10 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
       for (const conn of [...ctx.local.values()]) conn.close(CloseCode.GOING_AWAY, 'Node lost its registration; reconnect');
     }
     alive = true;
+    if (continued && flushesOwed > 0) {
+      flushesOwed -= 1;
+      await flushOutboxesHere(ctx);
+    }
 
     const now = Date.now();
     if (probeOutstanding !== undefined && now - probeOutstanding > 2 * interval) {
