@@ -23,7 +23,7 @@ from .protocol import (
     utf8_length,
 )
 from .recent import RecentDict
-from .resume import reattach_frame
+from .resume import BARRIER_REF, RESUME_REF, barrier_frame, resume_frame
 
 log = logging.getLogger("relay_sdk")
 
@@ -43,7 +43,6 @@ class _Request:
     kind: str
     handle: Optional[EventHandle] = None
     unavailable: int = 0
-    resuming: bool = False
     retry: Optional[asyncio.TimerHandle] = field(default=None, repr=False)
 
 
@@ -63,6 +62,9 @@ class AppClient:
     - ``send()`` gives each event an idempotency key (yours, or a random one): a send is repeated
       on every new socket until its final frame arrives, and the relay answers a repeat with the
       first event, never a second one.
+    - After a reconnect each unfinished event's stream is resumed from the last token held (see
+      ``resume``): ``tokens()`` yields each token once, in order, across the reconnect, and a
+      handle's final settles only after its replayed tokens.
     - ``RELAY_UNAVAILABLE`` (the relay's store is down; nothing was recorded) is retried with
       backoff; other refusals raise ``RelayError``.
     - Each event's final frame settles its handle once; duplicates are dropped by ``event_id``.
@@ -99,8 +101,10 @@ class AppClient:
         self._finished: RecentDict[str, bool] = RecentDict(REMEMBERED_FINALS)
         self._unclaimed: dict[str, dict[str, Any]] = {}
         self._cancels: dict[str, list[asyncio.Future[bool]]] = {}
+        #: Events resumed on the current socket, with the final that came before their replay
+        #: was written (from the relay's outbox, as the socket opened): held until the barrier.
+        self._resuming: dict[str, Optional[dict[str, Any]]] = {}
         self._refs = 0
-        self._resumable = False
         self._opened: Optional[asyncio.Future[None]] = None
 
     async def __aenter__(self) -> "AppClient":
@@ -221,18 +225,29 @@ class AppClient:
         if self._opened is not None and not self._opened.done():
             self._opened.set_result(None)
         for request in list(self._pending.values()):
-            await self._connection.send(self._reattach(request))
+            await self._connection.send(request.frame)
+        # Finals held on the lost socket are real: they settle before anything is resumed.
+        self._replays_written()
+        # Tokens sent while the client was away are recorded at the relay: ask for the rest of
+        # each stream after the last token taken.
+        for event_id, handle in list(self._handles.items()):
+            if handle.done:
+                continue
+            self._resuming[event_id] = None
+            await self._connection.send(resume_frame(event_id, handle.position))
+        if self._resuming:
+            await self._connection.send(barrier_frame())
 
-    def _reattach(self, request: _Request) -> dict[str, Any]:
-        if request.handle is None:
-            return request.frame
-        frame = reattach_frame(request.frame, request.handle.event_id, request.handle.position, self._resumable)
-        request.resuming = frame is not request.frame
-        return frame
+    def _replays_written(self) -> None:
+        held = [final for final in self._resuming.values() if final is not None]
+        self._resuming.clear()
+        for final in held:
+            self._finish(final)
 
     def _on_closed(self, reason: RelayError) -> None:
         if self._opened is not None and not self._opened.done():
             self._opened.set_exception(reason)
+        self._replays_written()
         pending = list(self._pending.values())
         self._pending.clear()
         for request in pending:
@@ -255,8 +270,6 @@ class AppClient:
         kind = frame["type"]
         if kind == "token":
             handle = self._handles.get(frame.get("event_id", ""))
-            if "attempt" in frame:
-                self._resumable = True
             if handle is not None:
                 handle._token(frame)
             return
@@ -264,7 +277,13 @@ class AppClient:
             self._finish(frame)
             return
         if kind == "resumed":
-            self._resumable = True
+            return  # its replay follows
+        ref = frame.get("ref")
+        if ref == BARRIER_REF:
+            self._replays_written()
+            return
+        if kind == "error" and isinstance(ref, str) and ref == RESUME_REF + str(frame.get("event_id")):
+            return  # UNKNOWN_EVENT: past the relay's stream retention; the resend brings the final
         request = self._pending.get(frame["ref"]) if isinstance(frame.get("ref"), str) else None
         if request is not None:
             await self._answer(frame["ref"], request, frame)
@@ -280,10 +299,7 @@ class AppClient:
             # The answer to a reattach on a new socket: the stream now follows this socket.
             if kind != "error" or code in FINAL_ERROR_CODES:
                 return
-            if request.resuming:
-                request.resuming = False
-                await self._connection.send(request.frame)  # resume refused: resend instead
-            elif code == "RELAY_UNAVAILABLE":
+            if code == "RELAY_UNAVAILABLE":
                 self._retry_later(ref, request)
             else:
                 log.warning("relay refused a resend", extra={"code": code, "event_id": request.handle.event_id})
@@ -326,6 +342,9 @@ class AppClient:
         """A final frame: settles its handle once; duplicates are dropped."""
         event_id = final["event_id"]
         if event_id in self._finished:
+            return
+        if event_id in self._resuming:
+            self._resuming[event_id] = final
             return
         handle = self._handles.get(event_id)
         if handle is None and any(r.kind == "event" and r.handle is None for r in self._pending.values()):

@@ -38,6 +38,8 @@ class _Stream:
     def push(self, text: str, seq: int, attempt: Optional[int]) -> None:
         if self.ended:
             return
+        if attempt is not None and self.attempt is not None and attempt < self.attempt:
+            return  # an older delivery's, overtaken by a newer one
         if attempt is not None and attempt == self.attempt:
             if seq <= self.last_seq:
                 return  # already held: a replay overlapping what arrived live (resume)
@@ -75,9 +77,10 @@ class EventHandle:
 
     - ``tokens()`` yields the agent's answer as it is written: each token once, in order, with a
       ``Restart`` before the tokens of a new delivery. Every call starts from the first token, so
-      reading late or twice loses nothing. It ends when the final frame arrives. Tokens are live
-      only on a v1 relay: those sent while this client was reconnecting are not replayed (the
-      final reply still carries the whole answer).
+      reading late or twice loses nothing. It ends when the final frame arrives. Across a
+      reconnect the client resumes the stream (protocol v1.1), so tokens sent while it was away
+      are replayed, each once; only a v1 relay, which cannot replay, loses them (the final reply
+      still carries the whole answer).
     - ``reply()`` returns the final ``reply`` frame (also when the agent failed: check
       ``finish_reason``) or raises the final error as a ``RelayError`` (``EVENT_EXPIRED``,
       ``AGENT_TIMEOUT``, ``CANCELLED``, or ``CLOSED`` when the client closed first). The final is

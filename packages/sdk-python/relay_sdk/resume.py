@@ -1,33 +1,38 @@
-"""Reattaching an open event's stream to a new socket after a reconnect.
+"""Picking an event's token stream up again on a new socket after a reconnect (protocol v1.1).
 
-Today (protocol v1) the app sends the event again with its idempotency key: the relay answers
-the first event's ``accepted`` and moves the event's tokens and final frame to the new socket.
-Tokens sent meanwhile are lost (the final reply still carries the whole answer).
+On every new socket the app client resends each event it holds no final for (same
+``idempotency_key``: the relay answers with the same event and moves its final here), then asks
+for the rest of each stream with ``resume``: the relay answers ``resumed`` and replays every
+recorded token of the current attempt after the last one held, then the live ones. A ``discover``
+sent after the resumes is a barrier: the relay handles a socket's frames in order, so its answer
+comes after every replay. Finals that arrive before it (from the relay's outbox, as the socket
+opened) are held until then, so no handle ends before its replayed tokens are in.
 
-Protocol v1.1 adds ``resume``: the relay replays every recorded token after the last one the app
-holds. The SDK switches to it once the relay shows it speaks v1.1 (token frames that carry
-``attempt``, or a ``resumed`` answer); a ``resume`` the relay refuses falls back to the resend.
-The relay in this repository does not record tokens yet, so resume is not exercised end to end:
-only this choice of frame is tested, against a scripted relay.
+A ``resume`` the relay refuses (``UNKNOWN_EVENT``: past its stream retention) is dropped: the
+resend still brings the final, whose reply carries the whole answer.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
+#: The ref of a resume names its event, so its refusal is known for one.
+RESUME_REF = "sdk-resume:"
+#: The ref of the ``discover`` that marks the end of the replays.
+BARRIER_REF = "sdk-resume-barrier"
 
-def resume_frame(event_id: str, attempt: Optional[int], after_seq: int, ref: str) -> dict[str, Any]:
-    """The ``resume`` frame for an event whose tokens up to ``after_seq`` (of ``attempt``) are held."""
-    frame: dict[str, Any] = {"type": "resume", "event_id": event_id, "after_seq": after_seq, "ref": ref}
-    if attempt is not None:
+
+def resume_frame(event_id: str, position: tuple[Optional[int], int]) -> dict[str, Any]:
+    """The ``resume`` frame for an event whose tokens up to ``position`` = (attempt, last seq)
+    are held; with no token held yet, the replay starts at the current attempt's first."""
+    attempt, last_seq = position
+    frame: dict[str, Any] = {"type": "resume", "event_id": event_id}
+    if attempt is not None and last_seq >= 0:
         frame["attempt"] = attempt
+        frame["after_seq"] = last_seq
+    frame["ref"] = RESUME_REF + event_id
     return frame
 
 
-def reattach_frame(event_frame: dict[str, Any], event_id: str, position: tuple[Optional[int], int], resumable: bool) -> dict[str, Any]:
-    """What to send on a new socket for an accepted event without its final: ``resume`` when the
-    relay can replay tokens, else the event again (same ``idempotency_key`` and ``ref``)."""
-    if not resumable:
-        return event_frame
-    attempt, last_seq = position
-    return resume_frame(event_id, attempt, last_seq, event_frame["ref"])
+def barrier_frame() -> dict[str, Any]:
+    return {"type": "discover", "ref": BARRIER_REF}

@@ -59,9 +59,10 @@ def test_a_send_lost_with_its_socket_is_resent_with_the_same_idempotency_key() -
     run(main)
 
 
-def test_an_accepted_event_without_its_final_is_sent_again_on_a_new_socket() -> None:
-    """v1: the resend (same key) moves the event's stream to the new socket; no `resume` frame
-    goes to a relay that has not shown it speaks v1.1."""
+def test_an_accepted_event_without_its_final_is_resent_then_resumed_on_a_new_socket() -> None:
+    """The resend (same key) moves the event's final to the new socket; the resume asks for the
+    tokens after the last one held; the barrier's answer comes after every replay. A v1 relay
+    (no `attempt`) refuses the resume: a restart then shows as seq going back to 0."""
 
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
@@ -71,10 +72,16 @@ def test_an_accepted_event_without_its_final_is_sent_again_on_a_new_socket() -> 
             await s1.send(accepted(sent))
             handle = await sending
             await s1.send(token("a", 0))
+            await s1.send({"type": "ping"})
+            await s1.next("pong")
             s1.drop()
             s2 = await relay.accept()
             assert await s2.next() == sent
+            assert await s2.next() == {"type": "resume", "event_id": "evt_1", "ref": "sdk-resume:evt_1"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier"}
             await s2.send(accepted(sent))
+            await s2.send({"type": "error", "code": "INVALID_MESSAGE", "message": "Unknown type", "ref": "sdk-resume:evt_1"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
             await s2.send(token("b", 0))  # the agent started again (v1: seq back to 0)
             await s2.send(reply())
             assert [t async for t in handle.tokens()] == ["a", Restart(None), "b"]
@@ -159,7 +166,10 @@ def test_tokens_of_a_new_attempt_follow_a_Restart_and_replayed_ones_are_dropped(
     run(main)
 
 
-def test_after_v1_1_tokens_a_reconnect_resumes_from_the_last_seq_held() -> None:
+def test_a_reconnect_resumes_from_the_last_seq_held_and_holds_the_final_until_the_replay() -> None:
+    """The relay's outbox may deliver the final as the socket opens, before the replay: the
+    handle must not end before the replayed tokens are in."""
+
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
             sending = asyncio.ensure_future(client.send("athena", "t", {}))
@@ -173,19 +183,22 @@ def test_after_v1_1_tokens_a_reconnect_resumes_from_the_last_seq_held() -> None:
             await s1.next("pong")
             s1.drop()
             s2 = await relay.accept()
-            resume = await s2.next()
-            assert resume == {"type": "resume", "event_id": "evt_1", "attempt": 1, "after_seq": 1, "ref": sent["ref"]}
-            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 2, "ref": sent["ref"]})
+            await s2.send(reply(content="abc"))  # from the outbox, before anything is answered
+            assert await s2.next() == sent
+            assert await s2.next() == {"type": "resume", "event_id": "evt_1", "attempt": 1, "after_seq": 1, "ref": "sdk-resume:evt_1"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier"}
+            await s2.send(accepted(sent))
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 2, "ref": "sdk-resume:evt_1"})
             await s2.send(token("b", 1, 1))  # overlap: already held
             await s2.send(token("c", 2, 1))
-            await s2.send(reply(content="abc"))
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
             assert [t async for t in handle.tokens()] == ["a", "b", "c"]
             assert (await handle.reply())["content"] == "abc"
 
     run(main)
 
 
-def test_a_refused_resume_falls_back_to_resending_the_event() -> None:
+def test_a_resume_into_a_newer_attempt_marks_the_Restart_and_drops_the_older_attempts_tokens() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
             sending = asyncio.ensure_future(client.send("athena", "t", {}))
@@ -198,12 +211,44 @@ def test_a_refused_resume_falls_back_to_resending_the_event() -> None:
             await s1.next("pong")
             s1.drop()
             s2 = await relay.accept()
-            assert (await s2.next())["type"] == "resume"
-            await s2.send({"type": "error", "code": "UNKNOWN_EVENT", "message": "Unknown event", "event_id": "evt_1", "ref": sent["ref"]})
             assert await s2.next() == sent
+            assert (await s2.next())["attempt"] == 1
+            await s2.next("discover")
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 2, "from_seq": 0, "ref": "sdk-resume:evt_1"})
+            await s2.send(token("x", 0, 2))
+            await s2.send(token("b", 1, 1))  # a late token of the older attempt
+            await s2.send(token("y", 1, 2))
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send(reply(content="xy"))
+            assert [t async for t in handle.tokens()] == ["a", Restart(2), "x", "y"]
+
+    run(main)
+
+
+def test_a_resume_past_retention_is_dropped_and_the_resend_brings_the_final() -> None:
+    async def main() -> None:
+        orphans: list[dict[str, Any]] = []
+        async with ScriptedRelay() as relay, app(relay, on_orphan=orphans.append) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s1 = await relay.accept()
+            sent = await s1.next("event")
+            await s1.send(accepted(sent))
+            handle = await sending
+            await s1.send(token("a", 0, 1))
+            await s1.send({"type": "ping"})
+            await s1.next("pong")
+            s1.drop()
+            s2 = await relay.accept()
+            assert await s2.next() == sent
+            await s2.next("resume")
+            await s2.next("discover")
             await s2.send(accepted(sent))
-            await s2.send(reply())
-            await handle.reply()
+            await s2.send({"type": "error", "code": "UNKNOWN_EVENT", "message": "Unknown event", "event_id": "evt_1", "ref": "sdk-resume:evt_1"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send(reply(content="ab"))
+            assert (await handle.reply())["content"] == "ab"
+            assert [t async for t in handle.tokens()] == ["a"]
+            assert orphans == []
 
     run(main)
 

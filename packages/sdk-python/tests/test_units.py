@@ -10,7 +10,7 @@ import pytest
 from relay_harness import ROOT
 from relay_sdk import Backoff, protocol
 from relay_sdk.connection import endpoint_url
-from relay_sdk.resume import reattach_frame
+from relay_sdk.resume import resume_frame
 
 PROTOCOL_SRC = ROOT / "packages/protocol/src"
 
@@ -31,11 +31,10 @@ def test_endpoint_urls() -> None:
         endpoint_url("ftp://h", "app")
 
 
-def test_reattach_resends_the_event_until_the_relay_can_resume() -> None:
-    event = {"type": "event", "agent_id": "a", "thread_id": "t", "payload": {}, "idempotency_key": "k", "ref": "sdk-1"}
-    assert reattach_frame(event, "evt_1", (None, 3), resumable=False) is event
-    assert reattach_frame(event, "evt_1", (2, 3), resumable=True) == {"type": "resume", "event_id": "evt_1", "attempt": 2, "after_seq": 3, "ref": "sdk-1"}
-    assert reattach_frame(event, "evt_1", (None, -1), resumable=True) == {"type": "resume", "event_id": "evt_1", "after_seq": -1, "ref": "sdk-1"}
+def test_a_resume_asks_for_what_follows_the_last_token_held() -> None:
+    assert resume_frame("evt_1", (2, 3)) == {"type": "resume", "event_id": "evt_1", "attempt": 2, "after_seq": 3, "ref": "sdk-resume:evt_1"}
+    # nothing held yet: the whole current attempt
+    assert resume_frame("evt_1", (None, -1)) == {"type": "resume", "event_id": "evt_1", "ref": "sdk-resume:evt_1"}
 
 
 def _ts_number(name: str, text: str) -> int:
