@@ -33,6 +33,9 @@ class _Job:
     #: The socket (epoch) that holds the event now: tokens and the reply go out only on it.
     epoch: int
     reply: Reply
+    #: Every token the handler has streamed, sent or not: a redelivery starts a new attempt at
+    #: seq 0, and the app drops the older attempt's text, so the new one carries them again.
+    tokens: list[str] = field(default_factory=list)
     task: Optional["asyncio.Task[None]"] = field(default=None, repr=False)
 
 
@@ -51,8 +54,9 @@ class AgentClient:
     - Up to ``concurrency`` handlers run at once; events of one ``session_key`` run one at a
       time, in the order the relay delivered them.
     - Each event runs once per client however often the relay delivers it (delivery is at least
-      once): a redelivery of an event still running moves its remaining tokens and reply to the
-      new socket, and one of an event already answered gets the same reply again.
+      once): a redelivery of an event still running moves it to the new socket, which gets the
+      tokens streamed so far again (the new attempt's stream spells the whole answer), then the
+      rest and the reply; one of an event already answered gets the same reply again.
     - A reply the relay could not record (``RELAY_UNAVAILABLE``) is sent again after a pause.
     - Reconnects with exponential backoff and jitter, answers the relay's JSON pings and sends
       its own; a refused token stops it.
@@ -151,6 +155,9 @@ class AgentClient:
     # ── sending on behalf of a Reply ───────────────────────────────────────
 
     async def _send_token(self, event_id: str, text: str) -> None:
+        job = self._jobs.get(event_id)
+        if job is not None:
+            job.tokens.append(text)
         if self._holds(event_id):
             await self._connection.send({"type": "token", "event_id": event_id, "token": text})
 
@@ -210,7 +217,7 @@ class AgentClient:
             return
         job = self._jobs.get(event_id)
         if job is not None:
-            job.epoch = self._connection.epoch  # still running: its remaining frames now go here
+            await self._move(job, self._connection.epoch)
             return
         if self._connection.stopped is not None:
             return
@@ -218,6 +225,22 @@ class AgentClient:
         self._jobs[event_id] = job
         self._waiting.append(job)
         self._pump()
+
+    async def _move(self, job: _Job, epoch: int) -> None:
+        """A running event redelivered on socket ``epoch``: its tokens so far go out again, then
+        its frames follow that socket. The handler keeps streaming meanwhile; tokens it adds while
+        these are written are written here too, so none is skipped or sent twice."""
+        event_id = job.event["event_id"]
+        sent = 0
+        while sent < len(job.tokens):
+            if self._connection.epoch != epoch:
+                return  # lost again: the next redelivery starts over
+            await self._connection.send({"type": "token", "event_id": event_id, "token": job.tokens[sent]})
+            sent += 1
+        job.epoch = epoch
+        answered = self._answered.get(event_id)
+        if answered is not None:
+            await self._connection.send_text(answered)  # replied while its tokens were written
 
     def _on_cancel(self, event_id: str) -> None:
         job = self._jobs.get(event_id)

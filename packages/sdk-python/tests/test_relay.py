@@ -222,3 +222,41 @@ def test_tokens_restart_marks_are_not_invented_for_one_delivery(relay: Relay) ->
         assert "".join(t for t in tokens if isinstance(t, str)) == "0123456789" * 3
 
     run(main)
+
+
+def test_a_reconnect_loses_no_token(relay: Relay) -> None:
+    """The app's socket drops (the node stays up) and the agent answers while the app is away:
+    the relay records those tokens but has nowhere to relay them. On the new socket the SDK
+    resumes the stream, so the tokens spell the whole answer, each once, in order."""
+
+    async def main() -> None:
+        agent = agent_client(relay)
+        away, answered = asyncio.Event(), asyncio.Event()
+
+        @agent.on_event
+        async def answer(event: dict[str, Any], reply: Reply) -> str:
+            await reply.token("a ")
+            await away.wait()
+            for word in ["b ", "c ", "d"]:
+                await reply.token(word)
+            answered.set()
+            return "a b c d"
+
+        # Away for a second: long enough for the agent's answer to reach the relay first.
+        app = AppClient(relay.url, relay.tokens["portal"], backoff=Backoff(initial=1.0, maximum=1.0, jitter=0.0))
+        async with agent, app:
+            await wait_online(app, "athena")
+            handle = await app.send("athena", thread(), {})
+            stream = handle.tokens()
+            assert await stream.__anext__() == "a "
+            epoch = app._connection.epoch
+            await app._connection._socket.close(4000, "the test drops the app's socket")
+            away.set()
+            await answered.wait()
+            rest = [t async for t in stream]
+            reply = await handle.reply()
+            assert app._connection.epoch > epoch  # it did reconnect
+        assert rest == ["b ", "c ", "d"]
+        assert reply["content"] == "a b c d"
+
+    run(main)

@@ -308,6 +308,43 @@ def test_agent_runs_a_redelivered_event_once_and_resends_a_refused_reply() -> No
     run(main)
 
 
+def test_agent_streams_a_running_events_tokens_again_when_it_is_redelivered() -> None:
+    """A redelivery starts a new attempt at seq 0 and the app drops the older attempt's text:
+    the new socket gets every token streamed so far, then the rest, then the reply; one run."""
+
+    async def main() -> None:
+        runs: list[int] = []
+        go = asyncio.Event()
+        async with ScriptedRelay() as relay:
+            agent = AgentClient(relay.url, "rla_athena_secret", backoff=FAST)
+
+            @agent.on_event
+            async def answer(event: dict[str, Any], reply_: Reply) -> str:
+                runs.append(event["attempt"])
+                await reply_.token("a")
+                await reply_.token("b")
+                await go.wait()
+                await reply_.token("c")
+                return "abc"
+
+            async with agent:
+                s1 = await relay.accept()
+                event = {"type": "event", "event_id": "evt_1", "agent_id": "athena", "app_id": "portal", "thread_id": "t", "session_key": "relay:athena:t", "payload": {}, "attempt": 1, "created_at": "2026-01-01T00:00:00.000Z"}
+                await s1.send(event)
+                await s1.next("token")
+                await s1.next("token")
+                s1.drop()
+                s2 = await relay.accept()
+                await s2.send({**event, "attempt": 2})
+                assert [(await s2.next())["token"] for _ in range(2)] == ["a", "b"]
+                go.set()
+                assert await s2.next() == {"type": "token", "event_id": "evt_1", "token": "c"}
+                assert (await s2.next())["content"] == "abc"
+        assert runs == [1]
+
+    run(main)
+
+
 def test_agent_runs_one_event_per_session_at_a_time() -> None:
     async def main() -> None:
         order: list[str] = []
