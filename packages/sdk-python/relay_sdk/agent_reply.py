@@ -19,8 +19,10 @@ class Reply:
 
     - ``cancelled`` is an ``asyncio.Event`` set when the app cancels the event, the relay gives
       up on it (``AGENT_TIMEOUT``) or the client closes: stop working; nothing more is sent.
-    - ``token()`` streams a piece of the answer. Tokens are live only: sent while the relay holds
-      the event on this client's socket, dropped otherwise.
+    - ``token()`` streams a piece of the answer while the relay holds the event on this
+      client's socket. If the socket is lost and the relay redelivers the event while the handler
+      still runs, every token so far goes out again on the new socket (the new attempt's stream
+      spells the whole answer); tokens of an event the relay no longer holds here are dropped.
     - ``done()`` sends the final answer, ``fail()`` ends the event with ``finish_reason: "error"``;
       a handler may instead return the answer as a string. The reply is sent at most once.
       The payload is not echoed: the relay fills in the app's original.

@@ -13,7 +13,7 @@ from .errors import RelayError
 class Restart:
     """Yielded by ``EventHandle.tokens()`` when the agent starts the answer again: the event was
     redelivered (its agent connection was lost) and the tokens that follow belong to the new
-    delivery. Drop the partial text shown so far.
+    delivery, from its first: drop the partial text shown so far.
 
     ``attempt`` is the new delivery's number when the relay says (protocol v1.1 token frames
     carry ``attempt``); None when it does not (v1: the restart shows as ``seq`` going back).
