@@ -282,8 +282,10 @@ class AppClient:
         if ref == BARRIER_REF:
             self._replays_written()
             return
-        if kind == "error" and isinstance(ref, str) and ref == RESUME_REF + str(frame.get("event_id")):
-            return  # UNKNOWN_EVENT: past the relay's stream retention; the resend brings the final
+        if kind == "error" and isinstance(ref, str) and ref.startswith(RESUME_REF):
+            # UNKNOWN_EVENT (past the relay's stream retention) or RELAY_UNAVAILABLE: no replay,
+            # but the resend still brings the final, whose reply carries the whole answer.
+            return
         request = self._pending.get(frame["ref"]) if isinstance(frame.get("ref"), str) else None
         if request is not None:
             await self._answer(frame["ref"], request, frame)
