@@ -5,7 +5,8 @@ import { startRelay, type RelayProcess } from '../support/relay-process';
 import { testRegistry } from '../support/registry';
 import { metricSum, scrape } from '../support/wire-probe';
 
-// Frames from one socket are handled in order, one after the other (relay.ts `serial`). While
+// Frames from one socket are handled in order, one after the other (frame-queue.ts; an
+// agent's, one event's after the other). While
 // Redis stalls, none of them finishes, so a client that keeps sending would grow the node's
 // memory without bound (invariant 8): past MAX_QUEUED_FRAMES (10,000) waiting, or past
 // MAX_QUEUED_BYTES (8 MiB) of their text, the socket is closed with 1013 and the refusal counted
@@ -113,8 +114,9 @@ test('an agent socket with more waiting than its replies can weigh is closed wit
   flooder.send({ type: 'ping', ref: 'warm' });
   await flooder.next((f) => f.type === 'pong');
   // The agent holds one event, so its reply to it needs Redis and, with Redis stalled, keeps
-  // every later frame of the socket waiting behind it. (Replies to events it does not hold are
-  // refused on the node without Redis, so alone they would never pile up.)
+  // every later frame of that event waiting behind it. (Frames for other events do not wait
+  // behind it, and replies to events it does not hold are refused on the node without Redis,
+  // so alone they would never pile up.)
   bystander.send(eventFrame({ ref: 'held', thread_id: 'portal:flood:held' }));
   const held = await flooder.next((f) => f.type === 'event');
   // Just under the 1 MiB agent frame limit each: past MAX_QUEUED_BYTES plus one such reply per
@@ -123,6 +125,6 @@ test('an agent socket with more waiting than its replies can weigh is closed wit
   const count = Math.ceil((MAX_QUEUED_BYTES + AGENT_MAX_IN_FLIGHT * 1024 * 1024) / 1_000_000) + 2;
   await expectFloodClosed(flooder, bystander, () => {
     flooder.send({ type: 'reply', event_id: held.event_id, content: 'done', finish_reason: 'stop' });
-    for (let i = 0; i < count; i++) flooder.send({ type: 'reply', event_id: `evt_flood${i}`, content, finish_reason: 'stop' });
+    for (let i = 0; i < count; i++) flooder.send({ type: 'reply', event_id: held.event_id, content, finish_reason: 'stop' });
   });
 }, 60_000);

@@ -23,46 +23,91 @@ export interface FrameQueue {
    * Runs frame work for one socket after the work queued before it; a failure becomes an error
    * frame echoing `echo`. `bytes` is the frame's text length, counted against the socket's
    * budget while it waits.
+   *
+   * With a `lane` (an agent's frames name their event), the work waits only for the earlier
+   * work of the same lane and the socket's earlier work without one: a reply whose settlement
+   * waits on Redis holds up the rest of its event, not the agent's tokens for its other events
+   * (issue 19). Work without a lane waits for everything queued before it.
    */
-  run(conn: Connection, bytes: number, work: () => Promise<void>, echo?: Echo): void;
+  run(conn: Connection, bytes: number, work: () => Promise<void>, echo?: Echo, lane?: string): void;
   /** Sets how many bytes of frames the socket may have waiting (agentQueueBudget). */
   setBudget(conn: Connection, bytes: number): void;
   /** Waits for the socket's queued work, then forgets the socket. */
   closed(connId: string): Promise<void>;
 }
 
+interface Lane {
+  tail: Promise<void>;
+  waiting: number;
+}
+
+/** One socket's work: the flood guard counts all of it, whichever lane it is in. */
+interface SocketWork {
+  /** The work without a lane, and every lane that existed when such work was queued. */
+  shared: Promise<void>;
+  /** Created at a socket's first laned frame: most sockets never have one. */
+  lanes: Map<string, Lane> | undefined;
+  depth: number;
+  bytes: number;
+  budget: number;
+}
+
 export function createFrameQueue(ctx: RelayContext): FrameQueue {
-  const chains = new Map<string, { tail: Promise<void>; depth: number; bytes: number; budget: number }>();
-  const chainOf = (conn: Connection) => {
-    let chain = chains.get(conn.id);
-    if (!chain) chains.set(conn.id, (chain = { tail: Promise.resolve(), depth: 0, bytes: 0, budget: MAX_QUEUED_BYTES }));
-    return chain;
+  const sockets = new Map<string, SocketWork>();
+  const socketOf = (conn: Connection) => {
+    let socket = sockets.get(conn.id);
+    if (!socket) {
+      socket = { shared: Promise.resolve(), lanes: undefined, depth: 0, bytes: 0, budget: MAX_QUEUED_BYTES };
+      sockets.set(conn.id, socket);
+    }
+    return socket;
   };
+  const everything = (socket: SocketWork): Promise<unknown> =>
+    socket.lanes?.size ? Promise.all([socket.shared, ...[...socket.lanes.values()].map((l) => l.tail)]) : socket.shared;
+
   return {
-    run(conn, bytes, work, echo = {}) {
-      const chain = chainOf(conn);
-      if (chain.depth >= MAX_QUEUED_FRAMES || chain.bytes + bytes > chain.budget) {
+    run(conn, bytes, work, echo = {}, lane) {
+      const socket = socketOf(conn);
+      if (socket.depth >= MAX_QUEUED_FRAMES || socket.bytes + bytes > socket.budget) {
         ctx.metrics.framesRejected.inc({ role: conn.role, code: 'FLOOD' });
         conn.close(CloseCode.OVERLOADED, 'Too many frames waiting; slow down');
         return;
       }
-      chain.depth += 1;
-      chain.bytes += bytes;
-      chain.tail = chain.tail
-        .then(work)
-        .catch((err: unknown) => rejectFrame(ctx, conn, err, echo))
-        .finally(() => {
-          chain.depth -= 1;
-          chain.bytes -= bytes;
-        });
-      ctx.track('frame', chain.tail);
+      socket.depth += 1;
+      socket.bytes += bytes;
+      const step = (after: Promise<unknown>) =>
+        after
+          .then(work)
+          .catch((err: unknown) => rejectFrame(ctx, conn, err, echo))
+          .finally(() => {
+            socket.depth -= 1;
+            socket.bytes -= bytes;
+          });
+      if (lane === undefined) {
+        socket.shared = step(everything(socket));
+        socket.lanes?.clear(); // `shared` now follows them
+        ctx.track('frame', socket.shared);
+        return;
+      }
+      socket.lanes ??= new Map();
+      let current = socket.lanes.get(lane);
+      if (!current) socket.lanes.set(lane, (current = { tail: socket.shared, waiting: 0 }));
+      const own = current;
+      own.waiting += 1;
+      own.tail = step(own.tail).finally(() => {
+        own.waiting -= 1;
+        // A lane lives while it has work: an agent names many events over its life.
+        if (own.waiting === 0 && socket.lanes?.get(lane) === own) socket.lanes.delete(lane);
+      });
+      ctx.track('frame', own.tail);
     },
     setBudget(conn, bytes) {
-      chainOf(conn).budget = bytes;
+      socketOf(conn).budget = bytes;
     },
     async closed(connId) {
-      await chains.get(connId)?.tail;
-      chains.delete(connId);
+      const socket = sockets.get(connId);
+      if (socket) await everything(socket);
+      sockets.delete(connId);
     },
   };
 }

@@ -16,7 +16,7 @@ import { pongFrame } from './outbound';
 import { cancelToAgent, eventToAgent, finalToApp, tokenToApp } from './send-to';
 
 // Where each inbound frame and bus message goes. Pings are answered at once; the rest is queued
-// behind the socket's earlier frames (frame-queue.ts).
+// behind the socket's earlier frames (frame-queue.ts), an agent's behind those of the same event.
 
 /** One frame from an app socket. */
 export function appFrame(ctx: RelayContext, queue: FrameQueue, conn: Connection, text: string): void {
@@ -44,18 +44,19 @@ export function agentFrame(ctx: RelayContext, queue: FrameQueue, conn: Connectio
   const parsed = parseAgentFrame(text);
   if (!parsed.ok) return sendError(ctx, conn, parsed.error);
   const frame = parsed.frame;
-  const echo = { ref: frame.ref, event_id: 'event_id' in frame ? frame.event_id : undefined };
   switch (frame.type) {
     case 'token':
-      return queue.run(conn, text.length, () => relayToken(ctx, conn, frame), echo);
+      return queue.run(conn, text.length, () => relayToken(ctx, conn, frame), echoOf(frame), frame.event_id);
     case 'reply':
-      return queue.run(conn, text.length, () => acceptReply(ctx, conn, frame, parsed.payloadRaw), echo);
+      return queue.run(conn, text.length, () => acceptReply(ctx, conn, frame, parsed.payloadRaw), echoOf(frame), frame.event_id);
     case 'ping':
       return void conn.send(pongFrame(frame.ref), 'control');
     case 'pong':
       return;
   }
 }
+
+const echoOf = (frame: { ref?: string | undefined; event_id: string }) => ({ ref: frame.ref, event_id: frame.event_id });
 
 /** A message from another node (or this one) for a socket here; its work is tracked as 'bus'. */
 export function busMessage(ctx: RelayContext, message: BusMessage, node: { liveness: Liveness; kicks: Kicks }): void {
