@@ -34,6 +34,18 @@ function readStamp(frame) {
   return scale ? value / scale : value;
 }
 
+/**
+ * Whether a token's text says it was sent soon after a reply on the same agent socket (open
+ * loop): its padding then starts with 'r' instead of 'x'.
+ * @param {Buffer} frame
+ */
+function sentAfterReply(frame) {
+  return frame[frame.indexOf(0x20, frame.indexOf(TOKEN_FIELD)) + 1] === 0x72;
+}
+
+/** How soon after a reply a token counts as sent "after a reply" (issue 19 item 1). */
+const AFTER_REPLY_MS = 10;
+
 /** @param {Buffer} frame */
 function readEventId(frame) {
   const at = frame.indexOf(EVENT_ID_FIELD) + EVENT_ID_FIELD.length;
@@ -69,7 +81,12 @@ function connect(url, role, token) {
  */
 async function runRelay(o) {
   const pad = 'x'.repeat(Math.max(0, o.tokenBytes - 'nnnnnn.nnn '.length));
+  const padAfterReply = pad.length > 0 ? `r${pad.slice(1)}` : pad;
   const samples = new Samples();
+  /** Open loop: tokens sent within AFTER_REPLY_MS of a reply on their socket, apart. */
+  const afterReply = new Samples();
+  /** @type {Map<WebSocket, number>} when each agent socket last sent a reply (open loop) */
+  const lastReply = new Map();
   /** @type {'warmup' | 'measure' | 'drain'} */
   let phase = 'warmup';
   let sent = 0;
@@ -101,11 +118,13 @@ async function runRelay(o) {
       }
       if (next >= streams.length) next = 0;
       const s = /** @type {(typeof streams)[number]} */ (streams[next]);
-      s.ws.send(`${s.head}${(t0 + (scheduled * 1000) / (o.rate ?? 1)).toFixed(3)} ${pad}"}`);
+      const soon = performance.now() - (lastReply.get(s.ws) ?? -Infinity) <= AFTER_REPLY_MS;
+      s.ws.send(`${s.head}${(t0 + (scheduled * 1000) / (o.rate ?? 1)).toFixed(3)} ${soon ? padAfterReply : pad}"}`);
       sent++;
       if (--s.left > 0) next++;
       else {
         s.ws.send(s.reply);
+        lastReply.set(s.ws, performance.now());
         streams.splice(next, 1);
       }
     }
@@ -162,7 +181,9 @@ async function runRelay(o) {
       if (type === 0x74 /* t: token */) {
         received++;
         if (phase !== 'measure') return;
-        samples.add(performance.now() - readStamp(data));
+        const latency = performance.now() - readStamp(data);
+        samples.add(latency);
+        if (o.rate && sentAfterReply(data)) afterReply.add(latency);
         if (frameBytes === 0) frameBytes = data.length;
       } else if (type === 0x72 /* r: reply */) {
         finished(ws, agent.id, app.id);
@@ -236,9 +257,11 @@ async function runRelay(o) {
   for (const ws of sockets.values()) ws.close(1000);
 
   const [p50, p99, p999] = samples.percentiles([50, 99, 99.9]);
+  const [afterReplyP50, afterReplyP99] = afterReply.percentiles([50, 99]);
   /** @type {Figures} */
   const figures = { frames, seconds, framesPerSec: frames / seconds, p50: /** @type {number} */ (p50), p99: /** @type {number} */ (p99), p999: /** @type {number} */ (p999), frameBytes };
-  return { ...figures, sent, received, lost: sent - received, events, errors, errorTexts, unfinished: outstanding, closedEarly, reopened, missed };
+  return { ...figures, sent, received, lost: sent - received, events, errors, errorTexts, unfinished: outstanding, closedEarly, reopened, missed,
+    afterReply: { frames: afterReply.length, p50: afterReplyP50, p99: afterReplyP99 } };
 }
 
 /**
