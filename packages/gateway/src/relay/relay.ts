@@ -13,7 +13,7 @@ import { runTask } from './tasks';
 //
 //   sessions.ts      admission, a socket's open and close, the node's drain
 //   routing.ts       which rule each inbound frame and bus message goes to
-//   frame-queue.ts   one socket's frames in order, and the flood guard
+//   frame-queue.ts   one socket's frames in order (an agent's per event), and the flood guard
 //   frame-errors.ts  a failed frame's error frame
 //   app-frames.ts    an app's event, cancel and discover
 //   resume.ts        an app's resume: the recorded tokens, then the live ones, then the final
