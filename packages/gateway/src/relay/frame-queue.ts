@@ -75,16 +75,17 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
       }
       socket.depth += 1;
       socket.bytes += bytes;
-      const step = (after: Promise<unknown>) =>
+      const step = (after: Promise<unknown>, done: () => void) =>
         after
           .then(work)
           .catch((err: unknown) => rejectFrame(ctx, conn, err, echo))
           .finally(() => {
             socket.depth -= 1;
             socket.bytes -= bytes;
+            done();
           });
       if (lane === undefined) {
-        socket.shared = step(everything(socket));
+        socket.shared = step(everything(socket), () => {});
         socket.lanes?.clear(); // `shared` now follows them
         ctx.track('frame', socket.shared);
         return;
@@ -94,7 +95,7 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
       if (!current) socket.lanes.set(lane, (current = { tail: socket.shared, waiting: 0 }));
       const own = current;
       own.waiting += 1;
-      own.tail = step(own.tail).finally(() => {
+      own.tail = step(own.tail, () => {
         own.waiting -= 1;
         // A lane lives while it has work: an agent names many events over its life.
         if (own.waiting === 0 && socket.lanes?.get(lane) === own) socket.lanes.delete(lane);
