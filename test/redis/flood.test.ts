@@ -6,11 +6,10 @@ import { testRegistry } from '../support/registry';
 import { metricSum, scrape } from '../support/wire-probe';
 
 // Frames from one socket are handled in order, one after the other (frame-queue.ts; an
-// agent's, one event's after the other). While
-// Redis stalls, none of them finishes, so a client that keeps sending would grow the node's
-// memory without bound (invariant 8): past MAX_QUEUED_FRAMES (10,000) waiting, or past
-// MAX_QUEUED_BYTES (8 MiB) of their text, the socket is closed with 1013 and the refusal counted
-// as FLOOD. An agent socket may have 1 MiB more waiting per event it may hold (max_in_flight): a
+// agent's, one after the other per event). While Redis stalls, none of them finishes, so a
+// client that keeps sending would grow the node's memory without bound (invariant 8): past
+// MAX_QUEUED_FRAMES (10,000) waiting, or past MAX_QUEUED_BYTES (8 MiB) of their text, the socket
+// is closed with 1013 and the refusal counted as FLOOD. An agent socket may have 1 MiB more waiting per event it may hold (max_in_flight): a
 // fast agent answering all of them at once is no flood (test/conformance/fast-agent.test.ts).
 // On the memory backend frames finish too fast to pile up, so Redis is stalled here with CLIENT
 // PAUSE: commands wait, none fail.
