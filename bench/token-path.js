@@ -35,7 +35,7 @@ for (const [kind, tokenText] of Object.entries(kinds)) {
     const { appTokenFrame } = require(path.join(b.gateway, 'relay/outbound.js'));
     return { name: b.name, step: (/** @type {string} */ text, /** @type {number} */ seq) => {
       const parsed = parseAgentFrame(text);
-      return appTokenFrame(event, parsed.frame.token, seq, parsed.tokenJson);
+      return appTokenFrame(event, parsed.frame.token, seq, 1, parsed.tokenJson);
     } };
   });
   // Every build must write the same frame for these tokens (they are written as JSON.stringify writes them).
