@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect';
 import { TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type TimelineEntry } from '../../ports';
 import type { Keys } from './keys';
 import { codeOf, ScriptCode } from './script-codes';
@@ -10,16 +10,20 @@ const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
 export interface RedisEventStoreOptions {
   /**
    * How long a finished event's record (with its final frame) is kept (RELAY_FINISHED_RETENTION_MS).
-   * One recorded under an idempotency key is kept as long as the key (see finishEvent-2.lua).
+   * One recorded under an idempotency key is kept as long as the key (see finishEvent-1.lua).
    */
   finishedRetentionMs: number;
   /** Told the size of each final frame stored (relay_stored_final_bytes). */
   onFinalStored?: (bytes: number) => void;
+  /**
+   * Resolves once enough replicas hold the writes to these keys (RELAY_REDIS_MIN_REPLICAS),
+   * rejects if they do not in time: `accepted` and a recorded final are never said before.
+   */
+  replicated?: (keys: string[]) => Promise<void>;
 }
 
-export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
+export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
   const { finishedRetentionMs } = options;
-  const eventPrefix = keys.event('');
 
   const get = async (eventId: string): Promise<EventRecord | null> => {
     const fields = await client.hgetall(keys.event(eventId));
@@ -30,9 +34,32 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
   const update = async (eventId: string, fields: Record<string, string>) =>
     codeOf('updateEvent', await run('updateEvent', [keys.event(eventId)], Object.entries(fields).flat()), [ScriptCode.Ok, ScriptCode.Missing]);
 
+  /**
+   * Points the idempotency key at the new event, or finds the event it already names. A key
+   * whose event's record is gone (expired, or its writer died before the record) is free again.
+   */
+  const claim = async (idemKey: string, eventId: string, ttlMs: number): Promise<EventRecord | 'ours'> => {
+    let gone = '';
+    for (;;) {
+      const [won, seen] = (await run('claimKey', [idemKey], [eventId, ttlMs, gone])) as [number, string?];
+      if (won === 1) return 'ours';
+      const first = await get(seen as string);
+      if (first) return first;
+      gone = seen as string;
+    }
+  };
+
   return {
+    /**
+     * Accept in steps, as the keys sit on up to three Redis Cluster slots: the agent's order
+     * counter, then the record, then the idempotency key. The key is claimed last, so it never
+     * names an event without a record; a node that dies before claiming it leaves a record
+     * nothing points to and nothing queued, which expires, and the app, never told `accepted`,
+     * sends again. Two sends under one key race on the claim: one wins, the other answers with
+     * the winner's event and deletes its own record.
+     */
     async append(event, idempotencyKey, idempotencyTtlMs) {
-      const idemKey = idempotencyKey === undefined ? '' : keys.idempotency(event.appId, idempotencyKey);
+      const order = await client.incr(keys.agentOrder(event.agentId));
       const fields: Record<string, string> = {
         id: event.id,
         app: event.appId,
@@ -43,20 +70,27 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
         acceptedAt: String(event.acceptedAt),
         expiresAt: String(event.expiresAt),
         appConn: event.appConnId,
-        // finishEvent keeps the record as long as this key, which resends are answered from
-        ...(idemKey ? { idem: idemKey } : {}),
+        order: String(order),
+        queued: '0',
+        finished: '0',
+        // finishEvent keeps the record as long as the key, which resends are answered from
+        ...(idempotencyKey === undefined ? {} : { idemUntil: String(event.acceptedAt + idempotencyTtlMs) }),
       };
       const ttl = Math.max(0, event.expiresAt - event.acceptedAt) + IN_FLIGHT_GRACE_MS;
-      const [known, value] = (await run(
-        'appendEvent',
-        [idemKey, keys.agentOrder(event.agentId)],
-        [eventPrefix, event.id, idempotencyTtlMs, ttl, ...Object.entries(fields).flat()],
-      )) as [number, string | number];
-      if (known === 1) {
-        const first = await get(String(value));
-        if (first) return { record: first, duplicate: true };
+      const record = keys.event(event.id);
+      codeOf('appendEvent', await run('appendEvent', [record], [ttl, ...Object.entries(fields).flat()]), [ScriptCode.Ok]);
+      const written = [keys.agentOrder(event.agentId), record];
+      if (idempotencyKey !== undefined) {
+        const idemKey = keys.idempotency(event.appId, idempotencyKey);
+        const first = await claim(idemKey, event.id, idempotencyTtlMs);
+        if (first !== 'ours') {
+          await client.del(record);
+          return { record: first, duplicate: true };
+        }
+        written.push(idemKey);
       }
-      return { record: { ...event, order: Number(value), queued: false, finished: false }, duplicate: false };
+      await options.replicated?.(written);
+      return { record: { ...event, order, queued: false, finished: false }, duplicate: false };
     },
     async findByKey(appId, idempotencyKey) {
       const eventId = await client.get(keys.idempotency(appId, idempotencyKey));
@@ -70,10 +104,17 @@ export function createRedisEventStore(client: Redis, run: RunScript, keys: Keys,
       await update(eventId, { appConn: appConnId });
     },
     async finish(eventId, final, now) {
-      const flat = (await run('finishEvent', [keys.event(eventId), keys.finalsPending], [
-        finishedRetentionMs, final, now, eventId,
-      ])) as string[] | null;
-      if (!flat) return null;
+      // Noted as pending first, as the list sits on another slot: a node that dies right after
+      // finishing leaves its final for another node to send (see overdueFinals). A note this
+      // call added for an event it did not finish is taken back, or that event's final, handed
+      // on already, would be sent again.
+      const noted = await client.zadd(keys.finalsPending, 'NX', now, eventId);
+      const flat = (await run('finishEvent', [keys.event(eventId)], [finishedRetentionMs, final, now])) as string[] | null;
+      if (!flat) {
+        if (noted === 1) await client.zrem(keys.finalsPending, eventId);
+        return null;
+      }
+      await options.replicated?.([keys.event(eventId), keys.finalsPending]);
       options.onFinalStored?.(Buffer.byteLength(final));
       const fields: Record<string, string> = {};
       for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;

@@ -1,11 +1,19 @@
 /**
- * Every Redis key the backend uses, in one place: no other file (Lua included) spells one. An
- * agent's keys share the hash tag `{agent:<id>}`, so one script can touch all of them on one
- * Redis Cluster slot; `prefix` (RELAY_REDIS_PREFIX) lets several relays or test runs share a
- * server.
+ * Every Redis key the backend uses, in one place: no other file (Lua included) spells one.
+ * `prefix` (RELAY_REDIS_PREFIX) lets several relays or test runs share a server.
+ *
+ * On Redis Cluster a script or MULTI may only touch keys of one hash slot, so the keys each one
+ * touches together share a hash tag (the part in braces): an agent's queue `{agent:<id>}`, an
+ * app's outbox, idempotency keys and rate counters `{app:<id>}`, and the registry, presence
+ * and the Dashboard's activity one tag each. An event's record and timeline are keys of their
+ * own: every step on them is one key. Accept spans two slots (see docs/guarantees.md).
  */
 export function createKeys(prefix: string) {
   const agent = (agentId: string) => `${prefix}:{agent:${agentId}}`;
+  const app = (appId: string) => `${prefix}:{app:${appId}}`;
+  const presence = `${prefix}:{presence}`;
+  const registry = `${prefix}:{registry}`;
+  const activity = `${prefix}:{activity}`;
   const agentOrder = (agentId: string) => `${agent(agentId)}:order`;
   /**
    * The delivery queue of one agent, in the order every queue script takes them as KEYS
@@ -20,27 +28,28 @@ export function createKeys(prefix: string) {
     /** An event's recorded tokens, a hash: `a` its current attempt, `<attempt>.<seq>` each token. */
     stream: (agentId: string, eventId: string) => `${agent(agentId)}:stream:${eventId}`,
     event: (eventId: string) => `${prefix}:event:${eventId}`,
-    idempotency: (appId: string, key: string) => `${prefix}:idem:${appId}:${key}`,
-    outbox: (appId: string) => `${prefix}:outbox:${appId}`,
-    rate: (appId: string, window: number) => `${prefix}:rate:${appId}:${window}`,
-    conns: `${prefix}:conns`,
-    principalConns: (role: string, id: string) => `${prefix}:presence:${role}:${id}`,
-    nodeConns: (nodeId: string) => `${prefix}:node-conns:${nodeId}`,
-    nodeAlive: (nodeId: string) => `${prefix}:node:${nodeId}`,
-    nodes: `${prefix}:nodes`,
-    reapLock: (nodeId: string) => `${prefix}:reap:${nodeId}`,
-    registryApps: `${prefix}:registry:apps`,
-    registryAgents: `${prefix}:registry:agents`,
-    registryTokens: `${prefix}:registry:tokens`,
-    registryTokenUse: `${prefix}:registry:token-use`,
-    registrySeeded: `${prefix}:registry:seeded`,
+    idempotency: (appId: string, key: string) => `${app(appId)}:idem:${key}`,
+    outbox: (appId: string) => `${app(appId)}:outbox`,
+    rate: (appId: string, window: number) => `${app(appId)}:rate:${window}`,
+    conns: `${presence}:conns`,
+    principalConns: (role: string, id: string) => `${presence}:${role}:${id}`,
+    nodeConns: (nodeId: string) => `${presence}:node-conns:${nodeId}`,
+    nodeAlive: (nodeId: string) => `${presence}:node:${nodeId}`,
+    nodes: `${presence}:nodes`,
+    reapLock: (nodeId: string) => `${presence}:reap:${nodeId}`,
+    registryApps: `${registry}:apps`,
+    registryAgents: `${registry}:agents`,
+    registryTokens: `${registry}:tokens`,
+    registryTokenUse: `${registry}:token-use`,
+    registrySeeded: `${registry}:seeded`,
     timeline: (eventId: string) => `${prefix}:timeline:${eventId}`,
-    activityMinute: (minute: number) => `${prefix}:activity:minute:${minute}`,
-    activityEvent: (eventId: string) => `${prefix}:activity:event:${eventId}`,
-    activityRecent: `${prefix}:activity:recent`,
+    activityMinute: (minute: number) => `${activity}:minute:${minute}`,
+    activityEvent: (eventId: string) => `${activity}:event:${eventId}`,
+    activityRecent: `${activity}:recent`,
     finalsPending: `${prefix}:finals-pending`,
     busChannel: (nodeId: string) => `${prefix}:bus:${nodeId}`,
-    bullPrefix: `${prefix}:bull`,
+    /** BullMQ's keys are `<bullPrefix>:<queue>:…`: the tag keeps each queue's keys on one slot, as BullMQ needs on a cluster. */
+    bullPrefix: `{${prefix}:bull}`,
   };
 }
 

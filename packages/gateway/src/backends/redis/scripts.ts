@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect';
 import { luaCodeTable } from './script-codes';
 
 const LUA_DIR = path.join(__dirname, 'lua');
@@ -18,9 +18,10 @@ const SCRIPTS = {
   pump: { file: 'pump-15.lua', dispatch: true },
   holder: { file: 'holder-15.lua', dispatch: true },
   queuedEvents: { file: 'queuedEvents-15.lua', dispatch: true },
-  appendEvent: { file: 'appendEvent-2.lua', dispatch: false },
+  appendEvent: { file: 'appendEvent-1.lua', dispatch: false },
+  claimKey: { file: 'claimKey-1.lua', dispatch: false },
   updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
-  finishEvent: { file: 'finishEvent-2.lua', dispatch: false },
+  finishEvent: { file: 'finishEvent-1.lua', dispatch: false },
   overdueFinals: { file: 'overdueFinals-1.lua', dispatch: false },
   putOutbox: { file: 'putOutbox-1.lua', dispatch: false },
   takeOutbox: { file: 'takeOutbox-1.lua', dispatch: false },
@@ -63,7 +64,7 @@ function scriptSources(): ScriptSource[] {
  * Registers every Lua script on the client (EVALSHA, loading on NOSCRIPT) and returns a runner.
  * Each operation is one script, so it is atomic in Redis.
  */
-export function defineScripts(client: Redis): RunScript {
+export function defineScripts(client: RedisClient): RunScript {
   for (const { name, numberOfKeys, lua } of scriptSources()) client.defineCommand(name, { numberOfKeys, lua });
   const commands = client as unknown as Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
   return (name, keys, args) => commands[name](...keys, ...args);

@@ -1,0 +1,19 @@
+--[[
+  Marks an event finished, once: the caller that gets the record sends the one final frame. The
+  frame is kept in the record; the payload is dropped: a finished event is never delivered again.
+  The record is kept ARGV[1] ms, or, if it was recorded under an idempotency key, until that key
+  lapses (the record's `idemUntil`): a resend under the key is answered from the record (its
+  `accepted`, its final). Only the record is touched, so it may sit on any Redis Cluster slot;
+  the caller notes the final as not yet handed on before (see event-store.ts).
+  KEYS[1] event key
+  ARGV[1] how long to keep the finished record, ms;  ARGV[2] the final frame;  ARGV[3] now, ms
+  Returns the record as a flat field/value list, or false if missing or already finished.
+]]
+if redis.call('HGET', KEYS[1], 'finished') ~= '0' then return false end
+redis.call('HSET', KEYS[1], 'finished', '1', 'final', ARGV[2])
+redis.call('HDEL', KEYS[1], 'payload')
+local keep = tonumber(ARGV[1])
+local idemUntil = tonumber(redis.call('HGET', KEYS[1], 'idemUntil') or '0')
+if idemUntil - tonumber(ARGV[3]) > keep then keep = idemUntil - tonumber(ARGV[3]) end
+redis.call('PEXPIRE', KEYS[1], keep)
+return redis.call('HGETALL', KEYS[1])
