@@ -33,7 +33,7 @@ test('memory and Redis assign alike on random runs', async () => {
       return seed % n;
     };
     const memory = createMemoryDeliveryQueue(Date.now, 3);
-    const redisQueue = createRedisDeliveryQueue(client, defineScripts(client), createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`), 3);
+    const redisQueue = createRedisDeliveryQueue(client, defineScripts(client), createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`), { maxIdleSessions: 3 });
     const both = async <T>(what: string, op: (q: DeliveryQueue) => Promise<T>) => {
       const [a, b] = [await op(memory), await op(redisQueue)];
       expect({ run, what, result: b }).toEqual({ run, what, result: a });

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
+import type { RedisTarget } from './backends/redis/connect';
 import { DEFAULT_ACTIVITY } from './ports/activity';
+import { readRedisSettings } from './redis-settings';
 
 /** What a setting is for: `relay --help`, the README and docs/operations.md list settings by it. */
 export const SETTING_GROUPS = {
@@ -30,7 +32,15 @@ interface Setting {
 export const ENV = {
   PORT: { group: 'listening', default: '8080', min: 0, help: 'TCP port for WebSockets and HTTP (0 picks a free port)' },
   HOST: { group: 'listening', default: '0.0.0.0', help: 'Address to listen on' },
-  REDIS_URL: { group: 'redis', default: '', help: 'Redis URL; unset means the in-memory backend (one node, not durable)' },
+  REDIS_URL: { group: 'redis', default: '', help: 'Redis URL of one primary; unset (and no REDIS_CLUSTER_URLS) means the in-memory backend (one node, not durable)' },
+  REDIS_CLUSTER_URLS: {
+    group: 'redis', default: '',
+    help: 'Seed nodes of a Redis Cluster, comma-separated redis:// or rediss:// URLs (password and TLS from the URLs); instead of REDIS_URL',
+  },
+  RELAY_REDIS_MIN_REPLICAS: {
+    group: 'redis', default: '0', min: 0,
+    help: 'Replicas that must hold an event (Redis WAIT) before the app is told `accepted`, and a final before it is recorded; too few in time: RELAY_UNAVAILABLE',
+  },
   RELAY_REDIS_PREFIX: { group: 'redis', default: 'relay', help: 'Prefix of every Redis key, so several relays can share one Redis' },
   RELAY_NODE_TTL_MS: { group: 'redis', default: '10000', min: 1000, help: "A node silent this long is dead: its agents' unanswered events are redelivered" },
   RELAY_NODE_ID: { group: 'redis', default: '', help: 'Name of this node in logs and presence (default: hostname)' },
@@ -86,6 +96,9 @@ export interface NodeConfig {
   port: number;
   host: string;
   redisUrl: string | undefined;
+  /** One primary (REDIS_URL) or a cluster (REDIS_CLUSTER_URLS); unset: the in-memory backend. */
+  redis: RedisTarget | undefined;
+  redisMinReplicas: number;
   redisPrefix: string;
   nodeTtlMs: number;
   nodeId: string;
@@ -162,10 +175,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   if (adminToken !== undefined && (adminToken.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(adminToken))) {
     throw new ConfigError(`RELAY_ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters with no spaces`);
   }
+  const redis = readRedisSettings(str('REDIS_URL'), str('REDIS_CLUSTER_URLS'), int('RELAY_REDIS_MIN_REPLICAS'), (m) => new ConfigError(m));
   const config: NodeConfig = {
     port: int('PORT'),
     host: str('HOST'),
     redisUrl: str('REDIS_URL') || undefined,
+    redis: redis.target,
+    redisMinReplicas: redis.minReplicas,
     redisPrefix: str('RELAY_REDIS_PREFIX'),
     nodeTtlMs: int('RELAY_NODE_TTL_MS'),
     nodeId: str('RELAY_NODE_ID') || hostname(),

@@ -14,7 +14,7 @@ Environment (all optional; times in milliseconds unless the name ends in _S):
 
 ${settingsHelp()}
 
-With neither RELAY_CONFIG nor REDIS_URL, a development app and agent are created and their
+With neither RELAY_CONFIG nor REDIS_URL / REDIS_CLUSTER_URLS, a development app and agent are created and their
 tokens printed. Endpoints: /v1/ws/app, /v1/ws/agent, /healthz, /readyz, /metrics; with
 RELAY_ADMIN_TOKEN set, the admin API /v1/admin/ and the Dashboard /dashboard/.
 `;
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   let devTokens: { appToken: string; agentToken: string } | undefined;
   if (config.registryPath) {
     registry = readRegistryFile(config.registryPath, config.defaultTtlMs);
-  } else if (config.redisUrl) {
+  } else if (config.redis) {
     registry = { apps: [], agents: [], tokens: [] };
   } else {
     const dev = developmentRegistry(config.defaultTtlMs);

@@ -117,9 +117,10 @@ function createPorts(config: NodeConfig, registry: RegistryData, log: Logger, me
     // past the reply timeout a silent event gets its final, and from then the retention counts
     liveTtlMs: config.replyTimeoutMs + config.streamRetentionMs,
   };
-  if (config.redisUrl) {
+  if (config.redis) {
     return createRedisBackend({
-      url: config.redisUrl,
+      target: config.redis,
+      minReplicas: config.redisMinReplicas,
       prefix: config.redisPrefix,
       registry,
       registryMode: config.registryMode,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect';
 import { minuteExpiry, type ActivityEvent, type ActivityEventFields, type ActivityStore, type ActivityStoreOptions } from '../../ports';
 import type { Keys } from './keys';
 
@@ -9,7 +9,7 @@ const NUMERIC: (keyof ActivityEventFields)[] = ['acceptedAt', 'attempt', 'delive
  * TTL; an event's row is one hash with a TTL, indexed by a sorted set of ids by accept time that
  * each write trims to the bounds. Every call is one pipelined round trip.
  */
-export function createRedisActivityStore(client: Redis, keys: Keys, options: ActivityStoreOptions): ActivityStore {
+export function createRedisActivityStore(client: RedisClient, keys: Keys, options: ActivityStoreOptions): ActivityStore {
 
   return {
     async add(minute, counts) {
@@ -61,7 +61,7 @@ export function createRedisActivityStore(client: Redis, keys: Keys, options: Act
   };
 }
 
-async function exec(batch: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+async function exec(batch: ReturnType<RedisClient['pipeline']>): Promise<unknown[]> {
   const results = (await batch.exec()) ?? [];
   const failed = results.find(([err]) => err);
   if (failed) throw failed[0];

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect';
 import type { Assignment, DeliveryQueue, DispatchResult } from '../../ports';
 import { AGENT_QUEUE_WAITING, type Keys } from './keys';
 import type { RunScript } from './scripts';
@@ -6,11 +6,18 @@ import type { RunScript } from './scripts';
 type RawAssignment = [string, string, string, number];
 type RawDispatch = [RawAssignment[], string[]];
 
+export interface RedisDeliveryQueueOptions {
+  maxIdleSessions?: number;
+  /** Resolves once enough replicas hold the writes to these keys; an enqueued event is part of `accepted`. */
+  replicated?: (keys: string[]) => Promise<void>;
+}
+
 /**
  * The DeliveryQueue rules as Lua scripts (lua/include-dispatch.lua): every operation reads and
  * changes one agent's queue atomically, so any number of nodes can share it.
  */
-export function createRedisDeliveryQueue(client: Redis, run: RunScript, keys: Keys, maxIdleSessions = 10_000): DeliveryQueue {
+export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, keys: Keys, options: RedisDeliveryQueueOptions = {}): DeliveryQueue {
+  const maxIdleSessions = options.maxIdleSessions ?? 10_000;
   const result = (agentId: string, raw: RawDispatch): DispatchResult => ({
     assigned: raw[0].map(
       ([eventId, connId, nodeId, attempt]): Assignment => ({ eventId, agentId, connId, nodeId, attempt: Number(attempt) }),
@@ -19,9 +26,11 @@ export function createRedisDeliveryQueue(client: Redis, run: RunScript, keys: Ke
   });
   return {
     async enqueue(e) {
-      const raw = (await run('enqueue', keys.agentQueue(e.agentId), [
+      const queue = keys.agentQueue(e.agentId);
+      const raw = (await run('enqueue', queue, [
         e.eventId, e.sessionKey, e.order, e.notBefore, e.expiresAt, Date.now(), maxIdleSessions,
       ])) as RawDispatch;
+      await options.replicated?.(queue.slice(0, 1));
       return result(e.agentId, raw);
     },
     async attach(agentId, slot) {

@@ -1,9 +1,9 @@
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { DEFAULT_ACTIVITY, DEFAULT_TOKEN_STREAMS, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type Task, type TokenStreamOptions } from '../../ports';
 import { createRedisActivityStore } from './activity';
 import { createRedisBus } from './bus';
+import { connectRedis, describeTarget, type RedisTarget } from './connect';
 import { createRedisDeliveryQueue } from './delivery-queue';
 import { createRedisEventStore } from './event-store';
 import { createKeys } from './keys';
@@ -14,10 +14,17 @@ import { createRedisRegistry } from './registry';
 import { createRedisScheduler } from './scheduler';
 import { createRedisTokenStreams } from './token-stream';
 import { createRedisMetrics, timeCommands } from './metrics';
+import { createReplicaWait } from './replicas';
 import { defineScripts, scriptNamesBySha } from './scripts';
 
+/** How long `accepted` waits for RELAY_REDIS_MIN_REPLICAS replicas before it is RELAY_UNAVAILABLE. */
+const REPLICA_WAIT_MS = 1_000;
+
 export interface RedisBackendOptions {
-  url: string;
+  /** One primary (REDIS_URL) or a Redis Cluster's seed nodes (REDIS_CLUSTER_URLS). */
+  target: RedisTarget;
+  /** Replicas that must hold an accepted event or a recorded final before the node says so (WAIT). */
+  minReplicas?: number;
   /** Prefix of every key, so several relays (or test runs) can share one Redis. */
   prefix: string;
   registry: RegistryData;
@@ -42,30 +49,33 @@ export interface RedisBackendOptions {
 }
 
 /**
- * Every port on one Redis primary (use AOF with `appendfsync always` for the durability that
- * `accepted` promises). Needs Redis 6.2+. Multi-key scripts assume a single primary, not Redis
- * Cluster. Start-up never waits for Redis: until it answers, the node is not ready, upgrades get
- * 503 and nothing is accepted; ioredis reconnects on its own.
+ * Every port on one Redis primary or on a Redis Cluster, with the same code and guarantees (use
+ * AOF with `appendfsync always`, or replicas and `minReplicas`, for the durability that
+ * `accepted` promises). Needs Redis 7 (sharded pub/sub). Start-up never waits for Redis: until it
+ * answers, the node is not ready, upgrades get 503 and nothing is accepted; ioredis reconnects
+ * on its own.
  */
 export function createRedisBackend(options: RedisBackendOptions): Backend {
-  const { log } = options;
+  const { log, target } = options;
+  const where = describeTarget(target);
   const keys = createKeys(options.prefix);
   const retryStrategy = (attempt: number) => Math.min(200 * attempt, 2_000);
   // Commands fail at once while disconnected: an event must get RELAY_UNAVAILABLE, not wait.
-  const client = new Redis(options.url, {
+  const client = connectRedis(target, {
     enableOfflineQueue: false,
     enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     retryStrategy,
   });
-  const subscriber = new Redis(options.url, { retryStrategy });
-  const bullConnection = new Redis(options.url, { maxRetriesPerRequest: null, retryStrategy });
+  const subscriber = connectRedis(target, { retryStrategy, subscriber: true });
+  const bullConnection = connectRedis(target, { maxRetriesPerRequest: null, retryStrategy });
+  const replicated = createReplicaWait(client, options.minReplicas ?? 0, REPLICA_WAIT_MS);
 
   let lastComplaint = 0;
   const complain = (which: string) => (err: Error) => {
     if (Date.now() - lastComplaint < 5_000) return;
     lastComplaint = Date.now();
-    log.warn({ redis: redactUrl(options.url), connection: which, err: err.message }, 'redis unavailable; retrying');
+    log.warn({ redis: where, connection: which, err: err.message }, 'redis unavailable; retrying');
   };
   client.on('error', complain('commands'));
   subscriber.on('error', complain('subscriber'));
@@ -81,7 +91,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
       (written) => {
         seeded = true;
         log.info(
-          { redis: redactUrl(options.url), prefix: options.prefix, registry_mode: options.registryMode, registry_seeded: written },
+          { redis: where, prefix: options.prefix, registry_mode: options.registryMode, registry_seeded: written },
           'redis ready',
         );
       },
@@ -99,8 +109,9 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     events: createRedisEventStore(client, run, keys, {
       finishedRetentionMs: options.finishedRetentionMs,
       onFinalStored: metrics && ((bytes) => metrics.storedFinalBytes.observe(bytes)),
+      replicated,
     }),
-    queue: createRedisDeliveryQueue(client, run, keys),
+    queue: createRedisDeliveryQueue(client, run, keys, { replicated }),
     outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? OUTBOX_PER_APP, options.onOutboxDrop ?? (() => {})),
     rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),
     scheduler,
@@ -115,9 +126,4 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
       await Promise.allSettled([client.quit(), subscriber.quit(), bullConnection.quit()]);
     },
   };
-}
-
-/** A Redis URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@');
 }

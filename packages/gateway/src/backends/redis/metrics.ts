@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { Command, Redis } from 'ioredis';
+import type { Command } from 'ioredis';
+import type { RedisClient } from './connect';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 
 const COMMAND_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -39,10 +40,10 @@ export type RedisMetrics = ReturnType<typeof createRedisMetrics>;
  * `evalsha`, which would hide which operation is slow; the label set stays the few commands
  * and scripts the backend uses.
  */
-export function timeCommands(client: Redis, histogram: RedisMetrics['commandDuration'], scriptNames: Map<string, string>): void {
+export function timeCommands(client: RedisClient, histogram: RedisMetrics['commandDuration'], scriptNames: Map<string, string>): void {
   const send = client.sendCommand.bind(client);
   const children = new Map<string, Histogram.Internal<string>>();
-  client.sendCommand = ((command: Command, ...rest: unknown[]) => {
+  (client as { sendCommand: unknown }).sendCommand = (command: Command, ...rest: unknown[]) => {
     const start = performance.now();
     const sha = command.name === 'evalsha' ? String(command.args[0]) : '';
     const label = sha ? `script:${scriptNames.get(sha) ?? 'unknown'}` : command.name;
@@ -54,5 +55,5 @@ export function timeCommands(client: Redis, histogram: RedisMetrics['commandDura
     // A refused command (Redis down) has no latency to speak of: relay_redis_up tells of it.
     command.promise.then(done, () => {});
     return (send as (...args: unknown[]) => unknown)(command, ...rest);
-  }) as Redis['sendCommand'];
+  };
 }

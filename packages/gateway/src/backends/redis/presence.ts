@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect';
 import type { ConnectionInfo, Presence } from '../../ports';
 import type { Keys } from './keys';
 import type { RunScript } from './scripts';
@@ -19,7 +19,7 @@ const REAP_LOCK_MS = 30_000;
  * lapsed are never returned, and the first node to notice removes them. The app's or agent's
  * set is also its count of places (SCARD), so admission never reads the whole list.
  */
-export function createRedisPresence(client: Redis, run: RunScript, keys: Keys): Presence {
+export function createRedisPresence(client: RedisClient, run: RunScript, keys: Keys): Presence {
   /** nodeId → when it was last found alive. */
   const aliveSeen = new Map<string, number>();
   const beating = new Set<string>();

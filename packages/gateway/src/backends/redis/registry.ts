@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect';
 import type { Role } from '@relay/protocol';
 import { isAllowed, type AgentRecord, type AppRecord, type Principal, type Registry, type RegistryData, type TokenRecord } from '../../ports';
 import { hashToken, tokenId } from '../../tokens';
@@ -23,7 +23,7 @@ const byId = <T extends { id: string }>(records: T[]): T[] => records.sort((a, b
  * the secret itself is never stored or compared, so the lookup leaks nothing about it.
  */
 export function createRedisRegistry(
-  client: Redis,
+  client: RedisClient,
   run: RunScript,
   keys: Keys,
 ): Registry & { seed(data: RegistryData, mode: SeedMode): Promise<boolean> } {

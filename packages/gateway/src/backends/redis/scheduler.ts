@@ -1,5 +1,5 @@
 import { DelayedError, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect';
 import { taskId, type Scheduler, type Task } from '../../ports';
 
 const QUEUE = 'relay-tasks';
@@ -10,7 +10,7 @@ const QUEUE = 'relay-tasks';
  * `onError` gets the task whose run failed, or no task for a failure of the worker itself.
  */
 export function createRedisScheduler(
-  connection: Redis,
+  connection: RedisClient,
   prefix: string,
   onError: (err: unknown, task?: Task) => void,
 ): Scheduler {

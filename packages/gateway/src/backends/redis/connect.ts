@@ -1,0 +1,58 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/** One Redis primary or a Redis Cluster: every port takes either, the commands are the same. */
+export type RedisClient = Redis | Cluster;
+
+/** Where the store is: one primary (REDIS_URL) or the seed nodes of a cluster (REDIS_CLUSTER_URLS). */
+export type RedisTarget = { url: string } | { clusterUrls: string[] };
+
+export interface ConnectOptions {
+  /** false: a command fails at once while disconnected (an event gets RELAY_UNAVAILABLE, not a wait). */
+  enableOfflineQueue?: boolean;
+  enableAutoPipelining?: boolean;
+  /** null for BullMQ, whose workers block on their connection. */
+  maxRetriesPerRequest?: number | null;
+  retryStrategy?: (attempt: number) => number;
+  /** A connection for the bus's SSUBSCRIBE: on a cluster, one subscriber per shard. */
+  subscriber?: boolean;
+}
+
+/**
+ * Opens a connection to the target. On a cluster, TLS and credentials come from the first seed
+ * URL (every node of a cluster shares them); ioredis learns the other nodes from the seeds.
+ */
+export function connectRedis(target: RedisTarget, options: ConnectOptions = {}): RedisClient {
+  const { subscriber, retryStrategy, enableOfflineQueue, ...rest } = options;
+  if ('url' in target) return new Redis(target.url, { ...rest, retryStrategy, ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }) });
+  const seeds = target.clusterUrls.map((url) => new URL(url));
+  const first = seeds[0];
+  if (!first) throw new Error('a Redis Cluster needs at least one seed URL');
+  const redisOptions: RedisOptions = {
+    ...(rest.maxRetriesPerRequest !== undefined ? { maxRetriesPerRequest: rest.maxRetriesPerRequest } : {}),
+    ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+    ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  return new Cluster(
+    seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
+    {
+      redisOptions,
+      ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+      ...(rest.enableAutoPipelining ? { enableAutoPipelining: true } : {}),
+      ...(retryStrategy ? { clusterRetryStrategy: retryStrategy } : {}),
+      // A primary that died is replaced by its replica: ask for the slots again soon after.
+      slotsRefreshInterval: 1_000,
+      ...(subscriber ? { shardedSubscribers: true } : {}),
+    },
+  );
+}
+
+/** Where the target is, without passwords, for logs. */
+export function describeTarget(target: RedisTarget): string {
+  return 'url' in target ? redactUrl(target.url) : target.clusterUrls.map(redactUrl).join(',');
+}
+
+/** A Redis URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@');
+}
