@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis, RedisOptions } from 'ioredis';
 import { createRedisActivityStore } from '../../packages/gateway/src/backends/redis/activity';
 import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
+import type { ConnectOptions, RedisClient } from '../../packages/gateway/src/backends/redis/connect';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
@@ -29,12 +29,12 @@ import { tokenStreamContract } from './token-stream.contract';
  * node in a contract has its own, as real nodes do. Every test gets fresh keys, so the server
  * need not be empty. Another deployment (Redis Cluster, say) runs them all with one more call.
  */
-export function redisContracts(name: string, connect: (options?: RedisOptions) => Redis) {
-  const clients: Redis[] = [];
+export function redisContracts(name: string, connect: (options?: ConnectOptions) => RedisClient) {
+  const clients: RedisClient[] = [];
   afterAll(() => {
     for (const c of clients) c.disconnect();
   });
-  const open = (options?: RedisOptions) => {
+  const open = (options?: ConnectOptions) => {
     const client = connect(options);
     clients.push(client);
     return client;
@@ -102,13 +102,21 @@ export function redisContracts(name: string, connect: (options?: RedisOptions) =
     const { keys } = fresh();
     const buses: Bus[] = [];
     const bus = () => {
-      const made = createRedisBus(open(), open(), keys, (err) => {
+      const made = createRedisBus(open(), open({ subscriber: true }), keys, (err) => {
         throw err;
       });
       buses.push(made);
       return made;
     };
-    return { bus: bus(), peer: bus, teardown: async () => void (await Promise.all(buses.map((b) => b.close()))) };
+    const publisher = open();
+    // A node publishes once its backend is ready: before, a cluster client does not know the
+    // slots yet, and a message redirected (MOVED) may arrive after later ones.
+    if (publisher.status !== 'ready') await new Promise((resolve) => publisher.once('ready', resolve));
+    const first = createRedisBus(publisher, open({ subscriber: true }), keys, (err) => {
+      throw err;
+    });
+    buses.push(first);
+    return { bus: first, peer: bus, teardown: async () => void (await Promise.all(buses.map((b) => b.close()))) };
   });
 
   schedulerContract(

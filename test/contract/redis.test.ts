@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { connectRedis } from '../../packages/gateway/src/backends/redis/connect';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 import { redisContracts } from './redis-contracts';
 
@@ -11,4 +11,4 @@ afterAll(async () => {
   await redis.stop();
 });
 
-redisContracts('redis', (options) => new Redis(redis.url, options ?? {}));
+redisContracts('redis', (options) => connectRedis({ url: redis.url }, options));

@@ -1,0 +1,16 @@
+import { connectRedis } from '../../packages/gateway/src/backends/redis/connect';
+import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-cluster';
+import { redisContracts } from './redis-contracts';
+
+// Every port's contract on a real three-primary Redis Cluster: a script or MULTI whose keys
+// span two slots fails here with CROSSSLOT, where one primary would take it.
+let cluster: RedisClusterUnderTest;
+
+beforeAll(async () => {
+  cluster = await startRedisCluster();
+}, 60_000);
+afterAll(async () => {
+  await cluster.stop();
+});
+
+redisContracts('redis-cluster', (options) => connectRedis({ clusterUrls: cluster.urls }, options));
