@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { startRedisCluster, type RedisClusterUnderTest } from './redis-cluster';
 import { startRedis, type RedisUnderTest } from './redis-server';
 
 /**
@@ -45,15 +46,57 @@ export function redisClusterBackend(): BackendUnderTest {
   };
 }
 
+/** One local Redis Cluster per test file, whatever number of suites in it use one. */
+let sharedCluster: Promise<RedisClusterUnderTest> | undefined;
+if (typeof afterAll === 'function') {
+  afterAll(async () => {
+    const cluster = sharedCluster;
+    sharedCluster = undefined;
+    await (await cluster?.catch(() => undefined))?.stop();
+  }, 30_000);
+}
+
+/**
+ * Relay nodes on a real local Redis Cluster (three primaries, a replica each), started once per
+ * test file, as it takes seconds; every env() gets a fresh key prefix on it. Three nodes behind
+ * the balancer, or one for the single-node suites.
+ */
+export function redisShardedBackend(options: { nodes: 1 | 3 } = { nodes: 3 }): BackendUnderTest {
+  return {
+    name: 'redis-cluster',
+    async env() {
+      sharedCluster ??= startRedisCluster();
+      const cluster = await sharedCluster;
+      return {
+        REDIS_CLUSTER_URLS: cluster.seeds,
+        RELAY_REDIS_PREFIX: `${cluster.prefix}-${randomBytes(3).toString('hex')}`,
+        ...(options.nodes === 3 ? { RELAY_TEST_NODES: '3' } : {}),
+      };
+    },
+    // the cluster outlives each suite: the file's last hook stops it
+    teardown: async () => {},
+  };
+}
+
 /**
  * Every backend, or those RELAY_TEST_BACKENDS names. `singleNode` leaves out the balanced
- * cluster, for suites about one process (its metrics, its signals, its memory).
+ * cluster, for suites about one process (its metrics, its signals, its memory). The Redis
+ * Cluster backend costs a cluster start per file, so a plain run includes it only for the
+ * suites that pass `onRedisCluster` (those where slots could break a guarantee); naming
+ * `redis-cluster` in RELAY_TEST_BACKENDS runs any suite on it.
  */
-export function backendsUnderTest(options: { singleNode?: boolean } = {}): BackendUnderTest[] {
+export function backendsUnderTest(options: { singleNode?: boolean; onRedisCluster?: boolean } = {}): BackendUnderTest[] {
   const only = process.env.RELAY_TEST_BACKENDS?.split(',').map((s) => s.trim());
-  const all = [memoryBackend, redisBackend(), ...(options.singleNode ? [] : [redisClusterBackend()])];
+  const all = [
+    memoryBackend,
+    redisBackend(),
+    ...(options.singleNode ? [] : [redisClusterBackend()]),
+    redisShardedBackend({ nodes: options.singleNode ? 1 : 3 }),
+  ];
   // A run narrowed to the cluster still runs the single-node suites, on one Redis node.
-  const wanted = (name: string) =>
-    !only || only.includes(name) || (options.singleNode === true && name === 'redis' && only.includes('redis-3-nodes'));
+  const wanted = (name: string) => {
+    if (!only) return name !== 'redis-cluster' || options.onRedisCluster === true;
+    return only.includes(name) || (options.singleNode === true && name === 'redis' && only.includes('redis-3-nodes'));
+  };
   return all.filter((b) => wanted(b.name));
 }
