@@ -23,6 +23,8 @@ export interface RedisOptions {
    * for a test whose relay already looks for Redis at that address (see `freePort`).
    */
   port?: number;
+  /** A local replica of the primary on this port (implies the local binary, as `port` does). */
+  replicaOf?: number;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface RedisOptions {
  */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisUnderTest> {
   const prefix = `relaytest-${randomBytes(4).toString('hex')}`;
-  if (options.port !== undefined) return { ...(await startLocal(options)), prefix };
+  if (options.port !== undefined || options.replicaOf !== undefined) return { ...(await startLocal(options)), prefix };
   if (process.env.REDIS_URL) {
     const url = process.env.REDIS_URL;
     const fixed = async () => {
@@ -96,6 +98,7 @@ async function startLocal(options: RedisOptions): Promise<Omit<RedisUnderTest, '
       '--appendonly', options.appendonly ? 'yes' : 'no',
       '--appendfsync', 'always',
       '--protected-mode', 'no',
+      ...(options.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(options.replicaOf)]),
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = child;
