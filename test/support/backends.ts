@@ -66,7 +66,11 @@ export function redisShardedBackend(options: { nodes: 1 | 3 } = { nodes: 3 }): B
     name: 'redis-cluster',
     async env() {
       sharedCluster ??= startRedisCluster();
-      const cluster = await sharedCluster;
+      // a start that failed is tried again by the next suite, not handed to it
+      const cluster = await sharedCluster.catch((err: unknown) => {
+        sharedCluster = undefined;
+        throw err;
+      });
       return {
         REDIS_CLUSTER_URLS: cluster.seeds,
         RELAY_REDIS_PREFIX: `${cluster.prefix}-${randomBytes(3).toString('hex')}`,

@@ -39,7 +39,7 @@ interface Member {
 export async function startRedisCluster(): Promise<RedisClusterUnderTest> {
   const members: Member[] = [];
   try {
-    for (let i = 0; i < 6; i++) members.push(await launch(await freePort()));
+    for (let i = 0; i < 6; i++) members.push(await launchOnFreePorts());
     const addresses = members.map((m) => `127.0.0.1:${m.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes']);
     await until(async () => (await Promise.all(members.map((m) => clusterOk(m.port)))).every(Boolean), 'cluster_state:ok on every member');
@@ -81,7 +81,22 @@ export async function startRedisCluster(): Promise<RedisClusterUnderTest> {
   };
 }
 
-async function launch(port: number): Promise<Member> {
+/**
+ * A member on ports the OS found free. The cluster bus gets its own port (`cluster-port`), not
+ * the default port + 10000, which an outgoing connection may hold. Between finding a port free
+ * and binding it another process may take it: then try other ports.
+ */
+async function launchOnFreePorts(): Promise<Member> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(await freePort(), await freePort());
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function launch(port: number, busPort: number): Promise<Member> {
   const dir = mkdtempSync(path.join(tmpdir(), 'relay-redis-cluster-'));
   const args = [
     '--port', String(port),
@@ -93,12 +108,13 @@ async function launch(port: number): Promise<Member> {
     '--protected-mode', 'no',
     '--cluster-enabled', 'yes',
     '--cluster-config-file', 'nodes.conf',
+    '--cluster-port', String(busPort),
     // Fast failover for tests: a primary silent for a second is failed over.
     '--cluster-node-timeout', '1000',
   ];
   const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  await new Promise<void>((resolve, reject) => {
+  const started = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
@@ -114,6 +130,13 @@ async function launch(port: number): Promise<Member> {
       reject(new Error(`redis-server exited (${code}):\n${output}`));
     });
   });
+  try {
+    await started;
+  } catch (err) {
+    await signal({ port, dir, proc }, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   // Keep draining its output so a chatty server never blocks on a full pipe.
   proc.stdout?.resume();
   proc.stderr?.resume();
