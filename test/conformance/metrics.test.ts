@@ -89,7 +89,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
     expect(probes(after, 'relay_bus_received_total')).toBeLessThanOrEqual(probes(after, 'relay_bus_published_total'));
   });
 
-  if (backend.name === 'redis') {
+  if (backend.name === 'redis' || backend.name === 'redis-cluster') {
     test('Redis is up, and its commands are timed by command and by script name', async () => {
       const app = await r.connect('portal');
       const before = await metrics();
