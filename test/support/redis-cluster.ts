@@ -22,11 +22,14 @@ export interface RedisClusterUnderTest {
    * is `cluster_state:ok` again. Returns the killed port.
    */
   killPrimaryOf(slot: number): Promise<number>;
+  /** Starts a killed member again on its port and data: it rejoins as a replica of its shard. */
+  restart(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
 interface Member {
   port: number;
+  busPort: number;
   dir: string;
   proc: ChildProcess;
 }
@@ -43,6 +46,8 @@ export async function startRedisCluster(): Promise<RedisClusterUnderTest> {
     const addresses = members.map((m) => `127.0.0.1:${m.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes']);
     await until(async () => (await Promise.all(members.map((m) => clusterOk(m.port)))).every(Boolean), 'cluster_state:ok on every member');
+    // A replica still loading its first copy acknowledges no write (WAIT): wait for all of them.
+    await until(async () => (await Promise.all(members.map((m) => replicaSynced(m.port)))).every(Boolean), 'every replica in sync');
   } catch (err) {
     await Promise.all(members.map(stopMember));
     throw err;
@@ -75,6 +80,13 @@ export async function startRedisCluster(): Promise<RedisClusterUnderTest> {
       }, `a replica promoted for slot ${slot}`);
       return port;
     },
+    async restart(port) {
+      const i = members.findIndex((m) => m.port === port);
+      const member = members[i];
+      if (!member) throw new Error(`port ${port} is not a member`);
+      members[i] = await launch(member.port, member.busPort, member.dir);
+      await until(async () => (await replicaSynced(port)) && (await clusterOk(port)), `port ${port} back in sync`);
+    },
     async stop() {
       await Promise.all(members.map(stopMember));
     },
@@ -96,8 +108,7 @@ async function launchOnFreePorts(): Promise<Member> {
   }
 }
 
-async function launch(port: number, busPort: number): Promise<Member> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'relay-redis-cluster-'));
+async function launch(port: number, busPort: number, dir = mkdtempSync(path.join(tmpdir(), 'relay-redis-cluster-'))): Promise<Member> {
   const args = [
     '--port', String(port),
     '--bind', '127.0.0.1',
@@ -133,14 +144,14 @@ async function launch(port: number, busPort: number): Promise<Member> {
   try {
     await started;
   } catch (err) {
-    await signal({ port, dir, proc }, 'SIGKILL');
+    await signal({ port, busPort, dir, proc }, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   // Keep draining its output so a chatty server never blocks on a full pipe.
   proc.stdout?.resume();
   proc.stderr?.resume();
-  return { port, dir, proc };
+  return { port, busPort, dir, proc };
 }
 
 async function signal(member: Member, sig: NodeJS.Signals): Promise<void> {
@@ -158,6 +169,12 @@ async function stopMember(member: Member): Promise<void> {
 
 async function cli(port: number, ...args: string[]): Promise<string> {
   return (await run('redis-cli', ['-p', String(port), '-h', '127.0.0.1', ...args])).stdout;
+}
+
+/** A primary, or a replica whose link to its primary is up. */
+async function replicaSynced(port: number): Promise<boolean> {
+  const info = await cli(port, 'INFO', 'replication').catch(() => '');
+  return /role:master/.test(info) || /master_link_status:up/.test(info);
 }
 
 async function clusterOk(port: number): Promise<boolean> {

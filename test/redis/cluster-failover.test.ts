@@ -1,0 +1,76 @@
+import { keySlot } from '../../packages/gateway/src/backends/redis/slot';
+import { TestClient, eventFrame } from '../support/client';
+import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-cluster';
+import { startRelay, type RelayProcess } from '../support/relay-process';
+import { testRegistry } from '../support/registry';
+
+// A Redis Cluster shard's primary SIGKILLed with RELAY_REDIS_MIN_REPLICAS=1: every event the app
+// was told `accepted` is on the replica the cluster promotes, so the agent gets each of them
+// after the failover and the app one reply per event. While the shard has no replica, its events
+// are refused; once it has one again, the relay takes them without a restart.
+
+let cluster: RedisClusterUnderTest;
+let relay: RelayProcess;
+const { registry, tokens } = testRegistry();
+const clients: TestClient[] = [];
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+beforeAll(async () => {
+  cluster = await startRedisCluster();
+  relay = await startRelay({
+    registry,
+    env: { REDIS_CLUSTER_URLS: cluster.seeds, RELAY_REDIS_PREFIX: cluster.prefix, RELAY_REDIS_MIN_REPLICAS: '1' },
+  });
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await relay?.stop();
+  await cluster?.stop();
+});
+
+test("events accepted before their agent's shard primary dies are all delivered after the failover, each answered once", async () => {
+  const app = await TestClient.connect(relay.url, 'app', tokens.portal);
+  clients.push(app);
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    app.send(eventFrame({ ref: `e${i}`, thread_id: `portal:failover:${i}`, idempotency_key: `k${i}` }));
+    const answer = await app.next((f) => f.ref === `e${i}`);
+    expect(answer.type).toBe('accepted');
+    ids.push(answer.event_id as string);
+  }
+
+  // The agent's queue lives on the slot of its tag: kill that shard's primary. The promoted
+  // replica has no replica of its own, so no event for that shard can be vouched for: refused.
+  const killed = await cluster.killPrimaryOf(keySlot('agent:athena'));
+  app.send(eventFrame({ ref: 'alone', thread_id: 'portal:failover:alone' }));
+  expect(await app.next((f) => f.ref === 'alone', 10_000)).toMatchObject({ type: 'error', code: 'RELAY_UNAVAILABLE' });
+
+  // The dead primary comes back as the new primary's replica: events are taken again, without
+  // restarting the relay.
+  await cluster.restart(killed);
+  let after: string | undefined;
+  await until('an event accepted after the failover', async () => {
+    const ref = `late-${Date.now()}`;
+    app.send(eventFrame({ ref, thread_id: 'portal:failover:late', idempotency_key: 'late' }));
+    const answer = await app.next((f) => f.ref === ref, 10_000);
+    if (answer.type === 'accepted') after = answer.event_id as string;
+    return after !== undefined;
+  });
+
+  const agent = await TestClient.connect(relay.url, 'agent', tokens.athena);
+  clients.push(agent);
+  for (const id of [...ids, after as string]) {
+    const event = await agent.nextOf('event', id, 15_000);
+    agent.send({ type: 'reply', event_id: event.event_id, content: `done ${id}`, finish_reason: 'stop' });
+    expect(await app.nextOf('reply', id, 10_000)).toMatchObject({ content: `done ${id}` });
+  }
+  expect(await app.quiet(500)).toEqual([]); // no second final for any of them
+  for (const c of clients) expect(c.invalid).toEqual([]);
+}, 120_000);
