@@ -5,24 +5,40 @@ import type { Keys } from './keys';
 /**
  * One sharded pub/sub channel per node (SPUBLISH / SSUBSCRIBE, Redis 7): on a Redis Cluster a
  * frame costs only the shard of the node's channel, where classic PUBLISH reaches every shard;
- * on one primary it works the same. Messages for the same node within one event-loop turn go out
- * as one SPUBLISH (a JSON array), in the order they were published: tokens rely on that order.
- * An SPUBLISH that no subscriber heard means the node is gone (a killed process's connection is
- * closed at once), so its messages go to the undelivered handler.
+ * on one primary it works the same. Messages for a node go out in the order they were
+ * published, as JSON arrays: tokens rely on that order. A cluster client may send two commands
+ * for one channel by different ways (one redirected by MOVED while the slots are learned or a
+ * replica is promoted, the next straight), so there is one SPUBLISH per channel in flight at a
+ * time; what is published meanwhile waits and goes as the next batch, which also makes batches
+ * grow with the load. An SPUBLISH that no subscriber heard means the node is gone (a killed
+ * process's connection is closed at once), so its messages go to the undelivered handler.
  */
 export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, keys: Keys, onError: (err: unknown) => void): Bus {
-  let pending = new Map<string, BusMessage[]>();
-  let flushing = false;
+  const pending = new Map<string, BusMessage[]>();
+  const inFlight = new Map<string, Promise<void>>();
+  let scheduled = false;
   let undelivered: ((nodeId: string, message: BusMessage) => void) | undefined;
-  const flush = () => {
-    flushing = false;
-    const batch = pending;
-    pending = new Map();
-    for (const [nodeId, messages] of batch) {
-      publisher.spublish(keys.busChannel(nodeId), JSON.stringify(messages)).then((receivers) => {
+  const send = (nodeId: string) => {
+    const messages = pending.get(nodeId);
+    if (!messages || inFlight.has(nodeId)) return;
+    pending.delete(nodeId);
+    const sent = publisher.spublish(keys.busChannel(nodeId), JSON.stringify(messages)).then(
+      (receivers) => {
         if (receivers === 0) for (const message of messages) undelivered?.(nodeId, message);
-      }, onError);
-    }
+      },
+      onError,
+    );
+    inFlight.set(
+      nodeId,
+      sent.finally(() => {
+        inFlight.delete(nodeId);
+        send(nodeId);
+      }),
+    );
+  };
+  const flush = () => {
+    scheduled = false;
+    for (const nodeId of [...pending.keys()]) send(nodeId);
   };
   return {
     onUndelivered(handler) {
@@ -37,8 +53,8 @@ export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, 
       let list = pending.get(nodeId);
       if (!list) pending.set(nodeId, (list = []));
       list.push(message);
-      if (!flushing) {
-        flushing = true;
+      if (!scheduled) {
+        scheduled = true;
         setImmediate(flush);
       }
     },
@@ -51,7 +67,11 @@ export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, 
       await subscriber.ssubscribe(channel);
     },
     async close() {
-      if (pending.size > 0) flush();
+      // everything published before close goes out before the connection is quit
+      while (pending.size > 0 || inFlight.size > 0) {
+        flush();
+        await Promise.all(inFlight.values());
+      }
     },
   };
 }
