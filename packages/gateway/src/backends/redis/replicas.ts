@@ -40,7 +40,7 @@ function primaryFor(cluster: Cluster, key: string): Redis {
   const nodeKey = cluster.slots[keySlot(key)]?.[0];
   const node = nodeKey && cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
   // The slot map is being refreshed (a failover): nobody can vouch for the write yet.
-  if (!node) throw new ReplicasBehindError(0, 0);
+  if (!node) throw new Error(`no known Redis Cluster primary for ${key}: a failover is under way`);
   return node;
 }
 
