@@ -1,4 +1,5 @@
 import { Queue, type Job } from 'bullmq';
+import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { Redis } from 'ioredis';
 import { ErrorCode } from '@relay/protocol';
 import { eventFrame } from '../support/client';
@@ -81,7 +82,7 @@ test('expiry jobs run again for a cancelled and an answered event, and run twice
   // Jobs as the relay schedules them (queue "relay-tasks" under the cluster's prefix), as if a
   // cancel of the job had lost a race with its run, or BullMQ had handed one out twice.
   const connection = new Redis(c.redis.url, { maxRetriesPerRequest: null });
-  const queue = new Queue('relay-tasks', { connection, prefix: `${cluster.prefix}:bull` });
+  const queue = new Queue('relay-tasks', { connection, prefix: createKeys(cluster.prefix).bullPrefix });
   try {
     const jobs: Job[] = [];
     for (const a of [answered, cancelled, answered, cancelled]) {
