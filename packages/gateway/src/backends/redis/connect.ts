@@ -12,7 +12,9 @@ export interface ConnectOptions {
   enableAutoPipelining?: boolean;
   /** null for BullMQ, whose workers block on their connection. */
   maxRetriesPerRequest?: number | null;
-  retryStrategy?: (attempt: number) => number;
+  /** null: do not reconnect (a test that takes the connection down and up itself). */
+  retryStrategy?: (attempt: number) => number | null;
+  lazyConnect?: boolean;
   /** A connection for the bus's SSUBSCRIBE: on a cluster, one subscriber per shard. */
   subscriber?: boolean;
 }
@@ -39,6 +41,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
       redisOptions,
       ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
       ...(rest.enableAutoPipelining ? { enableAutoPipelining: true } : {}),
+      ...(rest.lazyConnect !== undefined ? { lazyConnect: rest.lazyConnect } : {}),
       ...(retryStrategy ? { clusterRetryStrategy: retryStrategy } : {}),
       // A primary that died is replaced by its replica: ask for the slots again soon after.
       slotsRefreshInterval: 1_000,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect';
 import type { TokenStreamOptions, TokenStreams } from '../../ports';
 import type { Keys } from './keys';
 
@@ -12,11 +12,11 @@ const RETRY_MS = 250;
 
 /**
  * Streams in Redis, one hash per event under its agent's hash tag (keys.ts `stream`): every
- * attempt's tokens, and which attempt is current. Writes are batched per event-loop turn into one pipeline
- * (like the bus), one batch at a time; every write is idempotent (HSET, PEXPIRE), so a
+ * attempt's tokens, and which attempt is current. Writes are batched per event-loop turn into
+ * one round of auto-pipelined commands (like the bus), one batch at a time; every write is idempotent (HSET, PEXPIRE), so a
  * batch that failed part-way is simply written again, whole, before any later one.
  */
-export function createRedisTokenStreams(client: Redis, keys: Keys, options: TokenStreamOptions): TokenStreams & { close(): void } {
+export function createRedisTokenStreams(client: RedisClient, keys: Keys, options: TokenStreamOptions): TokenStreams & { close(): void } {
   let queued: Write[] = [];
   let writing = false;
   let timer: NodeJS.Timeout | undefined;
@@ -61,13 +61,16 @@ export function createRedisTokenStreams(client: Redis, keys: Keys, options: Toke
         else if (w.kind === 'token') write.fields.push(`${w.attempt}.${w.seq}`, w.token);
         write.ttlMs = w.kind === 'ended' ? options.retentionMs : options.liveTtlMs;
       }
-      const pipeline = client.pipeline();
+      // Commands, not one pipeline: on a Redis Cluster a pipeline must stay on one node, and
+      // streams of several agents are on several. The client's auto-pipelining still sends
+      // each node's share in one write.
+      const writes: Promise<unknown>[] = [];
       for (const [key, write] of streams) {
-        if (write.fields.length > 0) pipeline.hset(key, ...write.fields);
-        pipeline.pexpire(key, write.ttlMs);
+        if (write.fields.length > 0) writes.push(client.hset(key, ...write.fields));
+        writes.push(client.pexpire(key, write.ttlMs));
       }
-      const results = await pipeline.exec();
-      ok = results !== null && results.every(([err]) => err === null);
+      await Promise.all(writes);
+      ok = true;
     } catch {
       ok = false;
     }
