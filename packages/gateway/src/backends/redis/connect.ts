@@ -35,7 +35,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
     ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
   };
-  return new Cluster(
+  const cluster = new Cluster(
     seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
     {
       redisOptions,
@@ -48,6 +48,21 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
       ...(subscriber ? { shardedSubscribers: true } : {}),
     },
   );
+  stopRefreshingOnceEnded(cluster);
+  return cluster;
+}
+
+/**
+ * ioredis 5.11 re-arms its slots-refresh timer from the end of a refresh that was under way when
+ * disconnect() ran, so a closed cluster client went on refreshing, and kept its process alive,
+ * for ever. A refresh that ends after the client has ended no longer schedules the next one.
+ */
+function stopRefreshingOnceEnded(cluster: Cluster): void {
+  const refresh = cluster.refreshSlotsCache.bind(cluster);
+  cluster.refreshSlotsCache = (callback) =>
+    refresh((err) => {
+      if (cluster.status !== 'end') callback?.(err);
+    });
 }
 
 /** Where the target is, without passwords, for logs. */
