@@ -102,6 +102,9 @@ export class SocketConnection implements Connection {
   }
 
   sendFinal(eventId: string, text: string): boolean {
+    // Several paths may carry one final to the same socket (a resend, a resume, the outbox, the
+    // live hand-on, racing after a reconnect): the socket writes it once.
+    if (this.sentFinals.has(eventId)) return true;
     if (!this.send(finalOnWire(text), 'control')) return false;
     if (this.ws.getBufferedAmount() > 0) this.unflushed.push({ eventId, text });
     this.sentFinals.add(eventId);
