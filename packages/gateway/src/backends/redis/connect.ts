@@ -58,6 +58,17 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
  * for ever. A refresh that ends after the client has ended no longer schedules the next one.
  */
 function stopRefreshingOnceEnded(cluster: Cluster): void {
+  // And a client that was never ended (or ends while connecting) must not keep its process
+  // alive by that timer alone: the timer is unref'd whenever ioredis sets it.
+  let timer: NodeJS.Timeout | null = null;
+  Object.defineProperty(cluster, 'slotsTimer', {
+    configurable: true,
+    get: () => timer,
+    set: (value: NodeJS.Timeout | null) => {
+      timer = value;
+      timer?.unref();
+    },
+  });
   const refresh = cluster.refreshSlotsCache.bind(cluster);
   cluster.refreshSlotsCache = (callback) =>
     refresh((err) => {
