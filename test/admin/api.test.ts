@@ -105,6 +105,8 @@ describe('admin API on two nodes sharing Redis', () => {
         hard_rate_limit_per_min: 60,
         max_connections: 3,
         connections: 0,
+        webhook_url: null,
+        webhook_secret_set: false,
       });
       expect((await api2('GET', `/v1/admin/apps/${app}`)).body).toEqual(created.body);
       expect((await api2('GET', '/v1/admin/apps')).body.apps.map((a: Frame) => a.id)).toContain(app);

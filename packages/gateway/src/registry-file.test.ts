@@ -35,6 +35,8 @@ describe('registry file', () => {
       rateLimitPerMin: 600,
       hardRateLimitPerMin: 1200,
       maxConnections: 10,
+      webhookUrl: null,
+      webhookSecret: null,
     });
     expect(fromYaml.agents[0]).toMatchObject({ defaultTtlMs: 5_000, maxInFlight: 64, maxQueue: 10_000, description: '' });
   });
@@ -75,5 +77,17 @@ describe('registry file', () => {
     expect(a.agentToken).toMatch(/^rla_athena_[0-9A-Za-z]{32}$/);
     expect(a.appToken).not.toBe(b.appToken);
     expect(a.data.agents[0]?.allowApps).toEqual(['portal']);
+  });
+
+  test('webhooks: an http(s) URL and a whsec_ secret for apps and agents; anything else is refused by field', () => {
+    const secret = 'whsec_' + Buffer.alloc(24, 1).toString('base64');
+    const data = toRegistryData({
+      apps: [{ id: 'portal', webhook_url: 'http://10.0.0.5:8080/hook', webhook_secret: secret }],
+      agents: [{ id: 'athena', webhook_url: 'https://agents.example/athena', webhook_secret: secret }],
+    }, 5_000);
+    expect(data.apps[0]).toMatchObject({ webhookUrl: 'http://10.0.0.5:8080/hook', webhookSecret: secret });
+    expect(data.agents[0]).toMatchObject({ webhookUrl: 'https://agents.example/athena', webhookSecret: secret });
+    expect(() => toRegistryData({ apps: [{ id: 'portal', webhook_url: 'ftp://x/y' }] }, 5_000)).toThrow(/apps\.0\.webhook_url/);
+    expect(() => toRegistryData({ agents: [{ id: 'a', webhook_secret: 'whsec_c2hvcnQ=' }] }, 5_000)).toThrow(/agents\.0\.webhook_secret/);
   });
 });

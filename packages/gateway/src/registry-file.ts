@@ -1,12 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import YAML from 'yaml';
-import { agentId, appId, type Role } from '@relay/protocol';
+import { agentId, appId, isWebhookSecret, type Role } from '@relay/protocol';
 import { AGENT_DEFAULTS, APP_DEFAULTS, defaultHardRate, type AgentRecord, type AppRecord, type RegistryData, type TokenHash } from './ports';
 import { generateToken, hashToken, tokenPrefix } from './tokens';
 
 /** A token as written in the registry file: plain text (development) or `sha256:<hex>`. */
 const tokenEntry = z.string().min(1);
+
+/** Webhooks are set by admins, so private-network targets are allowed; only the scheme is checked. */
+export const webhookUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2_048);
+const webhookSecret = z.string().refine(isWebhookSecret, 'must be whsec_ + base64 of at least 24 random bytes');
 
 const AppEntry = z.object({
   id: appId,
@@ -15,6 +19,8 @@ const AppEntry = z.object({
   rate_limit_per_min: z.int().positive().default(APP_DEFAULTS.rateLimitPerMin),
   hard_rate_limit_per_min: z.int().positive().optional(),
   max_connections: z.int().positive().default(APP_DEFAULTS.maxConnections),
+  webhook_url: webhookUrl.optional(),
+  webhook_secret: webhookSecret.optional(),
 });
 
 const AgentEntry = z.object({
@@ -27,6 +33,8 @@ const AgentEntry = z.object({
   default_ttl_ms: z.int().positive().optional(),
   max_in_flight: z.int().positive().default(AGENT_DEFAULTS.maxInFlight),
   max_queue: z.int().positive().default(AGENT_DEFAULTS.maxQueue),
+  webhook_url: webhookUrl.optional(),
+  webhook_secret: webhookSecret.optional(),
 });
 
 export const RegistryFile = z.object({
@@ -88,6 +96,8 @@ export function toRegistryData(raw: unknown, defaultTtlMs: number, source = 'reg
       rateLimitPerMin: a.rate_limit_per_min,
       hardRateLimitPerMin: Math.max(a.hard_rate_limit_per_min ?? defaultHardRate(a.rate_limit_per_min), a.rate_limit_per_min),
       maxConnections: a.max_connections,
+      webhookUrl: a.webhook_url ?? null,
+      webhookSecret: a.webhook_secret ?? null,
     };
   });
   const agents = file.agents.map((a): AgentRecord => {
@@ -101,6 +111,8 @@ export function toRegistryData(raw: unknown, defaultTtlMs: number, source = 'reg
       defaultTtlMs: a.default_ttl_ms ?? defaultTtlMs,
       maxInFlight: a.max_in_flight,
       maxQueue: a.max_queue,
+      webhookUrl: a.webhook_url ?? null,
+      webhookSecret: a.webhook_secret ?? null,
     };
   });
   return { apps, agents, tokens };

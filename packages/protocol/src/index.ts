@@ -4,3 +4,4 @@ export * from './session-key';
 export * from './frames';
 export * from './parse';
 export { rawMember } from './raw-json';
+export * from './webhook-signature';

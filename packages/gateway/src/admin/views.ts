@@ -13,6 +13,8 @@ export function appView(app: AppRecord, connections: number) {
     hard_rate_limit_per_min: app.hardRateLimitPerMin,
     max_connections: app.maxConnections,
     connections,
+    webhook_url: app.webhookUrl ?? null,
+    webhook_secret_set: Boolean(app.webhookSecret),
   };
 }
 
@@ -29,6 +31,8 @@ export function agentView(agent: AgentRecord, connections: number, waiting: numb
     status: connections > 0 ? 'online' : 'offline',
     connections,
     waiting,
+    webhook_url: agent.webhookUrl ?? null,
+    webhook_secret_set: Boolean(agent.webhookSecret),
   };
 }
 

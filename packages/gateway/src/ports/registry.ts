@@ -8,6 +8,10 @@ export interface AppRecord {
   /** Events per minute accepted at all; above it the app gets RATE_LIMITED. */
   hardRateLimitPerMin: number;
   maxConnections: number;
+  /** Where its events' finals are also POSTed, signed (PROTOCOL.md "App webhooks"); absent: none. */
+  webhookUrl?: string | null;
+  /** `whsec_…`, kept because signing needs it; never shown after it is made. */
+  webhookSecret?: string | null;
 }
 
 export interface AgentRecord {
@@ -22,6 +26,10 @@ export interface AgentRecord {
   maxInFlight: number;
   /** Events waiting for this agent at most; more get QUEUE_FULL. */
   maxQueue: number;
+  /** Where its events are POSTed when no socket of it is attached (PROTOCOL.md "Agents over HTTP"). */
+  webhookUrl?: string | null;
+  /** `whsec_…`, signs what is POSTed to `webhookUrl`; never shown after it is made. */
+  webhookSecret?: string | null;
 }
 
 /**
