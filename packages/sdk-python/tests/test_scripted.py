@@ -21,6 +21,15 @@ def app(relay: ScriptedRelay, **kwargs: Any) -> AppClient:
     return AppClient(relay.url, TOKEN, backoff=FAST, **kwargs)
 
 
+async def accepted_send(relay: ScriptedRelay, client: AppClient) -> tuple[Any, dict[str, Any], Any]:
+    """Sends one event and has the scripted relay accept it: its socket, the frame, the handle."""
+    sending = asyncio.ensure_future(client.send("athena", "t", {}))
+    socket = await relay.accept()
+    sent = await socket.next("event")
+    await socket.send(accepted(sent))
+    return socket, sent, await sending
+
+
 def test_answers_are_matched_by_ref_whatever_their_order() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
@@ -66,11 +75,7 @@ def test_an_accepted_event_without_its_final_is_resent_then_resumed_on_a_new_soc
 
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            sending = asyncio.ensure_future(client.send("athena", "t", {}))
-            s1 = await relay.accept()
-            sent = await s1.next("event")
-            await s1.send(accepted(sent))
-            handle = await sending
+            s1, sent, handle = await accepted_send(relay, client)
             await s1.send(token("a", 0))
             await s1.send({"type": "ping"})
             await s1.next("pong")
@@ -112,11 +117,7 @@ def test_a_final_delivered_twice_settles_once_and_is_no_orphan() -> None:
     async def main() -> None:
         orphans: list[dict[str, Any]] = []
         async with ScriptedRelay() as relay, app(relay, on_orphan=orphans.append) as client:
-            sending = asyncio.ensure_future(client.send("athena", "t", {}))
-            s = await relay.accept()
-            sent = await s.next("event")
-            await s.send(accepted(sent))
-            handle = await sending
+            s, _, handle = await accepted_send(relay, client)
             await s.send(reply(content="first"))
             await s.send(reply(content="second"))
             await s.send({"type": "error", "code": "AGENT_TIMEOUT", "message": "late", "event_id": "evt_1"})
@@ -155,10 +156,7 @@ def test_a_final_that_overtakes_the_resends_accepted_is_claimed_by_its_send() ->
 def test_tokens_of_a_new_attempt_follow_a_Restart_and_replayed_ones_are_dropped() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            sending = asyncio.ensure_future(client.send("athena", "t", {}))
-            s = await relay.accept()
-            await s.send(accepted(await s.next("event")))
-            handle = await sending
+            s, _, handle = await accepted_send(relay, client)
             for frame in [token("a", 0, 1), token("b", 1, 1), token("b", 1, 1), token("x", 0, 2), token("x", 0, 2), token("y", 1, 2), reply()]:
                 await s.send(frame)
             assert [t async for t in handle.tokens()] == ["a", "b", Restart(2), "x", "y"]
@@ -172,11 +170,7 @@ def test_a_reconnect_resumes_from_the_last_seq_held_and_holds_the_final_until_th
 
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            sending = asyncio.ensure_future(client.send("athena", "t", {}))
-            s1 = await relay.accept()
-            sent = await s1.next("event")
-            await s1.send(accepted(sent))
-            handle = await sending
+            s1, sent, handle = await accepted_send(relay, client)
             await s1.send(token("a", 0, 1))
             await s1.send(token("b", 1, 1))
             await s1.send({"type": "ping"})
@@ -201,11 +195,7 @@ def test_a_reconnect_resumes_from_the_last_seq_held_and_holds_the_final_until_th
 def test_a_resume_into_a_newer_attempt_marks_the_Restart_and_drops_the_older_attempts_tokens() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            sending = asyncio.ensure_future(client.send("athena", "t", {}))
-            s1 = await relay.accept()
-            sent = await s1.next("event")
-            await s1.send(accepted(sent))
-            handle = await sending
+            s1, sent, handle = await accepted_send(relay, client)
             await s1.send(token("a", 0, 1))
             await s1.send({"type": "ping"})
             await s1.next("pong")
@@ -229,11 +219,7 @@ def test_a_resume_past_retention_is_dropped_and_the_resend_brings_the_final() ->
     async def main() -> None:
         orphans: list[dict[str, Any]] = []
         async with ScriptedRelay() as relay, app(relay, on_orphan=orphans.append) as client:
-            sending = asyncio.ensure_future(client.send("athena", "t", {}))
-            s1 = await relay.accept()
-            sent = await s1.next("event")
-            await s1.send(accepted(sent))
-            handle = await sending
+            s1, sent, handle = await accepted_send(relay, client)
             await s1.send(token("a", 0, 1))
             await s1.send({"type": "ping"})
             await s1.next("pong")
