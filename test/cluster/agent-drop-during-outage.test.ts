@@ -8,6 +8,10 @@ import { testRegistry } from '../support/registry';
 // or remove it from presence then. Both must happen once Redis is back, or the events it held,
 // and later events of its sessions, would stay with a connection that no longer exists for as
 // long as its node lives, and discover would show the agent online.
+//
+// On one redis-server only: the whole store going down is the point. A Redis Cluster does not go
+// down as a whole when one process dies; its failure is a shard primary killed and replaced by
+// its replica, pinned in test/redis/cluster-failover.test.ts and the chaos test's cluster run.
 
 const { registry, tokens } = testRegistry();
 const relays: RelayProcess[] = [];

@@ -8,6 +8,10 @@ import { metricSum, scrape } from '../support/wire-probe';
 
 // A node whose Redis is unreachable at start-up says so, keeps running and refuses traffic
 // (it cannot record events); once Redis appears, it becomes ready by itself and serves.
+//
+// On one redis-server only: these tests start and kill the whole store. A Redis Cluster's
+// failure is one shard primary killed and replaced by its replica, pinned in
+// test/redis/cluster-failover.test.ts and the chaos test's cluster run.
 
 const { registry, tokens } = testRegistry();
 const relays: RelayProcess[] = [];

@@ -1,14 +1,39 @@
 import { randomBytes } from 'node:crypto';
+import { connectRedis, type ConnectOptions as RedisConnectOptions, type RedisClient } from '../../packages/gateway/src/backends/redis/connect';
+import { redisBackend, redisShardedBackend, type BackendUnderTest } from './backends';
 import { TestClient, type ConnectOptions, type Frame } from './client';
-import { startRedis, type RedisUnderTest } from './redis-server';
 import { startRelay, type RelayProcess } from './relay-process';
 import { roleOf, testRegistry, type Principal, type RegistryOverrides, type Tokens } from './registry';
 
-// Helpers for the cluster suites: several real gateway processes sharing one real redis-server,
-// all seeded from the same registry and writing under the same key prefix, so they act as one
-// relay. A test talks to a node by its number (1-based, as the tests describe them).
+// Helpers for the cluster suites: several real gateway processes sharing one store (a real
+// redis-server, or a real local Redis Cluster), all seeded from the same registry and writing
+// under the same key prefix, so they act as one relay. A test talks to a node by its number
+// (1-based, as the tests describe them).
+
+/**
+ * The stores the cluster suites run on: one redis-server and a local Redis Cluster (three
+ * primaries, a replica each), each started once per test file. RELAY_TEST_BACKENDS narrows the
+ * list as it does for conformance (`redis` or `redis-3-nodes`, `redis-cluster`); a list naming
+ * neither keeps the redis-server, since these suites need Redis.
+ */
+export function storesUnderTest(): BackendUnderTest[] {
+  const only = process.env.RELAY_TEST_BACKENDS?.split(',').map((s) => s.trim());
+  const onServer = !only || only.includes('redis') || only.includes('redis-3-nodes') || !only.includes('redis-cluster');
+  const onCluster = !only || only.includes('redis-cluster');
+  return [...(onServer ? [redisBackend()] : []), ...(onCluster ? [redisShardedBackend({ nodes: 1 })] : [])];
+}
+
+/** `describe`s the suite once per store (see storesUnderTest), the store's name in its title. */
+export function describeOnStores(title: string, suite: (store: BackendUnderTest) => void): void {
+  describe.each(storesUnderTest())(`${title} ($name)`, (store) => {
+    afterAll(() => store.teardown(), 30_000);
+    suite(store);
+  });
+}
 
 export interface ClusterOptions {
+  /** Where the nodes keep their state (one of storesUnderTest()). */
+  store: BackendUnderTest;
   /** How many nodes (at least three for the cluster tests). */
   size?: number;
   registry?: RegistryOverrides;
@@ -20,6 +45,8 @@ export interface Cluster {
   readonly nodes: RelayProcess[];
   /** The Redis key prefix every node of this cluster writes under (RELAY_REDIS_PREFIX). */
   readonly prefix: string;
+  /** A new connection to the cluster's store (one primary or the Redis Cluster); the caller quits it. */
+  redis(options?: RedisConnectOptions): RedisClient;
   readonly tokens: Tokens;
   /** Node `n` (1-based). */
   node(n: number): RelayProcess;
@@ -35,16 +62,15 @@ export interface Cluster {
 }
 
 /**
- * Starts `size` nodes on this Redis under a fresh key prefix, so each cluster starts from an
- * empty relay while the test file keeps one redis-server.
+ * Starts `size` nodes on the store under a fresh key prefix, so each cluster starts from an
+ * empty relay while the test file keeps one store.
  */
-export async function startCluster(redis: RedisUnderTest, options: ClusterOptions = {}): Promise<Cluster> {
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const { registry, tokens } = testRegistry(options.registry);
-  const env = {
-    REDIS_URL: redis.url,
-    RELAY_REDIS_PREFIX: `${redis.prefix}-${randomBytes(3).toString('hex')}`,
-    ...options.env,
-  };
+  const storeEnv = await options.store.env();
+  const env = { ...storeEnv, ...options.env };
+  const prefix = storeEnv.RELAY_REDIS_PREFIX;
+  if (!prefix) throw new Error(`store ${options.store.name} gave no RELAY_REDIS_PREFIX`);
   const size = options.size ?? 3;
   const started = await Promise.allSettled(Array.from({ length: size }, () => startRelay({ registry, env })));
   const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -61,7 +87,9 @@ export async function startCluster(redis: RedisUnderTest, options: ClusterOption
   };
   return {
     nodes,
-    prefix: env.RELAY_REDIS_PREFIX,
+    prefix,
+    redis: (redisOptions) =>
+      connectRedis(env.REDIS_CLUSTER_URLS ? { clusterUrls: env.REDIS_CLUSTER_URLS.split(',') } : { url: env.REDIS_URL ?? '' }, redisOptions),
     tokens,
     node,
     clients,
@@ -81,32 +109,14 @@ export async function startCluster(redis: RedisUnderTest, options: ClusterOption
   };
 }
 
-/** A redis-server for one test file, stopped after its last test. */
-export function fileRedis(): { readonly redis: RedisUnderTest } {
-  let redis: RedisUnderTest | undefined;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  return {
-    get redis() {
-      if (!redis) throw new Error('redis not started');
-      return redis;
-    },
-  };
-}
-
 /**
- * A cluster per test on the file's redis-server (see `startCluster`), stopped after each test
- * even when the test failed.
+ * A cluster per test on the suite's store (see `startCluster`), stopped after each test even
+ * when the test failed. Call it inside `describeOnStores`, which tears the store down.
  */
-export function clusterPerTest(options: ClusterOptions = {}): { readonly cluster: Cluster; readonly redis: RedisUnderTest } {
-  const file = fileRedis();
+export function clusterPerTest(options: ClusterOptions): { readonly cluster: Cluster } {
   let cluster: Cluster | undefined;
   beforeEach(async () => {
-    cluster = await startCluster(file.redis, options);
+    cluster = await startCluster(options);
   });
   afterEach(async () => {
     const running = cluster;
@@ -117,9 +127,6 @@ export function clusterPerTest(options: ClusterOptions = {}): { readonly cluster
     get cluster() {
       if (!cluster) throw new Error('cluster not started');
       return cluster;
-    },
-    get redis() {
-      return file.redis;
     },
   };
 }
