@@ -14,6 +14,7 @@ const { Redis } = require('ioredis');
 const { runBaseline, runBaselineOpenLoop, runRelay } = require('./load');
 const { cpuWindow, killAllNow, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
+const { compareShards } = require('./shards');
 
 const HELP = `npm run bench:cluster -- [options]      (every option also reads the env var shown)
 
@@ -31,6 +32,9 @@ const HELP = `npm run bench:cluster -- [options]      (every option also reads t
   --log-level L     the nodes' LOG_LEVEL                             BENCH_LOG_LEVEL  (info)
   --cpu-prof DIR    run both nodes with node --cpu-prof into DIR     BENCH_CPU_PROF
   --redis-server P  redis-server binary                              BENCH_REDIS_SERVER (redis-server)
+  --shards S        instead: the same load on one Redis, then on a     BENCH_SHARDS
+                    local Redis Cluster of S primaries; prints Redis CPU
+                    per frame and per event for each shard beside it
   --json            print the figures as one JSON object instead
   --keep            keep the temp dir (node and Redis logs) after a successful run
 `;
@@ -50,6 +54,7 @@ function options() {
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'string' },
       'redis-server': { type: 'string' },
+      shards: { type: 'string' },
       json: { type: 'boolean' },
       keep: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -79,6 +84,7 @@ function options() {
     logLevel: values['log-level'] ?? env.BENCH_LOG_LEVEL ?? 'info',
     cpuProf: values['cpu-prof'] ?? env.BENCH_CPU_PROF,
     redisServer: values['redis-server'] ?? env.BENCH_REDIS_SERVER ?? 'redis-server',
+    shards: values.shards ?? env.BENCH_SHARDS ? Math.floor(num(values.shards, env.BENCH_SHARDS, 0, '--shards')) : undefined,
     json: values.json ?? false,
     keep: values.keep ?? false,
   };
@@ -93,6 +99,12 @@ async function main() {
   if (!existsSync(gatewayMain)) throw new Error('packages/gateway/dist is missing: run `npm run build` first');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'relay-bench-'));
   const log = o.json ? () => {} : (/** @type {string} */ line) => process.stderr.write(`${line}\n`);
+  if (o.shards) {
+    await compareShards(o, dir, log);
+    if (o.keep) log(`logs kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+    return;
+  }
 
   const redis = await startRedis({ dir, aof: o.aof, binary: o.redisServer });
   const info = new Redis(redis.url);

@@ -225,4 +225,4 @@ function killAllNow() {
   for (const o of owned) if (o.proc.exitCode === null && o.proc.signalCode === null) o.proc.kill('SIGKILL');
 }
 
-module.exports = { freePort, ownFork, startRedis, startGateway, startSocketIo, cpuWindow, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };
+module.exports = { freePort, own, ownFork, waitFor, startRedis, startGateway, startSocketIo, cpuWindow, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };
