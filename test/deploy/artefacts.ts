@@ -34,7 +34,7 @@ export const isYaml = (file: string) => /\.ya?ml$/.test(file);
 
 /** Every YAML file of the deployment: deploy/, k8s/ and the compose file. */
 export function deploymentYamlFiles(): string[] {
-  return [...filesUnder('deploy'), ...filesUnder('k8s'), 'docker-compose.yml'].filter(isYaml);
+  return [...filesUnder('deploy'), ...filesUnder('k8s'), 'docker-compose.yml', 'docker-compose.cluster.yml'].filter(isYaml);
 }
 
 /**

@@ -209,10 +209,67 @@ describe('docker-compose.yml', () => {
   });
 
   test('every bind mount names a file or folder of this repository', () => {
-    for (const [name, service] of Object.entries(services)) {
+    for (const [name, service] of [...Object.entries(services), ...Object.entries(clusterServices)]) {
       for (const mount of mounts(service).filter((m) => m.source.startsWith('./'))) {
         expect([name, mount.source, existsSync(path.join(ROOT, mount.source))]).toEqual([name, mount.source, true]);
       }
     }
+  });
+});
+
+// The cluster profile: docker-compose.cluster.yml on top of docker-compose.yml.
+const clusterCompose = yamlDocument<{ services: Record<string, Service>; volumes: Record<string, unknown> }>('docker-compose.cluster.yml');
+const clusterServices = clusterCompose.services;
+
+describe('docker-compose.cluster.yml (the cluster profile)', () => {
+  const redisNames = Object.keys(clusterServices).filter((name) => /^redis-\d+$/.test(name));
+  const redisUrls = redisNames.map((name) => `redis://${name}:6379`);
+
+  test('six Redis processes in cluster mode, each durable as the single Redis is, on a volume of its own', () => {
+    expect(redisNames).toHaveLength(6);
+    const volumes = new Set<string>();
+    for (const name of redisNames) {
+      const redis = clusterServices[name] as Service;
+      const arg = (flag: string) => redis.command?.[redis.command.indexOf(flag) + 1];
+      expect(redis.image).toBe(services.redis?.image);
+      expect([name, arg('--cluster-enabled'), arg('--appendonly'), arg('--appendfsync'), arg('--maxmemory-policy')]).toEqual([name, 'yes', 'yes', 'always', 'noeviction']);
+      const data = mounts(redis).find((m) => m.target === '/data')?.source ?? '';
+      expect(Object.keys(clusterCompose.volumes)).toContain(data);
+      volumes.add(data);
+    }
+    expect(volumes.size).toBe(6);
+  });
+
+  test('redis-cluster-init joins all six, three primaries with a replica each', () => {
+    const init = clusterServices['redis-cluster-init'] as Service;
+    expect(Object.keys(init.depends_on ?? {}).sort()).toEqual([...redisNames].sort());
+    const script = init.command?.join(' ') ?? '';
+    expect(script).toContain('--cluster-replicas 1');
+    expect(script).toContain(`for n in ${redisNames.map((n) => n.split('-')[1]).join(' ')};`);
+  });
+
+  test.each(relayNames)('%s: with the overrides, its config is the whole cluster, every accept waiting on a replica', (name) => {
+    const override = clusterServices[name] as Service;
+    const env = { ...services[name]?.environment, ...override.environment };
+    for (const key of Object.keys(override.environment ?? {})) expect(Object.keys(ENV)).toContain(key);
+    const config = loadConfig(env);
+    expect(config.redis).toEqual({ clusterUrls: redisUrls });
+    expect(config.redisMinReplicas).toBe(1);
+    expect(config.nodeId).toBe(name);
+    expect(override.depends_on).toMatchObject({ 'redis-cluster-init': { condition: 'service_completed_successfully' } });
+  });
+
+  test('Prometheus scrapes the nodes as before and every Redis process through redis_exporter, as job "redis"', () => {
+    const file = mountedFile(clusterServices.prometheus as Service, '/etc/prometheus/prometheus.yml');
+    const config = yamlDocument(file);
+    const base = yamlDocument(mountedFile(services.prometheus as Service, '/etc/prometheus/prometheus.yml'));
+    const job = (c: typeof config, name: string) => c.scrape_configs.find((j: { job_name: string }) => j.job_name === name);
+    expect(job(config, 'relay')).toEqual(job(base, 'relay'));
+    expect(config.rule_files).toEqual(base.rule_files);
+    const redis = job(config, 'redis');
+    expect(redis.static_configs.flatMap((c: { targets: string[] }) => c.targets).sort()).toEqual([...redisUrls].sort());
+    const exporter = redis.relabel_configs.find((r: { target_label: string }) => r.target_label === '__address__').replacement as string;
+    expect(Object.keys(clusterServices)).toContain(exporter.split(':')[0]);
+    expect(redis.metrics_path).toBe('/scrape');
   });
 });

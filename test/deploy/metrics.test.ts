@@ -28,6 +28,14 @@ const EXTERNAL: Record<string, string> = {
   kube_deployment_status_replicas_available: 'kube-state-metrics',
   kube_deployment_spec_replicas: 'kube-state-metrics',
   kube_statefulset_status_replicas_ready: 'kube-state-metrics',
+  // Per Redis process (each shard's primary and replica), from redis_exporter (job "redis").
+  redis_up: 'redis_exporter',
+  redis_cpu_user_seconds_total: 'redis_exporter',
+  redis_cpu_sys_seconds_total: 'redis_exporter',
+  redis_commands_processed_total: 'redis_exporter',
+  redis_connected_slaves: 'redis_exporter',
+  redis_instance_info: 'redis_exporter',
+  redis_memory_used_bytes: 'redis_exporter',
 };
 /** Labels Prometheus adds to every scraped series (compose: job, instance; operator: more). */
 const TARGET_LABELS = ['job', 'instance', 'namespace', 'pod', 'service', 'endpoint', 'container'];
