@@ -1,5 +1,6 @@
 import { Queue, type Job } from 'bullmq';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { schedulerPrefixes } from '../../packages/gateway/src/backends/redis/scheduler';
 import { ErrorCode } from '@relay/protocol';
 import { eventFrame } from '../support/client';
 import { clusterPerTest, describeOnStores } from '../support/cluster';
@@ -82,7 +83,8 @@ describeOnStores('stale delayed jobs', (store) => {
     // Jobs as the relay schedules them (queue "relay-tasks" under the cluster's prefix), as if a
     // cancel of the job had lost a race with its run, or BullMQ had handed one out twice.
     const connection = cluster.redis({ maxRetriesPerRequest: null });
-    const queue = new Queue('relay-tasks', { connection, prefix: createKeys(cluster.prefix).bullPrefix });
+    // (on a Redis Cluster the first of its lanes: any lane's jobs are run)
+    const queue = new Queue('relay-tasks', { connection, prefix: schedulerPrefixes(createKeys(cluster.prefix), connection.isCluster)[0] });
     try {
       const jobs: Job[] = [];
       for (const a of [answered, cancelled, answered, cancelled]) {

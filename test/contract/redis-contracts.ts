@@ -127,7 +127,7 @@ export function redisContracts(name: string, connect: (options?: ConnectOptions)
       const made: Scheduler[] = [];
       const scheduler = () => {
         // BullMQ's workers block on their connection: it must never give up on a command.
-        const s = createRedisScheduler(open({ maxRetriesPerRequest: null }), keys.bullPrefix, (_err, task) => {
+        const s = createRedisScheduler(open({ maxRetriesPerRequest: null }), keys, (_err, task) => {
           if (task) failed.push(task);
         });
         made.push(s);

@@ -50,6 +50,8 @@ export function createKeys(prefix: string) {
     busChannel: (nodeId: string) => `${prefix}:bus:${nodeId}`,
     /** BullMQ's keys are `<bullPrefix>:<queue>:…`: the tag keeps each queue's keys on one slot, as BullMQ needs on a cluster. */
     bullPrefix: `{${prefix}:bull}`,
+    /** The same for a lane of the scheduler on a Redis Cluster, one tag per lane (see scheduler.ts). */
+    bullLanePrefix: (n: number) => `{${prefix}:bull:${n}}`,
   };
 }
 

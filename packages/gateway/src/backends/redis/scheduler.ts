@@ -1,8 +1,31 @@
-import { DelayedError, Queue, Worker } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from './connect';
+import type { Keys } from './keys';
+import { keySlot } from './slot';
 import { taskId, type Scheduler, type Task } from '../../ports';
 
 const QUEUE = 'relay-tasks';
+const SLOTS = 16_384;
+/** Queues ("lanes") on a Redis Cluster: two per shard of a three-primary cluster, one of six. */
+export const CLUSTER_LANES = 6;
+
+/**
+ * The BullMQ prefix of each lane of the scheduler. On one primary one queue, under the prefix it
+ * always had. On a Redis Cluster a queue's keys must share a slot, so one queue would put every
+ * event's delayed tasks on one shard (the busiest, in bench:cluster --shards 3): there are
+ * CLUSTER_LANES queues instead, whose tags are picked so that their slots fall in evenly spaced
+ * ranges of the 16,384, so shards holding even slot ranges (as `redis-cli --cluster create` and
+ * managed services lay them out) each get their share. A task always goes to the same lane.
+ */
+export function schedulerPrefixes(keys: Keys, onCluster: boolean): string[] {
+  if (!onCluster) return [keys.bullPrefix];
+  const prefixes: string[] = [];
+  for (let n = 0; prefixes.length < CLUSTER_LANES; n++) {
+    const candidate = keys.bullLanePrefix(n);
+    if (Math.floor((keySlot(candidate) * CLUSTER_LANES) / SLOTS) === prefixes.length) prefixes.push(candidate);
+  }
+  return prefixes;
+}
 
 /**
  * Tasks as delayed BullMQ jobs, run by whichever node's worker takes them first, so a task
@@ -11,19 +34,40 @@ const QUEUE = 'relay-tasks';
  */
 export function createRedisScheduler(
   connection: RedisClient,
-  prefix: string,
+  keys: Keys,
   onError: (err: unknown, task?: Task) => void,
 ): Scheduler {
-  const queue = new Queue<Task>(QUEUE, { connection, prefix });
+  const prefixes = schedulerPrefixes(keys, connection.isCluster);
+  const queues = prefixes.map((prefix) => new Queue<Task>(QUEUE, { connection, prefix }));
+  const queueOf = (id: string) => queues[keySlot(id) % queues.length] as Queue<Task>;
+  // A queue's first command waits for its set-up (hundreds of ms on a cluster): every lane's
+  // starts now, not when a task first lands on it, so a task is not late by that much.
+  for (const queue of queues) queue.waitUntilReady().catch(() => {}); // failures: on the command
   let handler: ((task: Task) => Promise<void>) | undefined;
-  let worker: Worker<Task> | undefined;
+  const workers: Worker<Task>[] = [];
   /**
-   * Tasks this node's worker is running, with the earliest time each was scheduled for again
+   * Tasks this node's workers are running, with the earliest time each was scheduled for again
    * meanwhile: BullMQ would take the running job for the new one and drop it.
    */
   const running = new Map<string, { again?: number }>();
+  const run = async (job: Job<Task>, token?: string) => {
+    const id = job.id as string;
+    const mine: { again?: number } = {};
+    running.set(id, mine);
+    try {
+      await (handler as (task: Task) => Promise<void>)(job.data);
+    } catch (err) {
+      onError(err, job.data);
+      throw err; // BullMQ retries it with backoff
+    } finally {
+      running.delete(id);
+    }
+    if (mine.again === undefined) return;
+    await job.moveToDelayed(mine.again, token);
+    throw new DelayedError(); // not a failure: BullMQ keeps the job, delayed
+  };
   const add = (time: number, task: Task) =>
-    queue.add(task.kind, task, {
+    queueOf(taskId(task)).add(task.kind, task, {
       jobId: taskId(task), // the same task is never queued twice
       delay: Math.max(0, time - Date.now()),
       attempts: 8,
@@ -39,7 +83,7 @@ export function createRedisScheduler(
         mine.again = Math.min(mine.again ?? time, time);
         return;
       }
-      const existing = await queue.getJob(id);
+      const existing = await queueOf(id).getJob(id);
       if (!existing) return void (await add(time, task));
       // A job that gave up (failed for good) still holds the id for a day: this is a new run.
       if (existing.finishedOn) {
@@ -54,35 +98,21 @@ export function createRedisScheduler(
       await add(time, task);
     },
     async cancel(task) {
-      await queue.remove(taskId(task));
+      const id = taskId(task);
+      await queueOf(id).remove(id);
     },
     onDue(h) {
       handler = h;
-      worker ??= new Worker<Task>(
-        QUEUE,
-        async (job, token) => {
-          const id = job.id as string;
-          const run: { again?: number } = {};
-          running.set(id, run);
-          try {
-            await (handler as (task: Task) => Promise<void>)(job.data);
-          } catch (err) {
-            onError(err, job.data);
-            throw err; // BullMQ retries it with backoff
-          } finally {
-            running.delete(id);
-          }
-          if (run.again === undefined) return;
-          await job.moveToDelayed(run.again, token);
-          throw new DelayedError(); // not a failure: BullMQ keeps the job, delayed
-        },
-        { connection, prefix, concurrency: 16 },
-      );
-      worker.on('error', (err) => onError(err));
+      if (workers.length > 0) return;
+      for (const prefix of prefixes) {
+        const worker = new Worker<Task>(QUEUE, run, { connection, prefix, concurrency: 16 });
+        worker.on('error', (err) => onError(err));
+        workers.push(worker);
+      }
     },
     async close() {
-      await worker?.close();
-      await queue.close();
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(queues.map((q) => q.close()));
     },
   };
 }
