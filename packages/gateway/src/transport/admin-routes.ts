@@ -61,6 +61,11 @@ export function registerAdminRoutes(app: TemplatedApp, options: AdminRoutesOptio
         pattern: `${principal(role)}/tokens/:token_id`,
         handler: ([id, tokenId]: string[]) => admin.revokeToken(role, id as string, tokenId as string),
       },
+      {
+        method: 'post' as const,
+        pattern: `${principal(role)}/webhook-secret`,
+        handler: ([id]: string[], body: unknown) => admin.rotateWebhookSecret(role, id as string, body),
+      },
     ]),
     {
       method: 'get',
