@@ -158,5 +158,12 @@ describe.each(backendsUnderTest({ singleNode: true }))('app webhooks given up an
     expect(text).toMatch(/relay_webhook_duration_seconds_count\{outcome="failed"\} 2/);
     const steps = (await adminApi(r.relay.httpUrl)('GET', `/v1/admin/events/${event.event_id}`)).body.steps as Frame[];
     expect(steps.filter((s) => s.step === 'webhook').map((s) => s.outcome)).toEqual(['failed', 'gave_up']);
+    // the app's list of latest tries (the Dashboard's), newest first, never the body
+    const listed = await adminApi(r.relay.httpUrl)('GET', '/v1/admin/apps/portal/webhooks');
+    expect(listed.body.tries.slice(0, 2)).toEqual([
+      expect.objectContaining({ event_id: event.event_id, attempt: 2, outcome: 'gave_up', status: 500 }),
+      expect.objectContaining({ event_id: event.event_id, attempt: 1, outcome: 'failed', status: 500 }),
+    ]);
+    expect(JSON.stringify(listed.body)).not.toContain(secret);
   }, 20_000);
 });

@@ -19,7 +19,7 @@ import {
   UpdateAgent,
   UpdateApp,
 } from './schemas';
-import { agentView, appView, connectionView, timelineView, tokenView } from './views';
+import { agentView, appView, connectionView, timelineView, tokenView, webhookTriesView } from './views';
 
 export interface AdminOptions {
   /** In file mode the registry file owns the registry: the API reads it but refuses changes. */
@@ -291,6 +291,12 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
       if (!changed) throw notFound(role, id);
       log.info({ role, [`${role}_id`]: id }, 'webhook secret rotated');
       return ok({ [`${role}_id`]: id, webhook_url: changed.webhookUrl ?? null, webhook_secret: secret }, 201);
+    },
+
+    /** The app's webhook and its latest tries (deliveries and failures), for the Dashboard. */
+    async webhookTries(id: string) {
+      const app = await appOrThrow(id);
+      return ok(webhookTriesView(app, await backend.webhooks.recent(app.id)));
     },
 
     async connections(filter: { role?: string; id?: string }) {

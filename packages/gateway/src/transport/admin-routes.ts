@@ -38,6 +38,7 @@ export function registerAdminRoutes(app: TemplatedApp, options: AdminRoutesOptio
     { method: 'get', pattern: principal('app'), handler: ([id]) => admin.getApp(id as string) },
     { method: 'patch', pattern: principal('app'), handler: ([id], body) => admin.updateApp(id as string, body) },
     { method: 'delete', pattern: principal('app'), handler: ([id]) => admin.deleteApp(id as string) },
+    { method: 'get', pattern: `${principal('app')}/webhooks`, handler: ([id]) => admin.webhookTries(id as string) },
     { method: 'get', pattern: '/v1/admin/agents', handler: () => admin.listAgents() },
     { method: 'post', pattern: '/v1/admin/agents', handler: (_, body) => admin.createAgent(body) },
     { method: 'get', pattern: principal('agent'), handler: ([id]) => admin.getAgent(id as string) },
