@@ -53,7 +53,8 @@ describe.each(backendsUnderTest())('app webhooks ($name backend)', (backend) => 
 
     const answered = await send(app, eventFrame());
     await agent.nextOf('event', answered.event_id);
-    agent.send({ type: 'reply', event_id: answered.event_id, content: 'done', finish_reason: 'stop' });
+    const content = `answer-${answered.event_id}`;
+    agent.send({ type: 'reply', event_id: answered.event_id, content, finish_reason: 'stop' });
     const reply = await app.nextOf('reply', answered.event_id);
     expect(await deliveredOnce(answered.event_id as string)).toEqual(reply);
 
@@ -79,6 +80,10 @@ describe.each(backendsUnderTest())('app webhooks ($name backend)', (backend) => 
     const headers = triesOf(answered.event_id as string)[0]?.headers;
     expect(headers?.['content-type']).toBe('application/json');
     expect(headers?.['webhook-signature']).toMatch(/^v1,/);
+    // logs name the tries, never a body or the secret
+    await r.relay.waitForOutput(/webhook delivered/);
+    expect(r.relay.output()).not.toContain(content);
+    expect(r.relay.output()).not.toContain(secret.slice(6));
   });
 
   test('failures (500, a timeout, a redirect) are tried again with growing gaps until a 2xx; the redirect is not followed', async () => {

@@ -40,7 +40,8 @@ export async function tryWebhook(ctx: RelayContext, task: WebhookTask): Promise<
   const app = await ctx.backend.registry.app(task.appId);
   const started = Date.now();
   if (!app?.webhookUrl) {
-    record(ctx, task, started, 'gave_up', { error: 'the app has no webhook_url' });
+    // A deleted app gets no list of tries again (it would outlive the app under its id).
+    record(ctx, task, started, 'gave_up', { error: app ? 'the app has no webhook_url' : 'the app was deleted' }, app !== null);
     return;
   }
   const answer = await post(app, task, ctx.limits.webhookTimeoutMs);
@@ -99,14 +100,16 @@ function describe(err: unknown): string {
 }
 
 /** The try in the event's timeline, the app's list of tries, the metrics and the log; never the body or the secret. */
-function record(ctx: RelayContext, task: WebhookTask, started: number, outcome: WebhookOutcome, answer: Answer): void {
+function record(ctx: RelayContext, task: WebhookTask, started: number, outcome: WebhookOutcome, answer: Answer, listed = true): void {
   const durationMs = Date.now() - started;
   const detail = { ...(answer.status !== undefined ? { status: answer.status } : {}), ...(answer.error ? { error: answer.error } : {}) };
   ctx.note(task.eventId, { at: started, kind: 'webhook', node: ctx.nodeId, attempt: task.attempt, outcome, ...detail });
-  ctx.track(
-    'webhook-log',
-    ctx.backend.webhooks.add(task.appId, { at: started, eventId: task.eventId, attempt: task.attempt, outcome, durationMs, node: ctx.nodeId, ...detail }),
-  );
+  if (listed) {
+    ctx.track(
+      'webhook-log',
+      ctx.backend.webhooks.add(task.appId, { at: started, eventId: task.eventId, attempt: task.attempt, outcome, durationMs, node: ctx.nodeId, ...detail }),
+    );
+  }
   ctx.metrics.webhookDeliveries.inc({ outcome });
   const fields = { app_id: task.appId, event_id: task.eventId, attempt: task.attempt, outcome, ...detail, duration_ms: durationMs };
   if (outcome === 'delivered') ctx.log.info(fields, 'webhook delivered');
