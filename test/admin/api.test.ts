@@ -323,6 +323,54 @@ describe('admin API on two nodes sharing Redis', () => {
     });
   });
 
+  describe('webhooks', () => {
+    test.each(['apps', 'agents'] as const)(
+      '%s: PATCH sets and removes webhook_url; webhook-secret answers a new secret once, and only "set" after',
+      async (kind) => {
+        const principal = id(kind === 'apps' ? 'hooked-app' : 'hooked-agent');
+        expect((await api1('POST', `/v1/admin/${kind}`, { id: principal })).status).toBe(201);
+        const set = await api2('PATCH', `/v1/admin/${kind}/${principal}`, { webhook_url: 'http://10.0.0.7:9000/hook' });
+        // a private-network target is allowed: webhooks are set by admins
+        expect(set).toMatchObject({ status: 200, body: { webhook_url: 'http://10.0.0.7:9000/hook', webhook_secret_set: false } });
+
+        const first = await api1('POST', `/v1/admin/${kind}/${principal}/webhook-secret`, {});
+        expect(first.status).toBe(201);
+        expect(first.body.webhook_secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+        const second = await api2('POST', `/v1/admin/${kind}/${principal}/webhook-secret`);
+        expect(second.body.webhook_secret).toMatch(/^whsec_/);
+        expect(second.body.webhook_secret).not.toBe(first.body.webhook_secret);
+        for (const read of [await api1('GET', `/v1/admin/${kind}/${principal}`), await api2('GET', `/v1/admin/${kind}`)]) {
+          const text = JSON.stringify(read.body);
+          expect(text).not.toContain(first.body.webhook_secret);
+          expect(text).not.toContain(second.body.webhook_secret);
+        }
+        expect((await api1('GET', `/v1/admin/${kind}/${principal}`)).body).toMatchObject({
+          webhook_url: 'http://10.0.0.7:9000/hook',
+          webhook_secret_set: true,
+          ...(kind === 'agents' ? { status: 'http' } : {}),
+        });
+
+        const removed = await api1('PATCH', `/v1/admin/${kind}/${principal}`, { webhook_url: null });
+        expect(removed.body).toMatchObject({ webhook_url: null, ...(kind === 'agents' ? { status: 'offline' } : {}) });
+        for (const bad of ['ftp://example.com/x', 'not a url', 42]) {
+          const answer = await api1('PATCH', `/v1/admin/${kind}/${principal}`, { webhook_url: bad });
+          expect([bad, answer.status, answer.body.error?.field]).toEqual([bad, 400, 'webhook_url']);
+        }
+        expect((await api1('POST', `/v1/admin/${kind}/${principal}/webhook-secret`, { secret: 'mine' })).status).toBe(400);
+        expect((await api1('POST', `/v1/admin/${kind}/nobody-here/webhook-secret`, {})).status).toBe(404);
+        expect((await api1('DELETE', `/v1/admin/${kind}/${principal}`)).status).toBe(200);
+      },
+    );
+
+    test("an app's webhook tries route: its URL and no tries before any final; 404 for an unknown app", async () => {
+      const app = id('hooked');
+      expect((await api1('POST', '/v1/admin/apps', { id: app })).status).toBe(201);
+      const listed = await api2('GET', `/v1/admin/apps/${app}/webhooks`);
+      expect(listed).toMatchObject({ status: 200, body: { app_id: app, webhook_url: null, webhook_secret_set: false, tries: [] } });
+      expect((await api2('GET', '/v1/admin/apps/nobody-here/webhooks')).status).toBe(404);
+    });
+  });
+
   describe('bad input', () => {
     test('unknown ids are 404', async () => {
       for (const [method, path] of [
@@ -432,6 +480,8 @@ describe('file registry mode', () => {
         ['PUT', '/v1/admin/agents/athena/allowlist', { apps: [] }],
         ['DELETE', '/v1/admin/apps/portal'],
         ['POST', '/v1/admin/apps/portal/tokens', undefined],
+        ['PATCH', '/v1/admin/apps/portal', { webhook_url: 'https://example.com/hook' }],
+        ['POST', '/v1/admin/agents/athena/webhook-secret', {}],
       ] as const) {
         const answer = await api(method, path, body);
         expect([method, path, answer.status, answer.body.error?.code]).toEqual([method, path, 409, 'registry_read_only']);

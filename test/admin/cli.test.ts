@@ -29,6 +29,20 @@ describe('the relay CLI over the admin API', () => {
       );
     });
 
+  test('webhooks: --webhook-url sets it (none removes it), webhook-secret prints a new secret once', async () => {
+    const set = await cli(['apps', 'update', 'flow', '--webhook-url', 'https://hooks.example.com/relay']);
+    expect(set).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(set.stdout)).toMatchObject({ id: 'flow', webhook_url: 'https://hooks.example.com/relay', webhook_secret_set: false });
+    const secret = await cli(['apps', 'webhook-secret', 'flow', '--secret-only']);
+    expect(secret.code).toBe(0);
+    expect(secret.stdout.trim()).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const shown = await cli(['agents', 'webhook-secret', 'klyve']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ agent_id: 'klyve', webhook_secret: expect.stringMatching(/^whsec_/) });
+    expect(JSON.parse((await cli(['apps', 'get', 'flow'])).stdout)).toMatchObject({ webhook_secret_set: true });
+    expect(JSON.parse((await cli(['apps', 'update', 'flow', '--webhook-url', 'none'])).stdout)).toMatchObject({ webhook_url: null });
+    expect(await cli(['apps', 'update', 'flow', '--webhook-url', 'ftp://x'])).toMatchObject({ code: 1, stderr: expect.stringContaining('webhook_url') });
+  });
+
   test('create an agent, issue a token a socket then uses, list, revoke: JSON out, exit 0', async () => {
     const created = await cli(['agents', 'create', 'zeus', '--name', 'Zeus', '--allow', 'portal,flow', '--max-in-flight=3']);
     expect(created).toMatchObject({ code: 0, stderr: '' });

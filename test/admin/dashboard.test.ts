@@ -9,10 +9,11 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ADMIN_TOKEN } from '../support/admin';
 import { TestClient, UpgradeRefused, eventFrame } from '../support/client';
-import { send } from '../support/lifecycle';
+import { send, waitFor } from '../support/lifecycle';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 import { startRelay, type RelayProcess } from '../support/relay-process';
 import { testRegistry } from '../support/registry';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts');
@@ -157,5 +158,77 @@ describe('the Dashboard in a real browser', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token').waitFor();
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+  }, 60_000);
+
+  test("an app's webhook: set its URL, create the secret (shown once), see deliveries and failures, rotate; an agent with a webhook shows as http", async () => {
+    const receiver: WebhookReceiver = await startWebhookReceiver('whsec_' + Buffer.alloc(32).toString('base64'));
+    try {
+      await page.goto(`${relay.httpUrl}/dashboard/`);
+      await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+      await page.getByLabel('Admin token').press('Enter');
+      await page.getByRole('button', { name: 'Manage app flow' }).click();
+      await page.getByRole('heading', { name: 'App flow' }).waitFor();
+      await page.getByText('No signing secret: tries fail until one is made.').waitFor();
+
+      await page.getByLabel('Webhook URL').fill('ftp://nowhere');
+      await page.getByRole('button', { name: 'Save webhook URL' }).click();
+      await page.getByRole('alert').filter({ hasText: 'Could not save the webhook of flow' }).waitFor();
+      expect(await page.getByLabel('Webhook URL').getAttribute('aria-invalid')).toBe('true');
+      await page.getByLabel('Webhook URL').fill(`${receiver.url}/flow`);
+      await page.getByRole('button', { name: 'Save webhook URL' }).click();
+      await status().filter({ hasText: 'Webhook of app flow set' }).waitFor();
+
+      await page.getByRole('button', { name: 'Create webhook secret' }).click();
+      const first = (await page.locator('#webhook-secret-value').textContent()) ?? '';
+      expect(first).toMatch(/^whsec_/);
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Copy secret');
+      receiver.useSecret(first);
+
+      // A final of flow's: the receiver fails the first try on purpose, takes the second.
+      receiver.next({ status: 500 });
+      const agent = await TestClient.connect(relay.url, 'agent', tokens.athena);
+      clients.push(agent);
+      const app = await TestClient.connect(relay.url, 'app', tokens.flow);
+      clients.push(app);
+      const accepted = await send(app, eventFrame({ thread_id: 'flow:hooked:1' }));
+      await agent.nextOf('event', accepted.event_id);
+      agent.send({ type: 'reply', event_id: accepted.event_id, content: 'Hooked', finish_reason: 'stop' });
+      await waitFor('two tries', () => receiver.received.length === 2, 10_000);
+      expect(receiver.received.map((w) => w.ok)).toEqual([true, true]);
+
+      await page.getByRole('button', { name: 'Manage app flow' }).click();
+      const tries = page.getByRole('table', { name: 'Latest webhook tries' });
+      await tries.waitFor();
+      expect(await tries.getByRole('row').count()).toBe(3); // the header and two tries
+      expect(await tries.textContent()).toContain('delivered');
+      expect(await tries.textContent()).toContain('failed, tried again');
+      await page.getByText('Latest tries (2; 1 failed)').waitFor();
+      await page.getByText('A signing secret is set').waitFor();
+      expect(await page.locator('#webhook-secret-value').count()).toBe(0); // never shown again
+
+      await page.getByRole('button', { name: 'Rotate webhook secret' }).click();
+      await status().filter({ hasText: 'New webhook secret for app flow' }).waitFor();
+      const second = (await page.locator('#webhook-secret-value').textContent()) ?? '';
+      expect(second).toMatch(/^whsec_/);
+      expect(second).not.toBe(first);
+
+      // An agent with a webhook and no socket is served over HTTP: shown as such.
+      await page.getByRole('button', { name: 'Close' }).click();
+      await page.getByRole('button', { name: 'Manage agent klyve' }).click();
+      await page.getByRole('heading', { name: 'Agent klyve' }).waitFor();
+      await page.getByLabel('Webhook URL').fill(`${receiver.url}/klyve`);
+      await page.getByRole('button', { name: 'Save webhook URL' }).click();
+      await status().filter({ hasText: 'Webhook of agent klyve set' }).waitFor();
+      const klyve = page.getByRole('table', { name: 'Agents', exact: true }).getByRole('row', { name: /klyve/ });
+      await klyve.getByText('http', { exact: true }).waitFor();
+
+      await page.getByRole('button', { name: 'Manage app flow' }).click();
+      await tries.waitFor();
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-webhooks.png'), fullPage: true });
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
   }, 60_000);
 });

@@ -8,6 +8,7 @@ import { createMemoryRateLimiter } from '../../packages/gateway/src/backends/mem
 import { createMemoryRegistry } from '../../packages/gateway/src/backends/memory/registry';
 import { createMemoryScheduler } from '../../packages/gateway/src/backends/memory/scheduler';
 import { createMemoryTokenStreams } from '../../packages/gateway/src/backends/memory/token-stream';
+import { createMemoryWebhookLog } from '../../packages/gateway/src/backends/memory/webhook-log';
 import type { Task } from '../../packages/gateway/src/ports';
 import { activityStoreContract } from './activity.contract';
 import { busContract } from './bus.contract';
@@ -19,6 +20,7 @@ import { queueEventsContract, registryContract, timelineContract } from './regis
 import { rateLimiterContract } from './rate-limiter.contract';
 import { schedulerContract } from './scheduler.contract';
 import { tokenStreamContract } from './token-stream.contract';
+import { webhookLogContract } from './webhook-log.contract';
 
 deliveryQueueContract('memory', async () => ({ queue: createMemoryDeliveryQueue(), teardown: async () => {} }));
 
@@ -81,3 +83,5 @@ tokenStreamContract('memory', async () => {
     teardown: async () => {},
   };
 });
+
+webhookLogContract('memory', async () => createMemoryWebhookLog());

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createRedisActivityStore } from '../../packages/gateway/src/backends/redis/activity';
+import { createRedisWebhookLog } from '../../packages/gateway/src/backends/redis/webhook-log';
 import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
 import type { ConnectOptions, RedisClient } from '../../packages/gateway/src/backends/redis/connect';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
@@ -23,6 +24,7 @@ import { rateLimiterContract } from './rate-limiter.contract';
 import { queueEventsContract, registryContract, timelineContract } from './registry.contract';
 import { schedulerContract } from './scheduler.contract';
 import { tokenStreamContract } from './token-stream.contract';
+import { webhookLogContract } from './webhook-log.contract';
 
 /**
  * Every port's contract on one Redis deployment. `connect` opens a new connection to it: each
@@ -137,6 +139,11 @@ export function redisContracts(name: string, connect: (options?: ConnectOptions)
     },
     { shared: true },
   );
+
+  webhookLogContract(name, async () => {
+    const { client, keys } = fresh();
+    return createRedisWebhookLog(client, keys);
+  });
 
   activityStoreContract(name, async (options) => {
     const { client, keys } = fresh();

@@ -55,6 +55,8 @@ export interface App {
   hard_rate_limit_per_min: number;
   max_connections: number;
   connections: number;
+  webhook_url: string | null;
+  webhook_secret_set: boolean;
 }
 
 export interface Agent {
@@ -66,9 +68,31 @@ export interface Agent {
   max_in_flight: number;
   max_connections: number;
   max_queue: number;
-  status: 'online' | 'offline';
+  /** `http`: no socket, but a webhook the relay POSTs its events to. */
+  status: 'online' | 'http' | 'offline';
   connections: number;
   waiting: number;
+  webhook_url: string | null;
+  webhook_secret_set: boolean;
+}
+
+/** One try to POST a final to an app's webhook (GET /v1/admin/apps/:id/webhooks). */
+export interface WebhookTry {
+  at: string;
+  event_id: string;
+  attempt: number;
+  outcome: 'delivered' | 'failed' | 'gave_up';
+  status: number | null;
+  error: string | null;
+  duration_ms: number;
+  node: string;
+}
+
+export interface WebhookTries {
+  app_id: string;
+  webhook_url: string | null;
+  webhook_secret_set: boolean;
+  tries: WebhookTry[];
 }
 
 export interface Token {

@@ -1,10 +1,11 @@
-import { api, ApiError, session, type Agent, type AgentActivity, type App, type Connection, type Overview, type RecentEvent, type Token } from './api';
+import { api, ApiError, session, type Agent, type AgentActivity, type App, type Connection, type Overview, type RecentEvent, type Token, type WebhookTries } from './api';
 import { closeAgentActivity, renderAgentActivity, shownAgentActivity } from './agent-activity';
 import { byId, field, h, when } from './dom';
 import { renderOverview } from './overview';
 import { fillRecentFilter, onRecentFilter, recentQuery, renderRecent } from './recent';
 import { renderTimeline } from './timeline';
 import { replaceKeepingFocus, table } from './view-helpers';
+import { webhookSection } from './webhooks';
 
 // The Relay Dashboard: one page over the admin API. Lists refresh every few seconds; every
 // action says what happened in the status line, and every failure says why in the alert box
@@ -269,11 +270,12 @@ onSubmit(byId<HTMLFormElement>('new-agent'), 'Could not create the agent', async
 async function openManage(role: Role, id: string): Promise<void> {
   const panel = byId('manage');
   try {
-    const [record, tokens] = await Promise.all([
+    const [record, tokens, tries] = await Promise.all([
       api<App | Agent>('GET', `/${role}s/${id}`),
       api<{ tokens: Token[] }>('GET', `/${role}s/${id}/tokens`),
+      role === 'app' ? api<WebhookTries>('GET', `/apps/${id}/webhooks`) : Promise.resolve(undefined),
     ]);
-    panel.replaceChildren(...manageView(role, record, tokens.tokens));
+    panel.replaceChildren(...manageView(role, record, tokens.tokens, tries));
     panel.hidden = false;
     byId('manage-heading').focus();
   } catch (err) {
@@ -286,7 +288,7 @@ function closeManage(): void {
   byId('apps-heading').focus();
 }
 
-function manageView(role: Role, record: App | Agent, tokens: Token[]): HTMLElement[] {
+function manageView(role: Role, record: App | Agent, tokens: Token[], tries: WebhookTries | undefined): HTMLElement[] {
   const id = record.id;
   const heading = h('h2', { id: 'manage-heading', tabindex: -1 }, `${role === 'app' ? 'App' : 'Agent'} `, h('code', {}, id));
   const close = h('button', { type: 'button', class: 'secondary', onclick: closeManage }, 'Close');
@@ -295,6 +297,13 @@ function manageView(role: Role, record: App | Agent, tokens: Token[]): HTMLEleme
     editForm(role, record),
     role === 'agent' ? allowlistForm(record as Agent) : h('span'),
     tokensView(role, id, tokens),
+    webhookSection(role, record, tries, {
+      say,
+      complain,
+      onSubmit,
+      openTimeline: (eventId) => void openTimeline(eventId),
+      reopen: () => openManage(role, id),
+    }),
     h(
       'section',
       { 'aria-labelledby': 'danger-heading', class: 'danger' },

@@ -28,6 +28,7 @@ const STEP_NAMES: Record<string, string> = {
   delivered: 'Delivered',
   first_token: 'First token',
   final: 'Final frame',
+  webhook: 'Webhook try',
 };
 
 const ms = (value: number | null) => (value === null ? '—' : `${value} ms`);

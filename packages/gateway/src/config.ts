@@ -55,6 +55,14 @@ export const ENV = {
   RELAY_REPLY_TIMEOUT_MS: { group: 'timeouts', default: '120000', min: 1, help: 'AGENT_TIMEOUT after an agent holds an event this long without a token or reply' },
   RELAY_DEFAULT_TTL_MS: { group: 'timeouts', default: '3600000', min: 1, help: 'How long an event may wait for an offline agent, unless the agent or event says' },
   RELAY_MAX_TTL_MS: { group: 'timeouts', default: '86400000', min: 1, help: 'Cap on any ttl_ms' },
+  RELAY_WEBHOOK_TIMEOUT_MS: {
+    group: 'timeouts', default: '10000', min: 1,
+    help: "How long a webhook (an app's final POSTed to its webhook_url) may take to answer 2xx before the try counts as failed",
+  },
+  RELAY_WEBHOOK_RETRY_MS: {
+    group: 'timeouts', default: '86400000', min: 0,
+    help: 'How long a webhook is tried again after failures (backoff 1 s, 2 s, 4 s … capped at 10 min) before it is given up',
+  },
   RELAY_RATE_WINDOW_MS: { group: 'timeouts', default: '60000', min: 1, help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
   RELAY_TIMELINE_RETENTION_MS: {
     group: 'retention', default: '3600000', min: 1000,
@@ -122,6 +130,8 @@ export interface NodeConfig {
   streamRetentionMs: number;
   streamMaxBytes: number;
   rateWindowMs: number;
+  webhookTimeoutMs: number;
+  webhookRetryMs: number;
   tokenDropBytes: number;
   maxBufferedBytes: number;
 }
@@ -203,6 +213,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     streamRetentionMs: int('RELAY_STREAM_RETENTION_MS'),
     streamMaxBytes: int('RELAY_STREAM_MAX_BYTES'),
     rateWindowMs: int('RELAY_RATE_WINDOW_MS'),
+    webhookTimeoutMs: int('RELAY_WEBHOOK_TIMEOUT_MS'),
+    webhookRetryMs: int('RELAY_WEBHOOK_RETRY_MS'),
     tokenDropBytes: int('RELAY_TOKEN_DROP_BYTES'),
     maxBufferedBytes: int('RELAY_MAX_BUFFERED_BYTES'),
   };

@@ -50,6 +50,8 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
       nodeTtlMs: config.nodeTtlMs,
       timelineRetentionMs: config.timelineRetentionMs,
       streamMaxBytes: config.streamMaxBytes,
+      webhookTimeoutMs: config.webhookTimeoutMs,
+      webhookRetryMs: config.webhookRetryMs,
     },
   });
   const relay = createRelay(ctx);

@@ -8,3 +8,5 @@ export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 export { ClientErrorCode, ErrorCode, RelayError, type RelayErrorCode } from './errors';
 export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './socket';
 export type { AgentEventFrame, AppReplyFrame, AcceptedFrame } from '@relay/protocol';
+/** For a receiver of the relay's webhooks: checks the Standard Webhooks signature (PROTOCOL.md "App webhooks"). */
+export { verifyWebhook, WebhookVerificationError } from '@relay/protocol';

@@ -3,7 +3,7 @@ import { AGENT_DEFAULTS, APP_DEFAULTS, defaultHardRate, type AgentRecord, type A
 import { finishWithError } from '../relay/lifecycle';
 import type { RelayContext } from '../relay/context';
 import { kickTokens } from '../relay/kick';
-import { generateToken, hashToken } from '../tokens';
+import { generateToken, generateWebhookSecret, hashToken } from '../tokens';
 import { createActivityAdmin } from './activity';
 import { AdminError } from './admin-error';
 import {
@@ -19,7 +19,7 @@ import {
   UpdateAgent,
   UpdateApp,
 } from './schemas';
-import { agentView, appView, connectionView, timelineView, tokenView } from './views';
+import { agentView, appView, connectionView, timelineView, tokenView, webhookTriesView } from './views';
 
 export interface AdminOptions {
   /** In file mode the registry file owns the registry: the API reads it but refuses changes. */
@@ -116,6 +116,7 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
         rateLimitPerMin: rate,
         hardRateLimitPerMin: input.hard_rate_limit_per_min ?? defaultHardRate(rate),
         maxConnections: input.max_connections ?? APP_DEFAULTS.maxConnections,
+        webhookUrl: input.webhook_url ?? null,
       };
       checkRates(app);
       if (!(await registry.createApp(app))) throw new AdminError('already_exists', `App "${app.id}" already exists`, 'id');
@@ -136,6 +137,7 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
           : input.rate_limit_per_min !== undefined
             ? { hardRateLimitPerMin: defaultHardRate(input.rate_limit_per_min) }
             : {}),
+        ...(input.webhook_url !== undefined ? { webhookUrl: input.webhook_url } : {}),
       };
       const app = await registry.updateApp(id, changes, checkRates);
       if (!app) throw notFound('app', id);
@@ -170,6 +172,7 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
         defaultTtlMs: input.default_ttl_ms ?? options.defaultTtlMs,
         maxInFlight: input.max_in_flight ?? AGENT_DEFAULTS.maxInFlight,
         maxQueue: input.max_queue ?? AGENT_DEFAULTS.maxQueue,
+        webhookUrl: input.webhook_url ?? null,
       };
       if (!(await registry.createAgent(agent))) throw new AdminError('already_exists', `Agent "${agent.id}" already exists`, 'id');
       log.info({ agent_id: agent.id }, 'agent created');
@@ -188,6 +191,7 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
         ...(input.max_in_flight !== undefined ? { maxInFlight: input.max_in_flight } : {}),
         ...(input.max_connections !== undefined ? { maxConnections: input.max_connections } : {}),
         ...(input.max_queue !== undefined ? { maxQueue: input.max_queue } : {}),
+        ...(input.webhook_url !== undefined ? { webhookUrl: input.webhook_url } : {}),
       };
       const agent = await registry.updateAgent(id, changes);
       if (!agent) throw notFound('agent', id);
@@ -269,6 +273,30 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
       await kickTokens(ctx, [tokenId], 'Token revoked');
       log.info({ role, [`${role}_id`]: id, token_id: tokenId }, 'token revoked');
       return ok({ id: tokenId, revoked: true });
+    },
+
+    /**
+     * Creates or replaces the webhook signing secret and answers it, the only time it is shown:
+     * the registry keeps it because signing needs it, and every later try signs with the new one.
+     */
+    async rotateWebhookSecret(role: Role, id: string, body: unknown) {
+      writable();
+      checkPrincipalId(id);
+      parseBody(EmptyBody, body);
+      const secret = generateWebhookSecret();
+      const changed =
+        role === 'app'
+          ? await registry.updateApp(id, { webhookSecret: secret })
+          : await registry.updateAgent(id, { webhookSecret: secret });
+      if (!changed) throw notFound(role, id);
+      log.info({ role, [`${role}_id`]: id }, 'webhook secret rotated');
+      return ok({ [`${role}_id`]: id, webhook_url: changed.webhookUrl ?? null, webhook_secret: secret }, 201);
+    },
+
+    /** The app's webhook and its latest tries (deliveries and failures), for the Dashboard. */
+    async webhookTries(id: string) {
+      const app = await appOrThrow(id);
+      return ok(webhookTriesView(app, await backend.webhooks.recent(app.id)));
     },
 
     async connections(filter: { role?: string; id?: string }) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AGENT_ID_PATTERN, APP_ID_PATTERN, EVENT_ID_PATTERN } from '@relay/protocol';
+import { webhookUrl } from '../registry-file';
 import { AdminError } from './admin-error';
 
 // Request bodies of the admin API. Objects are strict: a misspelt field is refused by name
@@ -17,6 +18,8 @@ const appFields = {
   rate_limit_per_min: count(1_000_000),
   hard_rate_limit_per_min: count(1_000_000),
   max_connections: count(100_000),
+  /** null removes it: no more finals are POSTed (tries already scheduled give up). */
+  webhook_url: webhookUrl.nullable(),
 };
 export const CreateApp = z.strictObject({ id: appIdSchema, ...partial(appFields) });
 export const UpdateApp = z.strictObject(partial(appFields));
@@ -29,6 +32,7 @@ const agentFields = {
   max_in_flight: count(10_000),
   max_connections: count(100_000),
   max_queue: count(10_000_000),
+  webhook_url: webhookUrl.nullable(),
 };
 export const CreateAgent = z.strictObject({ id: agentIdSchema, ...partial(agentFields) });
 export const UpdateAgent = z.strictObject(partial(agentFields));

@@ -1,4 +1,4 @@
-import type { AgentRecord, AppRecord, ConnectionInfo, EventRecord, TimelineEntry, TokenRecord } from '../ports';
+import type { AgentRecord, AppRecord, ConnectionInfo, EventRecord, TimelineEntry, TokenRecord, WebhookTry } from '../ports';
 
 // What the admin API answers: snake_case, times as ISO 8601, never a payload or a token secret
 // (a new token's secret is added by the operation that made it, once).
@@ -28,11 +28,31 @@ export function agentView(agent: AgentRecord, connections: number, waiting: numb
     max_in_flight: agent.maxInFlight,
     max_connections: agent.maxConnections,
     max_queue: agent.maxQueue,
-    status: connections > 0 ? 'online' : 'offline',
+    // An agent without a socket but with a webhook is served over HTTP (PROTOCOL.md "Agents over HTTP").
+    status: connections > 0 ? 'online' : agent.webhookUrl ? 'http' : 'offline',
     connections,
     waiting,
     webhook_url: agent.webhookUrl ?? null,
     webhook_secret_set: Boolean(agent.webhookSecret),
+  };
+}
+
+/** An app's webhook and its latest tries, newest first; never the secret or a body. */
+export function webhookTriesView(app: AppRecord, tries: WebhookTry[]) {
+  return {
+    app_id: app.id,
+    webhook_url: app.webhookUrl ?? null,
+    webhook_secret_set: Boolean(app.webhookSecret),
+    tries: tries.map((t) => ({
+      at: iso(t.at),
+      event_id: t.eventId,
+      attempt: t.attempt,
+      outcome: t.outcome,
+      status: t.status ?? null,
+      error: t.error ?? null,
+      duration_ms: t.durationMs,
+      node: t.node,
+    })),
   };
 }
 

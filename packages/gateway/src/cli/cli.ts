@@ -12,13 +12,17 @@ export const CLI_USAGE = `relay apps|agents|tokens|connections|queues|events —
   relay apps list
   relay apps get <id>
   relay apps create <id> [--name N] [--rate-limit N] [--hard-rate-limit N] [--max-connections N]
-  relay apps update <id> [the same options]
+                         [--webhook-url URL]
+  relay apps update <id> [the same options]   --webhook-url none removes the webhook
+  relay apps webhook-secret <id> [--secret-only]   a new signing secret, shown once
   relay apps delete <id>
   relay agents list
   relay agents get <id>
   relay agents create <id> [--name N] [--description D] [--allow app1,app2|*] [--default-ttl-ms N]
                            [--max-in-flight N] [--max-connections N] [--max-queue N]
+                           [--webhook-url URL]
   relay agents update <id> [the same options]
+  relay agents webhook-secret <id> [--secret-only]
   relay agents allowlist <id> [app ...]       set exactly these apps (none: nobody; * for all)
   relay agents delete <id>                    its waiting events end with CANCELLED
   relay tokens list <app|agent> <id>
@@ -31,7 +35,7 @@ export const CLI_USAGE = `relay apps|agents|tokens|connections|queues|events —
 
 Environment: RELAY_URL (default http://localhost:8080; ws:// and wss:// work too) and
 RELAY_ADMIN_TOKEN (the token the relay runs with). Output is JSON; --secret-only prints just the
-new token, for scripts. Exit codes: 0 done, 1 the relay refused (its error on stderr), 2 usage.
+new token or webhook secret, for scripts. Exit codes: 0 done, 1 the relay refused (its error on stderr), 2 usage.
 `;
 
 export interface CliIo {
@@ -44,13 +48,15 @@ export interface CliIo {
 class UsageError extends Error {}
 
 /** Flags each command takes: flag → the API field, and whether it is a number. */
-const APP_FLAGS: Record<string, [string, 'int' | 'text' | 'list']> = {
+type FlagKind = 'int' | 'text' | 'list' | 'url';
+const APP_FLAGS: Record<string, [string, FlagKind]> = {
   name: ['name', 'text'],
   'rate-limit': ['rate_limit_per_min', 'int'],
   'hard-rate-limit': ['hard_rate_limit_per_min', 'int'],
   'max-connections': ['max_connections', 'int'],
+  'webhook-url': ['webhook_url', 'url'],
 };
-const AGENT_FLAGS: Record<string, [string, 'int' | 'text' | 'list']> = {
+const AGENT_FLAGS: Record<string, [string, FlagKind]> = {
   name: ['name', 'text'],
   description: ['description', 'text'],
   allow: ['allow_apps', 'list'],
@@ -58,6 +64,7 @@ const AGENT_FLAGS: Record<string, [string, 'int' | 'text' | 'list']> = {
   'max-in-flight': ['max_in_flight', 'int'],
   'max-connections': ['max_connections', 'int'],
   'max-queue': ['max_queue', 'int'],
+  'webhook-url': ['webhook_url', 'url'],
 };
 
 /** Splits `--flag value`, `--flag=value` and bare `--switch` from positional arguments. */
@@ -82,7 +89,7 @@ function parseArgs(args: string[], switches: Set<string>): { positional: string[
   return { positional, flags };
 }
 
-function body(flags: Map<string, string>, spec: Record<string, [string, 'int' | 'text' | 'list']>): Record<string, unknown> {
+function body(flags: Map<string, string>, spec: Record<string, [string, FlagKind]>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [flag, value] of flags) {
     const known = spec[flag];
@@ -91,7 +98,8 @@ function body(flags: Map<string, string>, spec: Record<string, [string, 'int' | 
     if (kind === 'int') {
       if (!/^\d+$/.test(value)) throw new UsageError(`--${flag} takes a whole number, got "${value}"`);
       out[fieldName] = Number(value);
-    } else if (kind === 'list') out[fieldName] = value.split(',').map((s) => s.trim()).filter(Boolean);
+    } else if (kind === 'url') out[fieldName] = value === 'none' ? null : value;
+    else if (kind === 'list') out[fieldName] = value.split(',').map((s) => s.trim()).filter(Boolean);
     else out[fieldName] = value;
   }
   return out;
@@ -139,6 +147,9 @@ function plan(argv: string[]): { method: string; path: string; body?: unknown; s
       case 'delete':
         noFlags();
         return answer('DELETE', `${base}/${enc(one(`${command} delete <id>`))}`);
+      case 'webhook-secret':
+        noFlags();
+        return answer('POST', `${base}/${enc(one(`${command} webhook-secret <id>`))}/webhook-secret`, {});
       case 'allowlist':
         if (command !== 'agents') break;
         noFlags();
@@ -244,7 +255,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.err(`relay: ${error?.code ?? 'error'}: ${error?.message ?? text.slice(0, 200)} (HTTP ${res.status})\n`);
     return 1;
   }
-  const secret = (parsed as { token?: unknown } | undefined)?.token;
+  const shown = parsed as { token?: unknown; webhook_secret?: unknown } | undefined;
+  const secret = shown?.token ?? shown?.webhook_secret;
   if (request.secretOnly && typeof secret === 'string') io.out(`${secret}\n`);
   else io.out(`${JSON.stringify(parsed, null, 2)}\n`);
   return 0;

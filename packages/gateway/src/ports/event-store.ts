@@ -45,7 +45,15 @@ export type TimelineEntry =
   | { at: number; kind: 'delivered'; node: string; conn: string; attempt: number }
   | { at: number; kind: 'first_token'; node: string; attempt: number }
   /** `outcome`: `reply` or the final error code; `reason` says why when an operator ended it. */
-  | { at: number; kind: 'final'; node: string; outcome: string; finishReason?: string; reason?: string };
+  | { at: number; kind: 'final'; node: string; outcome: string; finishReason?: string; reason?: string }
+  /** One try to POST the final to the app's webhook (relay/webhooks.ts). */
+  | { at: number; kind: 'webhook'; node: string; attempt: number; outcome: WebhookOutcome; status?: number; error?: string };
+
+/**
+ * What became of one webhook try: `delivered` (2xx), `failed` (tried again later), `gave_up`
+ * (failed past RELAY_WEBHOOK_RETRY_MS, or the app no longer has a webhook).
+ */
+export type WebhookOutcome = 'delivered' | 'failed' | 'gave_up';
 
 /** Steps kept per event; the final step is kept even past it, so a timeline always shows the end. */
 export const TIMELINE_MAX_STEPS = 64;

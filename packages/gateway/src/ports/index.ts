@@ -8,6 +8,7 @@ import type { RateLimiter } from './rate-limiter';
 import type { Registry } from './registry';
 import type { Scheduler } from './scheduler';
 import type { TokenStreams } from './token-stream';
+import type { WebhookLog } from './webhook-log';
 
 export * from './activity';
 export * from './bus';
@@ -19,6 +20,7 @@ export * from './rate-limiter';
 export * from './registry';
 export * from './scheduler';
 export * from './token-stream';
+export * from './webhook-log';
 
 /** Every port the core needs, served by one backend (memory or Redis). */
 export interface Backend {
@@ -35,6 +37,8 @@ export interface Backend {
   streams: TokenStreams;
   /** What the Dashboard shows of traffic (written in batches by activity/recorder.ts). */
   activity: ActivityStore;
+  /** Each app's latest webhook tries, for the Dashboard. */
+  webhooks: WebhookLog;
   /** Whether the backend can record events right now (drives /readyz and RELAY_UNAVAILABLE). */
   ready(): boolean;
   close(): Promise<void>;

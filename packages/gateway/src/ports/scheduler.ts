@@ -16,7 +16,13 @@ export type Task =
    */
   | { kind: 'retry'; agentId: string; attempt: number }
   /** A rotated token's grace is over: it is removed, and its sockets on every node closed. */
-  | { kind: 'token-expiry'; role: Role; principalId: string; tokenId: string };
+  | { kind: 'token-expiry'; role: Role; principalId: string; tokenId: string }
+  /**
+   * One try to POST an event's final frame to its app's webhook (relay/webhooks.ts). The task
+   * carries the frame: an ended event's record is kept only for RELAY_FINISHED_RETENTION_MS,
+   * and tries go on for RELAY_WEBHOOK_RETRY_MS after `firstAt`.
+   */
+  | { kind: 'webhook'; appId: string; eventId: string; attempt: number; firstAt: number; body: string };
 
 /**
  * A task's identity: scheduling the same task twice keeps one. It doubles as the BullMQ job id,
@@ -32,6 +38,8 @@ export function taskId(task: Task): string {
       return `retry-${task.agentId}-${task.attempt}`;
     case 'token-expiry':
       return `token-expiry-${task.tokenId}`;
+    case 'webhook':
+      return `webhook-${task.eventId}-${task.attempt}`;
   }
 }
 

@@ -21,6 +21,10 @@ export interface RelayLimits {
   timelineRetentionMs: number;
   /** Bytes of token text one attempt records at most (RELAY_STREAM_MAX_BYTES). */
   streamMaxBytes: number;
+  /** A webhook try that has not answered 2xx by then failed (RELAY_WEBHOOK_TIMEOUT_MS). */
+  webhookTimeoutMs: number;
+  /** Failed webhook tries are tried again for this long after the first, then given up (RELAY_WEBHOOK_RETRY_MS). */
+  webhookRetryMs: number;
 }
 
 /** An event written to an agent socket on this node and not yet answered. */

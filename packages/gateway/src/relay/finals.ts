@@ -1,14 +1,18 @@
 import type { EventRecord } from '../ports';
 import type { RelayContext } from './context';
 import { finalToApp } from './send-to';
+import { scheduleWebhook } from './webhooks';
 
 /**
  * Final frames reach the app at least once: the connection that sent the event if it is still
  * open, else any other connection of the app on any node, else the outbox, which the app's next
- * connection empties. Once the frame is on its way, no node need send it again.
+ * connection empties; and, if the app has a webhook, its first try is scheduled. Once both are
+ * on their way, no node need send the frame again.
  */
 export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
   await handOn(ctx, event, text);
+  // The webhook gets the final as recorded, without the ref a cancel's answer carries.
+  await scheduleWebhook(ctx, event.appId, event.id, event.final ?? text);
   await ctx.backend.events.finalHandedOn(event.id);
 }
 

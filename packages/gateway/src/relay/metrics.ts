@@ -4,6 +4,8 @@ import type { Backend, Bus } from '../ports';
 /** From a few milliseconds to an hour: events can wait for an offline agent. */
 const EVENT_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 /** A hop through the bus and back: sub-millisecond when well, seconds when not. */
+/** A webhook try: a local receiver answers in milliseconds, a slow one up to the timeout (10 s by default). */
+const WEBHOOK_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const HOP_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /**
@@ -49,6 +51,12 @@ export function createMetrics() {
     busPublished: counter('relay_bus_published_total', 'Messages this node sent to a node (itself included) over the bus', ['kind']),
     busReceived: counter('relay_bus_received_total', 'Messages this node received over the bus', ['kind']),
     busRoundtrip: histogram('relay_bus_roundtrip_seconds', "The liveness probe's trip through this node's own bus channel", HOP_SECONDS),
+    webhookDeliveries: counter(
+      'relay_webhook_deliveries_total',
+      "Tries to POST a final to its app's webhook: delivered (2xx), failed (tried again later), gave_up (past RELAY_WEBHOOK_RETRY_MS, or the webhook was removed)",
+      ['outcome'],
+    ),
+    webhookDuration: histogram('relay_webhook_duration_seconds', 'How long a webhook try took, to its answer or its timeout', WEBHOOK_SECONDS, ['outcome']),
     busResubscribes: counter('relay_bus_resubscribes_total', 'Bus subscriptions made afresh after a probe did not return'),
   };
 }

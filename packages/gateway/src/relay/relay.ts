@@ -22,7 +22,8 @@ import { runTask } from './tasks';
 //   delivery.ts      what a queue operation assigned (to its agent) or found expired (ended)
 //   send-to.ts       a frame to a connection, here or on its node
 //   finals.ts        final frames: to the app's connection, another one, or the outbox
-//   tasks.ts         scheduled tasks: expiry, rate-limit release, the queue's retry, token expiry
+//   tasks.ts         scheduled tasks: expiry, rate-limit release, the queue's retry, token expiry, webhooks
+//   webhooks.ts      an app's finals POSTed to its webhook, tried again until a 2xx
 //   liveness.ts      this node's heartbeat, bus probe and reaping of dead nodes
 //   kick.ts          closing the sockets of revoked tokens on every node
 

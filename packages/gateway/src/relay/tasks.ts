@@ -5,11 +5,14 @@ import { dispatched } from './delivery';
 import { expireToken } from './kick';
 import { finishWithError } from './lifecycle';
 import { retryDelay } from './retry';
+import { tryWebhook } from './webhooks';
 
 /** Runs one scheduled task that came due (on whichever node the scheduler chose). */
 export async function runTask(ctx: RelayContext, task: Task): Promise<void> {
   const { queue, scheduler } = ctx.backend;
   switch (task.kind) {
+    case 'webhook':
+      return tryWebhook(ctx, task);
     case 'token-expiry':
       return expireToken(ctx, task.role, task.principalId, task.tokenId);
     case 'release':

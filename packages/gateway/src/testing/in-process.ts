@@ -50,6 +50,8 @@ export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { 
         nodeTtlMs: 3_000,
         timelineRetentionMs: DEFAULTS.timelineRetentionMs,
         streamMaxBytes: DEFAULTS.streamMaxBytes,
+        webhookTimeoutMs: DEFAULTS.webhookTimeoutMs,
+        webhookRetryMs: DEFAULTS.webhookRetryMs,
         ...limits,
       },
     });

@@ -38,6 +38,7 @@ export function registerAdminRoutes(app: TemplatedApp, options: AdminRoutesOptio
     { method: 'get', pattern: principal('app'), handler: ([id]) => admin.getApp(id as string) },
     { method: 'patch', pattern: principal('app'), handler: ([id], body) => admin.updateApp(id as string, body) },
     { method: 'delete', pattern: principal('app'), handler: ([id]) => admin.deleteApp(id as string) },
+    { method: 'get', pattern: `${principal('app')}/webhooks`, handler: ([id]) => admin.webhookTries(id as string) },
     { method: 'get', pattern: '/v1/admin/agents', handler: () => admin.listAgents() },
     { method: 'post', pattern: '/v1/admin/agents', handler: (_, body) => admin.createAgent(body) },
     { method: 'get', pattern: principal('agent'), handler: ([id]) => admin.getAgent(id as string) },
@@ -60,6 +61,11 @@ export function registerAdminRoutes(app: TemplatedApp, options: AdminRoutesOptio
         method: 'delete' as const,
         pattern: `${principal(role)}/tokens/:token_id`,
         handler: ([id, tokenId]: string[]) => admin.revokeToken(role, id as string, tokenId as string),
+      },
+      {
+        method: 'post' as const,
+        pattern: `${principal(role)}/webhook-secret`,
+        handler: ([id]: string[], body: unknown) => admin.rotateWebhookSecret(role, id as string, body),
       },
     ]),
     {

@@ -9,6 +9,7 @@ import { createMemoryRateLimiter } from './rate-limiter';
 import { createMemoryRegistry } from './registry';
 import { createMemoryScheduler } from './scheduler';
 import { createMemoryTokenStreams } from './token-stream';
+import { createMemoryWebhookLog } from './webhook-log';
 
 export interface MemoryBackendOptions {
   registry: RegistryData;
@@ -50,6 +51,7 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
     bus,
     streams,
     activity: createMemoryActivityStore(options.activity ?? DEFAULT_ACTIVITY),
+    webhooks: createMemoryWebhookLog(),
     ready: () => true,
     async close() {
       clearInterval(sweeper);

@@ -13,6 +13,7 @@ import { createRedisRateLimiter } from './rate-limiter';
 import { createRedisRegistry } from './registry';
 import { createRedisScheduler } from './scheduler';
 import { createRedisTokenStreams } from './token-stream';
+import { createRedisWebhookLog } from './webhook-log';
 import { createRedisMetrics, timeCommands } from './metrics';
 import { createReplicaWait } from './replicas';
 import { defineScripts, scriptNamesBySha } from './scripts';
@@ -118,6 +119,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     bus,
     streams,
     activity: createRedisActivityStore(client, keys, options.activity ?? DEFAULT_ACTIVITY),
+    webhooks: createRedisWebhookLog(client, keys),
     ready: () => seeded && client.status === 'ready' && subscriber.status === 'ready',
     async close() {
       await bus.close();

@@ -30,6 +30,8 @@ export function createKeys(prefix: string) {
     event: (eventId: string) => `${prefix}:event:${eventId}`,
     idempotency: (appId: string, key: string) => `${app(appId)}:idem:${key}`,
     outbox: (appId: string) => `${app(appId)}:outbox`,
+    /** The app's latest webhook tries, newest first (webhook-log.ts). */
+    webhookTries: (appId: string) => `${app(appId)}:webhook-tries`,
     rate: (appId: string, window: number) => `${app(appId)}:rate:${window}`,
     conns: `${presence}:conns`,
     principalConns: (role: string, id: string) => `${presence}:${role}:${id}`,
