@@ -2,6 +2,7 @@ import { eventFrame, type Frame } from '../support/client';
 import { ADMIN_TOKEN, adminApi } from '../support/admin';
 import { startCluster, type Cluster } from '../support/cluster';
 import { send, waitFor } from '../support/lifecycle';
+import { onRedisServer } from '../support/backends';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 import { startWebhookReceiver, testWebhookSecret, type WebhookReceiver } from '../support/webhook-receiver';
 
@@ -16,7 +17,8 @@ const secret = testWebhookSecret();
 beforeEach(async () => {
   redis = await startRedis({ appendonly: true });
   receiver = await startWebhookReceiver(secret);
-  cluster = await startCluster(redis, {
+  cluster = await startCluster({
+    store: onRedisServer(redis),
     registry: { apps: { portal: { webhook_url: receiver.url, webhook_secret: secret } } },
     env: { RELAY_ADMIN_TOKEN: ADMIN_TOKEN, RELAY_NODE_TTL_MS: '2000' },
   });

@@ -36,6 +36,18 @@ export function redisBackend(): BackendUnderTest {
   };
 }
 
+/**
+ * A redis-server the test itself holds (to kill and restart it, say, or to give it AOF); each
+ * env() gets a fresh key prefix on it and teardown leaves the server to the test.
+ */
+export function onRedisServer(server: RedisUnderTest): BackendUnderTest {
+  return {
+    name: 'redis',
+    env: async () => ({ REDIS_URL: server.url, RELAY_REDIS_PREFIX: `${server.prefix}-${randomBytes(3).toString('hex')}` }),
+    teardown: async () => {},
+  };
+}
+
 /** Three nodes on one redis-server behind a round-robin load balancer (see startRelay). */
 export function redisClusterBackend(): BackendUnderTest {
   const redis = redisBackend();
