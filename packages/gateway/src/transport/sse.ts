@@ -138,7 +138,10 @@ export class SseStream implements Connection {
         .writeHeader('cache-control', 'no-cache')
         .writeHeader('x-content-type-options', NOSNIFF)
         // nginx buffers answers unless told not to: a stream must not wait in a proxy
-        .writeHeader('x-accel-buffering', 'no'),
+        .writeHeader('x-accel-buffering', 'no')
+        // uWS sends the head with the first bytes of the body: a stream with nothing to say yet
+        // must still be answered at once
+        .write(': stream\n\n'),
     );
     this.keepalive = setInterval(
       () => {
