@@ -87,10 +87,14 @@ describe.each(backendsUnderTest())('HTTP API for apps ($name backend)', (backend
     expect([denied.status, denied.json.code]).toEqual([403, 'ALLOWLIST_DENIED']);
   });
 
-  test('a body over the frame limit is 413 without being read', async () => {
+  test('a body over the frame limit is 413, with a length or chunked', async () => {
     const answer = await http(r).send(JSON.stringify({ agent_id: 'athena', thread_id: 't', payload: 'y'.repeat(200_000) }));
     expect(answer.status).toBe(413);
     expect(ErrorFrame.parse(answer.json).code).toBe('PAYLOAD_TOO_LARGE');
+    const chunked = await http(r).send(JSON.stringify({ agent_id: 'athena', thread_id: 't', payload: 'y'.repeat(200_000) }), r.tokens.portal, {
+      'transfer-encoding': 'chunked',
+    });
+    expect([chunked.status, chunked.json.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
   });
 
   test('401 for a missing, unknown or agent (wrong-role) token, on every route', async () => {

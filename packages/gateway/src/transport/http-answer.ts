@@ -9,10 +9,10 @@ import type { HttpResponse } from './uws';
 const RETRY_AFTER_S = '1';
 
 /** Writes a JSON answer whose body is ready-made text (a frame). Call inside `res.cork` when not in the request's own callback. */
-export function sendJsonText(res: HttpResponse, status: number, text: string, closeConnection = false): void {
+export function sendJsonText(res: HttpResponse, status: number, text: string): void {
   res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', NOSNIFF);
   if (RETRY_AFTER_STATUSES.has(status)) res.writeHeader('retry-after', RETRY_AFTER_S);
-  res.end(text, closeConnection);
+  res.end(text);
 }
 
 /** The HTTP status an `error` frame answers with (PROTOCOL.md, "HTTP API"). */

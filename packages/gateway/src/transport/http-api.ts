@@ -67,10 +67,9 @@ export function registerHttpApi(app: TemplatedApp, options: HttpApiOptions): voi
         query: new URLSearchParams(req.getQuery() ?? ''),
         aborted: () => aborted,
       };
-      if (options.body && Number(headers['content-length'] ?? 0) > MAX_APP_FRAME_BYTES) {
-        // refused before reading it; the connection closes, as the rest of the body is not read
-        return tooLarge(res, name, true);
-      }
+      // A body over the limit is not kept: what comes past it is dropped as it arrives, and the
+      // 413 goes once it ends. Answering before the end resets the connection under a client
+      // still sending (it would read ECONNRESET, not the 413).
       const body = options.body ? readBody(res, MAX_APP_FRAME_BYTES) : Promise.resolve(Buffer.alloc(0));
       relay
         .authenticate('app', incoming.token)
@@ -97,11 +96,10 @@ export function registerHttpApi(app: TemplatedApp, options: HttpApiOptions): voi
     };
   }
 
-  function tooLarge(res: HttpResponse, name: Route, corked = false): void {
+  function tooLarge(res: HttpResponse, name: Route): void {
     metrics.framesRejected.inc({ role: 'app', code: ErrorCode.PAYLOAD_TOO_LARGE });
     const text = errorFrame(ErrorCode.PAYLOAD_TOO_LARGE, `Body over ${MAX_APP_FRAME_BYTES} bytes`);
-    if (corked) sendJsonText(res, 413, text, true);
-    else res.cork(() => sendJsonText(res, 413, text, true));
+    res.cork(() => sendJsonText(res, 413, text));
     counted(name, 413);
   }
 
