@@ -55,10 +55,13 @@ export interface HttpClient {
   discover(): Promise<AgentsFrame['agents']>;
 }
 
+/** A broken stream is resumed sooner than a socket reconnects: the relay was fine a moment ago. */
+export const STREAM_BACKOFF: Required<BackoffOptions> = { ...DEFAULT_BACKOFF, initialMs: 500, maxMs: 10_000 };
+
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const base = options.url.replace(/\/+$/, '');
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
-  const backoff = { ...DEFAULT_BACKOFF, initialMs: 500, maxMs: 10_000, ...options.backoff };
+  const backoff = { ...STREAM_BACKOFF, ...options.backoff };
   const headers = (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${options.token}`, ...extra });
   const streamHeaders = (lastEventId: string | undefined): Record<string, string> =>
     headers({ accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) });
@@ -70,46 +73,6 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return answerOf<T>(res);
-  }
-
-  /** One SSE request's frames; throws on an HTTP error before the stream. */
-  async function* open(res: Response): AsyncGenerator<StreamFrame> {
-    if (!res.ok || !res.body) await answerOf(res);
-    for await (const event of readSse(res.body as ReadableStream<Uint8Array>)) {
-      yield JSON.parse(event.data) as StreamFrame;
-    }
-  }
-
-  /**
-   * Follows an event's stream until its final: each broken connection is resumed from the last
-   * token received. A newer attempt's tokens start again at seq 0: the caller sees `attempt`.
-   */
-  async function* follow(first: () => Promise<Response>, eventId: string | undefined, streamOptions: StreamOptions): AsyncGenerator<StreamFrame> {
-    let last = streamOptions.lastEventId;
-    let id = eventId;
-    let failures = 0;
-    let next = first;
-    for (;;) {
-      try {
-        for await (const frame of open(await next())) {
-          failures = 0;
-          if (frame.type === 'accepted') id = frame.event_id;
-          if (frame.type === 'token') last = sseTokenId(frame.attempt, frame.seq);
-          // an error that is not a final (the store failed mid-stream) ends this request only
-          if (frame.type === 'error' && !FINAL_ERROR_CODES.has(frame.code)) break;
-          yield frame;
-          if (frame.type === 'reply' || frame.type === 'error') return;
-        }
-      } catch (err) {
-        // an error the relay answered (404, 401…) will not change by asking again
-        if (err instanceof RelayError || streamOptions.signal?.aborted) throw err;
-      }
-      if (streamOptions.signal?.aborted || id === undefined) return;
-      await sleep(backoffDelay(++failures, backoff, Math.random));
-      const from = last !== undefined && parseLastEventId(last) ? last : undefined;
-      const eventPath = `/v1/events/${encodeURIComponent(id)}/stream`;
-      next = () => doFetch(`${base}${eventPath}`, { headers: streamHeaders(from), signal: streamOptions.signal });
-    }
   }
 
   return {
@@ -127,15 +90,14 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           body: JSON.stringify(event),
           signal: sendOptions.signal,
         });
-      return follow(first, undefined, { signal: sendOptions.signal });
+      return followStream(() => first(), { backoff, signal: sendOptions.signal }, (last, id) =>
+        doFetch(`${base}/v1/events/${encodeURIComponent(id)}/stream`, { headers: streamHeaders(last), signal: sendOptions.signal }),
+      );
     },
     stream(eventId, streamOptions = {}) {
-      const first = () =>
-        doFetch(`${base}/v1/events/${encodeURIComponent(eventId)}/stream`, {
-          headers: streamHeaders(streamOptions.lastEventId),
-          signal: streamOptions.signal,
-        });
-      return follow(first, eventId, streamOptions);
+      const open = (last: string | undefined) =>
+        doFetch(`${base}/v1/events/${encodeURIComponent(eventId)}/stream`, { headers: streamHeaders(last), signal: streamOptions.signal });
+      return followStream(() => open(streamOptions.lastEventId), { backoff, signal: streamOptions.signal, eventId, lastEventId: streamOptions.lastEventId }, open);
     },
     status: (eventId) => request<EventStatus>('GET', `/v1/events/${encodeURIComponent(eventId)}`),
     cancel: async (eventId) => {
@@ -143,6 +105,61 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     },
     discover: async () => (await request<AgentsFrame>('GET', '/v1/agents')).agents,
   };
+}
+
+export interface FollowOptions {
+  backoff: Required<BackoffOptions>;
+  signal?: AbortSignal | undefined;
+  /** The event, when known before the first frame (else the `accepted` frame names it). */
+  eventId?: string;
+  /** The token the first request starts after. */
+  lastEventId?: string | undefined;
+}
+
+/**
+ * Follows an event's SSE stream until its final frame: `first` opens it, and each connection
+ * that breaks (or ends without a final) is opened again by `resume` after the last token
+ * received (`Last-Event-ID`), after a backoff. A newer attempt's tokens start again at seq 0:
+ * the reader sees `attempt`. An HTTP error answer (404, 401…) is thrown: asking again will not
+ * change it.
+ */
+export async function* followStream(
+  first: () => Promise<Response>,
+  options: FollowOptions,
+  resume: (lastEventId: string | undefined, eventId: string) => Promise<Response>,
+): AsyncGenerator<StreamFrame> {
+  let last = options.lastEventId;
+  let id = options.eventId;
+  let failures = 0;
+  let next = first;
+  for (;;) {
+    try {
+      for await (const frame of framesOf(await next())) {
+        failures = 0;
+        if (frame.type === 'accepted') id = frame.event_id;
+        if (frame.type === 'token') last = sseTokenId(frame.attempt, frame.seq);
+        // an error that is not a final (the store failed mid-stream) ends this request only
+        if (frame.type === 'error' && !FINAL_ERROR_CODES.has(frame.code)) break;
+        yield frame;
+        if (frame.type === 'reply' || frame.type === 'error') return;
+      }
+    } catch (err) {
+      if (err instanceof RelayError || options.signal?.aborted) throw err;
+    }
+    if (options.signal?.aborted || id === undefined) return;
+    await sleep(backoffDelay(++failures, options.backoff, Math.random));
+    const from = last !== undefined && parseLastEventId(last) ? last : undefined;
+    const eventId = id;
+    next = () => resume(from, eventId);
+  }
+}
+
+/** One SSE answer's frames; an HTTP error answer is thrown as its RelayError. */
+async function* framesOf(res: Response): AsyncGenerator<StreamFrame> {
+  if (!res.ok || !res.body) await answerOf(res);
+  for await (const event of readSse(res.body as ReadableStream<Uint8Array>)) {
+    yield JSON.parse(event.data) as StreamFrame;
+  }
 }
 
 /** The JSON of a successful answer, or the RelayError of an error answer. */
