@@ -6,7 +6,7 @@
 //                        HTTP API, answers {"event_id": "evt_…"}
 //   GET  /reply/:id      proxies GET /v1/events/:id/stream (SSE), passing Last-Event-ID through,
 //                        so the hook's resume reaches the relay
-//   GET  /, /page.js     page.html and its bundle (page.html says how to build it with your React)
+//   GET  /, /page.js     page.html and page.jsx bundled with React (esbuild, at start)
 //
 //   RELAY_URL=http://localhost:8080 RELAY_TOKEN=rlk_portal_... PORT=3000 node examples/react-reply-stream/server.js
 'use strict';
@@ -15,8 +15,24 @@ const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
 
-/** The backend as a node:http server (not listening yet). */
-function createBackend({ relayUrl, token, agent = 'athena' }) {
+/** page.jsx with React and @relay/sdk/react, bundled for the browser. */
+async function bundlePage() {
+  const esbuild = require('esbuild');
+  const result = await esbuild.build({
+    entryPoints: [path.join(__dirname, 'page.jsx')],
+    bundle: true,
+    write: false,
+    platform: 'browser',
+    format: 'iife',
+    jsx: 'automatic',
+    define: { 'process.env.NODE_ENV': '"production"' },
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0].text;
+}
+
+/** The backend as a node:http server (not listening yet); `pageJs` is bundlePage()'s output. */
+function createBackend({ relayUrl, token, agent = 'athena', pageJs = '' }) {
   const relay = relayUrl.replace(/\/+$/, '');
   const auth = { authorization: `Bearer ${token}` };
   return http.createServer(async (req, res) => {
@@ -48,10 +64,19 @@ function createBackend({ relayUrl, token, agent = 'athena' }) {
         res.end();
         return;
       }
-      const file = { '/': ['page.html', 'text/html'], '/page.js': ['page.js', 'text/javascript'] }[req.url || ''];
-      if (req.method === 'GET' && file && fs.existsSync(path.join(__dirname, file[0]))) {
-        res.writeHead(200, { 'content-type': file[1] });
-        res.end(fs.readFileSync(path.join(__dirname, file[0])));
+      if (req.method === 'GET' && req.url === '/') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(fs.readFileSync(path.join(__dirname, 'page.html')));
+        return;
+      }
+      if (req.method === 'GET' && req.url === '/page.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+        res.end(pageJs);
+        return;
+      }
+      if (req.url === '/favicon.ico') {
+        res.writeHead(204);
+        res.end();
         return;
       }
       res.writeHead(404, { 'content-type': 'application/json' });
@@ -63,7 +88,7 @@ function createBackend({ relayUrl, token, agent = 'athena' }) {
   });
 }
 
-module.exports = { createBackend };
+module.exports = { createBackend, bundlePage };
 
 if (require.main === module) {
   const token = (process.env.RELAY_TOKEN || '').trim();
@@ -72,7 +97,9 @@ if (require.main === module) {
     process.exit(1);
   }
   const port = Number(process.env.PORT || 3000);
-  createBackend({ relayUrl: process.env.RELAY_URL || 'http://localhost:8080', token }).listen(port, () =>
-    console.log(`react-reply-stream: http://localhost:${port}`),
+  bundlePage().then((pageJs) =>
+    createBackend({ relayUrl: process.env.RELAY_URL || 'http://localhost:8080', token, pageJs }).listen(port, () =>
+      console.log(`react-reply-stream: open http://localhost:${port}`),
+    ),
   );
 }
