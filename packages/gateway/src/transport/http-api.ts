@@ -52,7 +52,7 @@ export function registerHttpApi(app: TemplatedApp, options: HttpApiOptions): voi
   function route(
     routeOf: (req: HttpRequest) => Route,
     handle: (res: HttpResponse, principal: Principal, incoming: Incoming, route: Route, body: Promise<Buffer | null>) => Promise<void>,
-    options: { body?: boolean } = {},
+    { readsBody = false }: { readsBody?: boolean } = {},
   ) {
     return (res: HttpResponse, req: HttpRequest) => {
       const name = routeOf(req);
@@ -70,7 +70,7 @@ export function registerHttpApi(app: TemplatedApp, options: HttpApiOptions): voi
       // A body over the limit is not kept: what comes past it is dropped as it arrives, and the
       // 413 goes once it ends. Answering before the end resets the connection under a client
       // still sending (it would read ECONNRESET, not the 413).
-      const body = options.body ? readBody(res, MAX_APP_FRAME_BYTES) : Promise.resolve(Buffer.alloc(0));
+      const body = readsBody ? readBody(res, MAX_APP_FRAME_BYTES) : Promise.resolve(Buffer.alloc(0));
       relay
         .authenticate('app', incoming.token)
         .then(async (admission) => {
@@ -147,7 +147,7 @@ export function registerHttpApi(app: TemplatedApp, options: HttpApiOptions): voi
         if (name === 'send_stream') return stream(res, principal, incoming, name, text);
         await oneFrame(res, principal, incoming, name, text);
       },
-      { body: true },
+      { readsBody: true },
     ),
   );
   app.get(
