@@ -23,7 +23,7 @@ test('@asyncapi/parser accepts it as AsyncAPI 3.0 with no error or warning', asy
   const problems = diagnostics.filter((d) => d.severity <= 1).map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`);
   expect(problems).toEqual([]);
   expect(document?.version()).toBe('3.0.0');
-  expect(document?.channels().all().map((c) => c.address()).sort()).toEqual(['/v1/ws/agent', '/v1/ws/app']);
+  expect(document?.channels().all().map((c) => c.address()).sort()).toEqual(['/v1/events/{event_id}/stream', '/v1/ws/agent', '/v1/ws/app']);
 });
 
 test('every frame of every role and direction is a message of its channel, with the schema of the protocol', () => {
@@ -41,4 +41,12 @@ test('every frame of every role and direction is a message of its channel, with 
   // a schema detail that only the generator could know: the event's agent_id pattern
   expect(doc.components.messages['app_to_relay.event'].payload.properties.agent_id.pattern).toBe('^[a-z0-9][a-z0-9_-]{0,63}$');
   expect(doc.components.messages['app_to_relay.event'].payload.required).toEqual(['type', 'agent_id', 'thread_id', 'payload']);
+});
+
+test('the SSE channel carries the relay → app frames of a reply stream, with their schemas', () => {
+  const doc = YAML.parse(committed);
+  expect(doc.channels.sse.address).toBe('/v1/events/{event_id}/stream');
+  const refs = doc.operations.relay_to_app_sse.messages.map((m: { $ref: string }) => m.$ref);
+  expect(refs).toEqual(['accepted', 'token', 'reply', 'error'].map((t) => `#/channels/sse/messages/relay_to_app.${t}`));
+  expect(doc.components.messages['relay_to_app.token'].payload.properties.attempt).toBeDefined();
 });

@@ -52,6 +52,7 @@ export const ENV = {
   RELAY_ADMIN_TOKEN: { group: 'registry', default: '', help: 'Bearer token (16+ characters) for the admin API /v1/admin/ and the Dashboard /dashboard; unset turns both off' },
   RELAY_SHUTDOWN_GRACE_MS: { group: 'timeouts', default: '10000', min: 0, help: 'How long SIGTERM may take before the node exits anyway' },
   RELAY_IDLE_TIMEOUT_S: { group: 'timeouts', default: '60', min: 8, help: 'Close sockets silent this many seconds; protocol pings keep live ones open' },
+  RELAY_SSE_KEEPALIVE_MS: { group: 'timeouts', default: '15000', min: 100, help: 'An SSE stream of the HTTP API idle this long gets a `: keepalive` comment, so proxies keep it open' },
   RELAY_REPLY_TIMEOUT_MS: { group: 'timeouts', default: '120000', min: 1, help: 'AGENT_TIMEOUT after an agent holds an event this long without a token or reply' },
   RELAY_DEFAULT_TTL_MS: { group: 'timeouts', default: '3600000', min: 1, help: 'How long an event may wait for an offline agent, unless the agent or event says' },
   RELAY_MAX_TTL_MS: { group: 'timeouts', default: '86400000', min: 1, help: 'Cap on any ttl_ms' },
@@ -120,6 +121,7 @@ export interface NodeConfig {
   logLevel: string;
   shutdownGraceMs: number;
   idleTimeoutS: number;
+  sseKeepaliveMs: number;
   replyTimeoutMs: number;
   defaultTtlMs: number;
   maxTtlMs: number;
@@ -204,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     logLevel: str('LOG_LEVEL'),
     shutdownGraceMs: int('RELAY_SHUTDOWN_GRACE_MS'),
     idleTimeoutS: int('RELAY_IDLE_TIMEOUT_S'),
+    sseKeepaliveMs: int('RELAY_SSE_KEEPALIVE_MS'),
     replyTimeoutMs: int('RELAY_REPLY_TIMEOUT_MS'),
     defaultTtlMs: int('RELAY_DEFAULT_TTL_MS'),
     maxTtlMs: int('RELAY_MAX_TTL_MS'),

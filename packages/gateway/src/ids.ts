@@ -45,3 +45,17 @@ export function newConnectionId(nodeId: string): string {
 export function nodeOfConnection(connId: string): string {
   return connId.slice(0, connId.lastIndexOf('.'));
 }
+
+/**
+ * `<nodeId>.h_<n>`: an HTTP request or SSE stream of the HTTP API. It names its node like a
+ * socket's id, and says it is in no presence list: a final for it is sent to its node directly.
+ */
+export function newRequestId(nodeId: string): string {
+  connCounter += 1;
+  return `${nodeId}.h_${connCounter.toString(36)}`;
+}
+
+/** Whether a connection id is an HTTP request's (newRequestId). */
+export function isRequestId(connId: string): boolean {
+  return connId.startsWith('h_', connId.lastIndexOf('.') + 1);
+}

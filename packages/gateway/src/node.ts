@@ -61,6 +61,7 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
     port: config.port,
     nodeId,
     idleTimeoutS: config.idleTimeoutS,
+    sseKeepaliveMs: config.sseKeepaliveMs,
     tokenDropBytes: config.tokenDropBytes,
     maxBufferedBytes: config.maxBufferedBytes,
     relay,

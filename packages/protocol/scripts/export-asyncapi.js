@@ -30,6 +30,9 @@ const ROLES = {
   },
 };
 
+/** The frame types an SSE stream carries. */
+const SSE_TYPES = ['accepted', 'token', 'reply', 'error'];
+
 /** The JSON Schema of one frame, as an AsyncAPI Schema object (JSON Schema draft 07). */
 function payloadSchema(schema, io) {
   const json = z.toJSONSchema(schema, { io, target: 'draft-7', unrepresentable: 'any' });
@@ -94,6 +97,26 @@ function buildDocument() {
       },
     };
   }
+  // The SSE stream of the HTTP API (openapi.yaml has its routes): the relay → app frames of one
+  // event, each an SSE event named by its type.
+  const sseIds = SSE_TYPES.map((type) => `${ROLES.app.outbound}.${type}`);
+  channels.sse = {
+    address: '/v1/events/{event_id}/stream',
+    title: 'app reply stream (SSE)',
+    description:
+      'Server-sent events over HTTP (`GET /v1/events/{event_id}/stream`, or `POST /v1/events` with `Accept: text/event-stream`): ' +
+      'each frame of one event is an SSE event whose `event:` is the frame type and `data:` the frame JSON; token events carry ' +
+      '`id: <attempt>.<seq>`, and `Last-Event-ID` resumes after it. `: keepalive` comments come on silence; the stream ends after the final frame.',
+    parameters: { event_id: { description: 'An event of this app (`evt_…`).' } },
+    messages: Object.fromEntries(sseIds.map((id) => [id, { $ref: `#/components/messages/${id}` }])),
+  };
+  operations.relay_to_app_sse = {
+    action: 'send',
+    title: 'relay → app (SSE)',
+    summary: "Frames of one event's reply stream, as server-sent events",
+    channel: { $ref: '#/channels/sse' },
+    messages: sseIds.map((id) => ({ $ref: `#/channels/sse/messages/${id}` })),
+  };
   return {
     asyncapi: '3.0.0',
     info: {

@@ -5,3 +5,4 @@ export * from './frames';
 export * from './parse';
 export { rawMember } from './raw-json';
 export * from './webhook-signature';
+export * from './http';

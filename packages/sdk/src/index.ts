@@ -10,3 +10,5 @@ export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './sock
 export type { AgentEventFrame, AppReplyFrame, AcceptedFrame } from '@relay/protocol';
 /** For a receiver of the relay's webhooks: checks the Standard Webhooks signature (PROTOCOL.md "App webhooks"). */
 export { verifyWebhook, WebhookVerificationError } from '@relay/protocol';
+export { createHttpClient, type HttpClient, type HttpClientOptions, type StreamFrame, type StreamOptions } from './http-client';
+export { readSse, type SseEvent } from './sse';

@@ -1,6 +1,7 @@
 import {
   ErrorCode,
   sessionKey,
+  type EventStatus,
   type AppCancelFrame,
   type AppEventFrame,
 } from '@relay/protocol';
@@ -10,7 +11,7 @@ import type { Connection } from './connection';
 import type { RelayContext } from './context';
 import { dispatched } from './delivery';
 import { eventAccepted, finishWithError, followApp } from './lifecycle';
-import { acceptedFrame, agentsFrame } from './outbound';
+import { acceptedFrame, agentsFrame, finalOnWire } from './outbound';
 import { RelayError } from './relay-error';
 import { retryDelay } from './retry';
 
@@ -163,3 +164,26 @@ export async function cancelEvent(ctx: RelayContext, conn: Connection, frame: Ap
   }
 }
 
+
+/**
+ * Where one of the app's events stands (GET /v1/events/:id). Another app's event is reported
+ * exactly like a missing one: its existence is not revealed.
+ */
+export async function eventStatus(ctx: RelayContext, appId: string, eventId: string): Promise<EventStatus | undefined> {
+  const { events, queue, streams } = ctx.backend;
+  const record = await events.get(eventId);
+  if (!record || record.appId !== appId) return undefined;
+  const [holder, attempt] = await Promise.all([
+    record.finished ? null : queue.holder(record.agentId, record.id),
+    streams.attempt(record.id, record.agentId),
+  ]);
+  return {
+    event_id: record.id,
+    agent_id: record.agentId,
+    thread_id: record.threadId,
+    session_key: record.sessionKey,
+    state: record.finished ? 'finished' : holder !== null ? 'delivered' : 'queued',
+    attempt: attempt ?? 0,
+    final: record.final === undefined ? null : (JSON.parse(finalOnWire(record.final)) as EventStatus['final']),
+  };
+}

@@ -11,6 +11,12 @@ export interface Connection {
   readonly principal: Principal;
   readonly since: number;
   /**
+   * `socket`: a WebSocket, in the presence lists, so any event's final may come to it and the
+   * outbox is emptied into it. `http`: one HTTP request or SSE stream of the HTTP API, which takes
+   * only the frames of the one event it serves (transport/http-api.ts).
+   */
+  readonly channel: 'socket' | 'http';
+  /**
    * Writes a frame. A `token` frame is dropped (returns false) when the socket is already
    * backed up past the drop watermark; any frame to a socket that already has more than the hard
    * buffer limit waiting closes the socket with 1013 instead (returns false).

@@ -1,3 +1,4 @@
+import { isRequestId, nodeOfConnection } from '../ids';
 import type { EventRecord } from '../ports';
 import type { RelayContext } from './context';
 import { finalToApp } from './send-to';
@@ -37,7 +38,11 @@ export async function resendOverdueFinals(ctx: RelayContext, graceMs: number): P
 }
 
 async function handOn(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
-  const origin = await ctx.backend.presence.get(event.appConnId);
+  // An SSE stream is in no presence list: its node is in its id, and drops the frame on to
+  // another connection or the outbox if the stream has ended (send-to.ts finalToApp).
+  const origin =
+    (await ctx.backend.presence.get(event.appConnId)) ??
+    (isRequestId(event.appConnId) ? { connId: event.appConnId, nodeId: nodeOfConnection(event.appConnId) } : undefined);
   if (origin && (await finalToApp(ctx, origin, { appId: event.appId, eventId: event.id, text }))) return;
   await rerouteFinal(ctx, event.appId, event.id, text, event.appConnId);
 }
@@ -100,7 +105,7 @@ export async function flushOutbox(ctx: RelayContext, connId: string, appId: stri
 export async function flushOutboxesHere(ctx: RelayContext): Promise<void> {
   const oneConnPerApp = new Map<string, string>();
   for (const conn of ctx.local.values()) {
-    if (conn.role === 'app' && !oneConnPerApp.has(conn.principal.id)) oneConnPerApp.set(conn.principal.id, conn.id);
+    if (conn.role === 'app' && conn.channel === 'socket' && !oneConnPerApp.has(conn.principal.id)) oneConnPerApp.set(conn.principal.id, conn.id);
   }
   for (const [appId, connId] of oneConnPerApp) await flushOutbox(ctx, connId, appId);
 }

@@ -46,6 +46,8 @@ export function createMetrics() {
     finalsDropped: counter('relay_finals_dropped_total', 'Held final frames dropped past the per-app cap or retention'),
     backpressureCloses: counter('relay_backpressure_closes_total', 'Sockets closed for not reading (1013)', ['role']),
     backgroundErrors: counter('relay_background_errors_total', 'Failures in background work', ['task']),
+    httpRequests: counter('relay_http_requests_total', 'HTTP API requests answered, by route and HTTP status', ['route', 'status']),
+    sseStreams: new Gauge({ name: 'relay_sse_streams', help: 'Open SSE streams of the HTTP API', registers: [registry] }),
     adminRequests: counter('relay_admin_requests_total', 'Admin API requests answered, by method and HTTP status', ['method', 'status']),
     adminUnauthorized: counter('relay_admin_unauthorized_total', 'Admin API requests refused for a missing or wrong admin token'),
     busPublished: counter('relay_bus_published_total', 'Messages this node sent to a node (itself included) over the bus', ['kind']),

@@ -1,4 +1,5 @@
-import type { Role } from '@relay/protocol';
+import type { EventStatus, Role } from '@relay/protocol';
+import { eventStatus } from './app-frames';
 import type { Principal } from '../ports';
 import type { Connection, UnflushedFinal } from './connection';
 import type { RelayContext } from './context';
@@ -31,12 +32,29 @@ export type Admission =
   | { ok: true; principal: Principal }
   | { ok: false; status: 401 | 429 | 503; reason: string; message: string };
 
-/** The core as the transport sees it: admission at the upgrade, then socket lifecycle events. */
+/**
+ * The core as the transport sees it: admission at the upgrade, then socket lifecycle events;
+ * and for the HTTP API, the same frames on connections of one request each (`channel: 'http'`).
+ */
 export interface Relay {
   admit(role: Role, token: string | undefined): Promise<Admission>;
+  /** Who a token is, for an HTTP request: admission without a connection's place. */
+  authenticate(role: Role, token: string | undefined): Promise<Admission>;
   opened(conn: Connection): void;
   received(conn: Connection, text: string): void;
   closed(conn: Connection, unflushed: UnflushedFinal[]): void;
+  /**
+   * An HTTP request (or SSE stream) starts: its frames are handled as a socket's, and frames for
+   * it reach it here, but it holds no place in the presence lists (so no final of another event
+   * comes to it, and no outbox is emptied into it).
+   */
+  requestStarted(conn: Connection): void;
+  /** One frame of a request; resolves once its work is done (its answer, if any, written). */
+  request(conn: Connection, text: string): Promise<void>;
+  /** The request or stream is over; `unflushed` as for `closed`. */
+  requestEnded(conn: Connection, unflushed: UnflushedFinal[]): void;
+  /** Where one of this app's events stands; undefined for an unknown one or another app's. */
+  eventStatus(appId: string, eventId: string): Promise<EventStatus | undefined>;
   /** Ready to take traffic: not draining, and the backend can record events. */
   ready(): boolean;
   /** Stops admitting, closes every socket with 1001 and waits for the work they started. */
@@ -64,5 +82,11 @@ export function createRelay(ctx: RelayContext): Relay {
       if (conn.role === 'app') appFrame(ctx, queue, conn, text);
       else agentFrame(ctx, queue, conn, text);
     },
+    async request(conn, text) {
+      if (conn.role === 'app') appFrame(ctx, queue, conn, text);
+      else agentFrame(ctx, queue, conn, text);
+      await queue.closed(conn.id);
+    },
+    eventStatus: (appId, eventId) => eventStatus(ctx, appId, eventId),
   };
 }

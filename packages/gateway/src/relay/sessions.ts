@@ -17,7 +17,10 @@ export interface SessionParts {
 }
 
 /** A socket's life on this node: admission at the upgrade, open, close, and the node's drain. */
-export function createSessions(ctx: RelayContext, parts: SessionParts): Omit<Relay, 'received'> {
+export function createSessions(
+  ctx: RelayContext,
+  parts: SessionParts,
+): Omit<Relay, 'received' | 'request' | 'eventStatus'> {
   const { backend, log, metrics, nodeId } = ctx;
   const { queue, kicks, liveness } = parts;
   let draining = false;
@@ -37,17 +40,34 @@ export function createSessions(ctx: RelayContext, parts: SessionParts): Omit<Rel
     ctx.track('close', dispatched(ctx, result));
   };
 
+  const authenticate = async (role: Role, token: string | undefined): Promise<Admission> => {
+    if (draining) return { ok: false, status: 503, reason: 'draining', message: 'Node is shutting down' };
+    if (!token) return { ok: false, status: 401, reason: 'missing_token', message: 'Missing token' };
+    if (!ready()) {
+      return { ok: false, status: 503, reason: 'unavailable', message: 'Relay cannot serve connections right now; retry' };
+    }
+    const principal = await backend.registry.authenticate(role, token);
+    if (!principal) return { ok: false, status: 401, reason: 'bad_token', message: 'Unknown, revoked or wrong-role token' };
+    return { ok: true, principal };
+  };
+
+  /** Frames routed to a connection that is gone go elsewhere: see finals.ts. */
+  const handBack = async (conn: Connection, unflushed: UnflushedFinal[]) => {
+    for (const final of unflushed) {
+      await ctx.owed.run({ step: 'final', conn: conn.id }, () =>
+        rerouteFinal(ctx, conn.principal.id, final.eventId, final.text, conn.id),
+      );
+    }
+  };
+
   return {
     ready,
+    authenticate,
 
     async admit(role, token): Promise<Admission> {
-      if (draining) return { ok: false, status: 503, reason: 'draining', message: 'Node is shutting down' };
-      if (!token) return { ok: false, status: 401, reason: 'missing_token', message: 'Missing token' };
-      if (!ready()) {
-        return { ok: false, status: 503, reason: 'unavailable', message: 'Relay cannot serve connections right now; retry' };
-      }
-      const principal = await backend.registry.authenticate(role, token);
-      if (!principal) return { ok: false, status: 401, reason: 'bad_token', message: 'Unknown, revoked or wrong-role token' };
+      const admission = await authenticate(role, token);
+      if (!admission.ok) return admission;
+      const { principal } = admission;
       const limit = await connectionLimit(role, principal.id);
       if ((await backend.presence.count(role, principal.id)) >= limit) {
         return { ok: false, status: 429, reason: 'max_connections', message: `At most ${limit} connections` };
@@ -101,11 +121,23 @@ export function createSessions(ctx: RelayContext, parts: SessionParts): Omit<Rel
             for (const [eventId, held] of ctx.inFlight) if (held.connId === conn.id) forgetInFlight(ctx, eventId);
             await ctx.owed.run({ step: 'detach', conn: conn.id }, () => detach(conn.principal.id, conn.id));
           }
-          for (const final of unflushed) {
-            await ctx.owed.run({ step: 'final', conn: conn.id }, () =>
-              rerouteFinal(ctx, conn.principal.id, final.eventId, final.text, conn.id),
-            );
-          }
+          await handBack(conn, unflushed);
+        })(),
+      );
+    },
+
+    requestStarted(conn: Connection) {
+      ctx.local.set(conn.id, conn);
+    },
+
+    requestEnded(conn: Connection, unflushed: UnflushedFinal[]) {
+      ctx.local.delete(conn.id);
+      ctx.gates.delete(conn.id);
+      ctx.track(
+        'close',
+        (async () => {
+          await queue.closed(conn.id);
+          await handBack(conn, unflushed);
         })(),
       );
     },

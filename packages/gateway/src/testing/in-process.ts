@@ -72,6 +72,7 @@ export function fakeConnection(id: string, role: Role, principalId: string): Fak
     role,
     principal: { role, id: principalId, tokenId: `tok-${principalId}` },
     since: Date.now(),
+    channel: 'socket',
     frames,
     send: keep,
     backedUp: () => false,

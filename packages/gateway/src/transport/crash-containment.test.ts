@@ -51,6 +51,7 @@ test('a frame whose handling throws closes only its own socket, with 1011', asyn
     port: 0,
     nodeId: 'n1',
     idleTimeoutS: 60,
+    sseKeepaliveMs: 15_000,
     tokenDropBytes: 1024,
     maxBufferedBytes: 65_536,
     relay,

@@ -14,6 +14,7 @@ import type { Relay } from '../relay/relay';
 import { registerAdminRoutes } from './admin-routes';
 import { registerDashboard } from './dashboard-files';
 import { bearer, NOSNIFF, sendJson } from './http';
+import { registerHttpApi } from './http-api';
 import { SocketConnection, type BufferLimits, type SocketData } from './socket-connection';
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws';
 
@@ -22,6 +23,8 @@ export interface ServerOptions extends BufferLimits {
   port: number;
   nodeId: string;
   idleTimeoutS: number;
+  /** RELAY_SSE_KEEPALIVE_MS: an idle SSE stream's keep-alive comment. */
+  sseKeepaliveMs: number;
   relay: Relay;
   log: Logger;
   metrics: Metrics;
@@ -219,6 +222,15 @@ export function createServer(options: ServerOptions): RelayServer {
         );
       })
       .catch((err: unknown) => log.error({ err }, 'metrics failed'));
+  });
+  registerHttpApi(app, {
+    nodeId: options.nodeId,
+    relay,
+    log,
+    metrics,
+    tokenDropBytes: options.tokenDropBytes,
+    maxBufferedBytes: options.maxBufferedBytes,
+    keepaliveMs: options.sseKeepaliveMs,
   });
   if (options.admin) {
     registerAdminRoutes(app, { admin: options.admin.api, adminToken: options.admin.token, log, metrics });

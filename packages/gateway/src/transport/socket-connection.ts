@@ -32,6 +32,7 @@ export class SocketConnection implements Connection {
   readonly role: Role;
   readonly principal: Principal;
   readonly since: number;
+  readonly channel = 'socket';
   private closed = false;
   /** Final frames written since the send buffer was last empty: not known to have left. */
   private unflushed: UnflushedFinal[] = [];
