@@ -22,6 +22,7 @@ function conn(overrides: Partial<ConnectionInfo> = {}): ConnectionInfo {
 }
 
 const ids = (infos: ConnectionInfo[]) => infos.map((i) => i.connId);
+const noHandBack = async () => {};
 
 /**
  * Presence (ports/presence.ts): entries live from `add` to `remove`; `add` is an atomic
@@ -149,7 +150,7 @@ export function presenceContract(name: string, create: () => Promise<PresenceUnd
         expect(await presence.count('app', 'portal')).toBe(2);
         expect(await presence.add(conn(), 2)).toBe(false);
 
-        expect(ids(await presence.reapDeadNodes('n1'))).toEqual([theirs.connId]);
+        expect(ids(await presence.reapDeadNodes('n1', noHandBack))).toEqual([theirs.connId]);
         expect(await presence.count('app', 'portal')).toBe(1);
         expect(await presence.add(conn(), 2)).toBe(true);
       });
@@ -165,7 +166,7 @@ export function presenceContract(name: string, create: () => Promise<PresenceUnd
         await sleep(TTL_MS + 150);
         const reapers = [presence, under.peer!(), under.peer!()];
         await Promise.all(reapers.map((r, i) => r.heartbeat(`n${i === 0 ? 1 : i + 2}`, 60_000)));
-        const results = await Promise.all(reapers.map((r, i) => r.reapDeadNodes(`n${i === 0 ? 1 : i + 2}`)));
+        const results = await Promise.all(reapers.map((r, i) => r.reapDeadNodes(`n${i === 0 ? 1 : i + 2}`, noHandBack)));
         expect(results.flatMap(ids).sort()).toEqual(ids(theirs).sort());
         expect(results.filter((r) => r.length > 0)).toHaveLength(1);
 
@@ -174,7 +175,32 @@ export function presenceContract(name: string, create: () => Promise<PresenceUnd
         expect(await presence.count('agent', 'athena')).toBe(0);
         expect(await presence.onlineAgents(['athena'])).toEqual(new Set());
         // A later reap finds nothing more.
-        expect(await presence.reapDeadNodes('n1')).toEqual([]);
+        expect(await presence.reapDeadNodes('n1', noHandBack)).toEqual([]);
+      });
+
+      test('a reap cut short (a hand-back fails) removes only what was handed back; the same reaper takes up the rest on its next reap', async () => {
+        const dying = under.peer!();
+        await dying.heartbeat('n2', TTL_MS);
+        const theirs = [1, 2, 3].map((n) => conn({ nodeId: 'n2', role: 'agent', principalId: 'athena', connId: `n2.${counter}.${n}` }));
+        for (const info of theirs) expect(await dying.add(info, 10)).toBe(true);
+        await sleep(TTL_MS + under.aliveCacheMs + 150);
+        await presence.heartbeat('n1', 60_000);
+
+        const handedBack: string[] = [];
+        const failOnSecond = async (info: ConnectionInfo) => {
+          if (handedBack.length === 1) throw new Error('store went away');
+          handedBack.push(info.connId);
+        };
+        await expect(presence.reapDeadNodes('n1', failOnSecond)).rejects.toThrow('store went away');
+        expect(await presence.count('agent', 'athena')).toBe(2); // the first one is gone, with its events handed back
+        // Another reaper leaves it to the one that claimed it...
+        expect(await under.peer!().reapDeadNodes('n3', noHandBack)).toEqual([]);
+        // ...which hands back the rest and removes them.
+        const rest = await presence.reapDeadNodes('n1', async (info) => void handedBack.push(info.connId));
+        expect(ids(rest).sort()).toEqual(ids(theirs).filter((id) => id !== handedBack[0]).sort());
+        expect(handedBack.sort()).toEqual(ids(theirs).sort());
+        expect(await presence.count('agent', 'athena')).toBe(0);
+        expect(await presence.nodes()).not.toContain('n2');
       });
 
       test('a node reaped by another learns it on its next beat', async () => {
@@ -183,7 +209,7 @@ export function presenceContract(name: string, create: () => Promise<PresenceUnd
         const theirs = conn({ nodeId: 'n2', connId: `n2.${counter}` });
         expect(await other.add(theirs, 10)).toBe(true);
         await sleep(TTL_MS + 150);
-        expect(ids(await presence.reapDeadNodes('n1'))).toEqual([theirs.connId]);
+        expect(ids(await presence.reapDeadNodes('n1', noHandBack))).toEqual([theirs.connId]);
         expect(await other.heartbeat('n2', 60_000)).toBe(false);
         expect(await other.heartbeat('n2', 60_000)).toBe(true);
         expect(await presence.nodes()).toContain('n2');
@@ -198,7 +224,7 @@ export function presenceContract(name: string, create: () => Promise<PresenceUnd
         expect(await other.heartbeat('n2', 60_000)).toBe(true);
         expect(await presence.get(theirs.connId)).toEqual(theirs);
         // and, beating again, it is no longer anyone's to reap
-        expect(await presence.reapDeadNodes('n1')).toEqual([]);
+        expect(await presence.reapDeadNodes('n1', noHandBack)).toEqual([]);
         expect(await presence.get(theirs.connId)).toEqual(theirs);
       });
     });

@@ -39,7 +39,7 @@ test('a node reaped while its key had lapsed, then back, has its new connections
   expect((await reaper.list('app', 'academy')).map((c) => c.connId)).toEqual(['node-b.1']);
 
   await sleep(TTL_MS + 100); // node-b's key lapses
-  expect((await reaper.reapDeadNodes('node-a')).map((c) => c.connId)).toEqual(['node-b.1']);
+  expect((await reaper.reapDeadNodes('node-a', async () => {})).map((c) => c.connId)).toEqual(['node-b.1']);
   expect(await reaper.list('app', 'academy')).toEqual([]);
 
   // node-b beats again, learns it was given up, and its clients reconnect to it

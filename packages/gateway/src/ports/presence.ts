@@ -47,7 +47,8 @@ export interface Presence {
   heartbeat(nodeId: string, ttlMs: number): Promise<boolean>;
   /**
    * Removes the connections of nodes whose liveness lapsed and returns them. Each dead node's
-   * connections are returned to exactly one caller, cluster-wide, which hands back their events.
+   * connections go to exactly one caller, cluster-wide: `handBack` runs for each before its entry
+   * is removed, so one whose hand-back failed (it throws on) is found again by a later reap.
    */
-  reapDeadNodes(selfNodeId: string): Promise<ConnectionInfo[]>;
+  reapDeadNodes(selfNodeId: string, handBack: (info: ConnectionInfo) => Promise<void>): Promise<ConnectionInfo[]>;
 }

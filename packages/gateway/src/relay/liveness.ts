@@ -88,10 +88,10 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
     }
 
     if (Date.now() >= reapNotBefore) {
-      for (const info of await backend.presence.reapDeadNodes(nodeId)) {
-        log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
+      await backend.presence.reapDeadNodes(nodeId, async (info) => {
         if (info.role === 'agent') await dispatched(ctx, await backend.queue.detach(info.principalId, info.connId));
-      }
+        log.info({ conn: info.connId, dead_node: info.nodeId, role: info.role }, 'connection of a dead node removed');
+      });
     }
     // A node that finished an event and died before sending its final: by the time a node
     // would be given up for dead, the final is overdue.

@@ -121,22 +121,31 @@ export function createRedisPresence(client: RedisClient, run: RunScript, keys: K
       await client.del(keys.reapLock(nodeId));
       return false;
     },
-    async reapDeadNodes(selfNodeId) {
+    async reapDeadNodes(selfNodeId, handBack) {
       const reaped: ConnectionInfo[] = [];
       for (const nodeId of await client.smembers(keys.nodes)) {
         if (nodeId === selfNodeId || (await client.exists(keys.nodeAlive(nodeId))) === 1) continue;
-        if ((await client.set(keys.reapLock(nodeId), selfNodeId, 'PX', REAP_LOCK_MS, 'NX')) !== 'OK') continue;
+        const lock = keys.reapLock(nodeId);
+        // A reap of ours that was cut short (Redis went away mid-way) is taken up again on our
+        // next beat; another node's waits for its lock to lapse.
+        const claimed = (await client.set(lock, selfNodeId, 'PX', REAP_LOCK_MS, 'NX')) === 'OK' || (await client.get(lock)) === selfNodeId;
+        if (!claimed) continue;
         // It may have beaten between the look and the lock: its heartbeat saw no lock then, so
         // it kept its sockets, and its entries must stay.
         if ((await client.exists(keys.nodeAlive(nodeId))) === 1) {
-          await client.del(keys.reapLock(nodeId));
+          await client.del(lock);
           continue;
         }
         const infos = await read(await client.smembers(keys.nodeConns(nodeId)));
-        for (const info of infos) await remove(info);
+        for (const info of infos) {
+          // What it held is handed back before its entry goes, so a reap cut short leaves the
+          // rest to be found again and loses nothing.
+          await handBack(info);
+          await remove(info);
+          reaped.push(info);
+        }
         await client.multi().del(keys.nodeConns(nodeId)).srem(keys.nodes, nodeId).exec();
         aliveSeen.delete(nodeId);
-        reaped.push(...infos);
       }
       return reaped;
     },
