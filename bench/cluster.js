@@ -15,6 +15,7 @@ const { runBaseline, runBaselineOpenLoop, runRelay } = require('./load');
 const { cpuWindow, killAllNow, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
 const { compareShards } = require('./shards');
+const { alternateRecording } = require('./recording-cost');
 
 const HELP = `npm run bench:cluster -- [options]      (every option also reads the env var shown)
 
@@ -29,6 +30,10 @@ const HELP = `npm run bench:cluster -- [options]      (every option also reads t
   --aof             Redis with AOF and appendfsync always            BENCH_AOF=1
   --no-recording    nodes record no tokens for resume (the cost's     BENCH_NO_RECORDING=1
                     baseline: RELAY_STREAM_MAX_BYTES=0)
+  --recording both  rounds with recording on and off in turn, each a  BENCH_RECORDING=both
+                    whole run of this script with the other options;
+                    prints each mode's medians and what recording costs
+  --rounds K        rounds of --recording both                       BENCH_ROUNDS     (6)
   --log-level L     the nodes' LOG_LEVEL                             BENCH_LOG_LEVEL  (info)
   --cpu-prof DIR    run both nodes with node --cpu-prof into DIR     BENCH_CPU_PROF
   --redis-server P  redis-server binary                              BENCH_REDIS_SERVER (redis-server)
@@ -51,6 +56,8 @@ function options() {
       rate: { type: 'string' },
       aof: { type: 'boolean' },
       'no-recording': { type: 'boolean' },
+      recording: { type: 'string' },
+      rounds: { type: 'string' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'string' },
       'redis-server': { type: 'string' },
@@ -65,6 +72,8 @@ function options() {
     process.exit(0);
   }
   const env = process.env;
+  const recording = values.recording ?? env.BENCH_RECORDING;
+  if (recording !== undefined && recording !== 'both') throw new Error('--recording takes only "both" (--no-recording is off)');
   /** @param {string | undefined} flag @param {string | undefined} fromEnv @param {number} fallback @param {string} name */
   const num = (flag, fromEnv, fallback, name) => {
     const value = Number(flag ?? fromEnv ?? fallback);
@@ -81,6 +90,8 @@ function options() {
     rate: values.rate ?? env.BENCH_RATE ? num(values.rate, env.BENCH_RATE, 0, '--rate') : undefined,
     aof: values.aof ?? env.BENCH_AOF === '1',
     noRecording: values['no-recording'] ?? env.BENCH_NO_RECORDING === '1',
+    recordingBoth: recording === 'both',
+    rounds: Math.floor(num(values.rounds, env.BENCH_ROUNDS, 6, '--rounds')),
     logLevel: values['log-level'] ?? env.BENCH_LOG_LEVEL ?? 'info',
     cpuProf: values['cpu-prof'] ?? env.BENCH_CPU_PROF,
     redisServer: values['redis-server'] ?? env.BENCH_REDIS_SERVER ?? 'redis-server',
@@ -95,6 +106,7 @@ const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 
 async function main() {
   const o = options();
+  if (o.recordingBoth) return alternateRecording(__filename, process.argv.slice(2), o);
   const gatewayMain = path.resolve(__dirname, '../packages/gateway/dist/main.js');
   if (!existsSync(gatewayMain)) throw new Error('packages/gateway/dist is missing: run `npm run build` first');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'relay-bench-'));
@@ -124,7 +136,7 @@ async function main() {
     prefix,
     registryFile,
     logLevel: o.logLevel,
-    env: o.noRecording ? { RELAY_STREAM_MAX_BYTES: '0' } : {},
+    env: /** @type {Record<string, string>} */ (o.noRecording ? { RELAY_STREAM_MAX_BYTES: '0' } : {}),
   };
   const [a, b] = await Promise.all([
     startGateway({ ...common, name: 'node-a', nodeArgs: nodeArgs('node-a') }),

@@ -204,6 +204,8 @@ interface SentEvent {
   refused?: string;
   /** The tokens the SDK's handle yielded, in order. */
   streamed: { attempt: number; seq: number; text: string }[];
+  /** The SDK's handle settled: its final taken, after any replay it waited for. */
+  settled?: boolean;
 }
 
 /**
@@ -223,7 +225,7 @@ export class ChaosApp {
   /** Things that fail the test. */
   readonly problems: string[] = [];
   tokens = 0;
-  /** Events whose SDK token stream (its latest attempt) spells the final content. */
+  /** Events whose SDK token stream (its latest attempt) spells the final content: all, or the test fails. */
   spelled = 0;
   private stopped = false;
 
@@ -283,6 +285,7 @@ export class ChaosApp {
         event.eventId = handle.eventId;
         void (async () => {
           for await (const t of handle.tokens) event.streamed.push(t);
+          event.settled = true;
         })();
         return;
       } catch (err) {
@@ -310,9 +313,12 @@ export class ChaosApp {
     return { sent: this.sent.length, accepted, answered };
   }
 
-  /** The sent events not yet accepted or not yet answered. */
+  /**
+   * The sent events not yet accepted, not yet answered, or whose SDK handle has not settled (a
+   * final that came ahead of a replay waits in the SDK for it).
+   */
   unfinished(): SentEvent[] {
-    return this.sent.filter((e) => e.eventId === undefined || !this.finals.has(e.eventId));
+    return this.sent.filter((e) => e.eventId === undefined || !this.finals.has(e.eventId) || e.settled !== true);
   }
 
   /**
@@ -333,6 +339,7 @@ export class ChaosApp {
         problems.push(`${e.key} (${e.eventId}) accepted but never answered`);
         continue;
       }
+      if (e.settled !== true) problems.push(`${e.key} (${e.eventId}) answered, but its SDK handle never settled`);
       const outcomes = new Set(finals.map(outcomeOf));
       if (outcomes.size > 1) problems.push(`${e.eventId} ended more than one way: ${[...outcomes].join(' | ')}`);
       const first = finals[0] as Frame;
@@ -344,6 +351,7 @@ export class ChaosApp {
       }
       problems.push(...streamProblems(e, expected));
       if (spells(e.streamed, expected)) this.spelled += 1;
+      else problems.push(`${e.eventId} streamed ${JSON.stringify(e.streamed)}: its last attempt does not spell ${JSON.stringify(expected)}`);
     }
     let finalsRaw = 0;
     for (const [eventId, finals] of this.finals) {
@@ -374,8 +382,9 @@ export class ChaosApp {
 
 /**
  * What the SDK's handle yielded must be each attempt's tokens once, in seq order from 0 with no
- * gap, each a prefix of the answer (resume on reconnect). A later attempt may be a repeat the
- * agent answered without tokens, so the full text is counted (`spells`), not required.
+ * gap, each a prefix of the answer (resume on reconnect); `spells` then checks that the last
+ * attempt is the whole answer. Every attempt streams it whole: the agent SDK sends a moved or
+ * repeated run's tokens again, and these agents stream a repeat they answer from their store.
  */
 function streamProblems(e: SentEvent, content: string): string[] {
   const problems: string[] = [];
@@ -405,7 +414,8 @@ function spells(streamed: SentEvent['streamed'], content: string): boolean {
 /**
  * One agent run as several workers (SDK clients). Delivery is at least once, so every delivery
  * is counted on the wire; the workers dedupe by event_id through a shared map of answers (the
- * SDK dedupes within one client), and answer a repeat with the answer already given.
+ * SDK dedupes within one client), and answer a repeat with the answer already given, streamed
+ * again (a repeat is a new attempt).
  */
 export class ChaosAgent {
   readonly clients: AgentClient[] = [];
@@ -462,7 +472,11 @@ export class ChaosAgent {
 
   private async answer(event: AgentEventFrame, reply: Reply): Promise<unknown> {
     const given = this.answers.get(event.event_id);
-    if (given !== undefined) return reply.done(given);
+    if (given !== undefined) {
+      // This delivery is a new attempt: the app drops the older one's text, so stream it again.
+      for (const token of answerFor(event.payload as { app: string; n: number }).tokens) reply.token(token);
+      return reply.done(given);
+    }
     const { tokens, content } = answerFor(event.payload as { app: string; n: number });
     for (const token of tokens) {
       if (reply.signal.aborted) return undefined;

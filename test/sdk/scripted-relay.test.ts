@@ -1,8 +1,9 @@
 /**
  * Protocol edge cases a real node cannot be made to produce on demand, against a scripted relay:
  * answers out of order, a final before the `accepted` it belongs to, duplicate finals, a
- * redelivery of an event already answered, JSON pings both ways, a relay that goes silent, and
- * how the token and subprotocol travel.
+ * redelivery of an event already answered or still running, live tokens racing a resume's
+ * replay, a refused resume, JSON pings both ways, a relay that goes silent, and how the token
+ * and subprotocol travel.
  */
 import { createAgentClient, createAppClient, type AgentClient, type AppClient, type FinalOutcome } from '@relay/sdk';
 import type { Frame } from '../support/client';
@@ -30,6 +31,12 @@ const agent = (options: object = {}) => {
 };
 const send = (conn: ScriptedConnection, frame: object) => conn.ws.send(JSON.stringify(frame));
 const framesOf = (conn: ScriptedConnection, type: string) => conn.frames.filter((f) => f.type === type);
+/** A settled handle's tokens as `attempt.seq text`. */
+const texts = async (tokens: AsyncIterable<{ attempt: number; seq: number; text: string }>) => {
+  const out: string[] = [];
+  for await (const t of tokens) out.push(`${t.attempt}.${t.seq} ${t.text}`);
+  return out;
+};
 
 test('the token goes in the Authorization header and the relay-app subprotocol is offered (Node)', async () => {
   const client = app({ url: `${relay.url}/` });
@@ -74,8 +81,98 @@ test('a final that arrives before the accepted of a resend is kept for it, not r
   send(second, relayFrames.accepted(resent.ref, 'evt_early'));
   const handle = await sending;
   expect(handle.eventId).toBe('evt_early');
+  // Accepted on the lost socket too, perhaps: the tokens sent there are asked for from the start,
+  // and the final waits for their replay.
+  const [resume, barrier] = await relay.waitFor(() => second.frames.length === 3 && (second.frames.slice(1) as [Frame, Frame]));
+  expect(resume).toEqual({ type: 'resume', event_id: 'evt_early', ref: expect.any(String) });
+  expect(barrier).toMatchObject({ type: 'discover' });
+  send(second, relayFrames.resumed(resume.ref as string, 'evt_early', 0));
+  send(second, relayFrames.token('evt_early', 0, 'answered '));
+  send(second, relayFrames.token('evt_early', 1, 'while you were away'));
+  send(second, relayFrames.agents(barrier.ref as string));
   await expect(handle.reply).resolves.toMatchObject({ content: 'answered while you were away' });
+  expect(await texts(handle.tokens)).toEqual(['1.0 answered ', '1.1 while you were away']);
   expect(orphans).toEqual([]);
+});
+
+test("live tokens that reach a resumed socket before the `resumed` are dropped: the replay brings them, in order", async () => {
+  const client = app();
+  const sending = client.send('athena', 'portal:t', {});
+  const first = await relay.waitFor(() => relay.connections[0]?.frames[0] && relay.connections[0]);
+  send(first, relayFrames.accepted((first.frames[0] as Frame).ref as string, 'evt_race'));
+  const handle = await sending;
+  const taken: string[] = [];
+  const streaming = (async () => {
+    for await (const t of handle.tokens) taken.push(`${t.attempt}.${t.seq} ${t.text}`);
+  })();
+  send(first, relayFrames.token('evt_race', 0, 'a'));
+  await until(() => taken.length === 1, 2_000, 'the first token');
+  first.ws.terminate();
+
+  const second = await relay.waitFor(() => relay.connections[1]?.frames.length === 3 && relay.connections[1]);
+  const [, resume, barrier] = second.frames as [Frame, Frame, Frame];
+  expect(resume).toEqual({ type: 'resume', event_id: 'evt_race', attempt: 1, after_seq: 0, ref: expect.any(String) });
+  send(second, relayFrames.token('evt_race', 2, 'c')); // live, from the resend, ahead of the replay
+  send(second, relayFrames.resumed(resume.ref as string, 'evt_race', 1));
+  send(second, relayFrames.token('evt_race', 1, 'b'));
+  send(second, relayFrames.token('evt_race', 2, 'c'));
+  send(second, relayFrames.agents(barrier.ref as string));
+  send(second, relayFrames.reply('evt_race', 'abc'));
+  await expect(handle.reply).resolves.toMatchObject({ content: 'abc' });
+  await streaming;
+  expect(taken).toEqual(['1.0 a', '1.1 b', '1.2 c']);
+});
+
+test('a final held for a replay that a lost socket never wrote waits for the next socket\'s replay', async () => {
+  const client = app();
+  const sending = client.send('athena', 'portal:t', {});
+  const first = await relay.waitFor(() => relay.connections[0]?.frames[0] && relay.connections[0]);
+  send(first, relayFrames.accepted((first.frames[0] as Frame).ref as string, 'evt_held'));
+  const handle = await sending;
+  send(first, relayFrames.token('evt_held', 0, 'a'));
+  await sleep(50); // taken
+  first.ws.terminate();
+
+  const second = await relay.waitFor(() => relay.connections[1]?.frames.length === 3 && relay.connections[1]);
+  send(second, relayFrames.reply('evt_held', 'ab')); // from the outbox, ahead of the replay
+  await sleep(50);
+  second.ws.terminate(); // before the replay
+
+  const third = await relay.waitFor(() => relay.connections[2]?.frames.length === 3 && relay.connections[2]);
+  const [, resume, barrier] = third.frames as [Frame, Frame, Frame];
+  expect(resume).toMatchObject({ type: 'resume', event_id: 'evt_held', attempt: 1, after_seq: 0 });
+  send(third, relayFrames.resumed(resume.ref as string, 'evt_held', 1));
+  send(third, relayFrames.token('evt_held', 1, 'b'));
+  send(third, relayFrames.agents(barrier.ref as string));
+  await expect(handle.reply).resolves.toMatchObject({ content: 'ab' });
+  expect(await texts(handle.tokens)).toEqual(['1.0 a', '1.1 b']);
+});
+
+test('a resume refused with RELAY_UNAVAILABLE is sent again, and the final waits for its replay', async () => {
+  const client = app();
+  const sending = client.send('athena', 'portal:t', {});
+  const first = await relay.waitFor(() => relay.connections[0]?.frames[0] && relay.connections[0]);
+  send(first, relayFrames.accepted((first.frames[0] as Frame).ref as string, 'evt_down'));
+  const handle = await sending;
+  let settled = false;
+  void handle.reply.then(() => (settled = true));
+  first.ws.terminate();
+
+  const second = await relay.waitFor(() => relay.connections[1]?.frames.length === 3 && relay.connections[1]);
+  const [, resume, barrier] = second.frames as [Frame, Frame, Frame];
+  send(second, relayFrames.reply('evt_down', 'xy')); // from the outbox, as the socket opened
+  const refusal = { type: 'error', code: 'RELAY_UNAVAILABLE', message: 'down', error: 'down', event_id: 'evt_down', ref: resume.ref };
+  send(second, refusal);
+  send(second, relayFrames.agents(barrier.ref as string));
+  const [again, barrier2] = await relay.waitFor(() => second.frames.length === 5 && (second.frames.slice(3) as [Frame, Frame]), 3_000);
+  expect(again).toEqual(resume);
+  expect(settled).toBe(false);
+  send(second, relayFrames.resumed(again.ref as string, 'evt_down', 0));
+  send(second, relayFrames.token('evt_down', 0, 'x'));
+  send(second, relayFrames.token('evt_down', 1, 'y'));
+  send(second, relayFrames.agents(barrier2.ref as string));
+  await expect(handle.reply).resolves.toMatchObject({ content: 'xy' });
+  expect(await texts(handle.tokens)).toEqual(['1.0 x', '1.1 y']);
 });
 
 test('duplicate finals are dropped; a final for no send of this client is an orphan, reported once', async () => {
@@ -96,7 +193,7 @@ test('duplicate finals are dropped; a final for no send of this client is an orp
   expect(orphans).toEqual([{ eventId: 'evt_other', ok: true, reply: expect.objectContaining({ content: 'not mine' }) }]);
 });
 
-test('an agent answers a redelivery of an event it already answered with the same reply, without running again', async () => {
+test('an agent answers a redelivery of an event it already answered with the same tokens and reply, without running again', async () => {
   let runs = 0;
   agent().onEvent((_event, reply) => {
     runs += 1;
@@ -110,7 +207,36 @@ test('an agent answers a redelivery of an event it already answered with the sam
   send(conn, relayFrames.event('evt_one', 2));
   await relay.waitFor(() => framesOf(conn, 'reply').length === 2);
   expect(framesOf(conn, 'reply')[1]).toEqual(reply);
-  expect(framesOf(conn, 'token')).toHaveLength(1);
+  // The redelivery is a new attempt, streamed from seq 0: the app drops the first one's text.
+  const token = { type: 'token', event_id: 'evt_one', token: 'Hi' };
+  expect(framesOf(conn, 'token')).toEqual([token, token]);
+  expect(conn.frames.map((f) => f.type)).toEqual(['token', 'reply', 'token', 'reply']);
+  expect(runs).toBe(1);
+});
+
+test('an agent redelivered an event still running sends its tokens so far again on the new socket, then the rest', async () => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let runs = 0;
+  agent().onEvent(async (_event, reply) => {
+    runs += 1;
+    reply.token('one ');
+    reply.token('two ');
+    await released;
+    reply.token('three');
+    return reply.done('one two three');
+  });
+  const first = await relay.waitFor(() => relay.connections[0]);
+  send(first, relayFrames.event('evt_run', 1));
+  await relay.waitFor(() => framesOf(first, 'token').length === 2);
+  first.ws.terminate();
+
+  const second = await relay.waitFor(() => relay.connections[1]);
+  send(second, relayFrames.event('evt_run', 2));
+  await relay.waitFor(() => framesOf(second, 'token').length === 2);
+  release();
+  await relay.waitFor(() => framesOf(second, 'reply').length === 1);
+  expect(second.frames.map((f) => (f.type === 'token' ? f.token : f.type))).toEqual(['one ', 'two ', 'three', 'reply']);
   expect(runs).toBe(1);
 });
 

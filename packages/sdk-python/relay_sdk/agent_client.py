@@ -56,7 +56,7 @@ class AgentClient:
     - Each event runs once per client however often the relay delivers it (delivery is at least
       once): a redelivery of an event still running moves it to the new socket, which gets the
       tokens streamed so far again (the new attempt's stream spells the whole answer), then the
-      rest and the reply; one of an event already answered gets the same reply again.
+      rest and the reply; one of an event already answered gets the same tokens and reply again.
     - A reply the relay could not record (``RELAY_UNAVAILABLE``) is sent again after a pause.
     - Reconnects with exponential backoff and jitter, answers the relay's JSON pings and sends
       its own; a refused token stops it.
@@ -92,7 +92,8 @@ class AgentClient:
         self._jobs: dict[str, _Job] = {}
         self._waiting: list[_Job] = []
         self._busy_sessions: set[str] = set()
-        self._answered: RecentDict[str, str] = RecentDict(REMEMBERED_REPLIES)
+        #: Answered events: the tokens streamed and the reply frame, sent again on a redelivery.
+        self._answered: RecentDict[str, tuple[list[str], str]] = RecentDict(REMEMBERED_REPLIES)
         self._timers: set[asyncio.TimerHandle] = set()
         self._opened: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
@@ -162,7 +163,8 @@ class AgentClient:
             await self._connection.send({"type": "token", "event_id": event_id, "token": text})
 
     async def _send_reply(self, event_id: str, text: str) -> None:
-        self._answered.set(event_id, text)
+        job = self._jobs.get(event_id)
+        self._answered.set(event_id, (job.tokens if job is not None else [], text))
         # If the socket that held the event is gone, the relay redelivers the event to the next
         # one, and the remembered reply answers it then.
         if self._holds(event_id):
@@ -212,8 +214,12 @@ class AgentClient:
         event_id = event["event_id"]
         answered = self._answered.get(event_id)
         if answered is not None:
-            # Answered already, but the reply was lost with a socket: the same reply, no new run.
-            await self._connection.send_text(answered)
+            # Answered already, but the reply was lost with a socket: the same tokens and reply
+            # again (this delivery is a new attempt, streamed from seq 0), no new run.
+            tokens, text = answered
+            for token in tokens:
+                await self._connection.send({"type": "token", "event_id": event_id, "token": token})
+            await self._connection.send_text(text)
             return
         job = self._jobs.get(event_id)
         if job is not None:
@@ -240,7 +246,7 @@ class AgentClient:
         job.epoch = epoch
         answered = self._answered.get(event_id)
         if answered is not None:
-            await self._connection.send_text(answered)  # replied while its tokens were written
+            await self._connection.send_text(answered[1])  # replied while its tokens were written
 
     def _on_cancel(self, event_id: str) -> None:
         job = self._jobs.get(event_id)
@@ -255,9 +261,10 @@ class AgentClient:
         """The relay could not record the reply (its store is down): send it again after a
         pause, on the same socket only (a new socket gets the event again, and the remembered
         reply answers that). A retry refused again is retried again."""
-        text = self._answered.get(event_id)
-        if text is None or self._connection.stopped is not None:
+        answered = self._answered.get(event_id)
+        if answered is None or self._connection.stopped is not None:
             return
+        text = answered[1]
         epoch = self._connection.epoch
 
         def resend() -> None:

@@ -287,7 +287,9 @@ def test_agent_runs_a_redelivered_event_once_and_resends_a_refused_reply() -> No
                 assert answered == {"type": "reply", "event_id": "evt_1", "content": "hello", "finish_reason": "stop"}
                 await s.send({"type": "error", "code": "RELAY_UNAVAILABLE", "message": "store down", "event_id": "evt_1"})
                 assert await s.next() == answered
+                # a new attempt, streamed from seq 0: the tokens again, then the reply
                 await s.send({**event, "attempt": 2})
+                assert await s.next() == {"type": "token", "event_id": "evt_1", "token": "hi"}
                 assert await s.next() == answered
         assert runs == [1]
 

@@ -40,7 +40,8 @@ export interface AgentClient {
    * Sets the handler (replacing any earlier one). Events that arrive before there is a handler
    * wait. Each event runs once per client however often the relay delivers it (delivery is at
    * least once): a redelivery of an event still running joins that run, and one of an event
-   * already answered gets the same reply again.
+   * already answered gets the same reply again. Either way the tokens streamed so far are sent
+   * again first, so the redelivery's attempt spells the whole answer to the app.
    */
   onEvent(handler: EventHandler): this;
   /**
@@ -57,9 +58,20 @@ interface Job {
   epoch: number;
   controller: AbortController;
   started: boolean;
+  /**
+   * Every token the handler has streamed, sent or not: a redelivery starts a new attempt at seq
+   * 0 and the app drops the older attempt's text, so the new attempt carries them again.
+   */
+  tokens: string[];
 }
 
-/** Replies remembered to answer a redelivery of an event already answered. */
+/** An answered event: its tokens and reply frame, sent again if the event is redelivered. */
+interface Answer {
+  tokens: string[];
+  reply: string;
+}
+
+/** Replies (with their tokens) remembered to answer a redelivery of an event already answered. */
 const REMEMBERED_REPLIES = 1_000;
 /** A reply the relay could not record (RELAY_UNAVAILABLE) is sent again after about this long. */
 const REPLY_RETRY_MS = 1_000;
@@ -77,7 +89,7 @@ class AgentClientImpl implements AgentClient, ReplySink {
   private waiting: Job[] = [];
   private readonly busySessions = new Set<string>();
   private readonly runs = new Set<Promise<void>>();
-  private readonly answered = new RecentMap<string, string>(REMEMBERED_REPLIES);
+  private readonly answered = new RecentMap<string, Answer>(REMEMBERED_REPLIES);
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private epoch = 0;
 
@@ -120,14 +132,19 @@ class AgentClientImpl implements AgentClient, ReplySink {
 
   // ReplySink: frames of a running handler go out only on the socket that holds its event.
   token(eventId: string, text: string): void {
-    if (this.holds(eventId)) this.shell.send(JSON.stringify({ type: 'token', event_id: eventId, token: text }));
+    this.jobs.get(eventId)?.tokens.push(text);
+    if (this.holds(eventId)) this.sendToken(eventId, text);
   }
 
   reply(eventId: string, text: string): void {
-    this.answered.set(eventId, text);
+    this.answered.set(eventId, { tokens: this.jobs.get(eventId)?.tokens ?? [], reply: text });
     // If the socket that held the event is gone, the relay redelivers the event to the next
     // one, and the remembered reply answers it then.
     if (this.holds(eventId)) this.shell.send(text);
+  }
+
+  private sendToken(eventId: string, text: string): void {
+    this.shell.send(JSON.stringify({ type: 'token', event_id: eventId, token: text }));
   }
 
   private holds(eventId: string): boolean {
@@ -161,7 +178,7 @@ class AgentClientImpl implements AgentClient, ReplySink {
    * reply answers that. A retry that is refused again is retried again.
    */
   private retryReply(eventId: string): void {
-    const text = this.answered.get(eventId);
+    const text = this.answered.get(eventId)?.reply;
     if (text === undefined || this.shell.stopped) return;
     const epoch = this.epoch;
     const timer = setTimeout(() => {
@@ -173,19 +190,24 @@ class AgentClientImpl implements AgentClient, ReplySink {
 
   private onDelivery(event: AgentEventFrame): void {
     const id = event.event_id;
-    const reply = this.answered.get(id);
-    if (reply !== undefined) {
-      // Answered already, but the reply was lost with a socket: the same reply again, no new run.
-      this.shell.send(reply);
+    const answer = this.answered.get(id);
+    if (answer !== undefined) {
+      // Answered already, but the reply was lost with a socket: the same tokens and reply again
+      // (this delivery is a new attempt, streamed from seq 0), no new run.
+      for (const token of answer.tokens) this.sendToken(id, token);
+      this.shell.send(answer.reply);
       return;
     }
     const job = this.jobs.get(id);
     if (job) {
-      job.epoch = this.epoch; // still running: its remaining tokens and reply now go here
+      // Still running: its tokens so far go out again on this socket (a new attempt), and its
+      // remaining tokens and reply follow them here.
+      job.epoch = this.epoch;
+      for (const token of job.tokens) this.sendToken(id, token);
       return;
     }
     if (this.shell.stopped) return;
-    const fresh: Job = { event, epoch: this.epoch, controller: new AbortController(), started: false };
+    const fresh: Job = { event, epoch: this.epoch, controller: new AbortController(), started: false, tokens: [] };
     this.jobs.set(id, fresh);
     this.waiting.push(fresh);
     this.pump();

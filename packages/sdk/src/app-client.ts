@@ -76,6 +76,8 @@ interface Pending {
   text: string;
   /** An event send not yet accepted (a final for an unknown event may belong to it). */
   awaitingAccept: boolean;
+  /** How many sockets it was written to: past one, an earlier socket may have had it accepted. */
+  writes?: number;
   /** Handles an answer with this request's ref; returns true when the request is done. */
   answer(frame: Answer): boolean;
   fail(error: RelayError): void;
@@ -83,7 +85,10 @@ interface Pending {
 
 /** The ref of a resume names its event, so its error is known for one. */
 const RESUME_REF = 'sdk-resume:';
-const RESUME_BARRIER_REF = 'sdk-resume-barrier';
+/** The ref of the frame sent after a batch of resumes, numbered per batch. */
+const RESUME_BARRIER_REF = 'sdk-resume-barrier:';
+/** A resume the relay could not serve (RELAY_UNAVAILABLE) is sent again after about this long. */
+const RESUME_RETRY_MS = 500;
 
 /** How many ended event ids are remembered to drop duplicate final frames. */
 const REMEMBERED_FINALS = 10_000;
@@ -99,17 +104,26 @@ class AppClientImpl implements AppClient {
   private readonly handles = new Map<string, { handle: EventHandleImpl; ref: string }>();
   private readonly finished = new RecentMap<string, true>(REMEMBERED_FINALS);
   /**
-   * Events resumed on the current socket, with a final that came before their replay was
-   * written (from the relay's outbox, as the socket opened): it is held until the barrier.
+   * Events resumed on the current socket, with the barrier that follows their resume and a final
+   * that came before their replay was written (from the relay's outbox as the socket opened, or
+   * with the answer to a resend): it is held until the barrier is answered. An empty barrier:
+   * the resume is to be sent again, and the final waits for that one's barrier.
    */
-  private readonly resuming = new Map<string, FinalOutcome | null>();
+  private readonly resuming = new Map<string, { barrier: string; final: FinalOutcome | null }>();
+  private barriers = 0;
+  /** The current socket's number (ClientShell's epoch): a retry timer acts only on its own socket. */
+  private epoch = 0;
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Finals that arrived before the `accepted` of a resend they may belong to. */
   private readonly unclaimed = new Map<string, FinalOutcome>();
   private refs = 0;
 
   constructor(options: ClientOptions) {
     this.shell = new ClientShell('app', options, {
-      opened: () => this.onOpen(),
+      opened: (epoch) => {
+        this.epoch = epoch;
+        this.onOpen();
+      },
       frame: (frame) => this.onFrame(frame),
       closed: (reason) => this.onClosed(reason),
     });
@@ -183,6 +197,8 @@ class AppClientImpl implements AppClient {
             pending.awaitingAccept = false;
             handle = new EventHandleImpl(answer, (h) => this.cancel(h));
             this.handles.set(answer.event_id, { handle, ref });
+            // Accepted on an earlier socket too, perhaps: tokens went there, or nowhere, meanwhile.
+            if ((pending.writes ?? 0) > 1) this.resume([handle]);
             resolve(handle);
             const early = this.unclaimed.get(answer.event_id);
             this.unclaimed.delete(answer.event_id);
@@ -208,6 +224,8 @@ class AppClientImpl implements AppClient {
   }
 
   close(): Promise<void> {
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
     return this.shell.close();
   }
 
@@ -238,20 +256,34 @@ class AppClientImpl implements AppClient {
     const stopped = this.shell.stopped;
     if (stopped) return pending.fail(stopped);
     this.pending.set(ref, pending);
-    this.shell.send(pending.text); // false before the first open: onOpen sends it
+    this.write(pending); // not before the first open: onOpen sends it
+  }
+
+  private write(pending: Pending): void {
+    if (this.shell.send(pending.text)) pending.writes = (pending.writes ?? 0) + 1;
   }
 
   private onOpen(): void {
-    for (const pending of this.pending.values()) this.shell.send(pending.text);
+    for (const pending of this.pending.values()) this.write(pending);
     // Tokens sent while the client was away are recorded at the relay: ask for the rest of each
-    // stream after the last token taken.
-    const held = [...this.resuming.values()];
-    this.resuming.clear();
-    for (const final of held) if (final) this.finish(final);
-    for (const [eventId, { handle }] of this.handles) {
-      if (handle.settled) continue;
-      const last = handle.last;
-      this.resuming.set(eventId, null);
+    // stream after the last token taken. A final held for a replay the old socket never wrote
+    // stays held for this socket's replay (the old barriers will never be answered).
+    this.resume([...this.handles.values()].map((h) => h.handle).filter((h) => !h.settled));
+  }
+
+  /**
+   * Asks for each handle's stream after its last token taken. Until the `resumed`, its tokens
+   * are dropped: they are recorded, so the replay carries them, and one taken ahead of the
+   * replay would make the replay's earlier ones look old. Finals wait for the barrier.
+   */
+  private resume(handles: EventHandleImpl[]): void {
+    if (handles.length === 0) return;
+    this.barriers += 1;
+    const barrier = `${RESUME_BARRIER_REF}${this.barriers}`;
+    for (const handle of handles) {
+      const { eventId, last } = handle;
+      handle.replaying = true;
+      this.resuming.set(eventId, { barrier, final: this.resuming.get(eventId)?.final ?? null });
       this.shell.send(
         JSON.stringify({
           type: 'resume',
@@ -262,14 +294,37 @@ class AppClientImpl implements AppClient {
       );
     }
     // The relay handles a socket's frames in order, so the answer to a frame sent after the
-    // resumes comes after every replay: then the finals held meanwhile can settle, last.
-    if (this.resuming.size > 0) this.shell.send(JSON.stringify({ type: 'discover', ref: RESUME_BARRIER_REF }));
+    // resumes comes after their replays: then the finals held meanwhile can settle, last.
+    this.shell.send(JSON.stringify({ type: 'discover', ref: barrier }));
   }
 
-  private replaysWritten(): void {
-    const held = [...this.resuming.values()];
-    this.resuming.clear();
-    for (const final of held) if (final) this.finish(final);
+  private replaysWritten(barrier: string): void {
+    for (const [eventId, { barrier: awaited, final }] of this.resuming) {
+      if (awaited !== barrier) continue;
+      this.resuming.delete(eventId);
+      if (final) this.finish(final);
+    }
+  }
+
+  /**
+   * The relay refused a resume. UNKNOWN_EVENT: past its retention, and the resend brings the
+   * final. RELAY_UNAVAILABLE (its store is down): asked again after a pause on the same socket,
+   * the final held meanwhile (a new socket resumes every stream anyway).
+   */
+  private resumeRefused(frame: ErrorFrame & { event_id: string }): void {
+    const handle = this.handles.get(frame.event_id)?.handle;
+    const entry = this.resuming.get(frame.event_id);
+    if (!handle || handle.settled || !RelayError.fromFrame(frame).retryable || !entry) {
+      if (handle) handle.replaying = false;
+      return;
+    }
+    entry.barrier = '';
+    const epoch = this.epoch;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (this.epoch === epoch && !this.shell.stopped && !handle.settled) this.resume([handle]);
+    }, RESUME_RETRY_MS * (0.5 + Math.random()));
+    this.retryTimers.add(timer);
   }
 
   private onClosed(error: RelayError): void {
@@ -282,18 +337,24 @@ class AppClientImpl implements AppClient {
 
   private onFrame(frame: RelayFrame<'app'>): void {
     switch (frame.type) {
-      case 'token':
-        this.handles.get(frame.event_id)?.handle.token(frame.token, frame.seq, frame.attempt);
+      case 'token': {
+        const handle = this.handles.get(frame.event_id)?.handle;
+        if (handle && !handle.replaying) handle.token(frame.token, frame.seq, frame.attempt);
         return;
+      }
       case 'reply':
         this.finish({ eventId: frame.event_id, ok: true, reply: frame });
         return;
-      case 'resumed': // its replay follows
+      case 'resumed': { // its replay follows
+        const handle = this.handles.get(frame.event_id)?.handle;
+        if (handle) handle.replaying = false;
         return;
+      }
       default: {
-        if (frame.ref === RESUME_BARRIER_REF) return this.replaysWritten();
-        // UNKNOWN_EVENT: past the relay's retention; the resend brings the final
-        if (frame.type === 'error' && frame.ref === `${RESUME_REF}${frame.event_id}`) return;
+        if (frame.ref?.startsWith(RESUME_BARRIER_REF)) return this.replaysWritten(frame.ref);
+        if (frame.type === 'error' && frame.event_id !== undefined && frame.ref === `${RESUME_REF}${frame.event_id}`) {
+          return this.resumeRefused({ ...frame, event_id: frame.event_id });
+        }
         const pending = frame.ref !== undefined ? this.pending.get(frame.ref) : undefined;
         if (pending?.answer(frame)) this.pending.delete(frame.ref as string);
         if (frame.type !== 'error') return;
@@ -309,8 +370,9 @@ class AppClientImpl implements AppClient {
   /** A final frame: settles its handle once; duplicates (delivery is at least once) are dropped. */
   private finish(outcome: FinalOutcome): void {
     if (this.finished.has(outcome.eventId)) return;
-    if (this.resuming.has(outcome.eventId)) {
-      this.resuming.set(outcome.eventId, outcome);
+    const resuming = this.resuming.get(outcome.eventId);
+    if (resuming) {
+      resuming.final ??= outcome;
       return;
     }
     const entry = this.handles.get(outcome.eventId);

@@ -56,6 +56,9 @@ export class EventHandleImpl implements EventHandle {
     return this.requestCancel(this);
   }
 
+  /** A resume was sent and its `resumed` has not come yet: tokens wait for the replay (app-client.ts). */
+  replaying = false;
+
   /** The latest token taken: a resume asks for what follows it. */
   last: { attempt: number; seq: number } | undefined;
 

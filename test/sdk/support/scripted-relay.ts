@@ -105,6 +105,13 @@ export const relayFrames = {
     type: 'reply', event_id: eventId, agent_id: 'athena', thread_id: 'portal:t', content, reply: content,
     finish_reason: 'stop', payload: {}, metadata: { tokens_used: 1, latency_ms: 5 },
   }),
+  token: (eventId: string, seq: number, token: string, attempt = 1) => ({
+    type: 'token', event_id: eventId, agent_id: 'athena', token, seq, attempt,
+  }),
+  resumed: (ref: string, eventId: string, fromSeq: number, attempt = 1) => ({
+    type: 'resumed', event_id: eventId, attempt, from_seq: fromSeq, ref,
+  }),
+  agents: (ref: string) => ({ type: 'agents', agents: [], ref }),
   event: (eventId: string, attempt: number, threadId = 'portal:t') => ({
     type: 'event', event_id: eventId, agent_id: 'athena', app_id: 'portal', thread_id: threadId,
     session_key: `relay:athena:${threadId}`, payload: { message: 'hi' }, attempt, created_at: new Date().toISOString(),
