@@ -214,6 +214,14 @@ describe.each(backendsUnderTest())('agents over HTTP ($name backend)', (backend)
     }
   });
 
+  test('an event whose webhook keeps failing ends EVENT_EXPIRED at its TTL, once', async () => {
+    const app = await r.connect('portal');
+    const answer = await send(app, eventFrame({ agent_id: 'klyve', thread_id: 'portal:refused:ttl', payload: {}, ttl_ms: 1_000 }));
+    expect(answer.type).toBe('accepted');
+    expect(await app.nextOf('error', answer.event_id as string, 10_000)).toMatchObject({ code: 'EVENT_EXPIRED' });
+    expect((await app.quiet(300)).filter((f) => f.event_id === answer.event_id)).toEqual([]);
+  });
+
   test('sockets first: while a socket of the agent is attached its events go there, then back to the webhook', async () => {
     const app = await r.connect('portal');
     const socket = await r.connect('athena');

@@ -5,9 +5,9 @@ import { WEBHOOK_TOKEN_ID, type WebhookAgents } from './webhook-agents';
 /**
  * An HTTP agent's later POST, on whichever node it reached: handled here if this node holds the
  * agent's HTTP connection, else sent over the bus to the node that does (messages from one node
- * to another keep their order, so tokens POSTed before the reply arrive before it). False when
- * the event is not an unanswered one held by this agent's HTTP connection (UNKNOWN_EVENT): never
- * its, another agent's, ended, cancelled, or held by one of its sockets.
+ * to another keep their order, so tokens POSTed before the reply arrive before it). UNKNOWN_EVENT
+ * when the event is not an unanswered one held by this agent's HTTP connection: never its,
+ * another agent's, ended, cancelled, or held by one of its sockets.
  */
 export async function agentPosted(
   ctx: RelayContext,

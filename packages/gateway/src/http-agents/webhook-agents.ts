@@ -60,7 +60,14 @@ export function startWebhookAgents(ctx: RelayContext, settings: HttpAgentSetting
     held.set(agent.id, conn);
     ctx.local.set(connId, conn);
     ctx.log.info({ conn: connId, agent_id: agent.id }, 'HTTP agent connection attached');
-    await dispatched(ctx, await backend.queue.attach(agent.id, { connId, nodeId, maxInFlight: agent.maxInFlight }));
+    let attached;
+    try {
+      attached = await backend.queue.attach(agent.id, { connId, nodeId, maxInFlight: agent.maxInFlight });
+    } catch (err) {
+      conn.close(1011, 'not attached'); // gives its place back, so a later check claims it again
+      throw err;
+    }
+    await dispatched(ctx, attached);
   };
 
   const check = async () => {
