@@ -48,8 +48,11 @@ type Ending = 'done' | 'failed';
 interface Delivery {
   held: InFlight;
   controller: AbortController;
-  /** The agent answered 202: it replies through the HTTP API, and a cancel is POSTed to it. */
-  later: boolean;
+  /**
+   * Where the request is: `waiting` behind its session, `sent` with no status line yet,
+   * `streaming` a 200 answer, `later` after a 202 (the agent replies through the HTTP API).
+   */
+  phase: 'waiting' | 'sent' | 'streaming' | 'later';
   /** Ended by a cancel or the connection's close: an abort is no failure. */
   letGo: boolean;
   ended: Promise<Ending>;
@@ -127,7 +130,7 @@ export function createHttpAgentConnection(
     clearTimeout(held.timer);
     let end!: (how: Ending) => void;
     const ended = new Promise<Ending>((resolve) => (end = resolve));
-    const d: Delivery = { held, controller: new AbortController(), later: false, letGo: false, ended, end };
+    const d: Delivery = { held, controller: new AbortController(), phase: 'waiting', letGo: false, ended, end };
     deliveries.set(eventId, d);
     void ended.then(() => deliveries.get(eventId) === d && deliveries.delete(eventId));
     const session = held.event.sessionKey;
@@ -146,7 +149,7 @@ export function createHttpAgentConnection(
     held.timer = replyTimer(ctx, held.event);
     try {
       outcome(await post(d, body));
-      if (!d.later) d.end('done');
+      if (d.phase !== 'later') d.end('done');
     } catch (err) {
       if (d.letGo) return d.end('done');
       if (ctx.inFlight.get(held.event.id) !== held) return d.end('done'); // ended meanwhile
@@ -163,6 +166,7 @@ export function createHttpAgentConnection(
     const headers = await webhookHeaders(secret, `${held.event.id}.${held.attempt}`, body);
     const timeout = setTimeout(() => controller.abort(new AnswerTimeout()), settings.requestTimeoutMs);
     let res: Response;
+    d.phase = 'sent';
     try {
       res = await fetch(url, {
         method: 'POST',
@@ -177,13 +181,14 @@ export function createHttpAgentConnection(
     ctx.metrics.agentWebhookLatency.observe({ agent: agentId }, (Date.now() - sentAt) / 1000);
     if (res.status === 202) {
       await res.body?.cancel();
-      d.later = true;
+      d.phase = 'later';
       return 'later';
     }
     if (res.status !== 200) {
       await res.body?.cancel();
       throw new StatusError(res.status);
     }
+    d.phase = 'streaming';
     const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
     if (type === 'application/json') {
       const { frame, payloadRaw } = answerFrame(held.event.id, await readText(res.body, MAX_AGENT_FRAME_BYTES), 'reply');
@@ -237,10 +242,9 @@ export function createHttpAgentConnection(
   function cancel(eventId: string): void {
     const d = deliveries.get(eventId);
     if (!d) return;
-    if (d.later) {
-      // Its request is over: the agent hears of the cancel by a POST of its own.
-      ctx.track('agent-webhook', postCancel(eventId));
-    }
+    // After a 202 the agent hears of the cancel by a POST of its own; so does one whose status
+    // line is still on its way, as it may be a 202. A streamed answer is stopped by the abort.
+    if (d.phase === 'later' || d.phase === 'sent') ctx.track('agent-webhook', postCancel(eventId));
     letGo(d);
   }
 
