@@ -1,3 +1,4 @@
+import { ADMIN_TOKEN, adminApi } from '../support/admin';
 import { backendsUnderTest } from '../support/backends';
 import { eventFrame, type Frame, type TestClient } from '../support/client';
 import { answers, refusedPort, startHttpAgentServer, webhookSecret, type Answer, type HttpAgentServer, type WebhookCall } from '../support/http-agent-server';
@@ -72,6 +73,7 @@ describe.each(backendsUnderTest())('agents over HTTP ($name backend)', (backend)
       RELAY_AGENT_WEBHOOK_TIMEOUT_MS: '500',
       RELAY_AGENT_WEBHOOK_BACKOFF_MS: '100',
       RELAY_REPLY_TIMEOUT_MS: '2000',
+      RELAY_ADMIN_TOKEN: ADMIN_TOKEN,
     },
   });
 
@@ -220,6 +222,14 @@ describe.each(backendsUnderTest())('agents over HTTP ($name backend)', (backend)
     expect(answer.type).toBe('accepted');
     expect(await app.nextOf('error', answer.event_id as string, 10_000)).toMatchObject({ code: 'EVENT_EXPIRED' });
     expect((await app.quiet(300)).filter((f) => f.event_id === answer.event_id)).toEqual([]);
+  });
+
+  test("the admin API shows the agent as http while no socket of it is attached; its webhook is one connection, token_id webhook", async () => {
+    const api = adminApi(r.relay.httpUrl);
+    const view = await api('GET', '/v1/admin/agents/athena');
+    expect(view.body).toMatchObject({ status: 'http', connections: 0, webhook_url: agent.url });
+    const listed = await api('GET', '/v1/admin/connections?role=agent&id=athena');
+    expect(listed.body.connections.map((c: Frame) => c.token_id)).toEqual(['webhook']);
   });
 
   test('sockets first: while a socket of the agent is attached its events go there, then back to the webhook', async () => {
