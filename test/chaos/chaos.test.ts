@@ -3,6 +3,7 @@ import { testRegistry } from '../support/registry';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 import { ADMIN_TOKEN, adminApi } from '../support/admin';
 import { ChaosAgent, ChaosApp, NodePool, countsText, sleep, sum } from './harness';
+import { ChaosHttpAgent } from './http-agent';
 
 // Chaos: apps and agents exchange a few thousand events with streamed replies while nodes are
 // killed (SIGKILL), drained (SIGTERM) and replaced by new ones on new ports, and Redis (AOF,
@@ -18,6 +19,9 @@ const NODE_TTL_MS = 1_500;
 const NODES = 3;
 const APPS = ['portal', 'flow', 'academy'] as const;
 const AGENTS = ['athena', 'klyve'] as const;
+/** This one is an agent over HTTP (webhook only, no socket): the kills cut its requests midway. */
+const HTTP_AGENT = 'klyve';
+const HTTP_AGENT_SECRET = `whsec_${Buffer.alloc(24, 5).toString('base64')}`;
 const CLIENTS_PER_APP = 2;
 const WORKERS_PER_AGENT = 2;
 /** 3 apps × 2 clients × 400 = 2,400 events, paced over TRAFFIC_MS so the faults hit them in flight. */
@@ -46,7 +50,7 @@ const SCHEDULE: { at: number; fault: Fault }[] = [
 let redis: RedisUnderTest | undefined;
 let pool: NodePool | undefined;
 const apps: ChaosApp[] = [];
-const agents: ChaosAgent[] = [];
+const agents: (ChaosAgent | ChaosHttpAgent)[] = [];
 
 afterAll(async () => {
   // Also after a failure: no client, node or redis-server outlives the file.
@@ -63,9 +67,14 @@ test('kills, drains and a Redis restart under load lose no accepted event', asyn
   const began = Date.now();
   redis = await startRedis({ appendonly: true });
   const unlimited = { rate_limit_per_min: 1_000_000 };
+  const httpAgent = await ChaosHttpAgent.start(HTTP_AGENT, HTTP_AGENT_SECRET);
+  agents.push(httpAgent);
   const { registry, tokens } = testRegistry({
     apps: { portal: unlimited, flow: unlimited, academy: unlimited },
-    agents: { athena: { allow_apps: [...APPS] }, klyve: { allow_apps: [...APPS] } },
+    agents: {
+      athena: { allow_apps: [...APPS] },
+      klyve: { allow_apps: [...APPS], webhook_url: httpAgent.url, webhook_secret: HTTP_AGENT_SECRET },
+    },
   });
   pool = new NodePool({
     registry,
@@ -79,7 +88,7 @@ test('kills, drains and a Redis restart under load lose no accepted event', asyn
   });
   const nodes = pool;
   await Promise.all(Array.from({ length: NODES }, () => nodes.add()));
-  for (const id of AGENTS) agents.push(new ChaosAgent(id, tokens[id], nodes, WORKERS_PER_AGENT));
+  for (const id of AGENTS) if (id !== HTTP_AGENT) agents.push(new ChaosAgent(id, tokens[id], nodes, WORKERS_PER_AGENT));
   for (const id of APPS) apps.push(new ChaosApp(id, tokens[id], nodes, CLIENTS_PER_APP));
   await Promise.all([...agents, ...apps].map((c) => c.opened()));
 

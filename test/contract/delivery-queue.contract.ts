@@ -168,6 +168,34 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(await queue.events('athena')).toEqual([]);
     });
 
+    test('retryLater hands one event back, held until notBefore with its session behind it, as attempt + 1', async () => {
+      await queue.attach('athena', slot('c1', 1));
+      expect(ids(await queue.enqueue(entry('a1', 'sA')))).toEqual(['a1']);
+      await queue.enqueue(entry('a2', 'sA'));
+      await queue.enqueue(entry('b1', 'sB'));
+      // only the holder can hand it back
+      expect(await queue.retryLater('athena', 'c2', 'a1', FAR)).toEqual({ assigned: [], expired: [] });
+      expect(await queue.holder('athena', 'a1')).toBe('c1');
+      // held far ahead: the freed place goes to the other session, never to a2 (it waits behind a1)
+      expect(ids(await queue.retryLater('athena', 'c1', 'a1', FAR))).toEqual(['b1']);
+      expect(await queue.holder('athena', 'a1')).toBeNull();
+      expect(await queue.waiting('athena')).toBe(2);
+      // while it is held, neither it nor a2 goes, wherever there is room
+      expect(ids(await queue.remove('athena', 'b1', false))).toEqual([]);
+      expect(ids(await queue.attach('athena', slot('c3', 1)))).toEqual([]);
+      expect((await queue.retryLater('athena', 'c1', 'a1', 0)).assigned).toEqual([]); // not in flight: nothing
+    });
+
+    test('an event handed back with a past notBefore is assigned again at once, as attempt 2', async () => {
+      await queue.attach('athena', slot('c1', 1));
+      await queue.enqueue(entry('a1', 'sA'));
+      await queue.enqueue(entry('a2', 'sA'));
+      expect((await queue.retryLater('athena', 'c1', 'a1', Date.now() - 1)).assigned).toEqual([
+        { eventId: 'a1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 2 },
+      ]);
+      expect(await queue.waiting('athena')).toBe(1);
+    });
+
     test('removing an unknown event says so', async () => {
       expect(await queue.remove('athena', 'nope', false)).toMatchObject({ was: null, assigned: [], expired: [] });
     });

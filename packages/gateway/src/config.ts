@@ -54,6 +54,14 @@ export const ENV = {
   RELAY_IDLE_TIMEOUT_S: { group: 'timeouts', default: '60', min: 8, help: 'Close sockets silent this many seconds; protocol pings keep live ones open' },
   RELAY_SSE_KEEPALIVE_MS: { group: 'timeouts', default: '15000', min: 100, help: 'An SSE stream of the HTTP API idle this long gets a `: keepalive` comment, so proxies keep it open' },
   RELAY_REPLY_TIMEOUT_MS: { group: 'timeouts', default: '120000', min: 1, help: 'AGENT_TIMEOUT after an agent holds an event this long without a token or reply' },
+  RELAY_AGENT_WEBHOOK_TIMEOUT_MS: {
+    group: 'timeouts', default: '10000', min: 1,
+    help: "How long an HTTP agent's webhook may take to answer an event's POST with a status line; longer is a failed delivery, redelivered after a backoff",
+  },
+  RELAY_AGENT_WEBHOOK_BACKOFF_MS: {
+    group: 'timeouts', default: '1000', min: 1,
+    help: "Wait before redelivering an event whose POST to an HTTP agent's webhook failed; doubles each attempt, at most a minute, within the event's TTL",
+  },
   RELAY_DEFAULT_TTL_MS: { group: 'timeouts', default: '3600000', min: 1, help: 'How long an event may wait for an offline agent, unless the agent or event says' },
   RELAY_MAX_TTL_MS: { group: 'timeouts', default: '86400000', min: 1, help: 'Cap on any ttl_ms' },
   RELAY_WEBHOOK_TIMEOUT_MS: {
@@ -123,6 +131,8 @@ export interface NodeConfig {
   idleTimeoutS: number;
   sseKeepaliveMs: number;
   replyTimeoutMs: number;
+  agentWebhookTimeoutMs: number;
+  agentWebhookBackoffMs: number;
   defaultTtlMs: number;
   maxTtlMs: number;
   finalRetentionMs: number;
@@ -208,6 +218,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     idleTimeoutS: int('RELAY_IDLE_TIMEOUT_S'),
     sseKeepaliveMs: int('RELAY_SSE_KEEPALIVE_MS'),
     replyTimeoutMs: int('RELAY_REPLY_TIMEOUT_MS'),
+    agentWebhookTimeoutMs: int('RELAY_AGENT_WEBHOOK_TIMEOUT_MS'),
+    agentWebhookBackoffMs: int('RELAY_AGENT_WEBHOOK_BACKOFF_MS'),
     defaultTtlMs: int('RELAY_DEFAULT_TTL_MS'),
     maxTtlMs: int('RELAY_MAX_TTL_MS'),
     finalRetentionMs: int('RELAY_FINAL_RETENTION_MS'),

@@ -54,7 +54,7 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
       webhookRetryMs: config.webhookRetryMs,
     },
   });
-  const relay = createRelay(ctx);
+  const relay = createRelay(ctx, { requestTimeoutMs: config.agentWebhookTimeoutMs, backoffBaseMs: config.agentWebhookBackoffMs });
   const admin = createAdmin(ctx, { registryMode: config.registryMode, defaultTtlMs: config.defaultTtlMs });
   const server = createServer({
     host: config.host,

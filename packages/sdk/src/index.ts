@@ -1,6 +1,7 @@
 export { createAppClient, type AppClient, type AppClientEvents, type AgentInfo, type SendOptions } from './app-client';
 export { createAgentClient, type AgentClient, type AgentClientEvents, type AgentClientOptions, type EventHandler } from './agent-client';
 export type { Reply, ReplyOptions, ReplySent } from './agent-reply';
+export { createHttpAgentHandler, type FetchHandler } from './http-agent-handler';
 export type { EventHandle, FinalOutcome } from './event-handle';
 export type { StreamedToken } from './token-stream';
 export { endpointUrl, type ClientOptions, type ConnectionState, type HeartbeatOptions, type StateChange } from './connection';

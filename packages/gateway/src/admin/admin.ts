@@ -20,6 +20,7 @@ import {
   UpdateApp,
 } from './schemas';
 import { agentView, appView, connectionView, timelineView, tokenView, webhookTriesView } from './views';
+import { WEBHOOK_TOKEN_ID } from '../http-agents/webhook-agents';
 
 export interface AdminOptions {
   /** In file mode the registry file owns the registry: the API reads it but refuses changes. */
@@ -85,8 +86,10 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
   };
 
   const appWithStatus = async (app: AppRecord) => appView(app, (await presence.list('app', app.id)).length);
-  const agentWithStatus = async (agent: AgentRecord) =>
-    agentView(agent, (await presence.list('agent', agent.id)).length, await queue.waiting(agent.id));
+  // An agent's sockets: the one connection that stands for its webhook (http-agents/) is not one.
+  const agentSockets = async (agentId: string) =>
+    (await presence.list('agent', agentId)).filter((c) => c.tokenId !== WEBHOOK_TOKEN_ID).length;
+  const agentWithStatus = async (agent: AgentRecord) => agentView(agent, await agentSockets(agent.id), await queue.waiting(agent.id));
 
   const issue = async (role: Role, id: string, now: number) => {
     const token = generateToken(role, id);
@@ -313,7 +316,7 @@ export function createAdmin(ctx: RelayContext, options: AdminOptions) {
           agent_id: a.id,
           waiting: await queue.waiting(a.id),
           max_queue: a.maxQueue,
-          connections: (await presence.list('agent', a.id)).length,
+          connections: await agentSockets(a.id),
         })),
       );
       return ok({ queues: rows });

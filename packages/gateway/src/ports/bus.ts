@@ -1,5 +1,11 @@
 import type { EventRecord } from './event-store';
 import type { Assignment } from './delivery-queue';
+import type { AgentReplyFrame, AgentTokenFrame } from '@relay/protocol';
+
+/** What an HTTP agent that answered 202 POSTs later: its tokens, or its reply. */
+export type LaterFrames =
+  | { kind: 'tokens'; frames: AgentTokenFrame[] }
+  | { kind: 'reply'; frame: AgentReplyFrame; payloadRaw: string | undefined };
 
 /** What one node asks of another about sockets it holds. */
 export type BusMessage =
@@ -15,6 +21,8 @@ export type BusMessage =
   | { kind: 'app-moved'; eventId: string; appConnId: string; ack?: true }
   /** Sent to the app connection's node: the event's holder now sends its tokens to `connId`. */
   | { kind: 'app-switched'; connId: string; eventId: string }
+  /** An HTTP agent POSTed these for an event the receiving node's HTTP connection of it holds. */
+  | { kind: 'agent-later'; agentId: string; eventId: string; posted: LaterFrames }
   /** A node's message to itself, proving its subscription still receives. */
   | { kind: 'probe'; sentAt: number }
   /** These tokens were revoked (or expired, or their owner deleted): close their sockets with `code`. */

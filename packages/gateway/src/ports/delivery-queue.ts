@@ -64,6 +64,13 @@ export interface DeliveryQueue {
   /** The connection is gone: its unanswered events go back to the queue, ahead of later ones. */
   detach(agentId: string, connId: string): Promise<DispatchResult>;
   /**
+   * The connection holding this event failed to deliver it (an HTTP agent's request failed):
+   * the event goes back among the waiting ones at its accept order, not to be assigned before
+   * `notBefore`, so its session's later events keep waiting behind it; the next assignment is
+   * `attempt` + 1. Nothing happens unless `connId` holds it. Freed capacity is assigned at once.
+   */
+  retryLater(agentId: string, connId: string, eventId: string, notBefore: number): Promise<DispatchResult>;
+  /**
    * Takes the event out of the queue, wherever it is. With `onlyIfWaiting`, an event already
    * assigned stays where it is. Says where it was; freed capacity is assigned at once.
    */

@@ -59,6 +59,23 @@ export function createMetrics() {
       ['outcome'],
     ),
     webhookDuration: histogram('relay_webhook_duration_seconds', 'How long a webhook try took, to its answer or its timeout', WEBHOOK_SECONDS, ['outcome']),
+    agentWebhookDeliveries: counter(
+      'relay_agent_webhook_deliveries_total',
+      "Events POSTed to HTTP agents' webhooks, by outcome: reply, stream, later (202), or why it failed",
+      ['agent', 'outcome'],
+    ),
+    agentWebhookLatency: histogram(
+      'relay_agent_webhook_request_seconds',
+      "From an event POSTed to an HTTP agent's webhook to the answer's status line",
+      EVENT_SECONDS,
+      ['agent'],
+    ),
+    agentWebhookFirstLine: histogram(
+      'relay_agent_webhook_first_line_seconds',
+      "From an event POSTed to an HTTP agent's webhook to the first NDJSON line of its answer",
+      EVENT_SECONDS,
+      ['agent'],
+    ),
     busResubscribes: counter('relay_bus_resubscribes_total', 'Bus subscriptions made afresh after a probe did not return'),
   };
 }

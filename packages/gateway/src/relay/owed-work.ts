@@ -24,7 +24,7 @@ export interface OwedWork {
 
 /** Names the step in logs: what it is, and the connection or event it is for. */
 export interface StepFields {
-  step: 'presence' | 'detach' | 'final' | 'deliver' | 'expire';
+  step: 'presence' | 'detach' | 'final' | 'deliver' | 'expire' | 'retry-later';
   conn?: string;
   event_id?: string;
 }

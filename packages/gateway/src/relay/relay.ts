@@ -1,6 +1,9 @@
 import type { EventStatus, Role } from '@relay/protocol';
+import { agentPosted, type AgentPostAnswer } from '../http-agents/agent-posts';
+import type { HttpAgentSettings } from '../http-agents/connection';
+import { startWebhookAgents } from '../http-agents/webhook-agents';
+import type { LaterFrames, Principal } from '../ports';
 import { eventStatus } from './app-frames';
-import type { Principal } from '../ports';
 import type { Connection, UnflushedFinal } from './connection';
 import type { RelayContext } from './context';
 import { createFrameQueue } from './frame-queue';
@@ -9,6 +12,8 @@ import { startLiveness, type Liveness } from './liveness';
 import { agentFrame, appFrame, busMessage, undelivered } from './routing';
 import { createSessions } from './sessions';
 import { runTask } from './tasks';
+
+export type { AgentPostAnswer };
 
 // The core of a node, as wiring: each rule lives in the file named for it.
 //
@@ -27,6 +32,7 @@ import { runTask } from './tasks';
 //   webhooks.ts      an app's finals POSTed to its webhook, tried again until a 2xx
 //   liveness.ts      this node's heartbeat, bus probe and reaping of dead nodes
 //   kick.ts          closing the sockets of revoked tokens on every node
+//   ../http-agents/  agents over HTTP: one connection per agent whose socket is its webhook
 
 export type Admission =
   | { ok: true; principal: Principal }
@@ -55,29 +61,45 @@ export interface Relay {
   requestEnded(conn: Connection, unflushed: UnflushedFinal[]): void;
   /** Where one of this app's events stands; undefined for an unknown one or another app's. */
   eventStatus(appId: string, eventId: string): Promise<EventStatus | undefined>;
+  /**
+   * An HTTP agent POSTed tokens or its reply, with its `rla_` token, for an event it answered
+   * with 202 (http-agents/agent-posts.ts). Rejects when the backend cannot be reached.
+   */
+  agentPosted(token: string | undefined, eventId: string, posted: LaterFrames): Promise<AgentPostAnswer>;
   /** Ready to take traffic: not draining, and the backend can record events. */
   ready(): boolean;
   /** Stops admitting, closes every socket with 1001 and waits for the work they started. */
   drain(): Promise<void>;
 }
 
+/** Agents over HTTP: the defaults of RELAY_AGENT_WEBHOOK_TIMEOUT_MS and RELAY_AGENT_WEBHOOK_BACKOFF_MS. */
+export const DEFAULT_AGENT_WEBHOOKS: HttpAgentSettings = { requestTimeoutMs: 10_000, backoffBaseMs: 1_000 };
+
 /**
  * Starts the core on a context (see createContext): it subscribes to this node's bus channel
  * and the scheduler's due tasks, and starts the node's heartbeat. The admin operations are built
  * on the same context beside it (admin/admin.ts).
  */
-export function createRelay(ctx: RelayContext): Relay {
+export function createRelay(ctx: RelayContext, agentWebhooks: HttpAgentSettings = DEFAULT_AGENT_WEBHOOKS): Relay {
   const { backend } = ctx;
   const queue = createFrameQueue(ctx);
   const kicks = createKicks(ctx);
 
   backend.scheduler.onDue((task) => runTask(ctx, task));
   backend.bus.onUndelivered((deadNode, message) => undelivered(ctx, deadNode, message));
-  ctx.track('bus', backend.bus.subscribe(ctx.nodeId, (message) => busMessage(ctx, message, { liveness, kicks })));
+  ctx.track('bus', backend.bus.subscribe(ctx.nodeId, (message) => busMessage(ctx, message, { liveness, kicks, webhooks })));
   const liveness: Liveness = startLiveness(ctx, ctx.limits.nodeTtlMs);
+  // Checked as often as liveness beats: a dead holder's HTTP agents are claimed again right after its reaping.
+  const webhooks = startWebhookAgents(ctx, agentWebhooks, Math.max(100, Math.floor(ctx.limits.nodeTtlMs / 3)));
+  const sessions = createSessions(ctx, { queue, kicks, liveness });
 
   return {
-    ...createSessions(ctx, { queue, kicks, liveness }),
+    ...sessions,
+    async drain() {
+      webhooks.stop();
+      await sessions.drain();
+    },
+    agentPosted: (token, eventId, posted) => agentPosted(ctx, webhooks, token, eventId, posted),
     received(conn, text) {
       if (conn.role === 'app') appFrame(ctx, queue, conn, text);
       else agentFrame(ctx, queue, conn, text);

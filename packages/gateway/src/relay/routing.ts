@@ -1,4 +1,6 @@
 import { parseAgentFrame, parseAppFrame } from '@relay/protocol';
+import { laterHere } from '../http-agents/agent-posts';
+import type { WebhookAgents } from '../http-agents/webhook-agents';
 import { nodeOfConnection } from '../ids';
 import type { BusMessage } from '../ports';
 import { acceptReply, relayToken } from './agent-frames';
@@ -59,7 +61,7 @@ export function agentFrame(ctx: RelayContext, queue: FrameQueue, conn: Connectio
 const echoOf = (frame: { ref?: string | undefined; event_id: string }) => ({ ref: frame.ref, event_id: frame.event_id });
 
 /** A message from another node (or this one) for a socket here; its work is tracked as 'bus'. */
-export function busMessage(ctx: RelayContext, message: BusMessage, node: { liveness: Liveness; kicks: Kicks }): void {
+export function busMessage(ctx: RelayContext, message: BusMessage, node: { liveness: Liveness; kicks: Kicks; webhooks: WebhookAgents }): void {
   switch (message.kind) {
     case 'deliver':
       return ctx.track('bus', eventToAgent(ctx, message.assignment, message.event));
@@ -79,6 +81,8 @@ export function busMessage(ctx: RelayContext, message: BusMessage, node: { liven
       return node.liveness.probeReturned(message.sentAt);
     case 'kick':
       return node.kicks.received(message);
+    case 'agent-later':
+      return ctx.track('bus', laterHere(ctx, node.webhooks, message.agentId, message.eventId, message.posted));
   }
 }
 

@@ -20,7 +20,7 @@ export interface SessionParts {
 export function createSessions(
   ctx: RelayContext,
   parts: SessionParts,
-): Omit<Relay, 'received' | 'request' | 'eventStatus'> {
+): Omit<Relay, 'received' | 'request' | 'eventStatus' | 'agentPosted'> {
   const { backend, log, metrics, nodeId } = ctx;
   const { queue, kicks, liveness } = parts;
   let draining = false;
@@ -28,8 +28,10 @@ export function createSessions(
   const ready = () => !draining && liveness.alive && backend.ready();
 
   const connectionLimit = async (role: Role, id: string): Promise<number> => {
-    const record = role === 'app' ? await backend.registry.app(id) : await backend.registry.agent(id);
-    return record?.maxConnections ?? 0;
+    if (role === 'app') return (await backend.registry.app(id))?.maxConnections ?? 0;
+    const agent = await backend.registry.agent(id);
+    // An agent's HTTP connection (http-agents/) holds a place of its own, beside its sockets'.
+    return (agent?.maxConnections ?? 0) + (agent?.webhookUrl ? 1 : 0);
   };
 
   /** An agent connection is gone: its unanswered events go back to the queue and on from there. */

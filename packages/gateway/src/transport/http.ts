@@ -3,6 +3,7 @@ import type { HttpResponse } from './uws';
 const STATUS_LINES: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
+  202: '202 Accepted',
   301: '301 Moved Permanently',
   400: '400 Bad Request',
   401: '401 Unauthorized',

@@ -12,6 +12,7 @@ import type { Admin } from '../admin/admin';
 import type { Metrics } from '../relay/metrics';
 import type { Relay } from '../relay/relay';
 import { registerAdminRoutes } from './admin-routes';
+import { registerAgentHttpRoutes } from './agent-http-routes';
 import { registerDashboard } from './dashboard-files';
 import { bearer, NOSNIFF, sendJson } from './http';
 import { registerHttpApi } from './http-api';
@@ -232,6 +233,7 @@ export function createServer(options: ServerOptions): RelayServer {
     maxBufferedBytes: options.maxBufferedBytes,
     keepaliveMs: options.sseKeepaliveMs,
   });
+  registerAgentHttpRoutes(app, { relay, log, metrics });
   if (options.admin) {
     registerAdminRoutes(app, { admin: options.admin.api, adminToken: options.admin.token, log, metrics });
     registerDashboard(app, options.admin.dashboardDir);

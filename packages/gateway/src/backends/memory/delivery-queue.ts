@@ -309,6 +309,15 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
       const result = dispatch(agentId);
       return { assigned: result.assigned, expired: [...result.expired, ...late] };
     },
+    async retryLater(agentId, connId, eventId, notBefore) {
+      const s = state(agentId);
+      const entry = s.slots.get(connId)?.inFlight.get(eventId);
+      if (!entry || s.where.get(eventId) !== connId) return { assigned: [], expired: [] };
+      (s.slots.get(connId) as Slot).inFlight.delete(eventId);
+      entry.notBefore = notBefore;
+      addWaiting(s, entry, now());
+      return dispatch(agentId);
+    },
     async remove(agentId, eventId, onlyIfWaiting) {
       const s = state(agentId);
       const where = s.where.get(eventId);

@@ -43,6 +43,12 @@ export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, ke
       const raw = (await run('detach', keys.agentQueue(agentId), [connId, Date.now(), maxIdleSessions])) as RawDispatch;
       return result(agentId, raw);
     },
+    async retryLater(agentId, connId, eventId, notBefore) {
+      const raw = (await run('retryLater', keys.agentQueue(agentId), [
+        connId, eventId, notBefore, Date.now(), maxIdleSessions,
+      ])) as RawDispatch;
+      return result(agentId, raw);
+    },
     async remove(agentId, eventId, onlyIfWaiting) {
       const [was, connId, assigned, expired] = (await run('remove', keys.agentQueue(agentId), [
         eventId, onlyIfWaiting ? '1' : '0', Date.now(), maxIdleSessions,

@@ -15,6 +15,7 @@ const SCRIPTS = {
   attach: { file: 'attach-15.lua', dispatch: true },
   detach: { file: 'detach-15.lua', dispatch: true },
   remove: { file: 'remove-15.lua', dispatch: true },
+  retryLater: { file: 'retryLater-15.lua', dispatch: true },
   pump: { file: 'pump-15.lua', dispatch: true },
   holder: { file: 'holder-15.lua', dispatch: true },
   queuedEvents: { file: 'queuedEvents-15.lua', dispatch: true },
