@@ -35,7 +35,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
     ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
   };
-  const cluster = new Cluster(
+  return new Cluster(
     seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
     {
       redisOptions,
@@ -48,33 +48,41 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
       ...(subscriber ? { shardedSubscribers: true } : {}),
     },
   );
-  stopRefreshingOnceEnded(cluster);
-  return cluster;
 }
 
 /**
  * ioredis 5.11 re-arms its slots-refresh timer from the end of a refresh that was under way when
  * disconnect() ran, so a closed cluster client went on refreshing, and kept its process alive,
- * for ever. A refresh that ends after the client has ended no longer schedules the next one.
+ * for ever. Patched on the prototype, so it holds for every Cluster client, including those
+ * BullMQ makes with duplicate(): a refresh that ends after the client has ended no longer
+ * schedules the next one, and the timer never keeps a process alive by itself.
  */
-function stopRefreshingOnceEnded(cluster: Cluster): void {
-  // And a client that was never ended (or ends while connecting) must not keep its process
-  // alive by that timer alone: the timer is unref'd whenever ioredis sets it.
-  let timer: NodeJS.Timeout | null = null;
-  Object.defineProperty(cluster, 'slotsTimer', {
+function stopRefreshingOnceEnded(): void {
+  const proto = Cluster.prototype as unknown as {
+    refreshSlotsCache(this: Cluster, callback?: (err?: Error) => void): void;
+    relayPatched?: boolean;
+  };
+  if (proto.relayPatched) return;
+  proto.relayPatched = true;
+  const timers = new WeakMap<object, NodeJS.Timeout | null>();
+  Object.defineProperty(proto, 'slotsTimer', {
     configurable: true,
-    get: () => timer,
-    set: (value: NodeJS.Timeout | null) => {
-      timer = value;
-      timer?.unref();
+    get(this: object) {
+      return timers.get(this) ?? null;
+    },
+    set(this: object, value: NodeJS.Timeout | null) {
+      timers.set(this, value);
+      value?.unref();
     },
   });
-  const refresh = cluster.refreshSlotsCache.bind(cluster);
-  cluster.refreshSlotsCache = (callback) =>
-    refresh((err) => {
-      if (cluster.status !== 'end') callback?.(err);
+  const refresh = proto.refreshSlotsCache;
+  proto.refreshSlotsCache = function (this: Cluster, callback) {
+    refresh.call(this, (err) => {
+      if (this.status !== 'end') callback?.(err);
     });
+  };
 }
+stopRefreshingOnceEnded();
 
 /** Where the target is, without passwords, for logs. */
 export function describeTarget(target: RedisTarget): string {
