@@ -28,9 +28,13 @@ test('OpenAPI 3.1 with every route of the contract, each schema valid JSON Schem
     'GET /v1/agents',
     'GET /v1/events/{event_id}',
     'GET /v1/events/{event_id}/stream',
+    'POST /v1/agent/events/{event_id}/reply',
+    'POST /v1/agent/events/{event_id}/tokens',
     'POST /v1/events',
     'POST /v1/events/{event_id}/cancel',
-  ]);
+  ].sort());
+  expect(Object.keys(doc.webhooks).sort()).toEqual(['agentEvent', 'appFinal']);
+  expect(doc.paths['/v1/agent/events/{event_id}/reply'].post.security).toEqual([{ agentToken: [] }]);
   const ajv = new Ajv2020({ strict: false });
   for (const [name, schema] of Object.entries(doc.components.schemas as Record<string, object>)) {
     expect([name, ajv.validateSchema(schema)]).toEqual([name, true]);

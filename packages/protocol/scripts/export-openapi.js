@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Writes docs/openapi.yaml: the OpenAPI 3.1 description of the HTTP API for apps, generated from
+// Writes docs/openapi.yaml: the OpenAPI 3.1 description of the HTTP API (apps' routes, HTTP agents'
+// later answers, and as `webhooks` what the relay POSTs to app and agent webhooks), generated from
 // the compiled zod schemas (request bodies, answers, the frames they carry), so it cannot drift
 // from what the relay validates. Never edit the output by hand: change the schemas, build, and
 // run `npm run openapi`.
@@ -10,8 +11,13 @@ const { writeFileSync } = require('node:fs');
 const { z } = require('zod');
 const YAML = require('yaml');
 const {
+  AGENT_TOKEN_PREFIX,
   APP_TOKEN_PREFIX,
   AcceptedFrame,
+  AgentCancelFrame,
+  AgentEventFrame,
+  AgentReplyFrame,
+  AgentTokensBody,
   AgentsFrame,
   AppReplyFrame,
   AppTokenFrame,
@@ -32,7 +38,19 @@ const SCHEMAS = {
   ErrorFrame: [ErrorFrame, 'output'],
   EventStatus: [EventStatus, 'output'],
   CancelAnswer: [CancelAnswer, 'output'],
+  AgentTokensBody: [AgentTokensBody, 'input'],
+  AgentReplyFrame: [AgentReplyFrame, 'input'],
+  AgentEventFrame: [AgentEventFrame, 'output'],
+  AgentCancelFrame: [AgentCancelFrame, 'output'],
 };
+
+/** The reply an agent POSTs later: the reply frame without the fields the route already names. */
+function agentReplyBody(frame) {
+  const body = structuredClone(frame);
+  for (const field of ['type', 'event_id', 'ref']) delete body.properties[field];
+  body.required = body.required.filter((f) => !['type', 'event_id'].includes(f));
+  return body;
+}
 
 function schema(zodSchema, io) {
   const json = z.toJSONSchema(zodSchema, { io, target: 'draft-2020-12', unrepresentable: 'any' });
@@ -71,6 +89,29 @@ function errors(...statuses) {
   return out;
 }
 
+/** The agent routes' errors: an `error` frame, 401 for a token that is not this agent's. */
+function agentErrors(...statuses) {
+  const out = errors(...statuses);
+  out[401] = { ...out[401], description: 'No token, or not a valid agent (`rla_`) token.' };
+  for (const status of statuses) if (status === 404) out[404] = { description: 'An `error` frame: `UNKNOWN_EVENT` (no unanswered event of this agent over HTTP has that id, or it was cancelled).', content: json('ErrorFrame') };
+  return out;
+}
+
+const AGENT_EVENT_ID = { name: 'event_id', in: 'path', required: true, description: 'An event this agent answered with 202 (`evt_…`).', schema: { type: 'string' } };
+
+/** The Standard Webhooks headers of what the relay POSTs. */
+const SIGNED = [
+  { name: 'webhook-id', in: 'header', required: true, description: 'Names the delivery; the same on every try of it.', schema: { type: 'string' } },
+  { name: 'webhook-timestamp', in: 'header', required: true, description: 'Unix seconds.', schema: { type: 'string' } },
+  {
+    name: 'webhook-signature',
+    in: 'header',
+    required: true,
+    description: '`v1,` + base64 HMAC-SHA256 with the secret\'s decoded bytes over `<webhook-id>.<webhook-timestamp>.<body>` (verifyWebhook in @relay/sdk checks it).',
+    schema: { type: 'string' },
+  },
+];
+
 const EVENT_ID = { name: 'event_id', in: 'path', required: true, description: 'An event of this app (`evt_…`).', schema: { type: 'string' } };
 
 const SSE = {
@@ -90,13 +131,15 @@ const SSE = {
 function buildDocument() {
   const schemas = {};
   for (const [name, [zodSchema, io]] of Object.entries(SCHEMAS)) schemas[name] = schema(zodSchema, io);
+  schemas.AgentReplyBody = agentReplyBody(schemas.AgentReplyFrame);
+  delete schemas.AgentReplyFrame;
   return {
     openapi: '3.1.0',
     info: {
-      title: 'Relay HTTP API for apps',
+      title: 'Relay HTTP API',
       version: '1.1',
       description:
-        'The HTTP API of Relay protocol v1.1 for apps: every node serves it on the same port as the WebSockets, and answers ' +
+        'The HTTP API of Relay protocol v1.1, for apps and for agents served over HTTP: every node serves it on the same port as the WebSockets, and answers ' +
         'with the same JSON frames. The prose contract (durability, at-least-once finals, resume) is PROTOCOL.md; this ' +
         'document is generated from the zod schemas in @relay/protocol.',
     },
@@ -166,11 +209,68 @@ function buildDocument() {
           responses: { 200: { description: 'The `agents` frame.', content: json('AgentsFrame') }, ...errors(503) },
         },
       },
+      '/v1/agent/events/{event_id}/tokens': {
+        post: {
+          operationId: 'agentTokens',
+          summary: 'Tokens of an event an HTTP agent answered with 202',
+          description: 'Relayed to the app (and recorded for resume) in order, each checked as a `token` frame of a socket.',
+          security: [{ agentToken: [] }],
+          parameters: [AGENT_EVENT_ID],
+          requestBody: { required: true, content: json('AgentTokensBody') },
+          responses: { 202: { description: 'An empty object.', content: json('CancelAnswer') }, ...agentErrors(400, 404, 413, 503) },
+        },
+      },
+      '/v1/agent/events/{event_id}/reply': {
+        post: {
+          operationId: 'agentReply',
+          summary: 'The reply to an event an HTTP agent answered with 202',
+          description: "The event's last frame: its final goes to the app as a socket agent's reply would.",
+          security: [{ agentToken: [] }],
+          parameters: [AGENT_EVENT_ID],
+          requestBody: { required: true, content: json('AgentReplyBody') },
+          responses: { 202: { description: 'An empty object.', content: json('CancelAnswer') }, ...agentErrors(400, 404, 413, 503) },
+        },
+      },
+    },
+    webhooks: {
+      appFinal: {
+        post: {
+          summary: "An app's final frame, POSTed to its webhook_url",
+          description:
+            'Each final (`reply`, or `error` with EVENT_EXPIRED, AGENT_TIMEOUT, CANCELLED), signed per Standard Webhooks with the ' +
+            "app's webhook secret. A 2xx within RELAY_WEBHOOK_TIMEOUT_MS is delivery; anything else (a redirect too) is tried again " +
+            'with backoff until RELAY_WEBHOOK_RETRY_MS. At least once: dedupe by `webhook-id` (the event id).',
+          security: [], // signed instead: see the headers
+          parameters: SIGNED,
+          requestBody: { required: true, content: { 'application/json': { schema: { oneOf: [ref('ReplyFrame'), ref('ErrorFrame')] } } } },
+          responses: { '2XX': { description: 'Delivered.' }, default: { description: 'Tried again later.' } },
+        },
+      },
+      agentEvent: {
+        post: {
+          summary: "An event, POSTed to an HTTP agent's webhook_url",
+          description:
+            "Signed with the agent's webhook secret (`webhook-id` is `<event_id>.<attempt>`). The answer is the agent's: a JSON reply, " +
+            'an NDJSON stream of `{"type":"token","token":…}` lines then one reply line, or 202 and the later POSTs above. ' +
+            'Anything else, a timeout or a broken stream is a failed delivery: the event comes again as attempt + 1.',
+          security: [], // signed instead: see the headers
+          parameters: SIGNED,
+          requestBody: { required: true, content: { 'application/json': { schema: { oneOf: [ref('AgentEventFrame'), ref('AgentCancelFrame')] } } } },
+          responses: {
+            200: {
+              description: 'The reply, whole or streamed.',
+              content: { 'application/json': { schema: ref('AgentReplyBody') }, 'application/x-ndjson': { schema: { type: 'string' } } },
+            },
+            202: { description: 'The agent answers later through /v1/agent/events/{event_id}/tokens and …/reply.' },
+          },
+        },
+      },
     },
     components: {
       schemas,
       securitySchemes: {
         appToken: { type: 'http', scheme: 'bearer', description: `An app token, \`${APP_TOKEN_PREFIX}<app_id>_<secret>\`.` },
+        agentToken: { type: 'http', scheme: 'bearer', description: `An agent token, \`${AGENT_TOKEN_PREFIX}<agent_id>_<secret>\`.` },
       },
     },
   };

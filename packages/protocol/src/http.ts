@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode } from './codes';
 import { AppEventFrame, AppReplyFrame, ErrorFrame, eventId } from './frames';
+import { MAX_TOKEN_TEXT_LENGTH } from './limits';
 
 // The HTTP API (PROTOCOL.md, "HTTP API"): request bodies and answers that are not frames, and
 // the HTTP status of each error code. The answers that are frames use the frame schemas, so one
@@ -27,6 +28,13 @@ export const EventStatus = z.object({
   final: z.union([AppReplyFrame, ErrorFrame]).nullable(),
 });
 export type EventStatus = z.infer<typeof EventStatus>;
+
+/**
+ * `POST /v1/agent/events/:event_id/tokens`: what an HTTP agent that answered its event with 202
+ * streams later. Each token is then checked as a socket's `token` frame would be.
+ */
+export const AgentTokensBody = z.object({ tokens: z.array(z.string().max(MAX_TOKEN_TEXT_LENGTH)).min(1) });
+export type AgentTokensBody = z.infer<typeof AgentTokensBody>;
 
 /** `POST /v1/events/:event_id/cancel` answers an empty object: the final follows as usual. */
 export const CancelAnswer = z.object({});

@@ -1,4 +1,4 @@
-import { ErrorCode, MAX_AGENT_FRAME_BYTES, parseAgentFrame, type AgentTokenFrame, type FrameError } from '@relay/protocol';
+import { AgentTokensBody, ErrorCode, MAX_AGENT_FRAME_BYTES, parseAgentFrame, type AgentTokenFrame, type FrameError } from '@relay/protocol';
 import type { Logger } from 'pino';
 import type { LaterFrames } from '../ports';
 import type { Metrics } from '../relay/metrics';
@@ -86,10 +86,10 @@ function laterFrames(kind: 'tokens' | 'reply', eventId: string, text: string): L
     if (parsed.frame.type !== 'reply') return invalid('Not a reply');
     return { kind: 'reply', frame: parsed.frame, payloadRaw: parsed.payloadRaw };
   }
-  const tokens = (body as { tokens?: unknown }).tokens;
-  if (!Array.isArray(tokens) || tokens.length === 0) return invalid('"tokens" must be a non-empty array of strings');
+  const tokens = AgentTokensBody.safeParse(body);
+  if (!tokens.success) return invalid('"tokens" must be a non-empty array of strings');
   const frames: AgentTokenFrame[] = [];
-  for (const token of tokens) {
+  for (const token of tokens.data.tokens) {
     const parsed = parseAgentFrame(JSON.stringify({ type: 'token', event_id: eventId, token }));
     if (!parsed.ok) return { error: parsed.error };
     if (parsed.frame.type !== 'token') return invalid('Not a token');
