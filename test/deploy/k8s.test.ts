@@ -310,7 +310,7 @@ describe('Kubernetes manifests', () => {
       expect(read('k8s/redis.yaml')).toMatch(/USING A MANAGED REDIS INSTEAD/);
     });
 
-    test('NetworkPolicy: Relay takes traffic on its port and reaches Redis; Redis takes Relay only', () => {
+    test('NetworkPolicy: Relay takes traffic on its port and reaches Redis and webhooks; Redis takes Relay only', () => {
       const relay = k8sObject('NetworkPolicy', 'relay').spec;
       expect(relay.policyTypes).toEqual(['Ingress', 'Egress']);
       const ingressPorts = relay.ingress.flatMap((r: { ports: { port: unknown }[] }) => r.ports.map((p) => p.port));
@@ -321,6 +321,8 @@ describe('Kubernetes manifests', () => {
       expect(toRedis.ports).toEqual([{ port: redisService.spec.ports[0].port, protocol: 'TCP' }]);
       const dns = relay.egress.flatMap((r: { ports: { port: number }[] }) => r.ports.map((p) => p.port));
       expect(dns).toContain(53);
+      // webhooks (apps' finals, HTTP agents) leave on the web's ports
+      expect(dns).toEqual(expect.arrayContaining([80, 443]));
       const redis = k8sObject('NetworkPolicy', 'relay-redis').spec;
       expect(selects(redis.podSelector.matchLabels, redisPodLabels)).toBe(true);
       expect(redis.ingress).toHaveLength(1);
