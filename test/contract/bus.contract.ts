@@ -82,10 +82,10 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>) {
         await under.bus.publish('n1', { kind: 'probe', sentAt: i });
         await sleep(10);
       }
-      const before = received.length;
+      // Probes of the loop still on their way may land after this one is sent: look for it by name.
       await under.bus.publish('n1', { kind: 'probe', sentAt: -1 });
-      await until(() => received.length > before, 'a probe after the subscription was made again');
-      expect(received.at(-1)).toEqual({ kind: 'probe', sentAt: -1 });
+      await until(() => received.some((m) => m.kind === 'probe' && m.sentAt === -1), 'a probe after the subscription was made again');
+      expect(received.filter((m) => m.kind === 'probe' && m.sentAt === -1)).toHaveLength(1);
     });
   });
 }
