@@ -12,13 +12,15 @@ import type { RelayContext } from './context';
 import { dispatched } from './delivery';
 import { eventAccepted, finishWithError, followApp } from './lifecycle';
 import { acceptedFrame, agentsFrame, finalOnWire } from './outbound';
+import { endAccepting, startAccepting } from './accepting';
 import { RelayError } from './relay-error';
 import { retryDelay } from './retry';
 
 /**
  * An app's event: validated, checked against allowlist, rate and queue limits, recorded, and
- * only then acknowledged with `accepted`. Delivery to the agent starts after the acknowledgement,
- * so the app never sees tokens for an event id it has not been given yet.
+ * only then acknowledged with `accepted`. This node delivers it after the acknowledgement, and
+ * what an agent sends for it before then (another node gave it out) waits behind it
+ * (accepting.ts), so the app never sees tokens for an event id it has not been given yet.
  */
 export async function acceptEvent(
   ctx: RelayContext,
@@ -68,26 +70,45 @@ export async function acceptEvent(
     ctx.limits.idempotencyTtlMs,
   );
   if (duplicate) return answerResend(ctx, conn, record, frame.ref);
+  startAccepting(ctx, record.id);
+  try {
+    await queueAndAcknowledge(ctx, conn, frame, record, rate);
+  } finally {
+    endAccepting(ctx, record.id); // after a failure too: what waited goes as it would have
+  }
+}
+
+/** The recorded event into its agent's queue, then `accepted`, then its delivery if it is assigned. */
+async function queueAndAcknowledge(
+  ctx: RelayContext,
+  conn: Connection,
+  frame: AppEventFrame,
+  record: EventRecord,
+  rate: { notBefore: number },
+): Promise<void> {
+  const { backend } = ctx;
+  const now = record.acceptedAt;
   const result = await backend.queue.enqueue({
     eventId: record.id,
-    agentId: agent.id,
+    agentId: record.agentId,
     sessionKey: record.sessionKey,
     order: record.order,
     notBefore: rate.notBefore,
     expiresAt: record.expiresAt,
   });
-  await backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: agent.id, eventId: record.id });
+  await backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: record.agentId, eventId: record.id });
   if (rate.notBefore > now) {
-    await backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: agent.id, notBefore: rate.notBefore });
+    await backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: record.agentId, notBefore: rate.notBefore });
   }
   record.queued = !result.assigned.some((a) => a.eventId === record.id);
   if (record.queued) {
     await backend.events.setQueued(record.id, true);
-    await backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: agent.id, attempt: 1 });
+    await backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: record.agentId, attempt: 1 });
   }
 
   eventAccepted(ctx, record, conn, record.queued ? (rate.notBefore > now ? 'rate_limited' : 'offline') : undefined);
   conn.send(acceptedFrame(record, frame.ref), 'control');
+  endAccepting(ctx, record.id);
   await dispatched(ctx, result);
 }
 

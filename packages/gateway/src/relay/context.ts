@@ -1,3 +1,4 @@
+import type { Accepting } from './accepting';
 import type { Logger } from 'pino';
 import { createActivityRecorder, type ActivityRecorder } from '../activity/recorder';
 import type { Backend, EventRecord, TimelineEntry } from '../ports';
@@ -57,6 +58,8 @@ export interface RelayContext extends ContextOptions {
   /** Sockets on this node, by connection id. */
   local: Map<string, Connection>;
   inFlight: Map<string, InFlight>;
+  /** Frames for events whose `accepted` is not yet out, by event id (accepting.ts). */
+  accepting: Accepting;
   /**
    * Deliveries (event and attempt) this node wrote and has since let go of (answered, ended or
    * handed back). A resend's copy of the same assignment (DeliveryQueue.enqueue reports an
@@ -95,6 +98,7 @@ export function createContext(options: ContextOptions): RelayContext {
     ...options,
     local: new Map(),
     inFlight: new Map(),
+    accepting: new Map(),
     letGo: createRecentKeys(LET_GO_KEPT),
     gates: new Map(),
     switches: new Map(),

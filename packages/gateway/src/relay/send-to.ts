@@ -1,3 +1,4 @@
+import { heldUntilAccepted } from './accepting';
 import { nodeOfConnection } from '../ids';
 import type { Assignment, ConnectionInfo, EventRecord } from '../ports';
 import type { RelayContext } from './context';
@@ -55,6 +56,12 @@ export async function tokenToApp(ctx: RelayContext, appConnId: string, eventId: 
     await ctx.backend.bus.publish(node, { kind: 'app-token', connId: appConnId, eventId, text, ...at });
     return;
   }
+  if (heldUntilAccepted(ctx, eventId, () => writeToken(ctx, appConnId, eventId, text, at))) return;
+  writeToken(ctx, appConnId, eventId, text, at);
+}
+
+function writeToken(ctx: RelayContext, appConnId: string, eventId: string, text: string, at: TokenAt): void {
+  const conn = ctx.local.get(appConnId);
   if (conn?.hasSentFinal(eventId)) {
     ctx.metrics.tokensDropped.inc({ reason: 'after_final' });
     return;
@@ -102,11 +109,16 @@ export async function finalToApp(
     });
     return true;
   }
-  const gate = gateOf(ctx, to.connId, final.eventId);
-  if (gate?.replaying && ctx.local.has(to.connId)) {
+  if (ctx.local.has(to.connId) && heldUntilAccepted(ctx, final.eventId, () => void writeFinal(ctx, to.connId, final))) return true;
+  return writeFinal(ctx, to.connId, final);
+}
+
+function writeFinal(ctx: RelayContext, connId: string, final: { eventId: string; text: string }): boolean {
+  const gate = gateOf(ctx, connId, final.eventId);
+  if (gate?.replaying && ctx.local.has(connId)) {
     gate.final = final.text; // written after the replay (resume.ts)
     return true;
   }
-  closeGate(ctx, to.connId, final.eventId);
-  return ctx.local.get(to.connId)?.sendFinal(final.eventId, final.text) ?? false;
+  closeGate(ctx, connId, final.eventId);
+  return ctx.local.get(connId)?.sendFinal(final.eventId, final.text) ?? false;
 }

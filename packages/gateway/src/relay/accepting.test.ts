@@ -1,0 +1,46 @@
+import { memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+
+// An event queued while its agent is full is given to the agent by an earlier event's reply,
+// which may come (on any node) while the event's own accept still waits on the store (WAIT for
+// replicas, a slow command). The agent's tokens and reply for it must still follow its `accepted`.
+
+test("a queued event delivered before its accept finished: its tokens and reply follow its accepted frame", async () => {
+  const backend = memoryBackend();
+  let release!: () => void;
+  const stalled = new Promise<void>((resolve) => (release = resolve));
+  const at = backend.scheduler.at.bind(backend.scheduler);
+  let expiries = 0;
+  backend.scheduler.at = async (time, task) => {
+    // the second event's accept stalls after it is queued, before `accepted`
+    if (task.kind === 'expire' && ++expiries === 2) await stalled;
+    return at(time, task);
+  };
+  await backend.registry.updateAgent('athena', { maxInFlight: 1 }); // the second event waits
+  const { relay } = relayOn(backend);
+  try {
+    const { agent, app } = await openAgentAndApp(relay);
+    const send = (ref: string) =>
+      relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t1', payload: {}, ref }));
+    send('a');
+    await until(() => agent.frames.some((f) => f.type === 'event'));
+    const first = agent.frames.find((f) => f.type === 'event') as { event_id: string };
+    send('b');
+    await until(() => expiries === 2);
+
+    // the first event's reply frees the place: the second goes to the agent, which answers it
+    relay.received(agent, JSON.stringify({ type: 'reply', event_id: first.event_id, content: 'one', finish_reason: 'stop' }));
+    await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
+    const second = (agent.frames.filter((f) => f.type === 'event')[1] as { event_id: string }).event_id;
+    relay.received(agent, JSON.stringify({ type: 'token', event_id: second, token: 'tw' }));
+    relay.received(agent, JSON.stringify({ type: 'reply', event_id: second, content: 'two', finish_reason: 'stop' }));
+    await wait(100);
+    expect(app.frames.filter((f) => f.event_id === second)).toEqual([]); // nothing before its id
+
+    release();
+    await until(() => app.frames.some((f) => f.type === 'reply' && f.event_id === second));
+    expect(app.frames.filter((f) => f.event_id === second).map((f) => f.type)).toEqual(['accepted', 'token', 'reply']);
+  } finally {
+    release();
+    await relay.drain();
+  }
+});
