@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { freePort } from './redis-server';
+import { freePort, untilRedisReady } from './redis-server';
 
 const run = promisify(execFile);
 
@@ -124,25 +124,8 @@ async function launch(port: number, busPort: number, dir = mkdtempSync(path.join
     '--cluster-node-timeout', '1000',
   ];
   const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const started = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/Ready to accept connections/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout?.on('data', onData);
-    proc.stderr?.on('data', onData);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited (${code}):\n${output}`));
-    });
-  });
   try {
-    await started;
+    await untilRedisReady(proc);
   } catch (err) {
     await signal({ port, busPort, dir, proc }, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });

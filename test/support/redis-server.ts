@@ -102,23 +102,7 @@ async function startLocal(options: RedisOptions): Promise<Omit<RedisUnderTest, '
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = child;
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (/Ready to accept connections/.test(output)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onData);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited (${code}):\n${output}`));
-      });
-    });
+    await untilRedisReady(child);
   };
   const stopWith = async (signal: NodeJS.Signals) => {
     const child = proc;
@@ -134,4 +118,25 @@ async function startLocal(options: RedisOptions): Promise<Omit<RedisUnderTest, '
     start: launch,
     stop: () => stopWith('SIGTERM'),
   };
+}
+
+/** Resolves once a spawned redis-server says it accepts connections; rejects with its output if it exits or takes over 10 s. */
+export function untilRedisReady(child: ChildProcess): Promise<void> {
+  let output = '';
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/Ready to accept connections/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (${code}):\n${output}`));
+    });
+  });
 }
