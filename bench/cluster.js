@@ -11,7 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Redis } = require('ioredis');
-const { runBaseline, runBaselineOpenLoop, runRelay } = require('./load');
+const { loadShape, runBaseline, runBaselineOpenLoop, runRelay } = require('./load');
 const { cpuWindow, killAllNow, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
 const { compareShards } = require('./shards');
@@ -149,14 +149,9 @@ async function main() {
   /** @type {Record<string, number>} */
   let cpuPercent = {};
   const relay = await runRelay({
+    ...loadShape(o, pairs),
     appUrl: a.url,
     agentUrl: b.url,
-    pairs,
-    tokens: o.tokens,
-    inflight: o.inflight,
-    tokenBytes: o.tokenBytes,
-    warmupMs: o.warmupMs,
-    durationMs: o.durationMs,
     rate: o.rate,
     onWindow: (edge) => (edge === 'start' ? cpu.start() : (cpuPercent = cpu.end())),
   });
