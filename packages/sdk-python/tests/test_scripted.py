@@ -50,6 +50,11 @@ def test_answers_are_matched_by_ref_whatever_their_order() -> None:
 
 
 def test_a_send_lost_with_its_socket_is_resent_with_the_same_idempotency_key() -> None:
+    """Accepted on the new socket after it was written to the lost one: it may have been accepted
+    there too, and its tokens went there, so its stream is resumed from the start; the final
+    waits for that replay, and live tokens that come before the `resumed` are dropped (the
+    replay brings them, in order)."""
+
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
             sending = asyncio.ensure_future(client.send("athena", "t", {"n": 1}))
@@ -62,8 +67,16 @@ def test_a_send_lost_with_its_socket_is_resent_with_the_same_idempotency_key() -
             assert again == sent
             await s2.send(accepted(again))
             handle = await sending
-            await s2.send(reply())
-            assert (await handle.reply())["content"] == "done"
+            assert await s2.next() == {"type": "resume", "event_id": "evt_1", "ref": "sdk-resume:evt_1"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:1"}
+            await s2.send(token("c", 2, 1))  # live, ahead of the replay
+            await s2.send(reply(content="abc"))
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 0, "ref": "sdk-resume:evt_1"})
+            for frame in [token("a", 0, 1), token("b", 1, 1), token("c", 2, 1)]:
+                await s2.send(frame)
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
+            assert (await handle.reply())["content"] == "abc"
+            assert [t async for t in handle.tokens()] == ["a", "b", "c"]
 
     run(main)
 
@@ -83,10 +96,10 @@ def test_an_accepted_event_without_its_final_is_resent_then_resumed_on_a_new_soc
             s2 = await relay.accept()
             assert await s2.next() == sent
             assert await s2.next() == {"type": "resume", "event_id": "evt_1", "ref": "sdk-resume:evt_1"}
-            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:1"}
             await s2.send(accepted(sent))
             await s2.send({"type": "error", "code": "INVALID_MESSAGE", "message": "Unknown type", "ref": "sdk-resume:evt_1"})
-            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
             await s2.send(token("b", 0))  # the agent started again (v1: seq back to 0)
             await s2.send(reply())
             assert [t async for t in handle.tokens()] == ["a", Restart(None), "b"]
@@ -147,7 +160,13 @@ def test_a_final_that_overtakes_the_resends_accepted_is_claimed_by_its_send() ->
             await s2.send(reply(content="early"))
             await s2.send(accepted(sent))
             handle = await sending
+            await s2.next("resume")
+            barrier = await s2.next("discover")
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 0, "ref": "sdk-resume:evt_1"})
+            await s2.send(token("early", 0, 1))
+            await s2.send({"type": "agents", "agents": [], "ref": barrier["ref"]})
             assert (await handle.reply())["content"] == "early"
+            assert [t async for t in handle.tokens()] == ["early"]
             assert orphans == []
 
     run(main)
@@ -180,12 +199,12 @@ def test_a_reconnect_resumes_from_the_last_seq_held_and_holds_the_final_until_th
             await s2.send(reply(content="abc"))  # from the outbox, before anything is answered
             assert await s2.next() == sent
             assert await s2.next() == {"type": "resume", "event_id": "evt_1", "attempt": 1, "after_seq": 1, "ref": "sdk-resume:evt_1"}
-            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:1"}
             await s2.send(accepted(sent))
             await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 2, "ref": "sdk-resume:evt_1"})
             await s2.send(token("b", 1, 1))  # overlap: already held
             await s2.send(token("c", 2, 1))
-            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
             assert [t async for t in handle.tokens()] == ["a", "b", "c"]
             assert (await handle.reply())["content"] == "abc"
 
@@ -208,7 +227,7 @@ def test_a_resume_into_a_newer_attempt_marks_the_Restart_and_drops_the_older_att
             await s2.send(token("x", 0, 2))
             await s2.send(token("b", 1, 1))  # a late token of the older attempt
             await s2.send(token("y", 1, 2))
-            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
             await s2.send(reply(content="xy"))
             assert [t async for t in handle.tokens()] == ["a", Restart(2), "x", "y"]
 
@@ -230,11 +249,39 @@ def test_a_resume_past_retention_is_dropped_and_the_resend_brings_the_final() ->
             await s2.next("discover")
             await s2.send(accepted(sent))
             await s2.send({"type": "error", "code": "UNKNOWN_EVENT", "message": "Unknown event", "event_id": "evt_1", "ref": "sdk-resume:evt_1"})
-            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
             await s2.send(reply(content="ab"))
             assert (await handle.reply())["content"] == "ab"
             assert [t async for t in handle.tokens()] == ["a"]
             assert orphans == []
+
+    run(main)
+
+
+def test_a_resume_refused_with_RELAY_UNAVAILABLE_is_sent_again_and_the_final_waits_for_its_replay() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            s1, sent, handle = await accepted_send(relay, client)
+            await s1.send(token("a", 0, 1))
+            await s1.send({"type": "ping"})
+            await s1.next("pong")
+            s1.drop()
+            s2 = await relay.accept()
+            assert await s2.next() == sent
+            resume = await s2.next("resume")
+            await s2.next("discover")
+            await s2.send(accepted(sent))
+            await s2.send({"type": "error", "code": "RELAY_UNAVAILABLE", "message": "down", "event_id": "evt_1", "ref": resume["ref"]})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
+            await s2.send(reply(content="ab"))  # held: its replay is still to come
+            assert await s2.next() == resume
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:2"}
+            assert not handle.done
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 1, "ref": resume["ref"]})
+            await s2.send(token("b", 1, 1))
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:2"})
+            assert (await handle.reply())["content"] == "ab"
+            assert [t async for t in handle.tokens()] == ["a", "b"]
 
     run(main)
 
