@@ -65,9 +65,10 @@ class AppClient:
     - ``send()`` gives each event an idempotency key (yours, or a random one): a send is repeated
       on every new socket until its final frame arrives, and the relay answers a repeat with the
       first event, never a second one.
-    - After a reconnect each unfinished event's stream is resumed from the last token held (see
-      ``resume``): ``tokens()`` yields each token once, in order, across the reconnect, and a
-      handle's final settles only after its replayed tokens.
+    - After a reconnect each unfinished event's stream is resumed from the last token held, and
+      a send whose ``accepted`` came on a later socket than it was first written to from its
+      first token (see ``resume``): ``tokens()`` yields each token once, in order, across the
+      reconnect, and a handle's final settles only after its replayed tokens.
     - ``RELAY_UNAVAILABLE`` (the relay's store is down; nothing was recorded) is retried with
       backoff; other refusals raise ``RelayError``.
     - Each event's final frame settles its handle once; duplicates are dropped by ``event_id``.
