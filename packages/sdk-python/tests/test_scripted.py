@@ -30,6 +30,18 @@ async def accepted_send(relay: ScriptedRelay, client: AppClient) -> tuple[Any, d
     return socket, sent, await sending
 
 
+async def dropped_after(relay: ScriptedRelay, client: AppClient, *frames: dict[str, Any]) -> tuple[Any, dict[str, Any], Any]:
+    """An accepted event whose socket carries ``frames`` (all taken in: a ping answered after
+    them), then drops: the client's next socket, the event frame, the handle."""
+    s1, sent, handle = await accepted_send(relay, client)
+    for frame in frames:
+        await s1.send(frame)
+    await s1.send({"type": "ping"})
+    await s1.next("pong")
+    s1.drop()
+    return await relay.accept(), sent, handle
+
+
 def test_answers_are_matched_by_ref_whatever_their_order() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
@@ -88,12 +100,7 @@ def test_an_accepted_event_without_its_final_is_resent_then_resumed_on_a_new_soc
 
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0))
             assert await s2.next() == sent
             assert await s2.next() == {"type": "resume", "event_id": "evt_1", "ref": "sdk-resume:evt_1"}
             assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:1"}
@@ -189,13 +196,7 @@ def test_a_reconnect_resumes_from_the_last_seq_held_and_holds_the_final_until_th
 
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0, 1))
-            await s1.send(token("b", 1, 1))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1), token("b", 1, 1))
             await s2.send(reply(content="abc"))  # from the outbox, before anything is answered
             assert await s2.next() == sent
             assert await s2.next() == {"type": "resume", "event_id": "evt_1", "attempt": 1, "after_seq": 1, "ref": "sdk-resume:evt_1"}
@@ -214,12 +215,7 @@ def test_a_reconnect_resumes_from_the_last_seq_held_and_holds_the_final_until_th
 def test_a_resume_into_a_newer_attempt_marks_the_Restart_and_drops_the_older_attempts_tokens() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0, 1))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1))
             assert await s2.next() == sent
             assert (await s2.next())["attempt"] == 1
             await s2.next("discover")
@@ -238,12 +234,7 @@ def test_a_resume_past_retention_is_dropped_and_the_resend_brings_the_final() ->
     async def main() -> None:
         orphans: list[dict[str, Any]] = []
         async with ScriptedRelay() as relay, app(relay, on_orphan=orphans.append) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0, 1))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1))
             assert await s2.next() == sent
             await s2.next("resume")
             await s2.next("discover")
@@ -261,12 +252,7 @@ def test_a_resume_past_retention_is_dropped_and_the_resend_brings_the_final() ->
 def test_a_resume_refused_with_RELAY_UNAVAILABLE_is_sent_again_and_the_final_waits_for_its_replay() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0, 1))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1))
             assert await s2.next() == sent
             resume = await s2.next("resume")
             await s2.next("discover")
