@@ -9,7 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { loadShape, runRelay } = require('./load');
-const { cpuWindow, killAllNow, startGateway, startRedis, startSocketIo, stopAll, writeRegistry } = require('./processes');
+const { cpuWindow, runBench, startGateway, startRedis, startSocketIo, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
 const { runSocketIo } = require('./socketio-load');
 
@@ -170,20 +170,4 @@ async function main() {
   );
 }
 
-let stopping = false;
-/** @param {number} code */
-const shutdown = (code) => {
-  if (stopping) return;
-  stopping = true;
-  stopAll(2_000).finally(() => process.exit(code));
-};
-process.on('SIGINT', () => shutdown(130));
-process.on('SIGTERM', () => shutdown(143));
-process.on('exit', killAllNow);
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    shutdown(1);
-  },
-);
+runBench(main);
