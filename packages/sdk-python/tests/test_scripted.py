@@ -249,6 +249,31 @@ def test_a_resume_past_retention_is_dropped_and_the_resend_brings_the_final() ->
     run(main)
 
 
+def test_a_final_held_for_a_replay_the_lost_socket_never_wrote_waits_for_the_next_sockets_replay() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1))
+            assert await s2.next() == sent
+            await s2.next("resume")
+            await s2.next("discover")
+            await s2.send(reply(content="ab"))  # held for the replay ...
+            await s2.send({"type": "ping"})
+            await s2.next("pong")
+            s2.drop()  # ... which this socket never writes
+            s3 = await relay.accept()
+            assert await s3.next() == sent
+            assert await s3.next() == {"type": "resume", "event_id": "evt_1", "attempt": 1, "after_seq": 0, "ref": "sdk-resume:evt_1"}
+            assert await s3.next() == {"type": "discover", "ref": "sdk-resume-barrier:2"}
+            assert not handle.done
+            await s3.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 1, "ref": "sdk-resume:evt_1"})
+            await s3.send(token("b", 1, 1))
+            await s3.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:2"})
+            assert (await handle.reply())["content"] == "ab"
+            assert [t async for t in handle.tokens()] == ["a", "b"]
+
+    run(main)
+
+
 def test_a_resume_refused_with_RELAY_UNAVAILABLE_is_sent_again_and_the_final_waits_for_its_replay() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
