@@ -11,8 +11,8 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Redis } = require('ioredis');
-const { runBaseline, runBaselineOpenLoop, runRelay } = require('./load');
-const { cpuWindow, killAllNow, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
+const { loadShape, runBaseline, runBaselineOpenLoop, runRelay } = require('./load');
+const { cpuWindow, runBench, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
 const { compareShards } = require('./shards');
 const { alternateRecording } = require('./recording-cost');
@@ -149,14 +149,9 @@ async function main() {
   /** @type {Record<string, number>} */
   let cpuPercent = {};
   const relay = await runRelay({
+    ...loadShape(o, pairs),
     appUrl: a.url,
     agentUrl: b.url,
-    pairs,
-    tokens: o.tokens,
-    inflight: o.inflight,
-    tokenBytes: o.tokenBytes,
-    warmupMs: o.warmupMs,
-    durationMs: o.durationMs,
     rate: o.rate,
     onWindow: (edge) => (edge === 'start' ? cpu.start() : (cpuPercent = cpu.end())),
   });
@@ -226,20 +221,4 @@ async function main() {
   );
 }
 
-let stopping = false;
-/** @param {number} code */
-const shutdown = (code) => {
-  if (stopping) return;
-  stopping = true;
-  stopAll(2_000).finally(() => process.exit(code));
-};
-process.on('SIGINT', () => shutdown(130));
-process.on('SIGTERM', () => shutdown(143));
-process.on('exit', killAllNow);
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    shutdown(1);
-  },
-);
+runBench(main);

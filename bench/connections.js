@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { attach } = require('./inspector');
-const { cpuSeconds, freePort, killAllNow, ownFork, sleep, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
+const { cpuSeconds, freePort, ownFork, runBench, sleep, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
 
 const HELP = `npm run bench:connections -- [options]
 
@@ -159,20 +159,4 @@ async function main() {
   process.stdout.write(`${lines.join('\n')}\n\n`);
 }
 
-let stopping = false;
-/** @param {number} code */
-const shutdown = (code) => {
-  if (stopping) return;
-  stopping = true;
-  stopAll(2_000).finally(() => process.exit(code));
-};
-process.on('SIGINT', () => shutdown(130));
-process.on('SIGTERM', () => shutdown(143));
-process.on('exit', killAllNow);
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    shutdown(1);
-  },
-);
+runBench(main);

@@ -12,7 +12,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Redis } = require('ioredis');
 const { runBullmq, runRelayEvents } = require('./events-load');
-const { cpuWindow, killAllNow, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
+const { cpuWindow, runBench, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
 
 const HELP = `npm run bench:events -- [options]
@@ -200,20 +200,4 @@ async function main() {
   );
 }
 
-let stopping = false;
-/** @param {number} code */
-const shutdown = (code) => {
-  if (stopping) return;
-  stopping = true;
-  stopAll(2_000).finally(() => process.exit(code));
-};
-process.on('SIGINT', () => shutdown(130));
-process.on('SIGTERM', () => shutdown(143));
-process.on('exit', killAllNow);
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    shutdown(1);
-  },
-);
+runBench(main);

@@ -72,6 +72,16 @@ function connect(url, role, token) {
 }
 
 /**
+ * The part of runRelay's options that a bench's parsed options give (the load's shape), so each
+ * bench that runs it (cluster, shards, socketio) names them once.
+ * @param {{ tokens: number, inflight: number, tokenBytes: number, warmupMs: number, durationMs: number }} o
+ * @param {{ app: { id: string, token: string }, agent: { id: string, token: string } }[]} pairs
+ */
+function loadShape(o, pairs) {
+  return { pairs, tokens: o.tokens, inflight: o.inflight, tokenBytes: o.tokenBytes, warmupMs: o.warmupMs, durationMs: o.durationMs };
+}
+
+/**
  * N agents on node B stream T tokens then a reply for every event; N apps on node A keep
  * `inflight` events each outstanding to their own agent. Warm-up, then `durationMs` measured:
  * every token frame an app receives in that window counts, with its stamp-to-arrival latency.
@@ -354,4 +364,4 @@ function baselineFrame(/** @type {number} */ frameBytes) {
   return { head, tail, pad: 'x'.repeat(Math.max(0, frameBytes - fixed)) };
 }
 
-module.exports = { runRelay, runBaseline, runBaselineOpenLoop };
+module.exports = { loadShape, runRelay, runBaseline, runBaselineOpenLoop };

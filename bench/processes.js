@@ -225,4 +225,30 @@ function killAllNow() {
   for (const o of owned) if (o.proc.exitCode === null && o.proc.signalCode === null) o.proc.kill('SIGKILL');
 }
 
-module.exports = { freePort, own, ownFork, waitFor, startRedis, startGateway, startSocketIo, cpuWindow, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, sleep };
+/**
+ * Runs a bench's main() as the process: exit 0 when it resolves; on an error, its message and
+ * exit 1; on SIGINT/SIGTERM, exit 130/143. Every owned process is stopped first, and killed on
+ * any exit, so nothing we started outlives the bench.
+ * @param {() => Promise<unknown>} main
+ */
+function runBench(main) {
+  let stopping = false;
+  /** @param {number} code */
+  const shutdown = (code) => {
+    if (stopping) return;
+    stopping = true;
+    stopAll(2_000).finally(() => process.exit(code));
+  };
+  process.on('SIGINT', () => shutdown(130));
+  process.on('SIGTERM', () => shutdown(143));
+  process.on('exit', killAllNow);
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+      shutdown(1);
+    },
+  );
+}
+
+module.exports = { freePort, own, ownFork, waitFor, startRedis, startGateway, startSocketIo, cpuWindow, writeRegistry, cpuSeconds, machineBusySeconds, stopAll, killAllNow, runBench, sleep };

@@ -10,7 +10,7 @@ const { randomBytes } = require('node:crypto');
 const path = require('node:path');
 const { promisify } = require('node:util');
 const { Redis } = require('ioredis');
-const { runRelay } = require('./load');
+const { loadShape, runRelay } = require('./load');
 const { freePort, own, startGateway, startRedis, stopAll, waitFor, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
 
@@ -71,14 +71,9 @@ async function measure(o, dir, store) {
   /** @type {Promise<Awaited<ReturnType<typeof sample>>[]>[]} */
   const edges = [];
   const relay = await runRelay({
+    ...loadShape(o, pairs),
     appUrl: a.url,
     agentUrl: b.url,
-    pairs,
-    tokens: o.tokens,
-    inflight: o.inflight,
-    tokenBytes: o.tokenBytes,
-    warmupMs: o.warmupMs,
-    durationMs: o.durationMs,
     onWindow: () => void edges.push(Promise.all(store.servers.map(sample))),
   });
   await stopAll(5_000, ['node-a', 'node-b']);

@@ -8,8 +8,8 @@ const { existsSync, mkdtempSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { runRelay } = require('./load');
-const { cpuWindow, killAllNow, startGateway, startRedis, startSocketIo, stopAll, writeRegistry } = require('./processes');
+const { loadShape, runRelay } = require('./load');
+const { cpuWindow, runBench, startGateway, startRedis, startSocketIo, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
 const { runSocketIo } = require('./socketio-load');
 
@@ -92,7 +92,7 @@ async function main() {
   ]);
   log(`redis at ${redis.url}; Relay ${a.url} / ${b.url}; Socket.IO ${sa.url} / ${sb.url}; logs in ${dir}`);
 
-  const load = { pairs, tokens: o.tokens, inflight: o.inflight, tokenBytes: o.tokenBytes, warmupMs: o.warmupMs, durationMs: o.durationMs };
+  const load = loadShape(o, pairs);
   /** @type {{ system: string, framesPerSec: number, p50: number, p99: number, lost: number, errors: number, unfinished: number, cpuPercent: Record<string, number>, serverUsPerFrame: number }[]} */
   const rounds = [];
   /**
@@ -170,20 +170,4 @@ async function main() {
   );
 }
 
-let stopping = false;
-/** @param {number} code */
-const shutdown = (code) => {
-  if (stopping) return;
-  stopping = true;
-  stopAll(2_000).finally(() => process.exit(code));
-};
-process.on('SIGINT', () => shutdown(130));
-process.on('SIGTERM', () => shutdown(143));
-process.on('exit', killAllNow);
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    shutdown(1);
-  },
-);
+runBench(main);

@@ -12,26 +12,13 @@
 'use strict';
 
 const { createAgentClient } = require('@relay/sdk');
+const { fakeLlmHandler } = require('./fake-llm');
 
 const TOKEN = process.env.RELAY_TOKEN;
 const WORD_MS = Number(process.env.FAKE_LLM_WORD_MS || 40);
 if (!TOKEN) {
   console.error('agent: RELAY_TOKEN is not set. `npm start` prints a development agent token (rla_...).');
   process.exit(1);
-}
-
-/** A stand-in for a model: the answer, word by word, until the signal fires. */
-async function* fakeLlm(prompt, signal) {
-  const answer = `Here is what I make of "${prompt}": the team agreed to ship mobile first, ` +
-    'to review the Q2 roadmap on Friday, and to keep the beta small until the crash rate drops.';
-  for (const word of answer.split(/(?<= )/)) {
-    await new Promise((resolve) => {
-      const timer = setTimeout(resolve, WORD_MS);
-      signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true });
-    });
-    if (signal.aborted) return;
-    yield word;
-  }
 }
 
 const agent = createAgentClient({ url: process.env.RELAY_URL || 'ws://localhost:8080', token: TOKEN, concurrency: 8 });
@@ -44,17 +31,7 @@ agent.on('state', ({ state, delayMs, error }) => {
   }
 });
 
-agent.onEvent(async (event, reply) => {
-  const prompt = typeof event.payload?.message === 'string' ? event.payload.message : JSON.stringify(event.payload);
-  let text = '';
-  for await (const word of fakeLlm(prompt, reply.signal)) {
-    reply.token(word);
-    text += word;
-  }
-  if (reply.signal.aborted) return console.log(`${event.event_id} cancelled: stopped after ${text.length} chars`);
-  console.log(`${event.event_id} from ${event.app_id} answered (${text.length} chars)`);
-  return reply.done(text, { metadata: { model: 'fake-llm' } });
-});
+agent.onEvent(fakeLlmHandler(WORD_MS));
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {

@@ -11,7 +11,7 @@
 //
 // Environment: WEBHOOK_SECRET (required), PORT (default 8090), FAKE_LLM_WORD_MS (default 40).
 //
-// The handler is the same code as examples/sdk/agent.js's onEvent: createHttpAgentHandler turns
+// The handler is examples/sdk/agent.js's (fake-llm.js): createHttpAgentHandler turns
 // it into a fetch-API handler `(Request) => Response`, which Bun, Deno and edge runtimes serve as
 // it is; on Node, the few lines of `serve` below adapt node:http to it.
 'use strict';
@@ -19,6 +19,7 @@
 const http = require('node:http');
 const { Readable } = require('node:stream');
 const { createHttpAgentHandler } = require('@relay/sdk');
+const { fakeLlmHandler } = require('./fake-llm');
 
 const SECRET = process.env.WEBHOOK_SECRET;
 const PORT = Number(process.env.PORT || 8090);
@@ -28,31 +29,7 @@ if (!SECRET) {
   process.exit(1);
 }
 
-/** A stand-in for a model: the answer, word by word, until the signal fires. */
-async function* fakeLlm(prompt, signal) {
-  const answer = `Here is what I make of "${prompt}": the team agreed to ship mobile first, ` +
-    'to review the Q2 roadmap on Friday, and to keep the beta small until the crash rate drops.';
-  for (const word of answer.split(/(?<= )/)) {
-    await new Promise((resolve) => {
-      const timer = setTimeout(resolve, WORD_MS);
-      signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true });
-    });
-    if (signal.aborted) return;
-    yield word;
-  }
-}
-
-const handler = createHttpAgentHandler(SECRET, async (event, reply) => {
-  const prompt = typeof event.payload?.message === 'string' ? event.payload.message : JSON.stringify(event.payload);
-  let text = '';
-  for await (const word of fakeLlm(prompt, reply.signal)) {
-    reply.token(word);
-    text += word;
-  }
-  if (reply.signal.aborted) return console.log(`${event.event_id} stopped after ${text.length} chars`);
-  console.log(`${event.event_id} attempt ${event.attempt} from ${event.app_id} answered (${text.length} chars)`);
-  return reply.done(text, { metadata: { model: 'fake-llm' } });
-});
+const handler = createHttpAgentHandler(SECRET, fakeLlmHandler(WORD_MS));
 
 /** node:http to a fetch-API handler and back, streaming the answer as it is written. */
 function serve(fetchHandler) {

@@ -9,17 +9,25 @@ import { finalsFor, recordFrames, send, sleep } from '../support/lifecycle';
 describeOnStores('final frames across nodes', (store) => {
   const c = clusterPerTest({ store });
 
-  test("a reply for an app connection that dropped reaches the app's connection on another node", async () => {
+  /**
+   * The agent on node 3, the app on node 1 (the sender) and node 2 (the other, recorded from the
+   * start): one event sent and delivered to the agent, unanswered.
+   */
+  const deliveredWithAnotherAppConnection = async () => {
     const { cluster } = c;
     const agent = await cluster.connect(3, 'athena');
     const sender = await cluster.connect(1, 'portal');
     const other = await cluster.connect(2, 'portal');
     await registered(other);
     const otherSeen = recordFrames(other);
-
     const accepted = await send(sender, eventFrame());
     const id = accepted.event_id as string;
     await agent.nextOf('event', id);
+    return { agent, sender, other, otherSeen, id };
+  };
+
+  test("a reply for an app connection that dropped reaches the app's connection on another node", async () => {
+    const { agent, sender, other, otherSeen, id } = await deliveredWithAnotherAppConnection();
     agent.send({ type: 'token', event_id: id, token: 'partial ' });
     await sender.nextOf('token', id);
     await sender.close();
@@ -35,15 +43,7 @@ describeOnStores('final frames across nodes', (store) => {
   });
 
   test('a reply that comes while the app connection is closing is not lost', async () => {
-    const { cluster } = c;
-    const agent = await cluster.connect(3, 'athena');
-    const sender = await cluster.connect(1, 'portal');
-    const other = await cluster.connect(2, 'portal');
-    await registered(other);
-    const otherSeen = recordFrames(other);
-    const accepted = await send(sender, eventFrame());
-    const id = accepted.event_id as string;
-    await agent.nextOf('event', id);
+    const { agent, sender, other, otherSeen, id } = await deliveredWithAnotherAppConnection();
 
     // No pause: the reply races the close of the connection it is bound for.
     sender.ws.terminate();

@@ -1,7 +1,6 @@
-import type { Frame, TestClient } from '../support/client';
 import { eventFrame } from '../support/client';
 import { clusterPerTest, describeOnStores } from '../support/cluster';
-import { send } from '../support/lifecycle';
+import { range, send, untilFinal } from '../support/lifecycle';
 
 // `resume` across the death of a node (issue 15): the app's node, SIGKILLed mid-stream, or the
 // agent's, whose event is then redelivered as a new attempt. Either way the app, reconnected to
@@ -12,17 +11,6 @@ const NOTICED_MS = NODE_TTL_MS + 6_000;
 
 describeOnStores('resume after a node died', (store) => {
   const c = clusterPerTest({ store, env: { RELAY_NODE_TTL_MS: String(NODE_TTL_MS) } });
-
-  async function untilFinal(app: TestClient, eventId: string): Promise<{ tokens: Frame[]; final: Frame }> {
-    const tokens: Frame[] = [];
-    for (;;) {
-      const frame = await app.next((f) => f.event_id === eventId && f.type !== 'accepted', NOTICED_MS);
-      if (frame.type !== 'token') return { tokens, final: frame };
-      tokens.push(frame);
-    }
-  }
-
-  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
   test("the app's node is killed mid-stream: resumed on another node, no token is lost or doubled", async () => {
     const { cluster } = c;
@@ -45,7 +33,7 @@ describeOnStores('resume after a node died', (store) => {
     const content = range(0, 29).map((i) => `t${i} `).join('');
     agent.send({ type: 'reply', event_id: id, content, finish_reason: 'stop' });
 
-    const { tokens, final } = await untilFinal(again, id);
+    const { tokens, final } = await untilFinal(again, id, NOTICED_MS);
     expect(tokens.map((t) => t.seq)).toEqual(range(5, 29));
     expect(tokens.every((t) => t.token === `t${t.seq} `)).toBe(true);
     expect(final).toMatchObject({ type: 'reply', content });
@@ -74,7 +62,7 @@ describeOnStores('resume after a node died', (store) => {
     expect(await again.nextOf('resumed', id)).toMatchObject({ attempt: 2, from_seq: 0 });
     successor.send({ type: 'token', event_id: id, token: 'new2' });
     successor.send({ type: 'reply', event_id: id, content: 'new0new1new2', finish_reason: 'stop' });
-    const { tokens, final } = await untilFinal(again, id);
+    const { tokens, final } = await untilFinal(again, id, NOTICED_MS);
     expect(tokens.map((t) => [t.attempt, t.seq, t.token])).toEqual([
       [2, 0, 'new0'],
       [2, 1, 'new1'],

@@ -1,21 +1,11 @@
 import { ErrorCode } from '@relay/protocol';
 import { backendsUnderTest } from '../support/backends';
 import { eventFrame, type Frame, type TestClient } from '../support/client';
+import { range, untilFinal } from '../support/lifecycle';
 import { useRelay } from '../support/relay-fixture';
 import { metricSum, scrape } from '../support/wire-probe';
 
-/** Every token frame of the event up to its final, then the final. */
-async function untilFinal(app: TestClient, eventId: string): Promise<{ tokens: Frame[]; final: Frame }> {
-  const tokens: Frame[] = [];
-  for (;;) {
-    const frame = await app.next((f) => f.event_id === eventId && f.type !== 'accepted');
-    if (frame.type !== 'token') return { tokens, final: frame };
-    tokens.push(frame);
-  }
-}
-
 const seqs = (tokens: Frame[]) => tokens.map((t) => t.seq);
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe.each(backendsUnderTest())('resuming a reply stream ($name backend)', (backend) => {
   const r = useRelay(backend);

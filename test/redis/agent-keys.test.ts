@@ -1,27 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
 import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
-import { startRedis, type RedisUnderTest } from '../support/redis-server';
+import { useRedisServer } from '../support/redis-server';
 
 // Issue 11.7: accepting writes only keys that something reads (no stream beside the events),
 // and an agent deleted leaves no key of its own behind.
 
-let redis: RedisUnderTest;
-let client: Redis;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url);
-});
-afterAll(async () => {
-  client.disconnect();
-  await redis.stop();
-});
+const server = useRedisServer();
 
 test("an agent's keys are the queue's and its accept order, and forgetting the agent removes them all", async () => {
+  const { redis, client } = server;
   const prefix = `${redis.prefix}-${randomBytes(3).toString('hex')}`;
   const keys = createKeys(prefix);
   const run = defineScripts(client);

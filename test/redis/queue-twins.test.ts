@@ -1,30 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { DeliveryQueue } from '@relay/gateway';
 import { createMemoryDeliveryQueue } from '../../packages/gateway/src/backends/memory/delivery-queue';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
-import { startRedis, type RedisUnderTest } from '../support/redis-server';
+import { useRedisServer } from '../support/redis-server';
 
 // The memory queue is the reference the Lua scripts follow (include-dispatch.lua). Beyond the
 // contract's cases, both run the same random operations (many sessions, small maxInFlight,
 // holds, detaches, removals, a small idle-session bound) and must answer alike at every step.
 // No step depends on the clock: holds are far in the future or none.
 
-let redis: RedisUnderTest;
-let client: Redis;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url);
-});
-afterAll(async () => {
-  client.disconnect();
-  await redis.stop();
-});
+const server = useRedisServer();
 
 test('memory and Redis assign alike on random runs', async () => {
+  const { redis, client } = server;
   const FAR = Date.now() + 3_600_000;
   for (let run = 1; run <= 40; run += 1) {
     let seed = run;

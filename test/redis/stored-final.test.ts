@@ -1,27 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
 import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
 import { appReplyFrame, finalOnWire } from '../../packages/gateway/src/relay/outbound';
-import { startRedis, type RedisUnderTest } from '../support/redis-server';
+import { useRedisServer } from '../support/redis-server';
 
 // Issue 11.6: a finished event kept for its idempotency key holds the answer once in Redis,
 // and every stored final is counted by size (relay_stored_final_bytes).
 
-let redis: RedisUnderTest;
-let client: Redis;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url);
-});
-afterAll(async () => {
-  client.disconnect();
-  await redis.stop();
-});
+const server = useRedisServer();
 
 test('a stored reply costs Redis about one copy of the answer, and its size is reported once', async () => {
+  const { redis, client } = server;
   const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
   const stored: number[] = [];
   const events = createRedisEventStore(client, defineScripts(client), keys, { finishedRetentionMs: 60_000, onFinalStored: (bytes) => stored.push(bytes) });

@@ -15,7 +15,7 @@ const APP = path.join(ROOT, 'examples/sdk/app.js');
 const SERVE = path.join(ROOT, 'examples/sdk/browser/serve.js');
 const CHROMIUM = '/usr/bin/chromium';
 
-/** examples/sdk/agent.js's fake model answer. */
+/** examples/sdk/fake-llm.js's fake model answer. */
 const fakeAnswer = (prompt: string) =>
   `Here is what I make of "${prompt}": the team agreed to ship mobile first, ` +
   'to review the Q2 roadmap on Friday, and to keep the beta small until the crash rate drops.';
@@ -44,7 +44,7 @@ describe.each(backendsUnderTest())('SDK examples against a relay process ($name 
     expect(eventId).toBeDefined();
     expect(out).toContain(`\nstreaming: ${text}\nreply finish_reason=stop tokens_used=${text.split(/(?<= )/).length} latency_ms=`);
     expect(out.endsWith(`\n${text}\n`)).toBe(true);
-    await athena.waitFor(`${eventId} from portal answered (${text.length} chars)`);
+    await athena.waitFor(`${eventId} attempt 1 from portal answered (${text.length} chars)`);
   }, 30_000);
 
   test('app.js gives up after RELAY_TIMEOUT_MS by cancelling: CANCELLED, exit 1; agent.js stops streaming', async () => {
@@ -54,7 +54,7 @@ describe.each(backendsUnderTest())('SDK examples against a relay process ($name 
     expect(sender.stderr).toMatch(/^error CANCELLED: /m);
     const [, eventId] = /\naccepted (evt_\S+) /.exec(sender.stdout) ?? [];
     await athena.waitFor(`${eventId} cancelled: stopped after`);
-    expect(athena.stdout).not.toContain(`${eventId} from portal answered`);
+    expect(athena.stdout).not.toContain(`${eventId} attempt 1 from portal answered`);
   }, 30_000);
 
   test('a refused token: app.js and agent.js exit 1 with UNAUTHORIZED instead of retrying', async () => {

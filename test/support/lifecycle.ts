@@ -59,3 +59,16 @@ export async function waitFor(what: string, done: () => boolean, timeoutMs = 5_0
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Every token frame of the event up to its final (each waited for up to `timeoutMs`), then the final. */
+export async function untilFinal(app: TestClient, eventId: string, timeoutMs = 5_000): Promise<{ tokens: Frame[]; final: Frame }> {
+  const tokens: Frame[] = [];
+  for (;;) {
+    const frame = await app.next((f) => f.event_id === eventId && f.type !== 'accepted', timeoutMs);
+    if (frame.type !== 'token') return { tokens, final: frame };
+    tokens.push(frame);
+  }
+}
+
+/** The whole numbers from `from` to `to`, both included: the seqs a stream should carry. */
+export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 
 export interface RedisUnderTest {
   url: string;
@@ -139,4 +140,21 @@ export function untilRedisReady(child: ChildProcess): Promise<void> {
       reject(new Error(`redis-server exited (${code}):\n${output}`));
     });
   });
+}
+
+/**
+ * A redis-server for a file's tests and one ioredis client to it, started before them and
+ * stopped after; read `redis` and `client` inside the tests (they are set by then).
+ */
+export function useRedisServer(): { redis: RedisUnderTest; client: Redis } {
+  const server = {} as { redis: RedisUnderTest; client: Redis };
+  beforeAll(async () => {
+    server.redis = await startRedis();
+    server.client = new Redis(server.redis.url);
+  });
+  afterAll(async () => {
+    server.client?.disconnect();
+    await server.redis?.stop();
+  });
+  return server;
 }

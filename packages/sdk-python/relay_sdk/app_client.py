@@ -23,7 +23,7 @@ from .protocol import (
     utf8_length,
 )
 from .recent import RecentDict
-from .resume import BARRIER_REF, RESUME_REF, barrier_frame, resume_frame
+from .resume import BARRIER_REF, RESUME_REF, RESUME_RETRY_S, Resuming, barrier_frame, resume_frame
 
 log = logging.getLogger("relay_sdk")
 
@@ -44,6 +44,9 @@ class _Request:
     handle: Optional[EventHandle] = None
     unavailable: int = 0
     retry: Optional[asyncio.TimerHandle] = field(default=None, repr=False)
+    #: The sockets it was written to: an event ``accepted`` after more than one may have been
+    #: accepted on a lost one too, its tokens gone there, so its stream is resumed.
+    sockets: int = 0
 
 
 class AppClient:
@@ -62,9 +65,10 @@ class AppClient:
     - ``send()`` gives each event an idempotency key (yours, or a random one): a send is repeated
       on every new socket until its final frame arrives, and the relay answers a repeat with the
       first event, never a second one.
-    - After a reconnect each unfinished event's stream is resumed from the last token held (see
-      ``resume``): ``tokens()`` yields each token once, in order, across the reconnect, and a
-      handle's final settles only after its replayed tokens.
+    - After a reconnect each unfinished event's stream is resumed from the last token held, and
+      a send whose ``accepted`` came on a later socket than it was first written to from its
+      first token (see ``resume``): ``tokens()`` yields each token once, in order, across the
+      reconnect, and a handle's final settles only after its replayed tokens.
     - ``RELAY_UNAVAILABLE`` (the relay's store is down; nothing was recorded) is retried with
       backoff; other refusals raise ``RelayError``.
     - Each event's final frame settles its handle once; duplicates are dropped by ``event_id``.
@@ -101,9 +105,13 @@ class AppClient:
         self._finished: RecentDict[str, bool] = RecentDict(REMEMBERED_FINALS)
         self._unclaimed: dict[str, dict[str, Any]] = {}
         self._cancels: dict[str, list[asyncio.Future[bool]]] = {}
-        #: Events resumed on the current socket, with the final that came before their replay
-        #: was written (from the relay's outbox, as the socket opened): held until the barrier.
-        self._resuming: dict[str, Optional[dict[str, Any]]] = {}
+        #: Events resumed on the current socket (see resume.py): finals are held until their
+        #: barrier is answered.
+        self._resuming: dict[str, Resuming] = {}
+        self._barriers = 0
+        #: The current socket's number: a resume retry acts only on the socket it was set for.
+        self._epoch = 0
+        self._resume_retries: set[asyncio.TimerHandle] = set()
         self._refs = 0
         self._opened: Optional[asyncio.Future[None]] = None
 
@@ -211,7 +219,7 @@ class AppClient:
         request = _Request(frame, asyncio.get_running_loop().create_future(), kind)
         self._pending[ref] = request
         try:
-            await self._connection.send(frame)  # not open yet: _on_open sends it
+            await self._write(request)  # not open yet: _on_open sends it
             return await asyncio.shield(request.future)
         finally:
             # A caller that gives up (cancelled, timed out) takes its request with it; an event
@@ -221,32 +229,70 @@ class AppClient:
                 if request.retry is not None:
                     request.retry.cancel()
 
+    async def _write(self, request: _Request) -> None:
+        if await self._connection.send(request.frame):
+            request.sockets += 1
+
     async def _on_open(self, epoch: int) -> None:
+        self._epoch = epoch
         if self._opened is not None and not self._opened.done():
             self._opened.set_result(None)
         for request in list(self._pending.values()):
-            await self._connection.send(request.frame)
-        # Finals held on the lost socket are real: they settle before anything is resumed.
-        self._replays_written()
+            await self._write(request)
         # Tokens sent while the client was away are recorded at the relay: ask for the rest of
-        # each stream after the last token taken.
-        for event_id, handle in list(self._handles.items()):
-            if handle.done:
-                continue
-            self._resuming[event_id] = None
-            await self._connection.send(resume_frame(event_id, handle.position))
-        if self._resuming:
-            await self._connection.send(barrier_frame())
+        # each stream after the last token taken. A final held for a replay the lost socket never
+        # wrote stays held for this socket's (the old barriers will never be answered).
+        await self._resume([h for h in self._handles.values() if not h.done])
 
-    def _replays_written(self) -> None:
-        held = [final for final in self._resuming.values() if final is not None]
-        self._resuming.clear()
-        for final in held:
-            self._finish(final)
+    async def _resume(self, handles: list[EventHandle]) -> None:
+        """Asks for each handle's stream after its last token taken; finals wait for the barrier."""
+        if not handles:
+            return
+        self._barriers += 1
+        barrier = barrier_frame(self._barriers)
+        for handle in handles:
+            handle._replaying = True
+            held = self._resuming.get(handle.event_id)
+            self._resuming[handle.event_id] = Resuming(barrier["ref"], held.final if held is not None else None)
+            await self._connection.send(resume_frame(handle.event_id, handle.position))
+        await self._connection.send(barrier)
+
+    def _replays_written(self, barrier: Optional[str] = None) -> None:
+        """Settles the finals held for ``barrier``'s replays (for every barrier: None)."""
+        written = [event_id for event_id, r in self._resuming.items() if barrier is None or r.barrier == barrier]
+        for event_id in written:
+            final = self._resuming.pop(event_id).final
+            if final is not None:
+                self._finish(final)
+
+    def _resume_refused(self, event_id: str, frame: dict[str, Any]) -> None:
+        """UNKNOWN_EVENT (past the relay's stream retention) or a v1 relay's refusal: no replay,
+        but the resend still brings the final, whose reply carries the whole answer. A retryable
+        refusal (RELAY_UNAVAILABLE): asked again after a pause, the final held meanwhile."""
+        handle = self._handles.get(event_id)
+        held = self._resuming.get(event_id)
+        if handle is None or handle.done or held is None or not RelayError.from_frame(frame).retryable:
+            if handle is not None:
+                handle._replaying = False
+            return
+        held.barrier = ""
+        epoch = self._epoch
+
+        def again() -> None:
+            self._resume_retries.discard(timer)
+            if self._epoch == epoch and self._connection.stopped is None and not handle.done:
+                asyncio.ensure_future(self._resume([handle]))
+
+        timer = asyncio.get_running_loop().call_later(RESUME_RETRY_S * (0.5 + self._rand()), again)
+        self._resume_retries.add(timer)
 
     def _on_closed(self, reason: RelayError) -> None:
         if self._opened is not None and not self._opened.done():
             self._opened.set_exception(reason)
+        for timer in self._resume_retries:
+            timer.cancel()
+        self._resume_retries.clear()
+        # Finals held for a replay are real: they settle the handles rather than CLOSED.
         self._replays_written()
         pending = list(self._pending.values())
         self._pending.clear()
@@ -276,15 +322,17 @@ class AppClient:
         if kind == "reply":
             self._finish(frame)
             return
-        if kind == "resumed":
-            return  # its replay follows
+        if kind == "resumed":  # its replay follows
+            handle = self._handles.get(frame.get("event_id", ""))
+            if handle is not None:
+                handle._replaying = False
+            return
         ref = frame.get("ref")
-        if ref == BARRIER_REF:
-            self._replays_written()
+        if isinstance(ref, str) and ref.startswith(BARRIER_REF):
+            self._replays_written(ref)
             return
         if kind == "error" and isinstance(ref, str) and ref.startswith(RESUME_REF):
-            # UNKNOWN_EVENT (past the relay's stream retention) or RELAY_UNAVAILABLE: no replay,
-            # but the resend still brings the final, whose reply carries the whole answer.
+            self._resume_refused(ref[len(RESUME_REF) :], frame)
             return
         request = self._pending.get(frame["ref"]) if isinstance(frame.get("ref"), str) else None
         if request is not None:
@@ -320,6 +368,8 @@ class AppClient:
             handle = EventHandle(frame, self.cancel)
             request.handle = handle
             self._handles[handle.event_id] = handle
+            if request.sockets > 1:
+                await self._resume([handle])
             request.future.set_result(handle)
             early = self._unclaimed.pop(handle.event_id, None)
             if early is not None:
@@ -336,7 +386,7 @@ class AppClient:
         def resend() -> None:
             request.retry = None
             if self._pending.get(ref) is request:
-                asyncio.ensure_future(self._connection.send(request.frame))
+                asyncio.ensure_future(self._connection.send(request.frame))  # the same socket: not counted
 
         request.retry = asyncio.get_running_loop().call_later(delay, resend)
 
@@ -345,8 +395,10 @@ class AppClient:
         event_id = final["event_id"]
         if event_id in self._finished:
             return
-        if event_id in self._resuming:
-            self._resuming[event_id] = final
+        held = self._resuming.get(event_id)
+        if held is not None:
+            if held.final is None:
+                held.final = final
             return
         handle = self._handles.get(event_id)
         if handle is None and any(r.kind == "event" and r.handle is None for r in self._pending.values()):

@@ -94,6 +94,10 @@ class EventHandle:
         self.event_id: str = accepted["event_id"]
         self._cancel = cancel
         self._stream = _Stream()
+        self._replaying = False
+        """A resume was sent and its ``resumed`` has not come yet: live tokens are dropped until
+        then (they are recorded, so the replay carries them; one taken ahead of the replay would
+        make the replay's earlier ones look already held)."""
         self._final: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         # An app may only read the tokens: a final error nobody awaits must not be logged as
         # "Future exception was never retrieved".
@@ -121,6 +125,8 @@ class EventHandle:
         return self._stream.attempt, self._stream.last_seq
 
     def _token(self, frame: dict[str, Any]) -> None:
+        if self._replaying:
+            return
         attempt = frame.get("attempt")
         self._stream.push(str(frame.get("token", "")), int(frame.get("seq", 0)), attempt if isinstance(attempt, int) else None)
 

@@ -260,3 +260,52 @@ def test_a_reconnect_loses_no_token(relay: Relay) -> None:
         assert reply["content"] == "a b c d"
 
     run(main)
+
+
+def test_a_send_whose_accepted_is_lost_with_its_socket_loses_no_token(relay: Relay) -> None:
+    """The relay accepts the event but the socket drops before the app reads `accepted` (the
+    test drops it there), and the agent answers while the app is away. The resend on the new
+    socket is answered with the same event; its tokens went nowhere meanwhile, so the SDK resumes
+    the stream from its first token: the tokens spell the whole answer, each once, in order."""
+
+    async def main() -> None:
+        agent = agent_client(relay)
+        streamed = asyncio.Event()
+        back = asyncio.Event()
+
+        @agent.on_event
+        async def answer(event: dict[str, Any], reply: Reply) -> str:
+            for word in ["a ", "b "]:
+                await reply.token(word)
+            streamed.set()
+            await back.wait()
+            await reply.token("c")
+            return "a b c"
+
+        # Away for a second: long enough for the agent's first tokens to reach the relay first.
+        app = AppClient(relay.url, relay.tokens["portal"], backoff=Backoff(initial=1.0, maximum=1.0, jitter=0.0))
+        deliver = app._connection._on_frame
+        lost: list[dict[str, Any]] = []
+
+        async def lose_the_first_accepted(frame: dict[str, Any]) -> None:
+            if frame["type"] == "accepted" and not lost:
+                lost.append(frame)
+                await app._connection._socket.close(4000, "the test drops the app's socket")
+                return
+            await deliver(frame)
+
+        app._connection._on_frame = lose_the_first_accepted
+        async with agent, app:
+            await wait_online(app, "athena")
+            sending = asyncio.ensure_future(app.send("athena", thread(), {}))
+            await streamed.wait()
+            handle = await sending
+            back.set()
+            tokens = [t async for t in handle.tokens()]
+            reply = await handle.reply()
+            assert app._connection.epoch >= 2  # it did reconnect
+        assert handle.event_id == lost[0]["event_id"]
+        assert tokens == ["a ", "b ", "c"]
+        assert reply["content"] == "a b c"
+
+    run(main)

@@ -30,6 +30,18 @@ async def accepted_send(relay: ScriptedRelay, client: AppClient) -> tuple[Any, d
     return socket, sent, await sending
 
 
+async def dropped_after(relay: ScriptedRelay, client: AppClient, *frames: dict[str, Any]) -> tuple[Any, dict[str, Any], Any]:
+    """An accepted event whose socket carries ``frames`` (all taken in: a ping answered after
+    them), then drops: the client's next socket, the event frame, the handle."""
+    s1, sent, handle = await accepted_send(relay, client)
+    for frame in frames:
+        await s1.send(frame)
+    await s1.send({"type": "ping"})
+    await s1.next("pong")
+    s1.drop()
+    return await relay.accept(), sent, handle
+
+
 def test_answers_are_matched_by_ref_whatever_their_order() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
@@ -50,6 +62,11 @@ def test_answers_are_matched_by_ref_whatever_their_order() -> None:
 
 
 def test_a_send_lost_with_its_socket_is_resent_with_the_same_idempotency_key() -> None:
+    """Accepted on the new socket after it was written to the lost one: it may have been accepted
+    there too, and its tokens went there, so its stream is resumed from the start; the final
+    waits for that replay, and live tokens that come before the `resumed` are dropped (the
+    replay brings them, in order)."""
+
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
             sending = asyncio.ensure_future(client.send("athena", "t", {"n": 1}))
@@ -62,8 +79,16 @@ def test_a_send_lost_with_its_socket_is_resent_with_the_same_idempotency_key() -
             assert again == sent
             await s2.send(accepted(again))
             handle = await sending
-            await s2.send(reply())
-            assert (await handle.reply())["content"] == "done"
+            assert await s2.next() == {"type": "resume", "event_id": "evt_1", "ref": "sdk-resume:evt_1"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:1"}
+            await s2.send(token("c", 2, 1))  # live, ahead of the replay
+            await s2.send(reply(content="abc"))
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 0, "ref": "sdk-resume:evt_1"})
+            for frame in [token("a", 0, 1), token("b", 1, 1), token("c", 2, 1)]:
+                await s2.send(frame)
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
+            assert (await handle.reply())["content"] == "abc"
+            assert [t async for t in handle.tokens()] == ["a", "b", "c"]
 
     run(main)
 
@@ -75,18 +100,13 @@ def test_an_accepted_event_without_its_final_is_resent_then_resumed_on_a_new_soc
 
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0))
             assert await s2.next() == sent
             assert await s2.next() == {"type": "resume", "event_id": "evt_1", "ref": "sdk-resume:evt_1"}
-            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:1"}
             await s2.send(accepted(sent))
             await s2.send({"type": "error", "code": "INVALID_MESSAGE", "message": "Unknown type", "ref": "sdk-resume:evt_1"})
-            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
             await s2.send(token("b", 0))  # the agent started again (v1: seq back to 0)
             await s2.send(reply())
             assert [t async for t in handle.tokens()] == ["a", Restart(None), "b"]
@@ -147,7 +167,13 @@ def test_a_final_that_overtakes_the_resends_accepted_is_claimed_by_its_send() ->
             await s2.send(reply(content="early"))
             await s2.send(accepted(sent))
             handle = await sending
+            await s2.next("resume")
+            barrier = await s2.next("discover")
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 0, "ref": "sdk-resume:evt_1"})
+            await s2.send(token("early", 0, 1))
+            await s2.send({"type": "agents", "agents": [], "ref": barrier["ref"]})
             assert (await handle.reply())["content"] == "early"
+            assert [t async for t in handle.tokens()] == ["early"]
             assert orphans == []
 
     run(main)
@@ -170,22 +196,16 @@ def test_a_reconnect_resumes_from_the_last_seq_held_and_holds_the_final_until_th
 
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0, 1))
-            await s1.send(token("b", 1, 1))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1), token("b", 1, 1))
             await s2.send(reply(content="abc"))  # from the outbox, before anything is answered
             assert await s2.next() == sent
             assert await s2.next() == {"type": "resume", "event_id": "evt_1", "attempt": 1, "after_seq": 1, "ref": "sdk-resume:evt_1"}
-            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:1"}
             await s2.send(accepted(sent))
             await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 2, "ref": "sdk-resume:evt_1"})
             await s2.send(token("b", 1, 1))  # overlap: already held
             await s2.send(token("c", 2, 1))
-            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
             assert [t async for t in handle.tokens()] == ["a", "b", "c"]
             assert (await handle.reply())["content"] == "abc"
 
@@ -195,12 +215,7 @@ def test_a_reconnect_resumes_from_the_last_seq_held_and_holds_the_final_until_th
 def test_a_resume_into_a_newer_attempt_marks_the_Restart_and_drops_the_older_attempts_tokens() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0, 1))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1))
             assert await s2.next() == sent
             assert (await s2.next())["attempt"] == 1
             await s2.next("discover")
@@ -208,7 +223,7 @@ def test_a_resume_into_a_newer_attempt_marks_the_Restart_and_drops_the_older_att
             await s2.send(token("x", 0, 2))
             await s2.send(token("b", 1, 1))  # a late token of the older attempt
             await s2.send(token("y", 1, 2))
-            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
             await s2.send(reply(content="xy"))
             assert [t async for t in handle.tokens()] == ["a", Restart(2), "x", "y"]
 
@@ -219,22 +234,65 @@ def test_a_resume_past_retention_is_dropped_and_the_resend_brings_the_final() ->
     async def main() -> None:
         orphans: list[dict[str, Any]] = []
         async with ScriptedRelay() as relay, app(relay, on_orphan=orphans.append) as client:
-            s1, sent, handle = await accepted_send(relay, client)
-            await s1.send(token("a", 0, 1))
-            await s1.send({"type": "ping"})
-            await s1.next("pong")
-            s1.drop()
-            s2 = await relay.accept()
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1))
             assert await s2.next() == sent
             await s2.next("resume")
             await s2.next("discover")
             await s2.send(accepted(sent))
             await s2.send({"type": "error", "code": "UNKNOWN_EVENT", "message": "Unknown event", "event_id": "evt_1", "ref": "sdk-resume:evt_1"})
-            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier"})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
             await s2.send(reply(content="ab"))
             assert (await handle.reply())["content"] == "ab"
             assert [t async for t in handle.tokens()] == ["a"]
             assert orphans == []
+
+    run(main)
+
+
+def test_a_final_held_for_a_replay_the_lost_socket_never_wrote_waits_for_the_next_sockets_replay() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1))
+            assert await s2.next() == sent
+            await s2.next("resume")
+            await s2.next("discover")
+            await s2.send(reply(content="ab"))  # held for the replay ...
+            await s2.send({"type": "ping"})
+            await s2.next("pong")
+            s2.drop()  # ... which this socket never writes
+            s3 = await relay.accept()
+            assert await s3.next() == sent
+            assert await s3.next() == {"type": "resume", "event_id": "evt_1", "attempt": 1, "after_seq": 0, "ref": "sdk-resume:evt_1"}
+            assert await s3.next() == {"type": "discover", "ref": "sdk-resume-barrier:2"}
+            assert not handle.done
+            await s3.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 1, "ref": "sdk-resume:evt_1"})
+            await s3.send(token("b", 1, 1))
+            await s3.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:2"})
+            assert (await handle.reply())["content"] == "ab"
+            assert [t async for t in handle.tokens()] == ["a", "b"]
+
+    run(main)
+
+
+def test_a_resume_refused_with_RELAY_UNAVAILABLE_is_sent_again_and_the_final_waits_for_its_replay() -> None:
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            s2, sent, handle = await dropped_after(relay, client, token("a", 0, 1))
+            assert await s2.next() == sent
+            resume = await s2.next("resume")
+            await s2.next("discover")
+            await s2.send(accepted(sent))
+            await s2.send({"type": "error", "code": "RELAY_UNAVAILABLE", "message": "down", "event_id": "evt_1", "ref": resume["ref"]})
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
+            await s2.send(reply(content="ab"))  # held: its replay is still to come
+            assert await s2.next() == resume
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:2"}
+            assert not handle.done
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 1, "ref": resume["ref"]})
+            await s2.send(token("b", 1, 1))
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:2"})
+            assert (await handle.reply())["content"] == "ab"
+            assert [t async for t in handle.tokens()] == ["a", "b"]
 
     run(main)
 
