@@ -32,7 +32,6 @@ const SCRIPTS = {
   addToken: { file: 'addToken-2.lua', dispatch: false },
   deletePrincipal: { file: 'deletePrincipal-3.lua', dispatch: false },
   seedRegistry: { file: 'seedRegistry-5.lua', dispatch: false },
-  noteTimeline: { file: 'noteTimeline-1.lua', dispatch: false },
   addConnection: { file: 'addConnection-3.lua', dispatch: false },
 } as const;
 
