@@ -24,6 +24,7 @@ const SCRIPTS = {
   updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
   finishEvent: { file: 'finishEvent-1.lua', dispatch: false },
   overdueFinals: { file: 'overdueFinals-1.lua', dispatch: false },
+  claimExpiries: { file: 'claimExpiries-1.lua', dispatch: false },
   putOutbox: { file: 'putOutbox-1.lua', dispatch: false },
   takeOutbox: { file: 'takeOutbox-1.lua', dispatch: false },
   hitRate: { file: 'hitRate-1.lua', dispatch: false },
