@@ -6,7 +6,7 @@
 // add → process → complete with N × W jobs in flight. See docs/benchmarks.md.
 // Usage: npm run bench:events -- --help
 const { randomBytes } = require('node:crypto');
-const { existsSync, mkdtempSync, rmSync } = require('node:fs');
+const { existsSync, mkdirSync, mkdtempSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -25,7 +25,15 @@ const HELP = `npm run bench:events -- [options]
   --aof             Redis with AOF and appendfsync always
   --redis-server P  redis-server binary                               (redis-server)
   --json            print the figures as one JSON object instead
+  --cpu-prof DIR    run the node with node --cpu-prof into DIR (node.cpuprofile)
 `;
+
+/** @param {string | undefined} dir */
+function cpuProfArgs(dir) {
+  if (!dir) return [];
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`, '--cpu-prof-name=node.cpuprofile'];
+}
 
 function options() {
   const { values } = parseArgs({
@@ -38,6 +46,7 @@ function options() {
       aof: { type: 'boolean' },
       'redis-server': { type: 'string' },
       json: { type: 'boolean' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -60,6 +69,7 @@ function options() {
     aof: values.aof ?? false,
     redisServer: values['redis-server'] ?? 'redis-server',
     json: values.json ?? false,
+    cpuProf: values['cpu-prof'],
   };
 }
 
@@ -103,7 +113,7 @@ async function main() {
   const { pairs, file } = registry(o.n, o.inflight);
   const registryFile = path.join(dir, 'registry.json');
   writeRegistry(registryFile, file);
-  const node = await startGateway({ name: 'node', dir, redisUrl: redis.url, prefix: `bench-${randomBytes(3).toString('hex')}`, registryFile, logLevel: 'info', nodeArgs: [] });
+  const node = await startGateway({ name: 'node', dir, redisUrl: redis.url, prefix: `bench-${randomBytes(3).toString('hex')}`, registryFile, logLevel: 'info', nodeArgs: cpuProfArgs(o.cpuProf) });
   log(`redis ${redisVersion} at ${redis.url}${o.aof ? ' (AOF, fsync always)' : ''}; node ${node.url}; logs in ${dir}`);
 
   /**

@@ -129,7 +129,9 @@ export function redisContracts(name: string, connect: (options?: ConnectOptions)
       const made: Scheduler[] = [];
       const scheduler = () => {
         // BullMQ's workers block on their connection: it must never give up on a command.
-        const s = createRedisScheduler(open({ maxRetriesPerRequest: null }), keys, (_err, task) => {
+        // Each node has its own connections, as real nodes do.
+        const client = open();
+        const s = createRedisScheduler(open({ maxRetriesPerRequest: null }), client, defineScripts(client), keys, (_err, task) => {
           if (task) failed.push(task);
         });
         made.push(s);

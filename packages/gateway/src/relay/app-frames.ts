@@ -109,7 +109,7 @@ async function queueAndAcknowledge(
   eventAccepted(ctx, record, conn, record.queued ? (rate.notBefore > now ? 'rate_limited' : 'offline') : undefined);
   conn.send(acceptedFrame(record, frame.ref), 'control');
   endAccepting(ctx, record.id);
-  await dispatched(ctx, result);
+  await dispatched(ctx, result, record);
 }
 
 /** The app resent after losing its connection: answer as before, and stream to where it is now. */

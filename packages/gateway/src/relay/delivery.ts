@@ -1,5 +1,5 @@
 import { ErrorCode } from '@relay/protocol';
-import type { Assignment, DispatchResult } from '../ports';
+import type { Assignment, DispatchResult, EventRecord } from '../ports';
 import type { RelayContext } from './context';
 import { finishWithError } from './lifecycle';
 import { eventToAgent } from './send-to';
@@ -7,12 +7,18 @@ import { eventToAgent } from './send-to';
 /**
  * Writes out what a queue operation assigned and ends what it found expired. The queue has
  * already assigned these (or taken them out, expired): if writing or ending one fails, it is
- * owed, not dropped, and the rest still go.
+ * owed, not dropped, and the rest still go. `justRecorded` is the event this node has just
+ * recorded and queued: delivered as written, not read back (a retry of an owed step reads it).
  */
-export async function dispatched(ctx: RelayContext, result: DispatchResult): Promise<void> {
+export async function dispatched(ctx: RelayContext, result: DispatchResult, justRecorded?: EventRecord): Promise<void> {
   for (const assignment of result.assigned) {
     const fields = { step: 'deliver', event_id: assignment.eventId, conn: assignment.connId } as const;
-    await ctx.owed.run(fields, () => deliverAssignment(ctx, assignment));
+    let known = justRecorded?.id === assignment.eventId ? justRecorded : undefined;
+    await ctx.owed.run(fields, () => {
+      const event = known;
+      known = undefined;
+      return deliverAssignment(ctx, assignment, event);
+    });
   }
   for (const eventId of result.expired) {
     await ctx.owed.run({ step: 'expire', event_id: eventId }, async () => {
@@ -22,8 +28,8 @@ export async function dispatched(ctx: RelayContext, result: DispatchResult): Pro
 }
 
 /** Sends an assigned event to its agent socket: here, or through the bus to the node holding it. */
-async function deliverAssignment(ctx: RelayContext, assignment: Assignment): Promise<void> {
-  const event = await ctx.backend.events.get(assignment.eventId);
+async function deliverAssignment(ctx: RelayContext, assignment: Assignment, known?: EventRecord): Promise<void> {
+  const event = known ?? (await ctx.backend.events.get(assignment.eventId));
   if (!event || event.finished) {
     // Ended meanwhile. Its finisher takes it out of the queue, unless it died first: then it
     // would hold this connection's place for ever. Taking it out twice is harmless.

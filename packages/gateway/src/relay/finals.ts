@@ -38,9 +38,11 @@ export async function resendOverdueFinals(ctx: RelayContext, graceMs: number): P
 }
 
 async function handOn(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
-  // An SSE stream is in no presence list: its node is in its id, and drops the frame on to
-  // another connection or the outbox if the stream has ended (send-to.ts finalToApp).
+  // A connection open on this node needs no lookup. An SSE stream is in no presence list: its
+  // node is in its id, and drops the frame on to another connection or the outbox if the
+  // stream has ended (send-to.ts finalToApp).
   const origin =
+    (ctx.local.has(event.appConnId) ? { connId: event.appConnId, nodeId: ctx.nodeId } : undefined) ??
     (await ctx.backend.presence.get(event.appConnId)) ??
     (isRequestId(event.appConnId) ? { connId: event.appConnId, nodeId: nodeOfConnection(event.appConnId) } : undefined);
   if (origin && (await finalToApp(ctx, origin, { appId: event.appId, eventId: event.id, text }))) return;

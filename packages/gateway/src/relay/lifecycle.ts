@@ -140,8 +140,11 @@ export async function settle(
   whileInFlight?: (connId: string) => Promise<void>,
 ): Promise<EventRecord | null> {
   const event = await ctx.backend.events.finish(eventId, final, Date.now());
-  if (event) await ctx.backend.scheduler.cancel({ kind: 'expire', agentId, eventId });
-  const removed = await ctx.backend.queue.remove(agentId, eventId, false);
+  // The expiry is cancelled in the same round trip as the queue removal, not one after it.
+  const [removed] = await Promise.all([
+    ctx.backend.queue.remove(agentId, eventId, false),
+    event && ctx.backend.scheduler.cancel({ kind: 'expire', agentId, eventId }),
+  ]);
   if (removed.was === 'in-flight' && removed.connId !== undefined && whileInFlight) await whileInFlight(removed.connId);
   forgetInFlight(ctx, eventId);
   await dispatched(ctx, removed);

@@ -127,10 +127,14 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       return (await run('overdueFinals', [keys.finalsPending], [before, now, limit])) as string[];
     },
     async note(eventId, entry, retentionMs) {
-      const noted = await run('noteTimeline', [keys.timeline(eventId)], [
-        JSON.stringify(entry), TIMELINE_MAX_STEPS, retentionMs, entry.kind === 'final' ? '1' : '0',
-      ]);
-      codeOf('noteTimeline', noted, [ScriptCode.Ok, ScriptCode.Unchanged]); // a full timeline drops the step
+      // Plain commands, sent together (auto-pipelined), not a script: a step is one of the
+      // commonest writes of an event. Past the most steps, a step that is not the final is
+      // taken out again by its own value (the final, pushed later, is never the one removed),
+      // so the cap costs a command only on a timeline that is already full.
+      const key = keys.timeline(eventId);
+      const step = JSON.stringify(entry);
+      const [length] = await Promise.all([client.rpush(key, step), client.pexpire(key, retentionMs)]);
+      if (entry.kind !== 'final' && length > TIMELINE_MAX_STEPS) await client.lrem(key, -1, step);
     },
     async timeline(eventId) {
       return (await client.lrange(keys.timeline(eventId), 0, -1)).map((raw) => JSON.parse(raw) as TimelineEntry);

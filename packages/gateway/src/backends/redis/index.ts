@@ -100,7 +100,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     );
   });
 
-  const scheduler = createRedisScheduler(bullConnection, keys, (err, task) => options.onTaskError?.(err, task));
+  const scheduler = createRedisScheduler(bullConnection, client, run, keys, (err, task) => options.onTaskError?.(err, task));
   const bus = createRedisBus(client, subscriber, keys, (err) => log.warn({ err }, 'bus publish failed'));
   const streams = createRedisTokenStreams(client, keys, options.streams ?? DEFAULT_TOKEN_STREAMS);
   return {

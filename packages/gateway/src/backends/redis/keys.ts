@@ -54,6 +54,8 @@ export function createKeys(prefix: string) {
     bullPrefix: `{${prefix}:bull}`,
     /** The same for a lane of the scheduler on a Redis Cluster, one tag per lane (see scheduler.ts). */
     bullLanePrefix: (n: number) => `{${prefix}:bull:${n}}`,
+    /** Event expiries due, of one scheduler lane (a bull prefix above, so its slot): see expiry-sweep.ts. */
+    expiries: (lanePrefix: string) => `${lanePrefix}:expiries`,
   };
 }
 

@@ -1,5 +1,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from './connect';
+import { createExpirySweep } from './expiry-sweep';
+import type { RunScript } from './scripts';
 import type { Keys } from './keys';
 import { keySlot } from './slot';
 import { taskId, type Scheduler, type Task } from '../../ports';
@@ -30,14 +32,20 @@ export function schedulerPrefixes(keys: Keys, onCluster: boolean): string[] {
 /**
  * Tasks as delayed BullMQ jobs, run by whichever node's worker takes them first, so a task
  * survives the node that scheduled it. A failing task is retried with exponential backoff.
+ * Event expiries, one per event, are not jobs but members of a swept sorted set per lane
+ * (expiry-sweep.ts); the worker still runs an expiry job an older version left.
  * `onError` gets the task whose run failed, or no task for a failure of the worker itself.
+ * `connection` is BullMQ's; `client` and `runScript` the backend's commands and scripts.
  */
 export function createRedisScheduler(
   connection: RedisClient,
+  client: RedisClient,
+  runScript: RunScript,
   keys: Keys,
   onError: (err: unknown, task?: Task) => void,
 ): Scheduler {
   const prefixes = schedulerPrefixes(keys, connection.isCluster);
+  const expiries = createExpirySweep(client, runScript, prefixes.map(keys.expiries), onError);
   const queues = prefixes.map((prefix) => new Queue<Task>(QUEUE, { connection, prefix }));
   const queueOf = (id: string) => queues[keySlot(id) % queues.length] as Queue<Task>;
   // A queue's first command waits for its set-up (hundreds of ms on a cluster): every lane's
@@ -77,6 +85,7 @@ export function createRedisScheduler(
     });
   return {
     async at(time, task) {
+      if (task.kind === 'expire') return expiries.at(time, task);
       const id = taskId(task);
       const mine = running.get(id);
       if (mine) {
@@ -98,11 +107,13 @@ export function createRedisScheduler(
       await add(time, task);
     },
     async cancel(task) {
+      if (task.kind === 'expire') return expiries.cancel(task);
       const id = taskId(task);
       await queueOf(id).remove(id);
     },
     onDue(h) {
       handler = h;
+      expiries.start(h);
       if (workers.length > 0) return;
       for (const prefix of prefixes) {
         const worker = new Worker<Task>(QUEUE, run, { connection, prefix, concurrency: 16 });
@@ -111,6 +122,7 @@ export function createRedisScheduler(
       }
     },
     async close() {
+      await expiries.close();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(queues.map((q) => q.close()));
     },

@@ -5,7 +5,7 @@
  */
 export enum ScriptCode {
   Ok = 1,
-  /** Nothing to do, by the script's own rule (a registry kept, a timeline full). */
+  /** Nothing to do, by the script's own rule (a registry kept). */
   Unchanged = 0,
   /** The record the script was to change does not exist. */
   Missing = -1,

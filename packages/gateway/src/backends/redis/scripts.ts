@@ -24,6 +24,7 @@ const SCRIPTS = {
   updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
   finishEvent: { file: 'finishEvent-1.lua', dispatch: false },
   overdueFinals: { file: 'overdueFinals-1.lua', dispatch: false },
+  claimExpiries: { file: 'claimExpiries-1.lua', dispatch: false },
   putOutbox: { file: 'putOutbox-1.lua', dispatch: false },
   takeOutbox: { file: 'takeOutbox-1.lua', dispatch: false },
   hitRate: { file: 'hitRate-1.lua', dispatch: false },
@@ -32,7 +33,6 @@ const SCRIPTS = {
   addToken: { file: 'addToken-2.lua', dispatch: false },
   deletePrincipal: { file: 'deletePrincipal-3.lua', dispatch: false },
   seedRegistry: { file: 'seedRegistry-5.lua', dispatch: false },
-  noteTimeline: { file: 'noteTimeline-1.lua', dispatch: false },
   addConnection: { file: 'addConnection-3.lua', dispatch: false },
 } as const;
 
