@@ -30,8 +30,11 @@ export interface FrameError {
   event_id?: string;
 }
 
-/** An inbound frame that passed validation. `payloadRaw` is the payload exactly as sent. */
-export type Parsed<F> = { ok: true; frame: F; payloadRaw?: string } | { ok: false; error: FrameError };
+/**
+ * An inbound frame that passed validation. `payloadRaw` is the payload exactly as sent;
+ * `tokenJson`, a token's JSON string as sent, when the fast path read it (see FastToken).
+ */
+export type Parsed<F> = { ok: true; frame: F; payloadRaw?: string; tokenJson?: string } | { ok: false; error: FrameError };
 
 const APP_SCHEMAS = {
   event: AppEventFrame,
@@ -60,7 +63,7 @@ export function parseAppFrame(text: string): Parsed<AppFrame> {
 /** Parses one agent → relay frame, or says exactly which protocol error it is. */
 export function parseAgentFrame(text: string): Parsed<AgentFrame> {
   const token = parseAgentTokenFast(text);
-  if (token) return { ok: true, frame: token };
+  if (token) return { ok: true, frame: token.frame, tokenJson: token.tokenJson };
   return parseFrame(text, AGENT_SCHEMAS, 'agent');
 }
 

@@ -151,14 +151,26 @@ function mutatedFrames(count: number): string[] {
   return frames;
 }
 
+/**
+ * The token's text as sent is a JSON string of exactly the token, that may be written out as it
+ * stands: no raw control character (JSON.parse would have refused it) and no lone surrogate
+ * (UTF-8 cannot carry one), so it survives a trip through UTF-8 unchanged.
+ */
+function expectSpliceable(tokenJson: string, token: string): void {
+  expect(tokenJson.startsWith('"') && tokenJson.endsWith('"')).toBe(true);
+  expect(JSON.parse(tokenJson)).toBe(token);
+  expect(Buffer.from(tokenJson, 'utf8').toString('utf8')).toBe(tokenJson);
+}
+
 /** The fast path, where it answers at all, says what the general path says. */
 function expectAgreement(text: string): boolean {
   const fast = parseAgentTokenFast(text);
   const slow = reference(text);
   if (fast !== undefined) {
     if (!slow.ok) throw new Error(`the fast path accepted what zod rejects: ${JSON.stringify(text.slice(0, 200))}`);
-    expect(fast).toStrictEqual(slow.frame);
-    expect(Object.keys(fast)).toEqual(Object.keys(slow.frame as object));
+    expect(fast.frame).toStrictEqual(slow.frame);
+    expect(Object.keys(fast.frame)).toEqual(Object.keys(slow.frame as object));
+    expectSpliceable(fast.tokenJson, fast.frame.token);
   }
   // Through parseAgentFrame, the answer for a token frame is the schema's, either way.
   let type: unknown;
@@ -208,8 +220,20 @@ describe('parseAgentTokenFast', () => {
     expect(frames.length - valid).toBeGreaterThan(10_000);
   });
 
+  test('gives the token as written, and leaves a raw lone surrogate to the general path', () => {
+    const escaped = `{"type":"token","event_id":"${EVT}","token":"\\u0068i \\ud83d\\ude00 😀\\n"}`;
+    expect(parseAgentTokenFast(escaped)?.tokenJson).toBe('"\\u0068i \\ud83d\\ude00 😀\\n"');
+    for (const token of ['a\ud800', '\udc00b', '\ude00\ud83d', 'x\\n\ud800']) {
+      const text = `{"type":"token","event_id":"${EVT}","token":"${token}"}`;
+      expect(parseAgentTokenFast(text)).toBeUndefined();
+      const parsed = parseAgentFrame(text);
+      expect(parsed.ok).toBe(true);
+      expect(parsed.ok ? parsed.tokenJson : 'refused').toBeUndefined();
+    }
+  });
+
   test('keeps an absent ref absent, as zod does', () => {
-    const frame = parseAgentTokenFast(JSON.stringify({ type: 'token', event_id: EVT, token: 'x' }));
+    const frame = parseAgentTokenFast(JSON.stringify({ type: 'token', event_id: EVT, token: 'x' }))?.frame;
     expect(frame).toStrictEqual({ type: 'token', event_id: EVT, token: 'x' });
     expect(frame && 'ref' in frame).toBe(false);
   });

@@ -41,6 +41,15 @@ export function createActivityRecorder(store: ActivityStore, options: ActivityRe
     rows.set(event.id, { ...base, ...fields });
   };
   const since = (event: EventRecord) => Math.max(0, now() - event.acceptedAt);
+  // Each agent's token counter name, built once: tokens are counted at the rate they are
+  // relayed, and a name built per call is a new string to hash each time. Agents are configured,
+  // so this stays small.
+  const tokenFields = new Map<string, string>();
+  const tokensOf = (agentId: string) => {
+    let name = tokenFields.get(agentId);
+    if (name === undefined) tokenFields.set(agentId, (name = field.tokens(agentId)));
+    return name;
+  };
 
   let flushing: Promise<void> = Promise.resolve();
   const flush = () => {
@@ -75,7 +84,7 @@ export function createActivityRecorder(store: ActivityStore, options: ActivityRe
       row(event, { attempt, deliveredMs: ms });
     },
     token(event, seq) {
-      count(field.tokens(event.agentId));
+      count(tokensOf(event.agentId));
       if (seq !== 0) return;
       const ms = since(event);
       count(field.latency('ttft', event.agentId, ms));

@@ -23,12 +23,12 @@ function heldBy(ctx: RelayContext, conn: Connection, eventId: string, ref: strin
   return undefined;
 }
 
-/** Relays one token to the app connection that sent the event. */
-export async function relayToken(ctx: RelayContext, conn: Connection, frame: AgentTokenFrame): Promise<void> {
+/** Relays one token to the app connection that sent the event; `tokenJson` as parseAgentFrame gave it. */
+export async function relayToken(ctx: RelayContext, conn: Connection, frame: AgentTokenFrame, tokenJson?: string): Promise<void> {
   const held = heldBy(ctx, conn, frame.event_id, frame.ref);
   if (!held) return;
   const at = { attempt: held.attempt, seq: held.tokens };
-  const text = appTokenFrame(held.event, frame.token, at.seq, at.attempt);
+  const text = appTokenFrame(held.event, frame.token, at.seq, at.attempt, tokenJson);
   tokenRelayed(ctx, held, frame.token, at.seq);
   held.tokens += 1;
   held.timer.refresh(); // the reply timeout counts silence, not the length of the answer

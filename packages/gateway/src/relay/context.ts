@@ -86,12 +86,15 @@ export function createContext(options: ContextOptions): RelayContext {
   const { backend, log, metrics, limits } = options;
   const pending = new Set<Promise<unknown>>();
   const track = (task: string, work: Promise<unknown>) => {
-    const p: Promise<unknown> = work
-      .catch((err: unknown) => {
+    // One `then` for both outcomes: every token frame is tracked, on both nodes.
+    const p: Promise<unknown> = work.then(
+      () => pending.delete(p),
+      (err: unknown) => {
+        pending.delete(p);
         metrics.backgroundErrors.inc({ task });
         log.error({ err, task }, 'background work failed');
-      })
-      .finally(() => pending.delete(p));
+      },
+    );
     pending.add(p);
   };
   return {

@@ -75,15 +75,24 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
       }
       socket.depth += 1;
       socket.bytes += bytes;
+      const finish = (done: () => void) => {
+        socket.depth -= 1;
+        socket.bytes -= bytes;
+        done();
+      };
+      // One `then` for both outcomes rather than catch + finally: each is a promise and a
+      // microtask more, and every token frame takes this path.
       const step = (after: Promise<unknown>, done: () => void) =>
-        after
-          .then(work)
-          .catch((err: unknown) => rejectFrame(ctx, conn, err, echo))
-          .finally(() => {
-            socket.depth -= 1;
-            socket.bytes -= bytes;
-            done();
-          });
+        after.then(work).then(
+          () => finish(done),
+          (err: unknown) => {
+            try {
+              rejectFrame(ctx, conn, err, echo);
+            } finally {
+              finish(done);
+            }
+          },
+        );
       if (lane === undefined) {
         socket.shared = step(everything(socket), () => {});
         socket.lanes?.clear(); // `shared` now follows them

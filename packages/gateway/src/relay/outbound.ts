@@ -74,8 +74,12 @@ export function agentCancelFrame(eventId: string): string {
   return JSON.stringify({ type: 'cancel', event_id: eventId });
 }
 
-export function appTokenFrame(event: EventRecord, token: string, seq: number, attempt: number): string {
-  return JSON.stringify({ type: 'token', event_id: event.id, agent_id: event.agentId, token, seq, attempt });
+/**
+ * `tokenJson`, the token's JSON string as the agent wrote it (the parser's fast path has it), is
+ * spliced in as it stands rather than encoded again: the token is most of a frame's text.
+ */
+export function appTokenFrame(event: EventRecord, token: string, seq: number, attempt: number, tokenJson = JSON.stringify(token)): string {
+  return `{"type":"token","event_id":${JSON.stringify(event.id)},"agent_id":${JSON.stringify(event.agentId)},"token":${tokenJson},"seq":${seq},"attempt":${attempt}}`;
 }
 
 export function resumedFrame(eventId: string, attempt: number, fromSeq: number, ref: string | undefined): string {

@@ -48,7 +48,7 @@ export function agentFrame(ctx: RelayContext, queue: FrameQueue, conn: Connectio
   const frame = parsed.frame;
   switch (frame.type) {
     case 'token':
-      return queue.run(conn, text.length, () => relayToken(ctx, conn, frame), echoOf(frame), frame.event_id);
+      return queue.run(conn, text.length, () => relayToken(ctx, conn, frame, parsed.tokenJson), echoOf(frame), frame.event_id);
     case 'reply':
       return queue.run(conn, text.length, () => acceptReply(ctx, conn, frame, parsed.payloadRaw), echoOf(frame), frame.event_id);
     case 'ping':

@@ -68,7 +68,7 @@ function writeToken(ctx: RelayContext, appConnId: string, eventId: string, text:
   }
   const gate = conn && ctx.gates.size > 0 ? gateOf(ctx, conn.id, eventId) : undefined;
   if (gate && !passGate(gate, text, at)) return;
-  if (conn?.send(text, 'token')) ctx.metrics.tokensRelayed.inc();
+  if (conn?.send(text, 'token')) ctx.metrics.tokensRelayed.tally();
   else ctx.metrics.tokensDropped.inc({ reason: conn ? 'backpressure' : 'app_gone' });
 }
 
