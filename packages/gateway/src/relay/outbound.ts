@@ -74,7 +74,7 @@ export function agentCancelFrame(eventId: string): string {
   return JSON.stringify({ type: 'cancel', event_id: eventId });
 }
 
-export function appTokenFrame(event: EventRecord, token: string, seq: number, attempt: number): string {
+export function appTokenFrame(event: Pick<EventRecord, 'id' | 'agentId'>, token: string, seq: number, attempt: number): string {
   return JSON.stringify({ type: 'token', event_id: event.id, agent_id: event.agentId, token, seq, attempt });
 }
 
