@@ -43,6 +43,9 @@ class _Request:
     kind: str
     handle: Optional[EventHandle] = None
     unavailable: int = 0
+    #: How many times the frame was written: an event accepted after more than one write may have
+    #: been accepted on an earlier socket too, its tokens sent there (or nowhere) meanwhile.
+    writes: int = 0
     retry: Optional[asyncio.TimerHandle] = field(default=None, repr=False)
 
 
@@ -211,7 +214,7 @@ class AppClient:
         request = _Request(frame, asyncio.get_running_loop().create_future(), kind)
         self._pending[ref] = request
         try:
-            await self._connection.send(frame)  # not open yet: _on_open sends it
+            await self._write(request)  # not open yet: _on_open sends it
             return await asyncio.shield(request.future)
         finally:
             # A caller that gives up (cancelled, timed out) takes its request with it; an event
@@ -225,7 +228,7 @@ class AppClient:
         if self._opened is not None and not self._opened.done():
             self._opened.set_result(None)
         for request in list(self._pending.values()):
-            await self._connection.send(request.frame)
+            await self._write(request)
         # Finals held on the lost socket are real: they settle before anything is resumed.
         self._replays_written()
         # Tokens sent while the client was away are recorded at the relay: ask for the rest of
@@ -237,6 +240,10 @@ class AppClient:
             await self._connection.send(resume_frame(event_id, handle.position))
         if self._resuming:
             await self._connection.send(barrier_frame())
+
+    async def _write(self, request: _Request) -> None:
+        if await self._connection.send(request.frame):
+            request.writes += 1
 
     def _replays_written(self) -> None:
         held = [final for final in self._resuming.values() if final is not None]
@@ -322,6 +329,11 @@ class AppClient:
             self._handles[handle.event_id] = handle
             request.future.set_result(handle)
             early = self._unclaimed.pop(handle.event_id, None)
+            if request.writes > 1 and early is None:
+                # Accepted on an earlier socket too, perhaps: its stream so far is replayed here.
+                self._resuming[handle.event_id] = None
+                await self._connection.send(resume_frame(handle.event_id, handle.position))
+                await self._connection.send(barrier_frame())
             if early is not None:
                 self._finish(early)
             self._release_unclaimed()
@@ -336,7 +348,7 @@ class AppClient:
         def resend() -> None:
             request.retry = None
             if self._pending.get(ref) is request:
-                asyncio.ensure_future(self._connection.send(request.frame))
+                asyncio.ensure_future(self._write(request))
 
         request.retry = asyncio.get_running_loop().call_later(delay, resend)
 
