@@ -66,8 +66,9 @@ class AppClient:
       on every new socket until its final frame arrives, and the relay answers a repeat with the
       first event, never a second one.
     - After a reconnect each unfinished event's stream is resumed from the last token held (see
-      ``resume``): ``tokens()`` yields each token once, in order, across the reconnect, and a
-      handle's final settles only after its replayed tokens.
+      ``resume``), as is an event whose ``accepted`` came only after a resend on a new socket:
+      ``tokens()`` yields each token once, in order, across the reconnect, and a handle's final
+      settles only after its replayed tokens.
     - ``RELAY_UNAVAILABLE`` (the relay's store is down; nothing was recorded) is retried with
       backoff; other refusals raise ``RelayError``.
     - Each event's final frame settles its handle once; duplicates are dropped by ``event_id``.
