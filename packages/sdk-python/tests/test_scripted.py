@@ -93,6 +93,34 @@ def test_a_send_lost_with_its_socket_is_resent_with_the_same_idempotency_key() -
     run(main)
 
 
+def test_a_send_accepted_only_after_a_resend_on_a_new_socket_is_resumed_there() -> None:
+    """The first socket may have taken the event (its `accepted` lost with it) and the agent's
+    first tokens: the resend's `accepted` on the new socket is followed by a resume from the
+    start, so the handle gets them from the replay."""
+
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s1 = await relay.accept()
+            sent = await s1.next("event")
+            s1.drop()
+            s2 = await relay.accept()
+            assert await s2.next() == sent
+            await s2.send(accepted(sent))
+            handle = await sending
+            assert await s2.next() == {"type": "resume", "event_id": "evt_1", "ref": "sdk-resume:evt_1"}
+            assert await s2.next() == {"type": "discover", "ref": "sdk-resume-barrier:1"}
+            await s2.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 0, "ref": "sdk-resume:evt_1"})
+            await s2.send(token("a", 0, 1))
+            await s2.send({"type": "agents", "agents": [], "ref": "sdk-resume-barrier:1"})
+            await s2.send(token("b", 1, 1))
+            await s2.send(reply(content="ab"))
+            assert [t async for t in handle.tokens()] == ["a", "b"]
+            assert (await handle.reply())["content"] == "ab"
+
+    run(main)
+
+
 def test_an_accepted_event_without_its_final_is_resent_then_resumed_on_a_new_socket() -> None:
     """The resend (same key) moves the event's final to the new socket; the resume asks for the
     tokens after the last one held; the barrier's answer comes after every replay. A v1 relay

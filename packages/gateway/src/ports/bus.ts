@@ -7,12 +7,22 @@ export type LaterFrames =
   | { kind: 'tokens'; frames: AgentTokenFrame[] }
   | { kind: 'reply'; frame: AgentReplyFrame; payloadRaw: string | undefined };
 
+/** How many tokens an event's answering attempt sent, and the agent whose stream records them. */
+export interface StreamEnd {
+  agentId: string;
+  attempt: number;
+  tokens: number;
+}
+
 /** What one node asks of another about sockets it holds. */
 export type BusMessage =
   | { kind: 'deliver'; assignment: Assignment; event: EventRecord }
   | { kind: 'app-token'; connId: string; eventId: string; text: string; attempt: number; seq: number }
-  /** `avoid`: nodes found gone while routing this final, so it is not sent there again. */
-  | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[] }
+  /**
+   * `avoid`: nodes found gone while routing this final, so it is not sent there again. `stream`:
+   * the attempt's tokens, for the connection the event streams to (relay/resume.ts StreamEnd).
+   */
+  | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[]; stream?: StreamEnd }
   | { kind: 'agent-cancel'; connId: string; eventId: string }
   /**
    * The app resent the event from another connection, or resumed it there: its tokens go there

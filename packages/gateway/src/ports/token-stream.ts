@@ -34,8 +34,12 @@ export interface TokenStreams {
   append(eventId: string, agentId: string, attempt: number, seq: number, token: string): void;
   /** The event's final was decided: its stream is kept `retentionMs` from now. */
   ended(eventId: string, agentId: string): void;
-  /** Resolves once every write queued before the call has been made. */
-  flushed(): Promise<void>;
+  /**
+   * Resolves once every write queued before the call has been made. With `failFast`, rejects
+   * instead as soon as the store refuses one of them (they are still retried), so a caller that
+   * must not wait out an outage, like an agent's reply, gets RELAY_UNAVAILABLE.
+   */
+  flushed(failFast?: boolean): Promise<void>;
   /** The event's current attempt, or null when it has no stream (never delivered, or forgotten). */
   attempt(eventId: string, agentId: string): Promise<number | null>;
   /** The recorded tokens of the attempt with a seq greater than `afterSeq`, in seq order. */

@@ -69,5 +69,5 @@ export async function acceptReply(
     return;
   }
   eventEnded(ctx, event, { reply: frame.finish_reason });
-  await deliverFinal(ctx, event, text);
+  await deliverFinal(ctx, event, text, { agentId: event.agentId, attempt: held.attempt, tokens: held.tokens });
 }

@@ -6,7 +6,7 @@ import type { Connection } from './connection';
 import type { Metrics } from './metrics';
 import { createOwedWork, type OwedWork } from './owed-work';
 import { createRecentKeys, type RecentKeys } from './recent-keys';
-import type { ResumeGate } from './resume';
+import type { StreamGate } from './resume';
 
 /** Enough let-go deliveries to outlast any resend's bus message, in a few hundred KB at most. */
 const LET_GO_KEPT = 10_000;
@@ -66,8 +66,8 @@ export interface RelayContext extends ContextOptions {
    * in-flight event again) can reach this node after the reply: it must not write it again.
    */
   letGo: RecentKeys;
-  /** Resumed events of this node's app connections, by connection and event id (resume.ts). */
-  gates: Map<string, Map<string, ResumeGate>>;
+  /** Where each event's stream stands on this node's app connections, by connection and event id (resume.ts). */
+  gates: Map<string, Map<string, StreamGate>>;
   /** Resumes waiting for the event's holder to switch, by `<connId> <eventId>` (resume.ts). */
   switches: Map<string, () => void>;
   /** What the Dashboard shows: the event path's hooks only count, in memory (lifecycle.ts). */

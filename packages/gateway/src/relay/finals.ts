@@ -1,5 +1,5 @@
 import { isRequestId, nodeOfConnection } from '../ids';
-import type { EventRecord } from '../ports';
+import type { EventRecord, StreamEnd } from '../ports';
 import type { RelayContext } from './context';
 import { finalToApp } from './send-to';
 import { scheduleWebhook } from './webhooks';
@@ -8,10 +8,11 @@ import { scheduleWebhook } from './webhooks';
  * Final frames reach the app at least once: the connection that sent the event if it is still
  * open, else any other connection of the app on any node, else the outbox, which the app's next
  * connection empties; and, if the app has a webhook, its first try is scheduled. Once both are
- * on their way, no node need send the frame again.
+ * on their way, no node need send the frame again. `stream`: the tokens the answering attempt
+ * sent, which the event's own connection gets before the final if their live frames went astray.
  */
-export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
-  await handOn(ctx, event, text);
+export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string, stream?: StreamEnd): Promise<void> {
+  await handOn(ctx, event, text, stream);
   // The webhook gets the final as recorded, without the ref a cancel's answer carries.
   await scheduleWebhook(ctx, event.appId, event.id, event.final ?? text);
   await ctx.backend.events.finalHandedOn(event.id);
@@ -37,7 +38,7 @@ export async function resendOverdueFinals(ctx: RelayContext, graceMs: number): P
   }
 }
 
-async function handOn(ctx: RelayContext, event: EventRecord, text: string): Promise<void> {
+async function handOn(ctx: RelayContext, event: EventRecord, text: string, stream: StreamEnd | undefined): Promise<void> {
   // A connection open on this node needs no lookup. An SSE stream is in no presence list: its
   // node is in its id, and drops the frame on to another connection or the outbox if the
   // stream has ended (send-to.ts finalToApp).
@@ -45,7 +46,7 @@ async function handOn(ctx: RelayContext, event: EventRecord, text: string): Prom
     (ctx.local.has(event.appConnId) ? { connId: event.appConnId, nodeId: ctx.nodeId } : undefined) ??
     (await ctx.backend.presence.get(event.appConnId)) ??
     (isRequestId(event.appConnId) ? { connId: event.appConnId, nodeId: nodeOfConnection(event.appConnId) } : undefined);
-  if (origin && (await finalToApp(ctx, origin, { appId: event.appId, eventId: event.id, text }))) return;
+  if (origin && (await finalToApp(ctx, origin, { appId: event.appId, eventId: event.id, text, stream }))) return;
   await rerouteFinal(ctx, event.appId, event.id, text, event.appConnId);
 }
 

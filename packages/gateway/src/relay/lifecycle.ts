@@ -139,6 +139,10 @@ export async function settle(
   final: string,
   whileInFlight?: (connId: string) => Promise<void>,
 ): Promise<EventRecord | null> {
+  // The tokens this node relayed are recorded before the final is: a replay or a stream's tail
+  // read once the final is known is then the whole stream (resume.ts endStream). While Redis
+  // is down this fails at once, like the finish would.
+  await ctx.backend.streams.flushed(true);
   const event = await ctx.backend.events.finish(eventId, final, Date.now());
   // The expiry is cancelled in the same round trip as the queue removal, not one after it.
   const [removed] = await Promise.all([

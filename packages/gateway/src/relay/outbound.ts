@@ -78,7 +78,13 @@ export function agentCancelFrame(eventId: string): string {
  * `tokenJson`, the token's JSON string as the agent wrote it (the parser's fast path has it), is
  * spliced in as it stands rather than encoded again: the token is most of a frame's text.
  */
-export function appTokenFrame(event: EventRecord, token: string, seq: number, attempt: number, tokenJson = JSON.stringify(token)): string {
+export function appTokenFrame(
+  event: Pick<EventRecord, 'id' | 'agentId'>,
+  token: string,
+  seq: number,
+  attempt: number,
+  tokenJson = JSON.stringify(token),
+): string {
   return `{"type":"token","event_id":${JSON.stringify(event.id)},"agent_id":${JSON.stringify(event.agentId)},"token":${tokenJson},"seq":${seq},"attempt":${attempt}}`;
 }
 

@@ -1,14 +1,16 @@
 import { ErrorCode, type ResumeFrame } from '@relay/protocol';
 import { nodeOfConnection } from '../ids';
-import type { EventRecord } from '../ports';
+import type { EventRecord, StreamEnd } from '../ports';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
+import { rerouteFinal } from './finals';
 import { followApp } from './lifecycle';
 import { appTokenFrame, resumedFrame } from './outbound';
 import { RelayError } from './relay-error';
 
-// An app's `resume`: the recorded tokens of an event's current attempt, then its live ones, then
-// its final, each once and in order, on this connection.
+// Where an event's stream stands on each app connection of this node, and an app's `resume`: the
+// recorded tokens of an event's current attempt, then its live ones, then its final, each once
+// and in order, on this connection.
 //
 // The hard part is the seam between replay and live. The event's tokens are first pointed at
 // this connection, and the replay is read only once the node holding the agent's socket has
@@ -16,13 +18,22 @@ import { RelayError } from './relay-error';
 // meanwhile wait behind a gate (as does the final); once the replay is written, those the replay
 // already carried are dropped, and the rest go out. The gate then stays open as a filter until
 // the final, so a live token that the replay overtook is still dropped, not written twice.
+//
+// Live frames can still go astray: the holder may never hear of the switch (the message lost, or
+// later than a node TTL) and go on sending to the old connection, and a token frame between two
+// nodes is lost when the bus's Redis is down. So the final is the check: it says how many tokens
+// its attempt sent (recorded before the final was: lifecycle.ts settle), and a connection the
+// event streams to that was written fewer gets the rest from the record first.
 
-/** Where an event's stream stands on one app connection of this node, from its `resume`. */
-export interface ResumeGate {
+/** Where an event's stream stands on one app connection of this node. */
+export interface StreamGate {
+  /** A replay (or the tail before the final) is being read: live tokens and the final wait. */
   replaying: boolean;
-  /** Live tokens (and the final) held back while the replay is read and written. */
+  /** Live tokens held back while the replay is read and written. */
   held: Array<{ text: string; attempt: number; seq: number }>;
   final?: string;
+  /** What the final says its attempt sent: the connection must have been written all of it. */
+  end?: StreamEnd | undefined;
   /** The last token written to the app: later live ones must come after it. */
   attempt: number;
   seq: number;
@@ -34,12 +45,21 @@ export interface TokenAt {
   seq: number;
 }
 
-export function gateOf(ctx: RelayContext, connId: string, eventId: string): ResumeGate | undefined {
+export function gateOf(ctx: RelayContext, connId: string, eventId: string): StreamGate | undefined {
   return ctx.gates.get(connId)?.get(eventId);
 }
 
+/** The event's gate on the connection, opened (nothing written yet) if it has none. */
+export function openGate(ctx: RelayContext, connId: string, eventId: string): StreamGate {
+  let gates = ctx.gates.get(connId);
+  if (!gates) ctx.gates.set(connId, (gates = new Map()));
+  let gate = gates.get(eventId);
+  if (!gate) gates.set(eventId, (gate = { replaying: false, held: [], attempt: 0, seq: -1 }));
+  return gate;
+}
+
 /** Whether a live token may be written to the connection now; a held one is kept in the gate. */
-export function passGate(gate: ResumeGate, text: string, at: TokenAt): boolean {
+export function passGate(gate: StreamGate, text: string, at: TokenAt): boolean {
   if (gate.replaying) {
     gate.held.push({ text, ...at });
     return false;
@@ -57,6 +77,39 @@ export function closeGate(ctx: RelayContext, connId: string, eventId: string): v
   if (gates?.size === 0) ctx.gates.delete(connId);
 }
 
+/** Whether the connection was written fewer of the attempt's tokens than the final says it sent. */
+export function behind(gate: StreamGate | undefined, end: StreamEnd | undefined): boolean {
+  if (!end || end.tokens === 0) return false;
+  if (!gate) return true;
+  return gate.attempt < end.attempt || (gate.attempt === end.attempt && gate.seq < end.tokens - 1);
+}
+
+/**
+ * Writes the event's final to the connection, once its gate's replay is written: first the
+ * recorded tokens of the final's attempt that the connection was not written (their live frames
+ * went astray), then the final. A store that cannot be read (Redis is down) leaves the tail out:
+ * the final still goes, whole, and `resume` fills the tail later.
+ */
+export async function endStream(ctx: RelayContext, conn: Connection, eventId: string, gate: StreamGate): Promise<void> {
+  const final = gate.final as string;
+  const end = gate.end;
+  gate.replaying = true; // a late live frame must not pass the final
+  if (end && behind(gate, end)) {
+    const after = gate.attempt === end.attempt ? gate.seq : -1;
+    try {
+      const tail = (await ctx.backend.streams.read(eventId, end.agentId, end.attempt, after)).slice(0, end.tokens - after - 1);
+      const event = { id: eventId, agentId: end.agentId };
+      tail.forEach((token, i) => conn.send(appTokenFrame(event, token, after + 1 + i, end.attempt), 'control'));
+      if (tail.length > 0) ctx.metrics.tokensRefilled.inc(tail.length);
+    } catch (err) {
+      ctx.log.warn({ err, event_id: eventId, conn: conn.id }, 'could not read the tail of a stream before its final; sending the final');
+    }
+  }
+  closeGate(ctx, conn.id, eventId);
+  if (ctx.local.get(conn.id)?.sendFinal(eventId, final)) return;
+  await rerouteFinal(ctx, conn.principal.id, eventId, final, conn.id);
+}
+
 export async function resumeEvent(ctx: RelayContext, conn: Connection, frame: ResumeFrame): Promise<void> {
   const { events, streams } = ctx.backend;
   const record = await events.get(frame.event_id);
@@ -64,7 +117,7 @@ export async function resumeEvent(ctx: RelayContext, conn: Connection, frame: Re
   if (!record || record.appId !== conn.principal.id) {
     throw new RelayError(ErrorCode.UNKNOWN_EVENT, 'No event of this app with that id', frame.event_id);
   }
-  const gate: ResumeGate = { replaying: true, held: [], attempt: 0, seq: -1 };
+  const gate: StreamGate = { replaying: true, held: [], attempt: 0, seq: -1 };
   let gates = ctx.gates.get(conn.id);
   if (!gates) ctx.gates.set(conn.id, (gates = new Map()));
   gates.set(record.id, gate);
@@ -90,17 +143,22 @@ export async function resumeEvent(ctx: RelayContext, conn: Connection, frame: Re
   }
   // The final may have been decided before the event was pointed here, and gone elsewhere. Not
   // again to a socket that was written it (from the outbox, as it opened): as for a resend.
-  const final = gate.final ?? (await events.get(record.id))?.final;
-  if (final === undefined) return;
-  closeGate(ctx, conn.id, record.id);
-  if (gate.final !== undefined || !conn.hasSentFinal(record.id)) conn.sendFinal(record.id, final);
+  if (gate.final === undefined) {
+    const final = (await events.get(record.id))?.final;
+    // none yet; or it came meanwhile, through the open gate, and is written or being written
+    if (final === undefined || gate.final !== undefined || gateOf(ctx, conn.id, record.id) !== gate) return;
+    if (conn.hasSentFinal(record.id)) return closeGate(ctx, conn.id, record.id);
+    gate.final = final;
+  }
+  await endStream(ctx, conn, record.id, gate);
 }
 
 /**
  * Points the event's tokens and final at this connection, and resolves once the node holding
  * the agent's socket has switched and flushed what it recorded before: every token it relays
  * from then on comes here, and every earlier one can be read. A holder that does not answer
- * within a node TTL is dead or cut off: its attempt is lost anyway and will be redelivered.
+ * within a node TTL is dead or cut off, or did not hear: if it goes on, the tokens it sends
+ * elsewhere reach this connection from the record, ahead of the final (endStream).
  */
 async function pointAt(ctx: RelayContext, record: EventRecord, connId: string): Promise<void> {
   if (record.appConnId !== connId) await ctx.backend.events.setAppConnection(record.id, connId);

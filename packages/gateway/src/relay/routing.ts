@@ -94,7 +94,7 @@ async function ackSwitch(ctx: RelayContext, connId: string, eventId: string): Pr
 
 /** A final frame sent here for a socket of this node; if that socket is gone, it goes on. */
 async function finalHere(ctx: RelayContext, message: Extract<BusMessage, { kind: 'app-final' }>): Promise<void> {
-  const final = { appId: message.appId, eventId: message.eventId, text: message.text };
+  const final = { appId: message.appId, eventId: message.eventId, text: message.text, stream: message.stream };
   if (await finalToApp(ctx, { connId: message.connId, nodeId: ctx.nodeId }, final)) return;
   await rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId, message.avoid);
 }

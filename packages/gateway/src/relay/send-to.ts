@@ -1,10 +1,10 @@
 import { heldUntilAccepted } from './accepting';
 import { nodeOfConnection } from '../ids';
-import type { Assignment, ConnectionInfo, EventRecord } from '../ports';
+import type { Assignment, ConnectionInfo, EventRecord, StreamEnd } from '../ports';
 import type { RelayContext } from './context';
 import { deliveryKey, eventDelivered, forgetInFlight, replyTimer } from './lifecycle';
 import { agentCancelFrame, agentEventFrame } from './outbound';
-import { closeGate, gateOf, passGate, type TokenAt } from './resume';
+import { behind, closeGate, endStream, gateOf, openGate, passGate, type TokenAt } from './resume';
 
 // "Send this to that connection, here or on its node": one function per kind of frame. A frame
 // for a socket on another node goes through that node's bus channel, and the bus handler there
@@ -62,14 +62,17 @@ export async function tokenToApp(ctx: RelayContext, appConnId: string, eventId: 
 
 function writeToken(ctx: RelayContext, appConnId: string, eventId: string, text: string, at: TokenAt): void {
   const conn = ctx.local.get(appConnId);
-  if (conn?.hasSentFinal(eventId)) {
+  if (!conn) {
+    ctx.metrics.tokensDropped.inc({ reason: 'app_gone' });
+    return;
+  }
+  if (conn.hasSentFinal(eventId)) {
     ctx.metrics.tokensDropped.inc({ reason: 'after_final' });
     return;
   }
-  const gate = conn && ctx.gates.size > 0 ? gateOf(ctx, conn.id, eventId) : undefined;
-  if (gate && !passGate(gate, text, at)) return;
-  if (conn?.send(text, 'token')) ctx.metrics.tokensRelayed.tally();
-  else ctx.metrics.tokensDropped.inc({ reason: conn ? 'backpressure' : 'app_gone' });
+  if (!passGate(openGate(ctx, conn.id, eventId), text, at)) return;
+  if (conn.send(text, 'token')) ctx.metrics.tokensRelayed.tally();
+  else ctx.metrics.tokensDropped.inc({ reason: 'backpressure' });
 }
 
 /**
@@ -89,6 +92,14 @@ export async function cancelToAgent(ctx: RelayContext, agentConnId: string, even
   ctx.local.get(agentConnId)?.send(agentCancelFrame(eventId), 'control');
 }
 
+/** A final frame for an app connection; `stream` when it goes to the connection the event streams to. */
+export interface FinalForApp {
+  appId: string;
+  eventId: string;
+  text: string;
+  stream?: StreamEnd | undefined;
+}
+
 /**
  * A final frame to one app connection. False when that connection is on this node and gone (or
  * refused the frame): the caller then finds it another way (finals.ts). `avoid` travels with a
@@ -97,15 +108,17 @@ export async function cancelToAgent(ctx: RelayContext, agentConnId: string, even
 export async function finalToApp(
   ctx: RelayContext,
   to: Pick<ConnectionInfo, 'connId' | 'nodeId'>,
-  final: { appId: string; eventId: string; text: string },
+  final: FinalForApp,
   avoid: string[] = [],
 ): Promise<boolean> {
   if (to.nodeId !== ctx.nodeId) {
+    const { stream, ...rest } = final;
     await ctx.backend.bus.publish(to.nodeId, {
       kind: 'app-final',
       connId: to.connId,
-      ...final,
+      ...rest,
       ...(avoid.length > 0 ? { avoid } : {}),
+      ...(stream ? { stream } : {}),
     });
     return true;
   }
@@ -113,12 +126,22 @@ export async function finalToApp(
   return writeFinal(ctx, to.connId, final);
 }
 
-function writeFinal(ctx: RelayContext, connId: string, final: { eventId: string; text: string }): boolean {
-  const gate = gateOf(ctx, connId, final.eventId);
-  if (gate?.replaying && ctx.local.has(connId)) {
-    gate.final = final.text; // written after the replay (resume.ts)
+/**
+ * The final is the event's last frame on the connection. One that comes while a replay is read
+ * waits for it (resume.ts); one that says its attempt sent more tokens than the connection was
+ * written is preceded by the rest, read from the record (endStream), unless the reader is
+ * backed up (it resumes instead).
+ */
+function writeFinal(ctx: RelayContext, connId: string, final: FinalForApp): boolean {
+  const conn = ctx.local.get(connId);
+  const gate = conn ? gateOf(ctx, connId, final.eventId) : undefined;
+  if (conn && !conn.hasSentFinal(final.eventId) && (gate?.replaying || (behind(gate, final.stream) && !conn.backedUp()))) {
+    const held = gate ?? openGate(ctx, connId, final.eventId);
+    held.final = final.text;
+    held.end = final.stream;
+    if (!held.replaying) ctx.track('final', endStream(ctx, conn, final.eventId, held));
     return true;
   }
   closeGate(ctx, connId, final.eventId);
-  return ctx.local.get(connId)?.sendFinal(final.eventId, final.text) ?? false;
+  return conn?.sendFinal(final.eventId, final.text) ?? false;
 }

@@ -34,11 +34,18 @@ export function memoryBackend(): Backend {
   return createMemoryBackend({ registry, rateWindowMs: 60_000, finishedRetentionMs: DEFAULTS.finishedRetentionMs });
 }
 
-/** The core on `backend`, as node n1, with long timeouts unless the test shortens them. */
-export function relayOn(backend: Backend, limits: Partial<RelayLimits> = {}): { relay: Relay; metrics: Metrics; ctx: RelayContext } {
+/**
+ * The core on `backend`, as node n1, with long timeouts unless the test shortens them. Two cores
+ * on one backend, as n1 and n2, are two nodes of a cluster (the memory bus carries their messages).
+ */
+export function relayOn(
+  backend: Backend,
+  limits: Partial<RelayLimits> = {},
+  nodeId = 'n1',
+): { relay: Relay; metrics: Metrics; ctx: RelayContext } {
   const metrics = createMetrics();
   const ctx = createContext({
-      nodeId: 'n1',
+      nodeId,
       backend,
       log: pino({ level: 'silent' }),
       metrics,

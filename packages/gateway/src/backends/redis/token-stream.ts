@@ -24,7 +24,10 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
   let closed = false;
   let enqueuedCount = 0;
   let writtenCount = 0;
-  const waiters: Array<{ upTo: number; resolve: () => void }> = [];
+  /** The last batch failed: writes are being retried, and `flushed(true)` fails at once meanwhile. */
+  let failing = false;
+  const waiters: Array<{ upTo: number; resolve: () => void; reject?: (err: Error) => void }> = [];
+  const refused = () => new Error('token stream records could not be written; retrying');
 
   const schedule = (delayMs = 0) => {
     if (scheduled || writing || closed) return;
@@ -75,6 +78,7 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
       ok = false;
     }
     writing = false;
+    failing = !ok;
     if (ok) {
       writtenCount += batch.length;
       for (let i = waiters.length - 1; i >= 0; i -= 1) {
@@ -88,6 +92,13 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
       return;
     }
     queued = [...batch, ...queued];
+    for (let i = waiters.length - 1; i >= 0; i -= 1) {
+      const reject = waiters[i]?.reject;
+      if (reject) {
+        waiters.splice(i, 1);
+        reject(refused());
+      }
+    }
     schedule(RETRY_MS);
   }
 
@@ -101,9 +112,11 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
     ended(eventId, agentId) {
       push({ kind: 'ended', agentId, eventId });
     },
-    flushed() {
+    flushed(failFast = false) {
       if (writtenCount >= enqueuedCount) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ upTo: enqueuedCount, resolve }));
+      if (!failFast) return new Promise((resolve) => waiters.push({ upTo: enqueuedCount, resolve }));
+      if (failing) return Promise.reject(refused());
+      return new Promise((resolve, reject) => waiters.push({ upTo: enqueuedCount, resolve, reject }));
     },
     async attempt(eventId, agentId) {
       const raw = await client.hget(keys.stream(agentId, eventId), 'a');

@@ -1,0 +1,90 @@
+import type { BusMessage } from '../ports';
+import { fakeConnection, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
+
+// Issue 15: the tokens an app connection is written before an event's final must be the whole
+// recorded stream of its current attempt, whatever became of their live frames on the way. Two
+// nodes share one memory backend (n1 holds the agent socket); the bus between them is made to
+// lose what a Redis outage or a slow switch loses, on cue.
+
+/** Two nodes; the agent socket (n1.1) and a first app socket (n1.2) on n1. */
+async function twoNodes(dropIf: (message: BusMessage) => boolean) {
+  const backend = memoryBackend();
+  // records by value, as Redis gives them: a node's in-flight copy does not follow the store
+  const get = backend.events.get.bind(backend.events);
+  backend.events.get = async (eventId) => {
+    const record = await get(eventId);
+    return record && { ...record };
+  };
+  const publish = backend.bus.publish.bind(backend.bus);
+  backend.bus.publish = async (nodeId, message) => {
+    if (!dropIf(message)) await publish(nodeId, message);
+  };
+  const n1 = relayOn(backend, { nodeTtlMs: 300 }, 'n1');
+  const n2 = relayOn(backend, { nodeTtlMs: 300 }, 'n2');
+  const { agent, app } = await openAgentAndApp(n1.relay);
+  const stop = async () => {
+    await n2.relay.drain();
+    await n1.relay.drain();
+    await backend.close();
+  };
+  return { n1: n1.relay, n2: n2.relay, agent, app, stop };
+}
+
+const tokensOf = (frames: Record<string, unknown>[], eventId: string) =>
+  frames.filter((f) => f.type === 'token' && f.event_id === eventId).map((f) => [f.attempt, f.seq, f.token]);
+
+test('a resume whose switch never reached the agent’s node: the live tail comes from the record, before the final', async () => {
+  // the holder never hears of the resume, as when its switch is lost or outlasts a node TTL
+  const { n1, n2, agent, app, stop } = await twoNodes((m) => m.kind === 'app-moved');
+  try {
+    n1.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:seam', payload: {} }));
+    await until(() => agent.frames.some((f) => f.type === 'event'));
+    const id = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+    const token = (t: string) => n1.received(agent, JSON.stringify({ type: 'token', event_id: id, token: t }));
+    ['a', 'b', 'c'].forEach(token);
+    await until(() => tokensOf(app.frames, id).length === 3);
+
+    const second = fakeConnection('n2.1', 'app', 'portal');
+    n2.opened(second);
+    n2.received(second, JSON.stringify({ type: 'resume', event_id: id, attempt: 1, after_seq: 0 }));
+    await until(() => second.frames.some((f) => f.type === 'resumed'));
+    // sent right after `resumed`, right before the reply (the conformance test's burst)
+    ['d', 'e'].forEach(token);
+    n1.received(agent, JSON.stringify({ type: 'reply', event_id: id, content: 'abcde', finish_reason: 'stop' }));
+    await until(() => second.frames.some((f) => f.type === 'reply'));
+
+    expect(tokensOf(second.frames, id)).toEqual([
+      [1, 1, 'b'],
+      [1, 2, 'c'],
+      [1, 3, 'd'],
+      [1, 4, 'e'],
+    ]);
+    expect(second.frames.filter((f) => f.event_id === id).at(-1)).toMatchObject({ type: 'reply', content: 'abcde' });
+  } finally {
+    await stop();
+  }
+});
+
+test('live token frames lost between nodes (the bus failed while Redis was down): the tail comes from the record, before the final', async () => {
+  const { n1, n2, agent, stop } = await twoNodes((m) => m.kind === 'app-token' && m.seq >= 2);
+  try {
+    const app = fakeConnection('n2.1', 'app', 'portal');
+    n2.opened(app);
+    n2.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:lost', payload: {} }));
+    await until(() => agent.frames.some((f) => f.type === 'event'));
+    const id = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+    for (const t of ['a', 'b', 'c', 'd']) n1.received(agent, JSON.stringify({ type: 'token', event_id: id, token: t }));
+    n1.received(agent, JSON.stringify({ type: 'reply', event_id: id, content: 'abcd', finish_reason: 'stop' }));
+    await until(() => app.frames.some((f) => f.type === 'reply'));
+
+    expect(tokensOf(app.frames, id)).toEqual([
+      [1, 0, 'a'],
+      [1, 1, 'b'],
+      [1, 2, 'c'],
+      [1, 3, 'd'],
+    ]);
+    expect(app.frames.filter((f) => f.event_id === id).map((f) => f.type)).toEqual(['accepted', 'token', 'token', 'token', 'token', 'reply']);
+  } finally {
+    await stop();
+  }
+});
