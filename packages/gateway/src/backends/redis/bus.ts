@@ -18,6 +18,7 @@ export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, 
   const inFlight = new Map<string, Promise<void>>();
   let scheduled = false;
   let undelivered: ((nodeId: string, message: BusMessage) => void) | undefined;
+  let channel: string | undefined;
   const send = (nodeId: string) => {
     const messages = pending.get(nodeId);
     if (!messages || inFlight.has(nodeId)) return;
@@ -45,9 +46,12 @@ export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, 
       undelivered = handler;
     },
     async resubscribe() {
-      // A new connection, not just SUBSCRIBE again: a deaf subscriber is usually a dead TCP
-      // stream that still looks open. ioredis subscribes the new one to the same channels.
+      // A new connection: a deaf subscriber is usually a dead TCP stream that still looks open.
+      // And SSUBSCRIBE again ourselves (queued until the connection is up): ioredis renews only
+      // the subscriptions whose reply it saw, so one whose reply a Redis restart cut off would be
+      // lost for good, and the node deaf to the bus for the rest of its life.
       subscriber.disconnect(true);
+      if (channel !== undefined) subscriber.ssubscribe(channel).catch(onError);
     },
     async publish(nodeId, message) {
       let list = pending.get(nodeId);
@@ -59,12 +63,13 @@ export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, 
       }
     },
     async subscribe(nodeId, handler) {
-      const channel = keys.busChannel(nodeId);
+      const mine = keys.busChannel(nodeId);
+      channel = mine;
       subscriber.on('smessage', (from: string, raw: string) => {
-        if (from !== channel) return;
+        if (from !== mine) return;
         for (const message of JSON.parse(raw) as BusMessage[]) handler(message);
       });
-      await subscriber.ssubscribe(channel);
+      await subscriber.ssubscribe(mine);
     },
     async close() {
       // everything published before close goes out before the connection is quit
