@@ -31,7 +31,7 @@ async function heldSince(relay: RelayProcess, before: number): Promise<void> {
 }
 
 // single node: this suite counts held finals in one node's /metrics; test/cluster/finals.test.ts covers finals across nodes
-describe.each(backendsUnderTest({ singleNode: true, onRedisCluster: true }))('final frames reach the app ($name backend)', (backend) => {
+describe.each(backendsUnderTest({ singleNode: true }))('final frames reach the app ($name backend)', (backend) => {
   describe('with the default retention', () => {
     const r = useRelay(backend);
 

@@ -4,7 +4,7 @@ import { eventFrame, type TestClient } from '../support/client';
 import { finalsFor, recordFrames, send, sleep } from '../support/lifecycle';
 import { useRelay } from '../support/relay-fixture';
 
-describe.each(backendsUnderTest({ onRedisCluster: true }))('idempotency_key ($name backend)', (backend) => {
+describe.each(backendsUnderTest())('idempotency_key ($name backend)', (backend) => {
   const r = useRelay(backend, { perTest: true });
 
   test('a resend with the same key answers with the same event_id and the new ref; the agent gets it once', async () => {

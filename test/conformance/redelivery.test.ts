@@ -10,7 +10,7 @@ import { useRelay } from '../support/relay-fixture';
 const eventsAt = (agent: TestClient): Frame[] => agent.frames.filter((f) => f.type === 'event');
 const reply = (eventId: string, content: string) => ({ type: 'reply', event_id: eventId, content, finish_reason: 'stop' });
 
-describe.each(backendsUnderTest({ onRedisCluster: true }))('redelivery after an agent connection is lost ($name backend)', (backend) => {
+describe.each(backendsUnderTest())('redelivery after an agent connection is lost ($name backend)', (backend) => {
   const r = useRelay(backend);
 
   /** Every reply the app has got so far (taken or not), counted per event. */

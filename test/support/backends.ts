@@ -95,13 +95,23 @@ export function redisShardedBackend(options: { nodes: 1 | 3 } = { nodes: 3 }): B
 }
 
 /**
- * Every backend, or those RELAY_TEST_BACKENDS names. `singleNode` leaves out the balanced
- * cluster, for suites about one process (its metrics, its signals, its memory). The Redis
- * Cluster backend costs a cluster start per file, so a plain run includes it only for the
- * suites that pass `onRedisCluster` (those where slots could break a guarantee); naming
- * `redis-cluster` in RELAY_TEST_BACKENDS runs any suite on it.
+ * Whether the calling test file is part of the conformance suite (`test/conformance/`), read
+ * from jest's state as the file's suites are declared.
  */
-export function backendsUnderTest(options: { singleNode?: boolean; onRedisCluster?: boolean } = {}): BackendUnderTest[] {
+function inConformanceSuite(): boolean {
+  const testPath = typeof expect === 'function' ? expect.getState().testPath : undefined;
+  return /[\\/]test[\\/]conformance[\\/]/.test(testPath ?? '');
+}
+
+/**
+ * Every backend, or those RELAY_TEST_BACKENDS names. `singleNode` leaves out the balanced
+ * cluster, for suites about one process (its metrics, its signals, its memory); on the Redis
+ * Cluster such a suite gets one node. A plain run puts the conformance suite on every backend,
+ * the Redis Cluster included (the promise is the same guarantees on it); other suites that take
+ * their backends from here (SDK, seeds) leave the Redis Cluster out of a plain run, as it costs
+ * a cluster start per file; naming `redis-cluster` in RELAY_TEST_BACKENDS runs any suite on it.
+ */
+export function backendsUnderTest(options: { singleNode?: boolean } = {}): BackendUnderTest[] {
   const only = process.env.RELAY_TEST_BACKENDS?.split(',').map((s) => s.trim());
   const all = [
     memoryBackend,
@@ -111,7 +121,7 @@ export function backendsUnderTest(options: { singleNode?: boolean; onRedisCluste
   ];
   // A run narrowed to the cluster still runs the single-node suites, on one Redis node.
   const wanted = (name: string) => {
-    if (!only) return name !== 'redis-cluster' || options.onRedisCluster === true;
+    if (!only) return name !== 'redis-cluster' || inConformanceSuite();
     return only.includes(name) || (options.singleNode === true && name === 'redis' && only.includes('redis-3-nodes'));
   };
   return all.filter((b) => wanted(b.name));

@@ -122,6 +122,9 @@ async function launch(port: number, busPort: number, dir = mkdtempSync(path.join
     '--cluster-port', String(busPort),
     // Fast failover for tests: a primary silent for a second is failed over.
     '--cluster-node-timeout', '1000',
+    // A replica's first sync starts at once, not after the default 5 s wait for more replicas
+    // to share a diskless transfer: each cluster start waited on it, once per test file.
+    '--repl-diskless-sync-delay', '0',
   ];
   const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
