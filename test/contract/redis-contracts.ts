@@ -104,7 +104,7 @@ export function redisContracts(name: string, connect: (options?: ConnectOptions)
     const { keys } = fresh();
     const buses: Bus[] = [];
     const bus = () => {
-      const made = createRedisBus(open(), open({ subscriber: true }), keys, (err) => {
+      const made = createRedisBus(open(), () => open({ subscriber: true }), keys, (err) => {
         throw err;
       });
       buses.push(made);
@@ -114,7 +114,7 @@ export function redisContracts(name: string, connect: (options?: ConnectOptions)
     // A node publishes once its backend is ready: before, a cluster client does not know the
     // slots yet, and a message redirected (MOVED) may arrive after later ones.
     if (publisher.status !== 'ready') await new Promise((resolve) => publisher.once('ready', resolve));
-    const first = createRedisBus(publisher, open({ subscriber: true }), keys, (err) => {
+    const first = createRedisBus(publisher, () => open({ subscriber: true }), keys, (err) => {
       throw err;
     });
     buses.push(first);

@@ -13,12 +13,24 @@ import type { Keys } from './keys';
  * grow with the load. An SPUBLISH that no subscriber heard means the node is gone (a killed
  * process's connection is closed at once), so its messages go to the undelivered handler.
  */
-export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, keys: Keys, onError: (err: unknown) => void): Bus {
+export interface RedisBus extends Bus {
+  /** Whether the subscriber's connection is up: a node is not ready without it. */
+  listening(): boolean;
+}
+
+/** `openSubscriber` makes the subscriber's client: again for each resubscribe. */
+export function createRedisBus(
+  publisher: RedisClient,
+  openSubscriber: () => RedisClient,
+  keys: Keys,
+  onError: (err: unknown) => void,
+): RedisBus {
+  let subscriber = openSubscriber();
+  let subscription: { channel: string; listener: (from: string, raw: string) => void } | undefined;
   const pending = new Map<string, BusMessage[]>();
   const inFlight = new Map<string, Promise<void>>();
   let scheduled = false;
   let undelivered: ((nodeId: string, message: BusMessage) => void) | undefined;
-  let channel: string | undefined;
   const send = (nodeId: string) => {
     const messages = pending.get(nodeId);
     if (!messages || inFlight.has(nodeId)) return;
@@ -46,13 +58,20 @@ export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, 
       undelivered = handler;
     },
     async resubscribe() {
-      // A new connection: a deaf subscriber is usually a dead TCP stream that still looks open.
-      // And SSUBSCRIBE again ourselves (queued until the connection is up): ioredis renews only
-      // the subscriptions whose reply it saw, so one whose reply a Redis restart cut off would be
-      // lost for good, and the node deaf to the bus for the rest of its life.
-      subscriber.disconnect(true);
-      if (channel !== undefined) subscriber.ssubscribe(channel).catch(onError);
+      // A new client, not the old one reconnected. A deaf subscriber may be a dead TCP stream
+      // that still looks open; or a subscription whose reply a Redis restart cut off (ioredis
+      // renews only those it saw); or, on a Redis Cluster, a sharded subscriber left on a node
+      // that is no longer its slot's primary (an SPUBLISH there reaches nobody). A fresh client
+      // learns the slots anew and subscribes where they are now.
+      const old = subscriber;
+      subscriber = openSubscriber();
+      if (subscription) {
+        subscriber.on('smessage', subscription.listener);
+        subscriber.ssubscribe(subscription.channel).catch(onError);
+      }
+      old.disconnect();
     },
+    listening: () => subscriber.status === 'ready',
     async publish(nodeId, message) {
       let list = pending.get(nodeId);
       if (!list) pending.set(nodeId, (list = []));
@@ -63,13 +82,14 @@ export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, 
       }
     },
     async subscribe(nodeId, handler) {
-      const mine = keys.busChannel(nodeId);
-      channel = mine;
-      subscriber.on('smessage', (from: string, raw: string) => {
-        if (from !== mine) return;
+      const channel = keys.busChannel(nodeId);
+      const listener = (from: string, raw: string) => {
+        if (from !== channel) return;
         for (const message of JSON.parse(raw) as BusMessage[]) handler(message);
-      });
-      await subscriber.ssubscribe(mine);
+      };
+      subscription = { channel, listener };
+      subscriber.on('smessage', listener);
+      await subscriber.ssubscribe(channel);
     },
     async close() {
       // everything published before close goes out before the connection is quit
@@ -77,6 +97,7 @@ export function createRedisBus(publisher: RedisClient, subscriber: RedisClient, 
         flush();
         await Promise.all(inFlight.values());
       }
+      await subscriber.quit().catch(() => {});
     },
   };
 }

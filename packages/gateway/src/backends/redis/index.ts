@@ -68,7 +68,6 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     maxRetriesPerRequest: 1,
     retryStrategy,
   });
-  const subscriber = connectRedis(target, { retryStrategy, subscriber: true });
   const bullConnection = connectRedis(target, { maxRetriesPerRequest: null, retryStrategy });
   const replicated = createReplicaWait(client, options.minReplicas ?? 0, REPLICA_WAIT_MS);
 
@@ -79,10 +78,11 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     log.warn({ redis: where, connection: which, err: err.message }, 'redis unavailable; retrying');
   };
   client.on('error', complain('commands'));
-  subscriber.on('error', complain('subscriber'));
   bullConnection.on('error', complain('queue'));
 
-  const metrics = options.metrics && createRedisMetrics(options.metrics, () => client.status === 'ready' && subscriber.status === 'ready');
+  const openSubscriber = () => connectRedis(target, { retryStrategy, subscriber: true }).on('error', complain('subscriber'));
+  const bus = createRedisBus(client, openSubscriber, keys, (err) => log.warn({ err }, 'bus publish or subscribe failed'));
+  const metrics = options.metrics && createRedisMetrics(options.metrics, () => client.status === 'ready' && bus.listening());
   if (metrics) timeCommands(client, metrics.commandDuration, scriptNamesBySha());
   const run = defineScripts(client);
   const registry = createRedisRegistry(client, run, keys);
@@ -101,7 +101,6 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   });
 
   const scheduler = createRedisScheduler(bullConnection, client, run, keys, (err, task) => options.onTaskError?.(err, task));
-  const bus = createRedisBus(client, subscriber, keys, (err) => log.warn({ err }, 'bus publish failed'));
   const streams = createRedisTokenStreams(client, keys, options.streams ?? DEFAULT_TOKEN_STREAMS);
   return {
     name: 'redis',
@@ -120,12 +119,12 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     streams,
     activity: createRedisActivityStore(client, keys, options.activity ?? DEFAULT_ACTIVITY),
     webhooks: createRedisWebhookLog(client, keys),
-    ready: () => seeded && client.status === 'ready' && subscriber.status === 'ready',
+    ready: () => seeded && client.status === 'ready' && bus.listening(),
     async close() {
       await bus.close();
       streams.close();
       await scheduler.close();
-      await Promise.allSettled([client.quit(), subscriber.quit(), bullConnection.quit()]);
+      await Promise.allSettled([client.quit(), bullConnection.quit()]);
     },
   };
 }
