@@ -16,7 +16,8 @@ export interface StreamEnd {
 
 /** What one node asks of another about sockets it holds. */
 export type BusMessage =
-  | { kind: 'deliver'; assignment: Assignment; event: EventRecord }
+  /** `tries`: how many times this node's bus has already found nobody to hear it (routing.ts). */
+  | { kind: 'deliver'; assignment: Assignment; event: EventRecord; tries?: number }
   | { kind: 'app-token'; connId: string; eventId: string; text: string; attempt: number; seq: number }
   /**
    * `avoid`: nodes found gone while routing this final, so it is not sent there again. `stream`:

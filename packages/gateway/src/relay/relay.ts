@@ -9,7 +9,7 @@ import type { RelayContext } from './context';
 import { createFrameQueue } from './frame-queue';
 import { createKicks } from './kick';
 import { startLiveness, type Liveness } from './liveness';
-import { agentFrame, appFrame, busMessage, undelivered } from './routing';
+import { agentFrame, appFrame, busMessage, createRedeliveries, undelivered } from './routing';
 import { createSessions } from './sessions';
 import { runTask } from './tasks';
 
@@ -86,7 +86,8 @@ export function createRelay(ctx: RelayContext, agentWebhooks: HttpAgentSettings 
   const kicks = createKicks(ctx);
 
   backend.scheduler.onDue((task) => runTask(ctx, task));
-  backend.bus.onUndelivered((deadNode, message) => undelivered(ctx, deadNode, message));
+  const redeliveries = createRedeliveries(ctx);
+  backend.bus.onUndelivered((deadNode, message) => undelivered(ctx, deadNode, message, redeliveries));
   ctx.track('bus', backend.bus.subscribe(ctx.nodeId, (message) => busMessage(ctx, message, { liveness, kicks, webhooks })));
   const liveness: Liveness = startLiveness(ctx, ctx.limits.nodeTtlMs);
   // Checked as often as liveness beats: a dead holder's HTTP agents are claimed again right after its reaping.
@@ -98,6 +99,7 @@ export function createRelay(ctx: RelayContext, agentWebhooks: HttpAgentSettings 
     async drain() {
       webhooks.stop();
       await sessions.drain();
+      redeliveries.stop();
     },
     agentPosted: (token, eventId, posted) => agentPosted(ctx, webhooks, token, eventId, posted),
     received(conn, text) {

@@ -100,14 +100,50 @@ async function finalHere(ctx: RelayContext, message: Extract<BusMessage, { kind:
 }
 
 /**
- * A message whose node is gone. A final frame must still reach the app, so it goes to another
- * connection or the outbox. The rest can be dropped: tokens are recorded (a resume replays
- * them), and the events and cancels for a dead node's agent sockets are handed back when that
- * node is reaped.
+ * A message nobody heard: its node is gone, or its subscriber is deaf for the moment (its probe
+ * then replaces it within two beats). A final frame must still reach the app, so it goes to
+ * another connection or the outbox. An event for an agent socket is sent again a few times
+ * over two node TTLs: a deaf node gets it once it hears again (a copy it already has is ignored),
+ * and a dead node's events are handed back when it is reaped. The rest can be dropped: tokens
+ * are recorded (the final brings a lost tail, a resume replays them), and cancels for a dead
+ * node's agent sockets are moot once it is reaped.
  */
-export function undelivered(ctx: RelayContext, deadNode: string, message: BusMessage): void {
+export function undelivered(ctx: RelayContext, deadNode: string, message: BusMessage, redeliveries: Redeliveries): void {
+  if (message.kind === 'deliver') return redeliveries.later(deadNode, message);
   if (message.kind !== 'app-final') return;
   ctx.log.warn({ dead_node: deadNode, event_id: message.eventId }, 'final frame for a node that is gone; routing it again');
   const avoid = [...(message.avoid ?? []), deadNode];
   ctx.track('final', rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId, avoid));
+}
+
+/** Beats in two node TTLs: the longest a node can stay deaf without being given up for dead. */
+const DELIVER_TRIES = 6;
+
+export interface Redeliveries {
+  /** Sends an event nobody heard to its agent socket's node again, a beat from now. */
+  later(node: string, message: Extract<BusMessage, { kind: 'deliver' }>): void;
+  /** The node is draining: what is still to be sent again is left to the nodes that take over. */
+  stop(): void;
+}
+
+export function createRedeliveries(ctx: RelayContext): Redeliveries {
+  const timers = new Set<NodeJS.Timeout>();
+  let stopped = false;
+  return {
+    later(node, message) {
+      const tries = (message.tries ?? 0) + 1;
+      if (stopped || tries > DELIVER_TRIES) return;
+      ctx.log.warn({ node, event_id: message.event.id, tries }, 'event for an agent socket that nobody heard; sending it again');
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        ctx.track('bus', ctx.backend.bus.publish(node, { ...message, tries }));
+      }, Math.ceil(ctx.limits.nodeTtlMs / 3));
+      timers.add(timer);
+    },
+    stop() {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  };
 }
