@@ -133,7 +133,8 @@ export function createRedeliveries(ctx: RelayContext): Redeliveries {
     later(node, message) {
       const tries = (message.tries ?? 0) + 1;
       if (stopped || tries > DELIVER_TRIES) return;
-      ctx.log.warn({ node, event_id: message.event.id, tries }, 'event for an agent socket that nobody heard; sending it again');
+      // once per event: a dead node's events are each tried several times until it is reaped
+      if (tries === 1) ctx.log.warn({ node, event_id: message.event.id }, 'event for an agent socket that nobody heard; sending it again');
       const timer = setTimeout(() => {
         timers.delete(timer);
         ctx.track('bus', ctx.backend.bus.publish(node, { ...message, tries }));
