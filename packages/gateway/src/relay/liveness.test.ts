@@ -128,4 +128,35 @@ describe('liveness: finals held while this node looked gone', () => {
       await backend.close();
     }
   });
+
+  test('after the bus was deaf, too: a final another node held for its app reaches it', async () => {
+    const backend = memoryBackend();
+    let deaf = false;
+    const publish = backend.bus.publish.bind(backend.bus);
+    backend.bus.publish = async (nodeId, message) => {
+      if (deaf && message.kind === 'probe') return; // connected, yet nothing arrives
+      return publish(nodeId, message);
+    };
+    backend.bus.resubscribe = async () => {
+      deaf = false;
+    };
+    const { relay } = relayOn(backend, { nodeTtlMs: 300 });
+    try {
+      const app = fakeConnection('n1.9', 'app', 'portal');
+      relay.opened(app);
+      await wait(50);
+      deaf = true; // another node's final for this app reaches nobody, so it is held
+      await backend.outbox.put('portal', {
+        eventId: 'evt_unheard',
+        text: JSON.stringify({ type: 'reply', event_id: 'evt_unheard', content: 'kept' }),
+        heldUntil: Date.now() + 60_000,
+      });
+      await until(() => app.frames.some((f) => f.event_id === 'evt_unheard'), 3_000);
+      expect(deaf).toBe(false);
+      expect(app.frames.filter((f) => f.event_id === 'evt_unheard')).toHaveLength(1);
+    } finally {
+      await relay.drain();
+      await backend.close();
+    }
+  });
 });

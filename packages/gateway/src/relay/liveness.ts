@@ -40,7 +40,8 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
    * gone, so finals for its apps went to their outboxes; yet its sockets stayed open, and an
    * outbox is otherwise only emptied when a connection opens. So the beats that follow a lapse
    * empty them into this node's app connections: two, for a final decided on the old view just
-   * as the first landed.
+   * as the first landed. The same after this node's bus was deaf: another node whose final for
+   * one of its apps reached no subscriber took it for gone and held the final in the outbox.
    */
   let flushesOwed = 0;
   const holdReaping = () => {
@@ -80,6 +81,7 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
       log.warn({ waited_ms: now - probeOutstanding }, 'bus probe never came back; subscribing afresh');
       metrics.busResubscribes.inc();
       probeOutstanding = undefined;
+      flushesOwed = 2;
       await backend.bus.resubscribe();
     }
     if (probeOutstanding === undefined) {
