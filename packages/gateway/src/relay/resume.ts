@@ -23,7 +23,8 @@ import { RelayError } from './relay-error';
 // later than a node TTL) and go on sending to the old connection, and a token frame between two
 // nodes is lost when the bus's Redis is down. So the final is the check: it says how many tokens
 // its attempt sent (recorded before the final was: lifecycle.ts settle), and a connection the
-// event streams to that was written fewer gets the rest from the record first.
+// event streams to that was written fewer gets the rest from the record first. And a live token
+// that comes after a gap closes the gate like a replay, while the gap is read from the record.
 
 /** Where an event's stream stands on one app connection of this node. */
 export interface StreamGate {
@@ -64,11 +65,96 @@ export function passGate(gate: StreamGate, text: string, at: TokenAt): boolean {
     gate.held.push({ text, ...at });
     return false;
   }
+  return advance(gate, at);
+}
+
+/** Whether the token comes after the last one written (then it is the last one); false for one written already. */
+function advance(gate: StreamGate, at: TokenAt): boolean {
   if (at.attempt < gate.attempt || (at.attempt === gate.attempt && at.seq <= gate.seq)) return false;
   gate.attempt = at.attempt;
   gate.seq = at.seq;
   return true;
 }
+
+/** Whether tokens of the token's attempt before it were never written to the connection. */
+function leavesGap(gate: StreamGate, at: TokenAt): boolean {
+  if (at.attempt === gate.attempt) return at.seq > gate.seq + 1;
+  return at.attempt > gate.attempt && at.seq > 0;
+}
+
+/**
+ * A live token for the connection, written now if it comes right after the last one written.
+ * One that comes after a gap (the frames before it went astray on the bus) is held, with every
+ * later one, while the gap is read from the record (fillGap).
+ */
+export function admitToken(ctx: RelayContext, conn: Connection, eventId: string, text: string, at: TokenAt): boolean {
+  const gate = openGate(ctx, conn.id, eventId);
+  if (gate.replaying || !leavesGap(gate, at)) return passGate(gate, text, at);
+  gate.replaying = true;
+  gate.held.push({ text, ...at });
+  ctx.track('gap', fillGap(ctx, conn, eventId, gate));
+  return false;
+}
+
+/** How often a gap's tokens are looked for in the record, which is written a turn or more after they were sent. */
+const GAP_POLL_MS = [10, 50, 100, 250];
+
+/**
+ * Writes the held tokens in order, each gap before them first, read from the record. The record
+ * lags the live frames (it is written in batches, and again and again while Redis is down), so
+ * a gap is read until it is there; a final arriving meanwhile ends the wait (endStream reads
+ * what is missing then, the record being complete by then). A gap still not recorded after two
+ * node TTLs (the store unwritable that long, or the attempt past its record cap) is left, and
+ * its tokens counted lost: `resume` may still fill it later.
+ */
+async function fillGap(ctx: RelayContext, conn: Connection, eventId: string, gate: StreamGate): Promise<void> {
+  const deadline = Date.now() + 2 * ctx.limits.nodeTtlMs;
+  let agentId: string | undefined;
+  let polls = 0;
+  const current = () => ctx.local.has(conn.id) && gateOf(ctx, conn.id, eventId) === gate;
+  while (gate.held.length > 0 && gate.final === undefined && current()) {
+    const next = gate.held[0] as StreamGate['held'][number];
+    if (!leavesGap(gate, next)) {
+      gate.held.shift();
+      if (advance(gate, next)) conn.send(next.text, 'control');
+      continue;
+    }
+    const after = next.attempt === gate.attempt ? gate.seq : -1;
+    const missing = next.seq - after - 1;
+    let tokens: string[] = [];
+    try {
+      agentId ??= (await ctx.backend.events.get(eventId))?.agentId;
+      if (agentId === undefined) break; // the event is forgotten: nothing to fill from
+      tokens = (await ctx.backend.streams.read(eventId, agentId, next.attempt, after)).slice(0, missing);
+    } catch {
+      // the store is down: looked for again, until the deadline
+    }
+    if (!current() || gate.final !== undefined) break;
+    if (tokens.length < missing && Date.now() < deadline) {
+      await sleep(GAP_POLL_MS[Math.min(polls++, GAP_POLL_MS.length - 1)] as number);
+      continue;
+    }
+    const event = { id: eventId, agentId: agentId as string };
+    tokens.forEach((token, i) => conn.send(appTokenFrame(event, token, after + 1 + i, next.attempt), 'control'));
+    if (tokens.length > 0) ctx.metrics.tokensRefilled.inc(tokens.length);
+    if (tokens.length < missing) {
+      ctx.metrics.tokensDropped.inc({ reason: 'lost' }, missing - tokens.length);
+      ctx.log.warn({ event_id: eventId, conn: conn.id, missing: missing - tokens.length }, 'tokens lost on the way were not in the record in time; the app can resume them');
+    }
+    gate.attempt = next.attempt;
+    gate.seq = next.seq - 1;
+    polls = 0;
+  }
+  if (!current()) return;
+  if (gate.final !== undefined) return endStream(ctx, conn, eventId, gate);
+  // tokens the loop left held: written through the gate, none ahead of an earlier gap
+  gate.replaying = false;
+  for (const live of gate.held.splice(0)) {
+    if (advance(gate, live)) conn.send(live.text, 'control');
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The event's final is going to the connection: after it, nothing of the event is. */
 export function closeGate(ctx: RelayContext, connId: string, eventId: string): void {

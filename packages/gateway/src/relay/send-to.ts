@@ -4,7 +4,7 @@ import type { Assignment, ConnectionInfo, EventRecord, StreamEnd } from '../port
 import type { RelayContext } from './context';
 import { deliveryKey, eventDelivered, forgetInFlight, replyTimer } from './lifecycle';
 import { agentCancelFrame, agentEventFrame } from './outbound';
-import { behind, closeGate, endStream, gateOf, openGate, passGate, type TokenAt } from './resume';
+import { admitToken, behind, closeGate, endStream, gateOf, openGate, type TokenAt } from './resume';
 
 // "Send this to that connection, here or on its node": one function per kind of frame. A frame
 // for a socket on another node goes through that node's bus channel, and the bus handler there
@@ -45,8 +45,8 @@ export async function eventToAgent(ctx: RelayContext, assignment: Assignment, ev
  * A token frame to the app connection that sent (or resumed) the event, recorded already
  * (lifecycle.ts tokenRelayed). One for a socket that is gone or backed up is dropped (and
  * counted): the app gets it back with `resume`. So is one that a final decided on this node
- * overtook, so the final frame stays the last frame of its event. A resumed event's tokens pass
- * its gate (resume.ts). No lookup per token: the connection id names its node, which drops it
+ * overtook, so the final frame stays the last frame of its event. Every token passes its event's
+ * gate on the connection (resume.ts): behind a resume's replay, or a gap being filled. No lookup per token: the connection id names its node, which drops it
  * if the socket is gone.
  */
 export async function tokenToApp(ctx: RelayContext, appConnId: string, eventId: string, text: string, at: TokenAt): Promise<void> {
@@ -70,7 +70,7 @@ function writeToken(ctx: RelayContext, appConnId: string, eventId: string, text:
     ctx.metrics.tokensDropped.inc({ reason: 'after_final' });
     return;
   }
-  if (!passGate(openGate(ctx, conn.id, eventId), text, at)) return;
+  if (!admitToken(ctx, conn, eventId, text, at)) return;
   if (conn.send(text, 'token')) ctx.metrics.tokensRelayed.tally();
   else ctx.metrics.tokensDropped.inc({ reason: 'backpressure' });
 }
