@@ -11,6 +11,11 @@ import type { StreamGate } from './resume';
 /** Enough let-go deliveries to outlast any resend's bus message, in a few hundred KB at most. */
 const LET_GO_KEPT = 10_000;
 
+/** A node's beat (liveness, probes, resends): three per node TTL, so one late beat is not yet a lapse. */
+export function beatInterval(nodeTtlMs: number): number {
+  return Math.max(100, Math.floor(nodeTtlMs / 3));
+}
+
 export interface RelayLimits {
   replyTimeoutMs: number;
   maxTtlMs: number;
@@ -113,7 +118,7 @@ export function createContext(options: ContextOptions): RelayContext {
     }),
     owed: createOwedWork({
       ready: () => backend.ready(),
-      intervalMs: Math.max(100, Math.min(1_000, Math.floor(limits.nodeTtlMs / 3))),
+      intervalMs: Math.min(1_000, beatInterval(limits.nodeTtlMs)),
       failed(fields, err) {
         metrics.backgroundErrors.inc({ task: fields.step });
         log.warn({ err, ...fields }, 'the backend refused a step; retrying it when the backend is ready');

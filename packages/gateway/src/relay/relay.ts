@@ -5,7 +5,7 @@ import { startWebhookAgents } from '../http-agents/webhook-agents';
 import type { LaterFrames, Principal } from '../ports';
 import { eventStatus } from './app-frames';
 import type { Connection, UnflushedFinal } from './connection';
-import type { RelayContext } from './context';
+import { beatInterval, type RelayContext } from './context';
 import { createFrameQueue } from './frame-queue';
 import { createKicks } from './kick';
 import { startLiveness, type Liveness } from './liveness';
@@ -91,7 +91,7 @@ export function createRelay(ctx: RelayContext, agentWebhooks: HttpAgentSettings 
   ctx.track('bus', backend.bus.subscribe(ctx.nodeId, (message) => busMessage(ctx, message, { liveness, kicks, webhooks })));
   const liveness: Liveness = startLiveness(ctx, ctx.limits.nodeTtlMs);
   // Checked as often as liveness beats: a dead holder's HTTP agents are claimed again right after its reaping.
-  const webhooks = startWebhookAgents(ctx, agentWebhooks, Math.max(100, Math.floor(ctx.limits.nodeTtlMs / 3)));
+  const webhooks = startWebhookAgents(ctx, agentWebhooks, beatInterval(ctx.limits.nodeTtlMs));
   const sessions = createSessions(ctx, { queue, kicks, liveness });
 
   return {

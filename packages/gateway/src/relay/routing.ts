@@ -7,7 +7,7 @@ import { acceptReply, relayToken } from './agent-frames';
 import { acceptEvent, cancelEvent, discover } from './app-frames';
 import { resumeEvent, switched } from './resume';
 import type { Connection } from './connection';
-import type { RelayContext } from './context';
+import { beatInterval, type RelayContext } from './context';
 import { rerouteFinal } from './finals';
 import { sendError } from './frame-errors';
 import type { FrameQueue } from './frame-queue';
@@ -138,7 +138,7 @@ export function createRedeliveries(ctx: RelayContext): Redeliveries {
       const timer = setTimeout(() => {
         timers.delete(timer);
         ctx.track('bus', ctx.backend.bus.publish(node, { ...message, tries }));
-      }, Math.ceil(ctx.limits.nodeTtlMs / 3));
+      }, beatInterval(ctx.limits.nodeTtlMs));
       timers.add(timer);
     },
     stop() {
