@@ -1,4 +1,3 @@
-import { connectRedis } from '../../packages/gateway/src/backends/redis/connect';
 import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-cluster';
 import { redisContracts } from './redis-contracts';
 
@@ -13,4 +12,4 @@ afterAll(async () => {
   await cluster.stop();
 });
 
-redisContracts('redis-cluster', (options) => connectRedis({ clusterUrls: cluster.urls }, options));
+redisContracts('redis-cluster', () => ({ clusterUrls: cluster.urls }));

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createRedisActivityStore } from '../../packages/gateway/src/backends/redis/activity';
 import { createRedisWebhookLog } from '../../packages/gateway/src/backends/redis/webhook-log';
 import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
-import type { ConnectOptions, RedisClient } from '../../packages/gateway/src/backends/redis/connect';
+import { connectRedis, openBusSubscriber, type ConnectOptions, type RedisClient, type RedisTarget } from '../../packages/gateway/src/backends/redis/connect';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
@@ -27,20 +27,20 @@ import { tokenStreamContract } from './token-stream.contract';
 import { webhookLogContract } from './webhook-log.contract';
 
 /**
- * Every port's contract on one Redis deployment. `connect` opens a new connection to it: each
- * node in a contract has its own, as real nodes do. Every test gets fresh keys, so the server
+ * Every port's contract on the Redis deployment at `target`, each node in a contract on its own
+ * connections, as real nodes are. Every test gets fresh keys, so the server
  * need not be empty. Another deployment (Redis Cluster, say) runs them all with one more call.
  */
-export function redisContracts(name: string, connect: (options?: ConnectOptions) => RedisClient) {
+export function redisContracts(name: string, target: () => RedisTarget) {
   const clients: RedisClient[] = [];
   afterAll(() => {
     for (const c of clients) c.disconnect();
   });
-  const open = (options?: ConnectOptions) => {
-    const client = connect(options);
+  const track = (client: RedisClient) => {
     clients.push(client);
     return client;
   };
+  const open = (options?: ConnectOptions) => track(connectRedis(target(), options));
   /** A client and fresh keys: each test starts from an empty relay. */
   const fresh = () => {
     const client = open();
@@ -104,7 +104,8 @@ export function redisContracts(name: string, connect: (options?: ConnectOptions)
     const { keys } = fresh();
     const buses: Bus[] = [];
     const bus = () => {
-      const made = createRedisBus(open(), () => open({ subscriber: true }), keys, (err) => {
+      const publisher = open();
+      const made = createRedisBus(publisher, (channel) => track(openBusSubscriber(target(), publisher, channel)), keys, (err) => {
         throw err;
       });
       buses.push(made);
@@ -114,7 +115,7 @@ export function redisContracts(name: string, connect: (options?: ConnectOptions)
     // A node publishes once its backend is ready: before, a cluster client does not know the
     // slots yet, and a message redirected (MOVED) may arrive after later ones.
     if (publisher.status !== 'ready') await new Promise((resolve) => publisher.once('ready', resolve));
-    const first = createRedisBus(publisher, () => open({ subscriber: true }), keys, (err) => {
+    const first = createRedisBus(publisher, (channel) => track(openBusSubscriber(target(), publisher, channel)), keys, (err) => {
       throw err;
     });
     buses.push(first);

@@ -1,4 +1,3 @@
-import { connectRedis } from '../../packages/gateway/src/backends/redis/connect';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 import { redisContracts } from './redis-contracts';
 
@@ -11,4 +10,4 @@ afterAll(async () => {
   await redis.stop();
 });
 
-redisContracts('redis', (options) => connectRedis({ url: redis.url }, options));
+redisContracts('redis', () => ({ url: redis.url }));

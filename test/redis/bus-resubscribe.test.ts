@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
+import { connectRedis, openBusSubscriber } from '../../packages/gateway/src/backends/redis/connect';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import type { BusMessage } from '../../packages/gateway/src/ports';
 import { useRedisServer } from '../support/redis-server';
@@ -44,9 +45,10 @@ test('a subscription the connection lost is made again by resubscribe', async ()
     expect(received).toEqual([]);
 
     await bus.resubscribe();
-    for (let i = 1; !received.some((m) => m.kind === 'probe' && m.sentAt > 0); i++) {
-      if (i > 300) throw new Error('no probe came back after resubscribing');
-      await bus.publish('n1', { kind: 'probe', sentAt: i });
+    // subscribed once resubscribe resolves: the first probe after it is heard
+    await bus.publish('n1', { kind: 'probe', sentAt: 1 });
+    for (let i = 0; !received.some((m) => m.kind === 'probe' && m.sentAt === 1); i++) {
+      if (i > 300) throw new Error('the probe sent right after resubscribing was not heard');
       await sleep(10);
     }
     // the old client is let go, not left connected beside the new one
@@ -55,5 +57,64 @@ test('a subscription the connection lost is made again by resubscribe', async ()
     await bus.close();
     publisher.disconnect();
     for (const s of subscribers) s.disconnect();
+  }
+});
+
+test('a resubscribe leaves no moment without a subscriber: what is sent meanwhile is heard, none of it taken for a dead node’s', async () => {
+  const keys = createKeys(`${server.redis.prefix}-overlap`);
+  const publisher = new Redis(server.redis.url);
+  const bus = createRedisBus(publisher, () => new Redis(server.redis.url), keys, (err) => {
+    throw err;
+  });
+  try {
+    const heard = new Set<number>();
+    const undelivered: BusMessage[] = [];
+    bus.onUndelivered((_node, message) => undelivered.push(message));
+    await bus.subscribe('n1', (m) => {
+      if (m.kind === 'probe') heard.add(m.sentAt);
+    });
+    let sent = 0;
+    const sending = (async () => {
+      for (; sent < 200; sent++) {
+        await bus.publish('n1', { kind: 'probe', sentAt: sent });
+        await sleep(1);
+      }
+    })();
+    for (let i = 0; i < 5; i++) await bus.resubscribe();
+    await sending;
+    for (let i = 0; heard.size < sent && i < 300; i++) await sleep(10);
+    expect(undelivered).toEqual([]);
+    expect(heard.size).toBe(sent);
+  } finally {
+    await bus.close();
+    publisher.disconnect();
+  }
+});
+
+test('a batch whose SPUBLISH failed while Redis was down is sent again once it is back, or handed over as unheard, never dropped', async () => {
+  const keys = createKeys(`${server.redis.prefix}-down`);
+  const target = { url: server.redis.url };
+  const retryStrategy = () => 50;
+  // as a node's: commands fail at once while disconnected
+  const publisher = connectRedis(target, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy });
+  const bus = createRedisBus(publisher, (channel) => openBusSubscriber(target, publisher, channel, { retryStrategy }), keys, () => {});
+  try {
+    const heard = new Set<number>();
+    const unheard = new Set<number>();
+    bus.onUndelivered((_node, m) => {
+      if (m.kind === 'probe') unheard.add(m.sentAt);
+    });
+    await bus.subscribe('n1', (m) => {
+      if (m.kind === 'probe') heard.add(m.sentAt);
+    });
+    await server.redis.kill();
+    for (let i = 0; i < 5; i++) await bus.publish('n1', { kind: 'probe', sentAt: i });
+    await sleep(300);
+    await server.redis.start();
+    for (let i = 0; heard.size + unheard.size < 5 && i < 1_000; i++) await sleep(10);
+    expect([...heard, ...unheard].sort()).toEqual([0, 1, 2, 3, 4]);
+  } finally {
+    await bus.close();
+    publisher.disconnect();
   }
 });

@@ -1,3 +1,6 @@
+import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
+import { connectRedis, openBusSubscriber } from '../../packages/gateway/src/backends/redis/connect';
+import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { keySlot } from '../../packages/gateway/src/backends/redis/slot';
 import { TestClient, eventFrame } from '../support/client';
 import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-cluster';
@@ -7,7 +10,8 @@ import { testRegistry } from '../support/registry';
 // A Redis Cluster shard's primary SIGKILLed with RELAY_REDIS_MIN_REPLICAS=1: every event the app
 // was told `accepted` is on the replica the cluster promotes, so the agent gets each of them
 // after the failover and the app one reply per event. While the shard has no replica, its events
-// are refused; once it has one again, the relay takes them without a restart.
+// are refused; once it has one again, the relay takes them without a restart. And a node's bus
+// subscriber finds its channel's slot on the promoted replica by itself.
 
 let cluster: RedisClusterUnderTest;
 let relay: RelayProcess;
@@ -74,3 +78,36 @@ test("events accepted before their agent's shard primary dies are all delivered 
   expect(await app.quiet(500)).toEqual([]); // no second final for any of them
   for (const c of clients) expect(c.invalid).toEqual([]);
 }, 120_000);
+
+test("a node's bus subscriber follows its channel's slot to the promoted replica by itself, with no probe to tell it", async () => {
+  const keys = createKeys(`${cluster.prefix}-bus`);
+  const target = { clusterUrls: cluster.urls };
+  const publisher = connectRedis(target);
+  const bus = createRedisBus(publisher, (channel) => openBusSubscriber(target, publisher, channel), keys, () => {});
+  try {
+    const received: number[] = [];
+    let unheard = 0;
+    bus.onUndelivered(() => (unheard += 1));
+    await bus.subscribe('n1', (m) => {
+      if (m.kind === 'probe') received.push(m.sentAt);
+    });
+    const heard = async (sentAt: number) => {
+      await bus.publish('n1', { kind: 'probe', sentAt });
+      await until(`probe ${sentAt}`, async () => received.includes(sentAt), 2_000).catch(() => {});
+      return received.includes(sentAt);
+    };
+    await until('the first probe', () => heard(Date.now()));
+
+    const killed = await cluster.killPrimaryOf(keySlot(keys.busChannel('n1')));
+    // resubscribe() is never called: the subscriber's connection ended, and the bus made a new one where the slot is now
+    await until('a probe heard after the failover', () => heard(Date.now()));
+    await cluster.restart(killed);
+    unheard = 0;
+    const after = Date.now();
+    expect(await heard(after)).toBe(true);
+    expect(unheard).toBe(0);
+  } finally {
+    await bus.close();
+    publisher.disconnect();
+  }
+}, 90_000);

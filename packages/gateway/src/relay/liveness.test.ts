@@ -33,6 +33,30 @@ describe('liveness: the bus probe', () => {
     await relay.drain();
     await backend.close();
   });
+
+  test('no probe goes while a resubscribe is being made: one lost to a slow subscription would start another, and so on for ever', async () => {
+    const backend = memoryBackend();
+    let deaf = false;
+    let resubscribes = 0;
+    const publish = backend.bus.publish.bind(backend.bus);
+    backend.bus.publish = async (nodeId, message) => {
+      if (deaf && message.kind === 'probe') return;
+      return publish(nodeId, message);
+    };
+    backend.bus.resubscribe = async () => {
+      resubscribes += 1;
+      await wait(350); // beats go on meanwhile, one every 100 ms
+      deaf = false;
+    };
+    const { relay } = relayOn(backend, { nodeTtlMs: 300 });
+    await wait(300);
+    deaf = true;
+    await until(() => resubscribes === 1);
+    await wait(1_000);
+    expect(resubscribes).toBe(1);
+    await relay.drain();
+    await backend.close();
+  });
 });
 
 describe('liveness: reaping after the backend was away', () => {

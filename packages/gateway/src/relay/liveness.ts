@@ -1,5 +1,5 @@
 import { CloseCode } from '@relay/protocol';
-import type { RelayContext } from './context';
+import { beatInterval, type RelayContext } from './context';
 import { dispatched } from './delivery';
 import { flushOutboxesHere, resendOverdueFinals } from './finals';
 
@@ -24,10 +24,11 @@ export interface Liveness {
  */
 export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
   const { backend, log, metrics, nodeId } = ctx;
-  const interval = Math.max(100, Math.floor(ttlMs / 3));
+  const interval = beatInterval(ttlMs);
   let alive = false;
   let stopped = false;
   let probeOutstanding: number | undefined;
+  let resubscribing = false;
   let lastBeat: number | undefined;
   /**
    * When this node could not beat on time, the others likely could not either (the same Redis
@@ -77,14 +78,16 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
     }
 
     const now = Date.now();
-    if (probeOutstanding !== undefined && now - probeOutstanding > 2 * interval) {
+    if (probeOutstanding !== undefined && now - probeOutstanding > 2 * interval && !resubscribing) {
       log.warn({ waited_ms: now - probeOutstanding }, 'bus probe never came back; subscribing afresh');
       metrics.busResubscribes.inc();
       probeOutstanding = undefined;
       flushesOwed = 2;
-      await backend.bus.resubscribe();
+      // The next probe waits for the new subscription: one sent before it is made is lost.
+      resubscribing = true;
+      await backend.bus.resubscribe().finally(() => (resubscribing = false));
     }
-    if (probeOutstanding === undefined) {
+    if (probeOutstanding === undefined && !resubscribing) {
       probeOutstanding = now;
       await backend.bus.publish(nodeId, { kind: 'probe', sentAt: now });
     }

@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { keySlot } from './slot';
 
 /** One Redis primary or a Redis Cluster: every port takes either, the commands are the same. */
 export type RedisClient = Redis | Cluster;
@@ -15,8 +16,6 @@ export interface ConnectOptions {
   /** null: do not reconnect (a test that takes the connection down and up itself). */
   retryStrategy?: (attempt: number) => number | null;
   lazyConnect?: boolean;
-  /** A connection for the bus's SSUBSCRIBE: on a cluster, one subscriber per shard. */
-  subscriber?: boolean;
 }
 
 /**
@@ -24,7 +23,7 @@ export interface ConnectOptions {
  * URL (every node of a cluster shares them); ioredis learns the other nodes from the seeds.
  */
 export function connectRedis(target: RedisTarget, options: ConnectOptions = {}): RedisClient {
-  const { subscriber, retryStrategy, enableOfflineQueue, ...rest } = options;
+  const { retryStrategy, enableOfflineQueue, ...rest } = options;
   if ('url' in target) return new Redis(target.url, { ...rest, retryStrategy, ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }) });
   const seeds = target.clusterUrls.map((url) => new URL(url));
   const first = seeds[0];
@@ -45,9 +44,32 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
       ...(retryStrategy ? { clusterRetryStrategy: retryStrategy } : {}),
       // A primary that died is replaced by its replica: ask for the slots again soon after.
       slotsRefreshInterval: 1_000,
-      ...(subscriber ? { shardedSubscribers: true } : {}),
     },
   );
+}
+
+/**
+ * The bus's subscriber for its channel: on one primary a client that reconnects (and subscribes
+ * again) on its own; on a cluster connectShardSubscriber, beside `publisher`.
+ */
+export function openBusSubscriber(target: RedisTarget, publisher: RedisClient, channel: string, options: Pick<ConnectOptions, 'retryStrategy'> = {}): RedisClient {
+  if ('url' in target) return connectRedis(target, options);
+  return connectShardSubscriber(publisher as Cluster, target.clusterUrls[0] as string, channel);
+}
+
+/**
+ * The bus's subscriber on a cluster: a plain connection, for SSUBSCRIBE, to the node that
+ * `cluster` (the node's publisher) sends the channel's SPUBLISHes to, so the node's own probe
+ * checks exactly that pair. It does not reconnect: a node that died or lost the slot may not
+ * serve it when back, so the bus makes a new one, found the same way, once this one ends. Not
+ * ioredis' own sharded subscribers (`shardedSubscribers`): after a primary's failover under load
+ * they were seen to leave a node deaf to its channel through dozens of fresh clients.
+ */
+function connectShardSubscriber(cluster: Cluster, seed: string, channel: string): Redis {
+  // Before the cluster client has learnt the slots, a seed: its MOVED makes the bus try again.
+  const first = new URL(seed);
+  const [host, port] = (cluster.slots[keySlot(channel)]?.[0] ?? `${first.hostname}:${first.port || 6379}`).split(':');
+  return new Redis({ ...cluster.options.redisOptions, host, port: Number(port), retryStrategy: () => null });
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import { DEFAULT_ACTIVITY, DEFAULT_TOKEN_STREAMS, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type Task, type TokenStreamOptions } from '../../ports';
 import { createRedisActivityStore } from './activity';
 import { createRedisBus } from './bus';
-import { connectRedis, describeTarget, type RedisTarget } from './connect';
+import { connectRedis, describeTarget, openBusSubscriber, type RedisTarget } from './connect';
 import { createRedisDeliveryQueue } from './delivery-queue';
 import { createRedisEventStore } from './event-store';
 import { createKeys } from './keys';
@@ -80,7 +80,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   client.on('error', complain('commands'));
   bullConnection.on('error', complain('queue'));
 
-  const openSubscriber = () => connectRedis(target, { retryStrategy, subscriber: true }).on('error', complain('subscriber'));
+  const openSubscriber = (channel: string) => openBusSubscriber(target, client, channel, { retryStrategy }).on('error', complain('subscriber'));
   const bus = createRedisBus(client, openSubscriber, keys, (err) => log.warn({ err }, 'bus publish or subscribe failed'));
   const metrics = options.metrics && createRedisMetrics(options.metrics, () => client.status === 'ready' && bus.listening());
   if (metrics) timeCommands(client, metrics.commandDuration, scriptNamesBySha());
