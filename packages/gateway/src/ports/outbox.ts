@@ -4,11 +4,17 @@ export type OutboxDropReason = 'full' | 'expired';
 /** Final frames held per app at most (unless a backend is told otherwise); more drop the oldest. */
 export const OUTBOX_PER_APP = 10_000;
 
-/** A final frame (reply or final error) that no connection of its app could take yet. */
+import type { StreamEnd } from './bus';
+
+/**
+ * A final frame (reply or final error) that no connection of its app could take yet; `stream`:
+ * the tokens its attempt sent, which the connection that takes it gets first (send-to.ts).
+ */
 export interface HeldFinal {
   eventId: string;
   text: string;
   heldUntil: number;
+  stream?: StreamEnd;
 }
 
 /**

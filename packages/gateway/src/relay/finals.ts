@@ -1,7 +1,7 @@
 import { isRequestId, nodeOfConnection } from '../ids';
 import type { EventRecord, StreamEnd } from '../ports';
 import type { RelayContext } from './context';
-import { finalToApp } from './send-to';
+import { finalToApp, type FinalForApp } from './send-to';
 import { scheduleWebhook } from './webhooks';
 
 /**
@@ -9,7 +9,8 @@ import { scheduleWebhook } from './webhooks';
  * open, else any other connection of the app on any node, else the outbox, which the app's next
  * connection empties; and, if the app has a webhook, its first try is scheduled. Once both are
  * on their way, no node need send the frame again. `stream`: the tokens the answering attempt
- * sent, which the event's own connection gets before the final if their live frames went astray.
+ * sent, which the connection that takes the final gets first, from the record, if it was not
+ * written them live (their frames went astray, or it is not the connection they went to).
  */
 export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string, stream?: StreamEnd): Promise<void> {
   await handOn(ctx, event, text, stream);
@@ -46,8 +47,9 @@ async function handOn(ctx: RelayContext, event: EventRecord, text: string, strea
     (ctx.local.has(event.appConnId) ? { connId: event.appConnId, nodeId: ctx.nodeId } : undefined) ??
     (await ctx.backend.presence.get(event.appConnId)) ??
     (isRequestId(event.appConnId) ? { connId: event.appConnId, nodeId: nodeOfConnection(event.appConnId) } : undefined);
-  if (origin && (await finalToApp(ctx, origin, { appId: event.appId, eventId: event.id, text, stream }))) return;
-  await rerouteFinal(ctx, event.appId, event.id, text, event.appConnId);
+  const final = { appId: event.appId, eventId: event.id, text, stream };
+  if (origin && (await finalToApp(ctx, origin, final))) return;
+  await rerouteFinal(ctx, final, event.appConnId);
 }
 
 /**
@@ -55,21 +57,15 @@ async function handOn(ctx: RelayContext, event: EventRecord, text: string, strea
  * `avoid` lists nodes the frame was already sent to in vain (gone, though perhaps not yet
  * known dead), so two dead nodes cannot bounce it between them.
  */
-export async function rerouteFinal(
-  ctx: RelayContext,
-  appId: string,
-  eventId: string,
-  text: string,
-  notConnId: string,
-  avoid: string[] = [],
-): Promise<void> {
+export async function rerouteFinal(ctx: RelayContext, final: FinalForApp, notConnId: string, avoid: string[] = []): Promise<void> {
+  const { appId, eventId, text, stream } = final;
   const others = (await ctx.backend.presence.list('app', appId)).filter(
     (c) => c.connId !== notConnId && !avoid.includes(c.nodeId),
   );
   for (const other of others) {
-    if (await finalToApp(ctx, other, { appId, eventId, text }, avoid)) return;
+    if (await finalToApp(ctx, other, final, avoid)) return;
   }
-  await ctx.backend.outbox.put(appId, { eventId, text, heldUntil: Date.now() + ctx.limits.finalRetentionMs });
+  await ctx.backend.outbox.put(appId, { eventId, text, heldUntil: Date.now() + ctx.limits.finalRetentionMs, ...(stream ? { stream } : {}) });
   ctx.metrics.finalsHeld.inc();
   ctx.log.info({ event_id: eventId, app_id: appId }, 'final frame held for the next connection');
   // A connection that opened while we looked has already emptied the outbox: empty it again for it.
@@ -96,10 +92,9 @@ export async function flushOutbox(ctx: RelayContext, connId: string, appId: stri
     }
     const piece = await ctx.backend.outbox.take(appId, Date.now());
     if (piece.length === 0) return;
-    for (const final of piece) {
-      if (!ctx.local.get(connId)?.sendFinal(final.eventId, final.text)) {
-        await rerouteFinal(ctx, appId, final.eventId, final.text, connId);
-      }
+    for (const held of piece) {
+      const final = { appId, eventId: held.eventId, text: held.text, stream: held.stream };
+      if (!(await finalToApp(ctx, { connId, nodeId: ctx.nodeId }, final))) await rerouteFinal(ctx, final, connId);
     }
   }
 }

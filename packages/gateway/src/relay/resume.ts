@@ -193,7 +193,7 @@ export async function endStream(ctx: RelayContext, conn: Connection, eventId: st
   }
   closeGate(ctx, conn.id, eventId);
   if (ctx.local.get(conn.id)?.sendFinal(eventId, final)) return;
-  await rerouteFinal(ctx, conn.principal.id, eventId, final, conn.id);
+  await rerouteFinal(ctx, { appId: conn.principal.id, eventId, text: final, stream: end }, conn.id);
 }
 
 export async function resumeEvent(ctx: RelayContext, conn: Connection, frame: ResumeFrame): Promise<void> {

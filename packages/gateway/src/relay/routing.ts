@@ -96,7 +96,7 @@ async function ackSwitch(ctx: RelayContext, connId: string, eventId: string): Pr
 async function finalHere(ctx: RelayContext, message: Extract<BusMessage, { kind: 'app-final' }>): Promise<void> {
   const final = { appId: message.appId, eventId: message.eventId, text: message.text, stream: message.stream };
   if (await finalToApp(ctx, { connId: message.connId, nodeId: ctx.nodeId }, final)) return;
-  await rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId, message.avoid);
+  await rerouteFinal(ctx, final, message.connId, message.avoid);
 }
 
 /**
@@ -113,7 +113,8 @@ export function undelivered(ctx: RelayContext, deadNode: string, message: BusMes
   if (message.kind !== 'app-final') return;
   ctx.log.warn({ dead_node: deadNode, event_id: message.eventId }, 'final frame for a node that is gone; routing it again');
   const avoid = [...(message.avoid ?? []), deadNode];
-  ctx.track('final', rerouteFinal(ctx, message.appId, message.eventId, message.text, message.connId, avoid));
+  const final = { appId: message.appId, eventId: message.eventId, text: message.text, stream: message.stream };
+  ctx.track('final', rerouteFinal(ctx, final, message.connId, avoid));
 }
 
 /** Beats in two node TTLs: the longest a node can stay deaf without being given up for dead. */

@@ -92,7 +92,11 @@ export async function cancelToAgent(ctx: RelayContext, agentConnId: string, even
   ctx.local.get(agentConnId)?.send(agentCancelFrame(eventId), 'control');
 }
 
-/** A final frame for an app connection; `stream` when it goes to the connection the event streams to. */
+/**
+ * A final frame for an app connection, with (`stream`) how many tokens its attempt sent: to the
+ * connection the event streams to, and wherever it goes when that one is gone (another
+ * connection of the app, the outbox), so the connection that takes it gets them first.
+ */
 export interface FinalForApp {
   appId: string;
   eventId: string;

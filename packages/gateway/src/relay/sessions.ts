@@ -57,7 +57,7 @@ export function createSessions(
   const handBack = async (conn: Connection, unflushed: UnflushedFinal[]) => {
     for (const final of unflushed) {
       await ctx.owed.run({ step: 'final', conn: conn.id }, () =>
-        rerouteFinal(ctx, conn.principal.id, final.eventId, final.text, conn.id),
+        rerouteFinal(ctx, { appId: conn.principal.id, eventId: final.eventId, text: final.text }, conn.id),
       );
     }
   };

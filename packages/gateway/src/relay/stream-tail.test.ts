@@ -222,3 +222,35 @@ test('the final arriving while a gap is awaited: the gap and the rest come from 
     await stop();
   }
 });
+
+test.each([
+  ['another connection of the app', true],
+  ['the outbox, emptied into the app’s next connection', false],
+])('a final whose connection closed goes to %s, preceded by its attempt’s recorded tokens', async (_, otherOpen) => {
+  const { n1, n2, agent, app: first, stop } = await twoNodes(() => false);
+  try {
+    const { app, id, token } = await eventFromN2(n1, n2, agent);
+    ['a', 'b'].forEach(token);
+    await until(() => tokensOf(app.frames, id).length === 2);
+    if (!otherOpen) n1.closed(first, []);
+    n2.closed(app, []);
+    ['c', 'd'].forEach(token);
+    n1.received(agent, JSON.stringify({ type: 'reply', event_id: id, content: 'abcd', finish_reason: 'stop' }));
+    let other = first;
+    if (!otherOpen) {
+      await wait(100);
+      other = fakeConnection('n2.2', 'app', 'portal');
+      n2.opened(other);
+    }
+    await until(() => other.frames.some((f) => f.type === 'reply'));
+    expect(tokensOf(other.frames, id)).toEqual([
+      [1, 0, 'a'],
+      [1, 1, 'b'],
+      [1, 2, 'c'],
+      [1, 3, 'd'],
+    ]);
+    expect(other.frames.filter((f) => f.event_id === id).at(-1)).toMatchObject({ type: 'reply', content: 'abcd' });
+  } finally {
+    await stop();
+  }
+});
