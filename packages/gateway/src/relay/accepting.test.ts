@@ -1,4 +1,4 @@
-import { memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { fakeConnection, memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 
 // An event queued while its agent is full is given to the agent by an earlier event's reply,
 // which may come (on any node) while the event's own accept still waits on the store (WAIT for
@@ -39,6 +39,44 @@ test("a queued event delivered before its accept finished: its tokens and reply 
     release();
     await until(() => app.frames.some((f) => f.type === 'reply' && f.event_id === second));
     expect(app.frames.filter((f) => f.event_id === second).map((f) => f.type)).toEqual(['accepted', 'token', 'reply']);
+  } finally {
+    release();
+    await relay.drain();
+  }
+});
+
+test('a resend on a new socket while its requeue waits on the store: the tokens and reply pointed at that socket follow its accepted frame', async () => {
+  const backend = memoryBackend();
+  let release!: () => void;
+  const stalled = new Promise<void>((resolve) => (release = resolve));
+  const enqueue = backend.queue.enqueue.bind(backend.queue);
+  let enqueues = 0;
+  backend.queue.enqueue = async (item) => {
+    // the resend's requeue stalls (WAIT for replicas in a failover), after its stream was pointed here
+    if (++enqueues === 2) await stalled;
+    return enqueue(item);
+  };
+  const { relay } = relayOn(backend);
+  try {
+    const { agent, app } = await openAgentAndApp(relay);
+    const event = JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t2', payload: {}, idempotency_key: 'k1', ref: 'a' });
+    relay.received(app, event);
+    await until(() => agent.frames.some((f) => f.type === 'event'));
+    const id = (agent.frames.find((f) => f.type === 'event') as { event_id: string }).event_id;
+
+    // the app lost its socket before `accepted` reached it, and resends on a new one
+    const again = fakeConnection('n1.3', 'app', 'portal');
+    relay.opened(again);
+    relay.received(again, event);
+    await until(() => enqueues === 2);
+    relay.received(agent, JSON.stringify({ type: 'token', event_id: id, token: 'x' }));
+    relay.received(agent, JSON.stringify({ type: 'reply', event_id: id, content: 'x', finish_reason: 'stop' }));
+    await wait(100);
+    expect(again.frames.filter((f) => f.event_id === id)).toEqual([]); // nothing before its id
+
+    release();
+    await until(() => again.frames.some((f) => f.type === 'reply' && f.event_id === id));
+    expect(again.frames.filter((f) => f.event_id === id).map((f) => f.type)).toEqual(['accepted', 'token', 'reply']);
   } finally {
     release();
     await relay.drain();

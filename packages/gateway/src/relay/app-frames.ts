@@ -112,9 +112,36 @@ async function queueAndAcknowledge(
   await dispatched(ctx, result, record);
 }
 
-/** The app resent after losing its connection: answer as before, and stream to where it is now. */
+/**
+ * The app resent after losing its connection: answer as before, and stream to where it is now.
+ * The event's tokens and final are pointed here before `accepted` is written (requeueing it can
+ * wait on replicas), so they wait behind it, as for a first send (accepting.ts): an app must
+ * not get tokens or a final for an event id it has not been given yet.
+ */
 async function answerResend(ctx: RelayContext, conn: Connection, record: EventRecord, ref: string | undefined): Promise<void> {
-  if (!record.finished && record.appConnId !== conn.id) {
+  // A resend on another socket of this node may be holding them already: that one lets them go.
+  const holding = !record.finished && !ctx.accepting.has(record.id);
+  if (holding) startAccepting(ctx, record.id);
+  let requeued: DispatchResult | undefined;
+  try {
+    requeued = await streamHere(ctx, conn, record);
+    conn.send(acceptedFrame(record, ref), 'control');
+  } finally {
+    if (holding) endAccepting(ctx, record.id);
+  }
+  if (requeued) await dispatched(ctx, requeued);
+  // An ended event's final may have been lost with a node (written to a socket that died with
+  // it): a resend is how the app asks again. Not on a socket that was written it already (the
+  // outbox is emptied into a new socket before its first resend); any other copy, apps dedupe.
+  if (record.finished && record.final !== undefined && !conn.hasSentFinal(record.id)) {
+    conn.sendFinal(record.id, record.final);
+  }
+}
+
+/** Points an unfinished resent event's stream at this connection, and queues it again. */
+async function streamHere(ctx: RelayContext, conn: Connection, record: EventRecord): Promise<DispatchResult | undefined> {
+  if (record.finished) return undefined;
+  if (record.appConnId !== conn.id) {
     await ctx.backend.events.setAppConnection(record.id, conn.id);
     // Tokens are routed by the in-flight copy of the event (no lookup per token), which lives
     // on the node holding the agent's socket: point it at the new connection too.
@@ -129,15 +156,7 @@ async function answerResend(ctx: RelayContext, conn: Connection, record: EventRe
   // The node that recorded the event may have died (or lost Redis) before queueing it: the app
   // never got `accepted` and resent, and the event is in no queue. Queue it; if it is queued
   // already, this only dispatches.
-  const requeued = record.finished ? undefined : await requeue(ctx, record);
-  conn.send(acceptedFrame(record, ref), 'control');
-  if (requeued) await dispatched(ctx, requeued);
-  // An ended event's final may have been lost with a node (written to a socket that died with
-  // it): a resend is how the app asks again. Not on a socket that was written it already (the
-  // outbox is emptied into a new socket before its first resend); any other copy, apps dedupe.
-  if (record.finished && record.final !== undefined && !conn.hasSentFinal(record.id)) {
-    conn.sendFinal(record.id, record.final);
-  }
+  return requeue(ctx, record);
 }
 
 /**

@@ -70,6 +70,7 @@ export type FakeConnection = Connection & { frames: Record<string, unknown>[] };
 /** A socket that keeps, parsed, every frame the core writes to it; it never backs up. */
 export function fakeConnection(id: string, role: Role, principalId: string): FakeConnection {
   const frames: Record<string, unknown>[] = [];
+  const finals = new Set<string>();
   const keep = (text: string) => {
     frames.push(JSON.parse(text) as Record<string, unknown>);
     return true;
@@ -84,8 +85,11 @@ export function fakeConnection(id: string, role: Role, principalId: string): Fak
     send: keep,
     backedUp: () => false,
     whenDrained: () => {},
-    sendFinal: (_eventId, text) => keep(finalOnWire(text)),
-    hasSentFinal: () => false,
+    sendFinal: (eventId, text) => {
+      finals.add(eventId);
+      return keep(finalOnWire(text));
+    },
+    hasSentFinal: (eventId) => finals.has(eventId),
     close: () => {},
   };
 }

@@ -62,8 +62,9 @@ export function openBusSubscriber(target: RedisTarget, publisher: RedisClient, c
  * `cluster` (the node's publisher) sends the channel's SPUBLISHes to, so the node's own probe
  * checks exactly that pair. It does not reconnect: a node that died or lost the slot may not
  * serve it when back, so the bus makes a new one, found the same way, once this one ends. Not
- * ioredis' own sharded subscribers (`shardedSubscribers`): after a primary's failover under load
- * they were seen to leave a node deaf to its channel through dozens of fresh clients.
+ * ioredis' own sharded subscribers (`shardedSubscribers`): one cluster client per resubscribe,
+ * each learning the slots before it subscribes, took long enough for messages to fall into the
+ * change, and where it subscribes is its own view of the slots, not the publisher's.
  */
 function connectShardSubscriber(cluster: Cluster, seed: string, channel: string): Redis {
   // Before the cluster client has learnt the slots, a seed: its MOVED makes the bus try again.
