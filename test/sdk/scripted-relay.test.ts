@@ -1,6 +1,6 @@
 /**
  * Protocol edge cases a real node cannot be made to produce on demand, against a scripted relay:
- * answers out of order, a final before the `accepted` it belongs to, duplicate finals, a
+ * answers out of order, a final (or tokens) before the `accepted` it belongs to, duplicate finals, a
  * redelivery of an event already answered or still running, live tokens racing a resume's
  * replay, a refused resume, JSON pings both ways, a relay that goes silent, and how the token
  * and subprotocol travel.
@@ -93,6 +93,26 @@ test('a final that arrives before the accepted of a resend is kept for it, not r
   await expect(handle.reply).resolves.toMatchObject({ content: 'answered while you were away' });
   expect(await texts(handle.tokens)).toEqual(['1.0 answered ', '1.1 while you were away']);
   expect(orphans).toEqual([]);
+});
+
+test('a send whose tokens and final came before its accepted, on the same socket (its first try refused after the relay recorded it): the handle resumes, and the replay brings the tokens before the final', async () => {
+  const client = app();
+  const sending = client.send('athena', 'portal:t', {});
+  const conn = await relay.waitFor(() => relay.connections[0]?.frames[0] && relay.connections[0]);
+  const ref = (conn.frames[0] as Frame).ref as string;
+  send(conn, relayFrames.token('evt_ahead', 0, 'a'));
+  send(conn, relayFrames.token('evt_ahead', 1, 'b'));
+  send(conn, relayFrames.reply('evt_ahead', 'ab'));
+  send(conn, relayFrames.accepted(ref, 'evt_ahead'));
+  const handle = await sending;
+  const [resume, barrier] = await relay.waitFor(() => conn.frames.length === 3 && (conn.frames.slice(1) as [Frame, Frame]));
+  expect(resume).toEqual({ type: 'resume', event_id: 'evt_ahead', ref: expect.any(String) });
+  send(conn, relayFrames.resumed(resume.ref as string, 'evt_ahead', 0));
+  send(conn, relayFrames.token('evt_ahead', 0, 'a'));
+  send(conn, relayFrames.token('evt_ahead', 1, 'b'));
+  send(conn, relayFrames.agents(barrier.ref as string));
+  await expect(handle.reply).resolves.toMatchObject({ content: 'ab' });
+  expect(await texts(handle.tokens)).toEqual(['1.0 a', '1.1 b']);
 });
 
 test("live tokens that reach a resumed socket before the `resumed` are dropped: the replay brings them, in order", async () => {

@@ -104,6 +104,10 @@ class AppClient:
         self._handles: dict[str, EventHandle] = {}
         self._finished: RecentDict[str, bool] = RecentDict(REMEMBERED_FINALS)
         self._unclaimed: dict[str, dict[str, Any]] = {}
+        #: Events whose tokens came before any ``accepted`` named them (dropped then): a send
+        #: whose first try was refused after the relay recorded it, streaming before the retry's
+        #: ``accepted``. The handle that the ``accepted`` makes resumes, so the replay brings them.
+        self._streamed_ahead: RecentDict[str, bool] = RecentDict(REMEMBERED_FINALS)
         self._cancels: dict[str, list[asyncio.Future[bool]]] = {}
         #: Events resumed on the current socket (see resume.py): finals are held until their
         #: barrier is answered.
@@ -274,6 +278,10 @@ class AppClient:
         if handle is None or handle.done or held is None or not RelayError.from_frame(frame).retryable:
             if handle is not None:
                 handle._replaying = False
+            # no replay is coming: a final held for it settles now
+            self._resuming.pop(event_id, None)
+            if held is not None and held.final is not None:
+                self._finish(held.final)
             return
         held.barrier = ""
         epoch = self._epoch
@@ -315,9 +323,12 @@ class AppClient:
     async def _on_frame(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
         if kind == "token":
-            handle = self._handles.get(frame.get("event_id", ""))
+            event_id = frame.get("event_id", "")
+            handle = self._handles.get(event_id)
             if handle is not None:
                 handle._token(frame)
+            elif event_id not in self._finished:
+                self._streamed_ahead.set(event_id, True)
             return
         if kind == "reply":
             self._finish(frame)
@@ -368,10 +379,13 @@ class AppClient:
             handle = EventHandle(frame, self.cancel)
             request.handle = handle
             self._handles[handle.event_id] = handle
-            if request.sockets > 1:
+            early = self._unclaimed.pop(handle.event_id, None)
+            ahead = self._streamed_ahead.pop(handle.event_id) is not None
+            # Accepted on an earlier socket too, perhaps; or the event streamed (or ended) before
+            # this ``accepted``: the resume replays its tokens, and an early final waits for it.
+            if request.sockets > 1 or ahead or early is not None:
                 await self._resume([handle])
             request.future.set_result(handle)
-            early = self._unclaimed.pop(handle.event_id, None)
             if early is not None:
                 self._finish(early)
             self._release_unclaimed()

@@ -26,6 +26,9 @@ class RecentDict(Generic[K, V]):
     def get(self, key: K) -> Optional[V]:
         return self._items.get(key)
 
+    def pop(self, key: K) -> Optional[V]:
+        return self._items.pop(key, None)
+
     def __contains__(self, key: object) -> bool:
         return key in self._items
 

@@ -207,6 +207,33 @@ def test_a_final_that_overtakes_the_resends_accepted_is_claimed_by_its_send() ->
     run(main)
 
 
+def test_tokens_and_final_that_came_before_the_accepted_on_the_same_socket_come_back_by_resume() -> None:
+    """A first try refused after the relay recorded the event: it streamed, and ended, on this
+    socket before the retry's `accepted` named it. The handle resumes, and the replay brings the
+    tokens before the final."""
+
+    async def main() -> None:
+        async with ScriptedRelay() as relay, app(relay) as client:
+            sending = asyncio.ensure_future(client.send("athena", "t", {}))
+            s = await relay.accept()
+            sent = await s.next("event")
+            await s.send(token("ah", 0, 1))
+            await s.send(token("ead", 1, 1))
+            await s.send(reply(content="ahead"))
+            await s.send(accepted(sent))
+            handle = await sending
+            await s.next("resume")
+            barrier = await s.next("discover")
+            await s.send({"type": "resumed", "event_id": "evt_1", "attempt": 1, "from_seq": 0, "ref": "sdk-resume:evt_1"})
+            await s.send(token("ah", 0, 1))
+            await s.send(token("ead", 1, 1))
+            await s.send({"type": "agents", "agents": [], "ref": barrier["ref"]})
+            assert (await handle.reply())["content"] == "ahead"
+            assert [t async for t in handle.tokens()] == ["ah", "ead"]
+
+    run(main)
+
+
 def test_tokens_of_a_new_attempt_follow_a_Restart_and_replayed_ones_are_dropped() -> None:
     async def main() -> None:
         async with ScriptedRelay() as relay, app(relay) as client:

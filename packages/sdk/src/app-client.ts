@@ -116,6 +116,12 @@ class AppClientImpl implements AppClient {
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Finals that arrived before the `accepted` of a resend they may belong to. */
   private readonly unclaimed = new Map<string, FinalOutcome>();
+  /**
+   * Events whose tokens arrived before any `accepted` named them (dropped then): a send whose
+   * first try failed after the relay recorded it, streaming before the retry's `accepted`. The
+   * handle that the `accepted` makes resumes, so the replay brings them back.
+   */
+  private readonly streamedAhead = new RecentMap<string, true>(REMEMBERED_FINALS);
   private refs = 0;
 
   constructor(options: ClientOptions) {
@@ -197,11 +203,14 @@ class AppClientImpl implements AppClient {
             pending.awaitingAccept = false;
             handle = new EventHandleImpl(answer, (h) => this.cancel(h));
             this.handles.set(answer.event_id, { handle, ref });
-            // Accepted on an earlier socket too, perhaps: tokens went there, or nowhere, meanwhile.
-            if ((pending.writes ?? 0) > 1) this.resume([handle]);
-            resolve(handle);
             const early = this.unclaimed.get(answer.event_id);
             this.unclaimed.delete(answer.event_id);
+            const ahead = this.streamedAhead.delete(answer.event_id);
+            // Accepted on an earlier socket too, perhaps: tokens went there, or nowhere, meanwhile.
+            // Or the event streamed (or ended) before this `accepted`: its tokens were dropped.
+            // The resume replays them; a final that came early waits for that replay.
+            if ((pending.writes ?? 0) > 1 || ahead || early) this.resume([handle]);
+            resolve(handle);
             if (early) this.finish(early);
             this.releaseUnclaimed();
             return false; // resent on reconnects until its final arrives
@@ -316,6 +325,9 @@ class AppClientImpl implements AppClient {
     const entry = this.resuming.get(frame.event_id);
     if (!handle || handle.settled || !RelayError.fromFrame(frame).retryable || !entry) {
       if (handle) handle.replaying = false;
+      // no replay is coming: a final held for it settles now
+      this.resuming.delete(frame.event_id);
+      if (entry?.final) this.finish(entry.final);
       return;
     }
     entry.barrier = '';
@@ -340,6 +352,7 @@ class AppClientImpl implements AppClient {
       case 'token': {
         const handle = this.handles.get(frame.event_id)?.handle;
         if (handle && !handle.replaying) handle.token(frame.token, frame.seq, frame.attempt);
+        else if (!handle && !this.finished.has(frame.event_id)) this.streamedAhead.set(frame.event_id, true);
         return;
       }
       case 'reply':
