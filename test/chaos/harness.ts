@@ -154,6 +154,14 @@ function poolSocket(pool: NodePool, onFrame: (frame: Frame) => void, onJunk: (te
       const target = new URL(url);
       target.host = new URL(pool.pickUrl()).host;
       super(target.toString(), protocols, options);
+      const socket = `socket ${++sockets} (node :${target.port})`;
+      const send = this.send.bind(this) as (data: unknown, ...rest: unknown[]) => void;
+      Object.assign(this, {
+        send: (data: unknown, ...rest: unknown[]) => {
+          noteOnWire(socket, 'sent', String(data));
+          send(data, ...rest);
+        },
+      });
       this.on('message', (data: WebSocket.RawData) => {
         const text = data.toString();
         let frame: unknown;
@@ -163,11 +171,36 @@ function poolSocket(pool: NodePool, onFrame: (frame: Frame) => void, onJunk: (te
           onJunk(`${(err as Error).message}: ${text.slice(0, 200)}`);
           return;
         }
+        noteOnWire(socket, 'got', text);
         onFrame(frame as Frame);
       });
     }
   }
   return PoolSocket as unknown as WebSocketConstructor;
+}
+
+/**
+ * Per event id, each frame that a socket of the test sent or got for it, in order, with the
+ * socket and its node: printed beside a stream that does not spell its answer, it shows where
+ * the stream went astray (a frame before the `accepted`, a final without its tokens).
+ */
+const onWire = new Map<string, string[]>();
+const wireStart = Date.now();
+let sockets = 0;
+
+function noteOnWire(socket: string, way: 'sent' | 'got', text: string): void {
+  let frame: Frame;
+  try {
+    frame = JSON.parse(text) as Frame;
+  } catch {
+    return;
+  }
+  if (typeof frame.event_id !== 'string') return;
+  const at = [frame.ref, frame.code, frame.attempt === undefined ? undefined : `attempt ${String(frame.attempt)}`, frame.seq === undefined ? undefined : `seq ${String(frame.seq)}`];
+  const line = `${Date.now() - wireStart} ms ${socket} ${way} ${String(frame.type)} ${at.filter((x) => x !== undefined).join(' ')}`;
+  const lines = onWire.get(frame.event_id) ?? [];
+  lines.push(line);
+  onWire.set(frame.event_id, lines);
 }
 
 /** What an agent answers to an app's payload: three tokens, and their concatenation as content. */
@@ -351,7 +384,10 @@ export class ChaosApp {
       }
       problems.push(...streamProblems(e, expected));
       if (spells(e.streamed, expected)) this.spelled += 1;
-      else problems.push(`${e.eventId}'s last attempt does not spell its answer: streamed ${JSON.stringify(e.streamed)}`);
+      else {
+        const wire = (onWire.get(e.eventId as string) ?? []).map((line) => `\n    ${line}`).join('');
+        problems.push(`${e.eventId}'s last attempt does not spell its answer: streamed ${JSON.stringify(e.streamed)}; on the wire:${wire}`);
+      }
     }
     let finalsRaw = 0;
     for (const [eventId, finals] of this.finals) {
