@@ -33,11 +33,13 @@ beforeAll(async () => {
     env: { REDIS_CLUSTER_URLS: cluster.seeds, RELAY_REDIS_PREFIX: cluster.prefix, RELAY_REDIS_MIN_REPLICAS: '1' },
   });
 }, 60_000);
+// Draining the relay may take its whole grace (10 s) after two failovers, and a primary stopped
+// with SIGTERM waits up to 10 s for its replica: more than the default 30 s on a loaded machine.
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await relay?.stop();
   await cluster?.stop();
-});
+}, 60_000);
 
 test("events accepted before their agent's shard primary dies are all delivered after the failover, each answered once", async () => {
   const app = await TestClient.connect(relay.url, 'app', tokens.portal);
