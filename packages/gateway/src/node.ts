@@ -18,7 +18,7 @@ export interface RelayNode {
   readonly metrics: Metrics;
   /**
    * Graceful stop: readiness fails, new upgrades are refused, sockets close with 1001, work in
-   * progress finishes, then the backend closes. Resolves within `config.shutdownGraceMs`.
+   * progress finishes, then the backend closes: each within `config.shutdownGraceMs`.
    */
   stop(): Promise<void>;
 }
@@ -87,7 +87,9 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
         const outcome = await Promise.race([relay.drain(), grace]);
         if (outcome === 'timeout') log.warn('grace period over with work still running');
         server.stopListening();
-        await backend.close();
+        // Bounded too: a store that cannot be reached must not keep the process from exiting.
+        const closing = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref());
+        if ((await Promise.race([backend.close(), closing])) === 'timeout') log.warn('backend did not close in time; exiting anyway');
         log.info('stopped');
       })();
       return stopping;

@@ -119,7 +119,10 @@ export function createRedisBus(
         // only once Redis has stayed unwritable a while is it handed over as unheard.
         const failed = failures.get(nodeId) ?? 0;
         const wait = PUBLISH_RETRY_MS[failed];
-        if (closing || wait === undefined) {
+        // Closing: what cannot go now is dropped. Handed over as unheard, it would be routed
+        // again through this bus, which is failing, and close would never end.
+        if (closing) return;
+        if (wait === undefined) {
           failures.delete(nodeId);
           for (const message of messages) undelivered?.(nodeId, message);
           return;
