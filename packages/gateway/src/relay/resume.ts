@@ -134,9 +134,7 @@ async function fillGap(ctx: RelayContext, conn: Connection, eventId: string, gat
       await sleep(GAP_POLL_MS[Math.min(polls++, GAP_POLL_MS.length - 1)] as number);
       continue;
     }
-    const event = { id: eventId, agentId: agentId as string };
-    tokens.forEach((token, i) => conn.send(appTokenFrame(event, token, after + 1 + i, next.attempt), 'control'));
-    if (tokens.length > 0) ctx.metrics.tokensRefilled.inc(tokens.length);
+    refill(ctx, conn, { id: eventId, agentId: agentId as string }, tokens, after + 1, next.attempt);
     if (tokens.length < missing) {
       ctx.metrics.tokensDropped.inc({ reason: 'lost' }, missing - tokens.length);
       ctx.log.warn({ event_id: eventId, conn: conn.id, missing: missing - tokens.length }, 'tokens lost on the way were not in the record in time; the app can resume them');
@@ -155,6 +153,20 @@ async function fillGap(ctx: RelayContext, conn: Connection, eventId: string, gat
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Recorded tokens of an attempt, from seq `from` on, as control frames: a replay or a refill
+ * dropped for backpressure would be a gap the app cannot see.
+ */
+function sendRecorded(conn: Connection, event: { id: string; agentId: string }, tokens: string[], from: number, attempt: number): void {
+  tokens.forEach((token, i) => conn.send(appTokenFrame(event, token, from + i, attempt), 'control'));
+}
+
+/** Recorded tokens written in place of live frames that went astray, and counted. */
+function refill(ctx: RelayContext, conn: Connection, event: { id: string; agentId: string }, tokens: string[], from: number, attempt: number): void {
+  sendRecorded(conn, event, tokens, from, attempt);
+  if (tokens.length > 0) ctx.metrics.tokensRefilled.inc(tokens.length);
+}
 
 /** The event's final is going to the connection: after it, nothing of the event is. */
 export function closeGate(ctx: RelayContext, connId: string, eventId: string): void {
@@ -184,9 +196,7 @@ export async function endStream(ctx: RelayContext, conn: Connection, eventId: st
     const after = gate.attempt === end.attempt ? gate.seq : -1;
     try {
       const tail = (await ctx.backend.streams.read(eventId, end.agentId, end.attempt, after)).slice(0, end.tokens - after - 1);
-      const event = { id: eventId, agentId: end.agentId };
-      tail.forEach((token, i) => conn.send(appTokenFrame(event, token, after + 1 + i, end.attempt), 'control'));
-      if (tail.length > 0) ctx.metrics.tokensRefilled.inc(tail.length);
+      refill(ctx, conn, { id: eventId, agentId: end.agentId }, tail, after + 1, end.attempt);
     } catch (err) {
       ctx.log.warn({ err, event_id: eventId, conn: conn.id }, 'could not read the tail of a stream before its final; sending the final');
     }
@@ -215,8 +225,7 @@ export async function resumeEvent(ctx: RelayContext, conn: Connection, frame: Re
     const tokens = await streams.read(record.id, record.agentId, attempt, after);
     if (!ctx.local.has(conn.id)) return;
     conn.send(resumedFrame(record.id, attempt, after + 1, frame.ref), 'control');
-    // as control frames: a replay dropped for backpressure would be a gap the app cannot see
-    tokens.forEach((token, i) => conn.send(appTokenFrame(record, token, after + 1 + i, attempt), 'control'));
+    sendRecorded(conn, record, tokens, after + 1, attempt);
     gate.attempt = attempt;
     gate.seq = after + tokens.length;
     gate.replaying = false;

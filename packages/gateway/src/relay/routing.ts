@@ -15,7 +15,7 @@ import type { Kicks } from './kick';
 import { followApp } from './lifecycle';
 import type { Liveness } from './liveness';
 import { pongFrame } from './outbound';
-import { cancelToAgent, eventToAgent, finalToApp, tokenToApp } from './send-to';
+import { cancelToAgent, eventToAgent, finalToApp, tokenToApp, type FinalForApp } from './send-to';
 
 // Where each inbound frame and bus message goes. Pings are answered at once; the rest is queued
 // behind the socket's earlier frames (frame-queue.ts), an agent's behind those of the same event.
@@ -94,7 +94,7 @@ async function ackSwitch(ctx: RelayContext, connId: string, eventId: string): Pr
 
 /** A final frame sent here for a socket of this node; if that socket is gone, it goes on. */
 async function finalHere(ctx: RelayContext, message: Extract<BusMessage, { kind: 'app-final' }>): Promise<void> {
-  const final = { appId: message.appId, eventId: message.eventId, text: message.text, stream: message.stream };
+  const final = finalOf(message);
   if (await finalToApp(ctx, { connId: message.connId, nodeId: ctx.nodeId }, final)) return;
   await rerouteFinal(ctx, final, message.connId, message.avoid);
 }
@@ -113,7 +113,7 @@ export function undelivered(ctx: RelayContext, deadNode: string, message: BusMes
   if (message.kind !== 'app-final') return;
   ctx.log.warn({ dead_node: deadNode, event_id: message.eventId }, 'final frame for a node that is gone; routing it again');
   const avoid = [...(message.avoid ?? []), deadNode];
-  const final = { appId: message.appId, eventId: message.eventId, text: message.text, stream: message.stream };
+  const final = finalOf(message);
   ctx.track('final', rerouteFinal(ctx, final, message.connId, avoid));
 }
 
@@ -148,4 +148,9 @@ export function createRedeliveries(ctx: RelayContext): Redeliveries {
       timers.clear();
     },
   };
+}
+
+/** The final an `app-final` message carries, to hand on. */
+function finalOf(message: Extract<BusMessage, { kind: 'app-final' }>): FinalForApp {
+  return { appId: message.appId, eventId: message.eventId, text: message.text, stream: message.stream };
 }
