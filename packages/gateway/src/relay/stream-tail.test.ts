@@ -104,6 +104,15 @@ async function eventFromN2(n1: Relay, n2: Relay, agent: FakeConnection) {
   return { app, id, token };
 }
 
+/** Makes the backend's stream reads fail (Redis is down) while `down()` holds. */
+const failReadsWhile = (down: () => boolean) => (backend: Backend) => {
+  const read = backend.streams.read.bind(backend.streams);
+  backend.streams.read = async (...args) => {
+    if (down()) throw new Error('Redis is down');
+    return read(...args);
+  };
+};
+
 const counted = async (metrics: Metrics, name: string, labels = '') =>
   Number((await metrics.registry.metrics()).split('\n').find((l) => l.startsWith(`${name}${labels} `))?.split(' ')[1] ?? 0);
 
@@ -157,13 +166,7 @@ test('a gap never recorded (the store down past two node TTLs): the later tokens
   let storeDown = true;
   const { n1, n2, agent, metrics, stop } = await twoNodes(
     (m) => m.kind === 'app-token' && m.seq === 1,
-    (backend) => {
-      const read = backend.streams.read.bind(backend.streams);
-      backend.streams.read = async (...args) => {
-        if (storeDown) throw new Error('Redis is down');
-        return read(...args);
-      };
-    },
+    failReadsWhile(() => storeDown),
   );
   try {
     const { app, id, token } = await eventFromN2(n1, n2, agent);
@@ -196,13 +199,7 @@ test('the final arriving while a gap is awaited: the gap and the rest come from 
       if (m.kind === 'app-final') storeDown = false;
       return m.kind === 'app-token' && m.seq === 1;
     },
-    (backend) => {
-      const read = backend.streams.read.bind(backend.streams);
-      backend.streams.read = async (...args) => {
-        if (storeDown) throw new Error('Redis is down');
-        return read(...args);
-      };
-    },
+    failReadsWhile(() => storeDown),
   );
   try {
     const { app, id, token } = await eventFromN2(n1, n2, agent);
