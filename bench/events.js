@@ -26,6 +26,7 @@ const HELP = `npm run bench:events -- [options]
   --redis-server P  redis-server binary                               (redis-server)
   --json            print the figures as one JSON object instead
   --cpu-prof DIR    run the node with node --cpu-prof into DIR (node.cpuprofile)
+  --log-level L     the node's LOG_LEVEL                              (info)
 `;
 
 /** @param {string | undefined} dir */
@@ -47,6 +48,7 @@ function options() {
       'redis-server': { type: 'string' },
       json: { type: 'boolean' },
       'cpu-prof': { type: 'string' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -70,6 +72,7 @@ function options() {
     redisServer: values['redis-server'] ?? 'redis-server',
     json: values.json ?? false,
     cpuProf: values['cpu-prof'],
+    logLevel: values['log-level'] ?? 'info',
   };
 }
 
@@ -113,7 +116,7 @@ async function main() {
   const { pairs, file } = registry(o.n, o.inflight);
   const registryFile = path.join(dir, 'registry.json');
   writeRegistry(registryFile, file);
-  const node = await startGateway({ name: 'node', dir, redisUrl: redis.url, prefix: `bench-${randomBytes(3).toString('hex')}`, registryFile, logLevel: 'info', nodeArgs: cpuProfArgs(o.cpuProf) });
+  const node = await startGateway({ name: 'node', dir, redisUrl: redis.url, prefix: `bench-${randomBytes(3).toString('hex')}`, registryFile, logLevel: o.logLevel, nodeArgs: cpuProfArgs(o.cpuProf) });
   log(`redis ${redisVersion} at ${redis.url}${o.aof ? ' (AOF, fsync always)' : ''}; node ${node.url}; logs in ${dir}`);
 
   /**
@@ -185,7 +188,7 @@ async function main() {
     [
       '',
       `Events against jobs, ${result.date}; ${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
-      `Relay: one node, ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens + a reply each; BullMQ: ${o.n * o.inflight} jobs in flight, worker concurrency ${o.n * o.inflight}, in this process`,
+      `Relay: one node, ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens + a reply each; BullMQ: ${o.n * o.inflight} jobs in flight, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}`,
       `${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured each. Everything shares the cores: CPU per event is the figure to compare.`,
       '',
       row('', 'relay', 'bullmq'),

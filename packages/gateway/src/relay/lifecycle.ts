@@ -26,7 +26,9 @@ export function eventAccepted(ctx: RelayContext, record: EventRecord, conn: Conn
   if (queuedFor) ctx.note(record.id, { at: record.acceptedAt, kind: 'queued', node: ctx.nodeId, reason: queuedFor });
   ctx.metrics.eventsAccepted.inc({ agent: record.agentId });
   ctx.activity.accepted(record);
-  ctx.log.info(
+  // The happy path's lines are debug: at info they cost about a fifth of a node's CPU per event
+  // (docs/benchmarks.md), and each event's steps are in its timeline anyway.
+  ctx.log.debug(
     { event_id: record.id, agent_id: record.agentId, app_id: record.appId, queued: record.queued, conn: conn.id },
     'event accepted',
   );
@@ -39,7 +41,7 @@ export function eventDelivered(ctx: RelayContext, event: EventRecord, conn: Conn
   ctx.metrics.deliveries.inc({ attempt: attempt === 1 ? '1' : 'retry' });
   ctx.metrics.deliveryLatency.observe(secondsSince(event.acceptedAt));
   ctx.activity.delivered(event, attempt);
-  ctx.log.info({ event_id: event.id, agent_id: event.agentId, app_id: event.appId, conn: conn.id, attempt }, 'event delivered');
+  ctx.log.debug({ event_id: event.id, agent_id: event.agentId, app_id: event.appId, conn: conn.id, attempt }, 'event delivered');
 }
 
 /**
@@ -77,7 +79,7 @@ export function eventEnded(ctx: RelayContext, event: EventRecord, outcome: Outco
     ctx.metrics.timeToReply.observe({ agent: event.agentId }, secondsSince(event.acceptedAt));
     ctx.activity.ended(event, `reply_${outcome.reply}`);
     ctx.note(event.id, { at: Date.now(), kind: 'final', node: ctx.nodeId, outcome: 'reply', finishReason: outcome.reply });
-    ctx.log.info({ ...ids, finish_reason: outcome.reply }, 'event answered');
+    ctx.log.debug({ ...ids, finish_reason: outcome.reply }, 'event answered');
     return;
   }
   ctx.metrics.eventsFinished.inc({ outcome: outcome.code });
