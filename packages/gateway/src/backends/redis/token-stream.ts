@@ -24,7 +24,11 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
   let closed = false;
   let enqueuedCount = 0;
   let writtenCount = 0;
-  /** The last batch failed: writes are being retried, and `flushed(true)` fails at once meanwhile. */
+  /**
+   * The last batch failed: writes are being retried. `flushed(true)` tries them again at once
+   * instead of waiting for the retry timer, so a reply that comes right after the store is back
+   * is not refused for an outage that is over; with the store still down that try fails fast.
+   */
   let failing = false;
   const waiters: Array<{ upTo: number; resolve: () => void; reject?: (err: Error) => void }> = [];
   const refused = () => new Error('token stream records could not be written; retrying');
@@ -39,6 +43,13 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
     };
     if (delayMs === 0) setImmediate(go);
     else timer = setTimeout(go, delayMs);
+  };
+  const retryNow = () => {
+    if (writing || closed) return;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    scheduled = false;
+    schedule();
   };
   const push = (write: Write) => {
     queued.push(write);
@@ -115,7 +126,7 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
     flushed(failFast = false) {
       if (writtenCount >= enqueuedCount) return Promise.resolve();
       if (!failFast) return new Promise((resolve) => waiters.push({ upTo: enqueuedCount, resolve }));
-      if (failing) return Promise.reject(refused());
+      if (failing) retryNow();
       return new Promise((resolve, reject) => waiters.push({ upTo: enqueuedCount, resolve, reject }));
     },
     async attempt(eventId, agentId) {
