@@ -3,7 +3,8 @@ import { eventFrame } from '../support/client';
 import { useRelay } from '../support/relay-fixture';
 
 describe.each(backendsUnderTest())('streaming a reply ($name backend)', (backend) => {
-  const r = useRelay(backend);
+  // debug: the per-event lines are the ones that name events, and must not carry their payloads
+  const r = useRelay(backend, { env: { LOG_LEVEL: 'debug' } });
 
   test('app event → agent tokens in order → one final reply with both answer fields', async () => {
     const agent = await r.connect('athena');

@@ -104,7 +104,7 @@ export const ENV = {
     help: 'Token frames to a socket with more unsent bytes than this are dropped (below RELAY_MAX_BUFFERED_BYTES)',
   },
   RELAY_MAX_BUFFERED_BYTES: { group: 'buffers', default: '4194304', min: 65536, help: 'A socket with more unsent bytes than this is closed (1013)' },
-  LOG_LEVEL: { group: 'logging', default: 'info', help: 'pino level: trace, debug, info, warn, error, fatal, silent' },
+  LOG_LEVEL: { group: 'logging', default: 'info', help: 'pino level: trace, debug, info, warn, error, fatal, silent (`debug` adds a line per event accepted, delivered and answered)' },
 } as const satisfies Record<string, Setting>;
 
 export type EnvName = keyof typeof ENV;
