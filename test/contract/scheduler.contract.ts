@@ -64,9 +64,10 @@ export function schedulerContract(name: string, create: () => Promise<SchedulerU
       const task = expire();
       const marker = expire();
       // Far enough ahead that the second schedule comes before the first is due, even where
-      // scheduling is slow (a loaded machine, a Redis Cluster's lanes each set up on first use):
+      // scheduling is slow (a loaded machine, a Redis Cluster's lanes each set up on first use, which
+      // took over a second for three schedules in a CI run):
       // scheduled again once it has run, a task rightly runs again.
-      const at = Date.now() + 1_000;
+      const at = Date.now() + 3_000;
       await under.scheduler.at(at, task);
       await under.scheduler.at(at + 50, task);
       await under.scheduler.at(at + 300, marker);
