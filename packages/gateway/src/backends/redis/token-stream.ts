@@ -44,9 +44,10 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
     if (delayMs === 0) setImmediate(go);
     else timer = setTimeout(go, delayMs);
   };
+  /** Brings a pending retry forward; a write under way or about to start is already that try. */
   const retryNow = () => {
-    if (writing || closed) return;
-    if (timer) clearTimeout(timer);
+    if (!timer) return;
+    clearTimeout(timer);
     timer = undefined;
     scheduled = false;
     schedule();
