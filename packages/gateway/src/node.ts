@@ -76,6 +76,9 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
   );
 
   let stopping: Promise<void> | undefined;
+  /** `work`'s outcome, or 'timeout' once the shutdown grace has passed. */
+  const withinGrace = <T>(work: Promise<T>) =>
+    Promise.race([work, new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref())]);
   return {
     port,
     relay,
@@ -83,13 +86,10 @@ export async function startRelayNode({ config, registry, log }: NodeDeps): Promi
     stop() {
       stopping ??= (async () => {
         log.info({ grace_ms: config.shutdownGraceMs }, 'draining');
-        const grace = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref());
-        const outcome = await Promise.race([relay.drain(), grace]);
-        if (outcome === 'timeout') log.warn('grace period over with work still running');
+        if ((await withinGrace(relay.drain())) === 'timeout') log.warn('grace period over with work still running');
         server.stopListening();
         // Bounded too: a store that cannot be reached must not keep the process from exiting.
-        const closing = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref());
-        if ((await Promise.race([backend.close(), closing])) === 'timeout') log.warn('backend did not close in time; exiting anyway');
+        if ((await withinGrace(backend.close())) === 'timeout') log.warn('backend did not close in time; exiting anyway');
         log.info('stopped');
       })();
       return stopping;
