@@ -33,7 +33,7 @@ function newEvent(overrides: Partial<NewEvent> = {}): NewEvent {
  * retention; the payload is not what keeps it.
  */
 export function eventStoreContract(name: string, create: () => Promise<EventStoreUnderTest>) {
-  describe(`EventStore idempotency contract (${name})`, () => {
+  describe(`EventStore contract: idempotency and accept order (${name})`, () => {
     let store: EventStoreUnderTest;
     beforeEach(async () => {
       store = await create();
@@ -77,6 +77,16 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       const next = await events.append(newEvent(), 'k-2', keyTtlMs);
       expect(next.duplicate).toBe(false);
       expect(next.record.id).not.toBe(first.record.id);
+    });
+
+    test('events appended by calls made one after another get orders in call order, not in the order their writes finish', async () => {
+      const { events } = store;
+      // Interleaved with keys (whose claim is a further step) and without, so their writes
+      // finish in another order than they were called.
+      const calls = Array.from({ length: 40 }, (_, n) => events.append(newEvent(), n % 3 === 0 ? `k-order-${n}` : undefined, 60_000));
+      const orders = (await Promise.all(calls)).map(({ record }) => record.order);
+      expect(orders).toEqual([...orders].sort((a, b) => a - b));
+      expect(new Set(orders).size).toBe(orders.length);
     });
 
     test('a waiting event keeps its payload; a finished one is read back without it', async () => {

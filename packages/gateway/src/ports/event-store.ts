@@ -80,6 +80,11 @@ export interface EventStore {
    * Records a new event, or, when `idempotencyKey` was used by the same app within
    * `idempotencyTtlMs`, returns the event first recorded under it, also when that event has
    * ended (with its `final`). Atomic per key.
+   *
+   * The event's `order` (its place in the agent's accept order) is taken as `append` is called,
+   * before it first yields: events of one agent appended by calls made one after another get
+   * orders in call order, however their writes finish. That is what lets one socket's events be
+   * accepted concurrently and still queue in the order the app sent them (accept-turns.ts).
    */
   append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number): Promise<AppendResult>;
   /**

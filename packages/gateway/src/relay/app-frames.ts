@@ -13,6 +13,7 @@ import { dispatched } from './delivery';
 import { eventAccepted, finishWithError, followApp } from './lifecycle';
 import { acceptedFrame, agentsFrame, finalOnWire } from './outbound';
 import { endAccepting, startAccepting } from './accepting';
+import type { AcceptTurn } from './accept-turns';
 import { RelayError } from './relay-error';
 import { retryDelay } from './retry';
 
@@ -21,6 +22,7 @@ import { retryDelay } from './retry';
  * only then acknowledged with `accepted`. This node delivers it after the acknowledgement, and
  * what an agent sends for it before then (another node gave it out) waits behind it
  * (accepting.ts), so the app never sees tokens for an event id it has not been given yet.
+ * A socket's events are accepted concurrently, in the order accept-turns.ts keeps.
  */
 export async function acceptEvent(
   ctx: RelayContext,
@@ -28,6 +30,23 @@ export async function acceptEvent(
   frame: AppEventFrame,
   payloadRaw: string,
 ): Promise<void> {
+  const turn = ctx.acceptTurns.take(conn, frame.agent_id, sessionKey(frame.agent_id, frame.thread_id));
+  try {
+    await accept(ctx, conn, frame, payloadRaw, turn);
+    turn.answered();
+  } catch (err) {
+    turn.end(); // a failed accept holds up nothing but the socket's next answer
+    await turn.answerAfter;
+    // The frame queue writes the error as this rejects, before the next macrotask: the
+    // socket's next event answers after it.
+    setImmediate(turn.answered);
+    throw err;
+  } finally {
+    turn.end();
+  }
+}
+
+async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame, payloadRaw: string, turn: AcceptTurn): Promise<void> {
   const appId = conn.principal.id;
   const { backend } = ctx;
   const [agent, app] = await Promise.all([backend.registry.agent(frame.agent_id), backend.registry.app(appId)]);
@@ -42,11 +61,16 @@ export async function acceptEvent(
   // was. (`append` below still catches a resend racing the first send.)
   if (frame.idempotency_key !== undefined) {
     const seen = await backend.events.findByKey(appId, frame.idempotency_key, now);
-    if (seen) return answerResend(ctx, conn, seen, frame.ref);
+    if (seen) return answerResend(ctx, conn, seen, frame.ref, turn);
   }
   // The queue cap before the rate limiter, so an event refused for a full queue does not use
   // up the app's rate budget.
-  if ((await backend.queue.waiting(agent.id)) >= agent.maxQueue) {
+  let waiting = await backend.queue.waiting(agent.id);
+  if (waiting < agent.maxQueue && turn.mayCrowd(waiting, agent.maxQueue)) {
+    await turn.earlierPlacesTaken;
+    waiting = await backend.queue.waiting(agent.id);
+  }
+  if (waiting >= agent.maxQueue) {
     throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
   }
   const rate = await backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now);
@@ -54,48 +78,60 @@ export async function acceptEvent(
     throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
   }
   const ttlMs = Math.min(frame.ttl_ms ?? agent.defaultTtlMs, ctx.limits.maxTtlMs);
-  const { record, duplicate } = await backend.events.append(
-    {
-      id: newEventId(now),
-      appId,
-      agentId: agent.id,
-      threadId: frame.thread_id,
-      sessionKey: sessionKey(agent.id, frame.thread_id),
-      payloadRaw,
-      acceptedAt: now,
-      expiresAt: now + ttlMs,
-      appConnId: conn.id,
-    },
-    frame.idempotency_key,
-    ctx.limits.idempotencyTtlMs,
-  );
-  if (duplicate) return answerResend(ctx, conn, record, frame.ref);
-  startAccepting(ctx, record.id);
+  const queued = await turn.inSession(async () => {
+    const { record, duplicate } = await turn.inOrder(() => backend.events.append(
+      {
+        id: newEventId(now),
+        appId,
+        agentId: agent.id,
+        threadId: frame.thread_id,
+        sessionKey: sessionKey(agent.id, frame.thread_id),
+        payloadRaw,
+        acceptedAt: now,
+        expiresAt: now + ttlMs,
+        appConnId: conn.id,
+      },
+      frame.idempotency_key,
+      ctx.limits.idempotencyTtlMs,
+    ));
+    if (duplicate) return { record, duplicate };
+    startAccepting(ctx, record.id);
+    try {
+      const result = await backend.queue.enqueue({
+        eventId: record.id,
+        agentId: record.agentId,
+        sessionKey: record.sessionKey,
+        order: record.order,
+        notBefore: rate.notBefore,
+        expiresAt: record.expiresAt,
+      });
+      return { record, duplicate, result };
+    } catch (err) {
+      endAccepting(ctx, record.id); // what waited goes as it would have
+      throw err;
+    }
+  });
+  turn.placeTaken();
+  if (queued.duplicate) return answerResend(ctx, conn, queued.record, frame.ref, turn);
   try {
-    await queueAndAcknowledge(ctx, conn, frame, record, rate);
+    await acknowledge(ctx, conn, frame, queued.record, queued.result as DispatchResult, rate, turn);
   } finally {
-    endAccepting(ctx, record.id); // after a failure too: what waited goes as it would have
+    endAccepting(ctx, queued.record.id); // after a failure too: what waited goes as it would have
   }
 }
 
-/** The recorded event into its agent's queue, then `accepted`, then its delivery if it is assigned. */
-async function queueAndAcknowledge(
+/** The queued event's expiry, then `accepted` in its socket's turn, then its delivery if it is assigned. */
+async function acknowledge(
   ctx: RelayContext,
   conn: Connection,
   frame: AppEventFrame,
   record: EventRecord,
+  result: DispatchResult,
   rate: { notBefore: number },
+  turn: AcceptTurn,
 ): Promise<void> {
   const { backend } = ctx;
   const now = record.acceptedAt;
-  const result = await backend.queue.enqueue({
-    eventId: record.id,
-    agentId: record.agentId,
-    sessionKey: record.sessionKey,
-    order: record.order,
-    notBefore: rate.notBefore,
-    expiresAt: record.expiresAt,
-  });
   await backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: record.agentId, eventId: record.id });
   if (rate.notBefore > now) {
     await backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: record.agentId, notBefore: rate.notBefore });
@@ -106,10 +142,13 @@ async function queueAndAcknowledge(
     await backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: record.agentId, attempt: 1 });
   }
 
+  await turn.answerAfter;
   eventAccepted(ctx, record, conn, record.queued ? (rate.notBefore > now ? 'rate_limited' : 'offline') : undefined);
   conn.send(acceptedFrame(record, frame.ref), 'control');
   endAccepting(ctx, record.id);
-  await dispatched(ctx, result, record);
+  const delivering = dispatched(ctx, result, record);
+  turn.answered(); // once its delivery has started, so the socket's deliveries start in order too
+  await delivering;
 }
 
 /**
@@ -118,18 +157,25 @@ async function queueAndAcknowledge(
  * wait on replicas), so they wait behind it, as for a first send (accepting.ts): an app must
  * not get tokens or a final for an event id it has not been given yet.
  */
-async function answerResend(ctx: RelayContext, conn: Connection, record: EventRecord, ref: string | undefined): Promise<void> {
+async function answerResend(ctx: RelayContext, conn: Connection, record: EventRecord, ref: string | undefined, turn: AcceptTurn): Promise<void> {
+  turn.end(); // a resend takes no new place, order number or session turn
   // A resend on another socket of this node may be holding them already: that one lets them go.
   const holding = !record.finished && !ctx.accepting.has(record.id);
   if (holding) startAccepting(ctx, record.id);
   let requeued: DispatchResult | undefined;
   try {
     requeued = await streamHere(ctx, conn, record);
+    await turn.answerAfter;
     conn.send(acceptedFrame(record, ref), 'control');
   } finally {
     if (holding) endAccepting(ctx, record.id);
   }
-  if (requeued) await dispatched(ctx, requeued);
+  if (requeued) {
+    const delivering = dispatched(ctx, requeued);
+    turn.answered(); // once its delivery has started, so the socket's deliveries start in order too
+    await delivering;
+    return;
+  }
   // An ended event's final may have been lost with a node (written to a socket that died with
   // it): a resend is how the app asks again. Not on a socket that was written it already (the
   // outbox is emptied into a new socket before its first resend); any other copy, apps dedupe.

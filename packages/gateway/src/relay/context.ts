@@ -1,4 +1,5 @@
 import type { Accepting } from './accepting';
+import { createAcceptTurns, type AcceptTurns } from './accept-turns';
 import type { Logger } from 'pino';
 import { createActivityRecorder, type ActivityRecorder } from '../activity/recorder';
 import type { Backend, EventRecord, TimelineEntry } from '../ports';
@@ -65,6 +66,8 @@ export interface RelayContext extends ContextOptions {
   inFlight: Map<string, InFlight>;
   /** Frames for events whose `accepted` is not yet out, by event id (accepting.ts). */
   accepting: Accepting;
+  /** What app sockets' events accepted at once keep in order (accept-turns.ts). */
+  acceptTurns: AcceptTurns;
   /**
    * Deliveries (event and attempt) this node wrote and has since let go of (answered, ended or
    * handed back). A resend's copy of the same assignment (DeliveryQueue.enqueue reports an
@@ -107,6 +110,7 @@ export function createContext(options: ContextOptions): RelayContext {
     local: new Map(),
     inFlight: new Map(),
     accepting: new Map(),
+    acceptTurns: createAcceptTurns(),
     letGo: createRecentKeys(LET_GO_KEPT),
     gates: new Map(),
     switches: new Map(),

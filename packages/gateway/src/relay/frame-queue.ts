@@ -27,7 +27,8 @@ export interface FrameQueue {
    * With a `lane` (an agent's frames name their event), the work waits only for the earlier
    * work of the same lane and the socket's earlier work without one: a reply whose settlement
    * waits on Redis holds up the rest of its event, not the agent's tokens for its other events
-   * (issue 19). Work without a lane waits for everything queued before it.
+   * (issue 19). An app's event frames each have a lane of their own (accept-turns.ts keeps
+   * what must stay in order). Work without a lane waits for everything queued before it.
    */
   run(conn: Connection, bytes: number, work: () => Promise<void>, echo?: Echo, lane?: string): void;
   /** Sets how many bytes of frames the socket may have waiting (agentQueueBudget). */

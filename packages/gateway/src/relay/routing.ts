@@ -20,6 +20,9 @@ import { cancelToAgent, eventToAgent, finalToApp, tokenToApp, type FinalForApp }
 // Where each inbound frame and bus message goes. Pings are answered at once; the rest is queued
 // behind the socket's earlier frames (frame-queue.ts), an agent's behind those of the same event.
 
+/** Names each app event frame's lane; app frames have no other lanes. */
+let eventLanes = 0;
+
 /** One frame from an app socket. */
 export function appFrame(ctx: RelayContext, queue: FrameQueue, conn: Connection, text: string): void {
   const parsed = parseAppFrame(text);
@@ -27,7 +30,8 @@ export function appFrame(ctx: RelayContext, queue: FrameQueue, conn: Connection,
   const frame = parsed.frame;
   switch (frame.type) {
     case 'event':
-      return queue.run(conn, text.length, () => acceptEvent(ctx, conn, frame, parsed.payloadRaw as string), { ref: frame.ref });
+      // A lane of its own: a socket's events are accepted concurrently (accept-turns.ts).
+      return queue.run(conn, text.length, () => acceptEvent(ctx, conn, frame, parsed.payloadRaw as string), { ref: frame.ref }, `event ${++eventLanes}`);
     case 'discover':
       return queue.run(conn, text.length, () => discover(ctx, conn, frame.ref), { ref: frame.ref });
     case 'cancel':

@@ -1,0 +1,184 @@
+import { fakeConnection, memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import type { Backend } from '../ports';
+
+// An app socket's events are accepted concurrently (accept-turns.ts), yet the socket sees what it
+// saw when they were accepted one at a time: answers in frame order, each session's events
+// delivered in the order they came, and the queue cap exact on a node.
+
+/** A gate a backend step waits at, for the events named, until it is opened. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/** Makes the rate limiter's hit for the event with payload `{ n }` wait for `until`, or fail with `fail`. */
+function stallRateHit(backend: Backend, which: number, until: Promise<void>, fail?: Error) {
+  const hit = backend.rateLimiter.hit.bind(backend.rateLimiter);
+  let calls = 0;
+  backend.rateLimiter.hit = async (...args) => {
+    const mine = ++calls === which;
+    if (mine) await until;
+    if (mine && fail) throw fail;
+    return hit(...args);
+  };
+}
+
+const eventFrame = (ref: string, thread: string) =>
+  JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: thread, payload: { ref }, ref });
+
+const answers = (frames: Record<string, unknown>[]) =>
+  frames.filter((f) => f.type === 'accepted' || f.type === 'error').map((f) => `${f.type as string} ${f.ref as string}`);
+
+test('an event stalled in the store does not hold up the next one, whose accepted still follows its own', async () => {
+  const backend = memoryBackend();
+  const stalled = gate();
+  const enqueue = backend.queue.enqueue.bind(backend.queue);
+  const queued: string[] = [];
+  let calls = 0;
+  backend.queue.enqueue = async (entry) => {
+    if (++calls === 1) await stalled.opened; // the first event's queue place waits
+    queued.push(entry.eventId);
+    return enqueue(entry);
+  };
+  const { relay } = relayOn(backend);
+  const { agent, app } = await openAgentAndApp(relay);
+  relay.received(app, eventFrame('a', 'portal:t1'));
+  relay.received(app, eventFrame('b', 'portal:t2'));
+
+  await until(() => queued.length === 1); // `b` recorded and queued while `a` waits
+  await wait(50);
+  expect(queued).toHaveLength(1);
+  expect(answers(app.frames)).toEqual([]); // `b` answers only after `a`
+  expect(agent.frames.filter((f) => f.type === 'event')).toEqual([]); // and is delivered after it too
+
+  stalled.open();
+  await until(() => answers(app.frames).length === 2);
+  expect(answers(app.frames)).toEqual(['accepted a', 'accepted b']);
+  await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
+  expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['a', 'b']);
+  await relay.drain();
+});
+
+test('events to one agent take their order numbers in the order they came, across sessions, however long their checks take', async () => {
+  const backend = memoryBackend();
+  const stalled = gate();
+  stallRateHit(backend, 1, stalled.opened); // the first event's rate check waits
+  const append = backend.events.append.bind(backend.events);
+  const orders: Array<[string, number]> = [];
+  backend.events.append = async (event, ...rest) => {
+    const appended = await append(event, ...rest);
+    orders.push([JSON.parse(event.payloadRaw).ref as string, appended.record.order]);
+    return appended;
+  };
+  const { relay } = relayOn(backend);
+  const { app } = await openAgentAndApp(relay);
+  ['a', 'b', 'c'].forEach((ref, n) => relay.received(app, eventFrame(ref, `portal:t${n}`)));
+  await wait(100);
+  expect(orders).toEqual([]); // `b` and `c` have passed their checks, but take no number before `a`
+  stalled.open();
+  await until(() => orders.length === 3);
+  const byRef = Object.fromEntries(orders);
+  expect(byRef.a).toBeLessThan(byRef.b as number);
+  expect(byRef.b).toBeLessThan(byRef.c as number);
+  await until(() => answers(app.frames).length === 3);
+  expect(answers(app.frames)).toEqual(['accepted a', 'accepted b', 'accepted c']);
+  await relay.drain();
+});
+
+test('events to different agents do not wait for each other\'s order numbers', async () => {
+  const backend = memoryBackend();
+  const athena = await backend.registry.agent('athena');
+  await backend.registry.createAgent({ ...(athena as NonNullable<typeof athena>), id: 'hermes', name: 'Hermes' });
+  const stalled = gate();
+  stallRateHit(backend, 1, stalled.opened);
+  const append = backend.events.append.bind(backend.events);
+  const appended: string[] = [];
+  backend.events.append = async (event, ...rest) => {
+    appended.push(JSON.parse(event.payloadRaw).ref as string);
+    return append(event, ...rest);
+  };
+  const { relay } = relayOn(backend);
+  const { app } = await openAgentAndApp(relay);
+  relay.received(app, eventFrame('a', 'portal:t1'));
+  relay.received(app, JSON.stringify({ type: 'event', agent_id: 'hermes', thread_id: 'portal:t2', payload: { ref: 'b' }, ref: 'b' }));
+  await until(() => appended.includes('b'));
+  expect(appended).toEqual(['b']);
+  stalled.open();
+  await until(() => answers(app.frames).length === 2);
+  expect(answers(app.frames)).toEqual(['accepted a', 'accepted b']);
+  await relay.drain();
+});
+
+test("a failed event's error comes before the next event's accepted, in frame order", async () => {
+  const backend = memoryBackend();
+  const stalled = gate();
+  stallRateHit(backend, 1, stalled.opened, new Error('store down'));
+  const { relay } = relayOn(backend);
+  const { app } = await openAgentAndApp(relay);
+  relay.received(app, eventFrame('a', 'portal:t1'));
+  relay.received(app, eventFrame('b', 'portal:t2'));
+  relay.received(app, eventFrame('c', 'portal:t3'));
+  await wait(50);
+  expect(answers(app.frames)).toEqual([]);
+  stalled.open();
+  await until(() => answers(app.frames).length === 3);
+  expect(answers(app.frames)).toEqual(['error a', 'accepted b', 'accepted c']);
+  expect(app.frames.find((f) => f.ref === 'a')).toMatchObject({ code: 'RELAY_UNAVAILABLE' });
+  await relay.drain();
+});
+
+test('events of one session are recorded and queued in the order they came, one at a time', async () => {
+  const backend = memoryBackend();
+  await backend.registry.updateAgent('athena', { maxInFlight: 10 });
+  const stalled = gate();
+  // the first event's record waits: the second, of the same session, must not overtake it
+  const append = backend.events.append.bind(backend.events);
+  const appended: string[] = [];
+  backend.events.append = async (event, ...rest) => {
+    const ref = JSON.parse(event.payloadRaw).ref as string;
+    appended.push(ref);
+    if (ref === 'a') await stalled.opened;
+    return append(event, ...rest);
+  };
+  const { relay } = relayOn(backend);
+  const { agent, app } = await openAgentAndApp(relay);
+  for (const ref of ['a', 'b', 'c']) relay.received(app, eventFrame(ref, 'portal:same'));
+  await wait(100);
+  expect(appended).toEqual(['a']);
+  stalled.open();
+  await until(() => agent.frames.filter((f) => f.type === 'event').length === 3);
+  expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['a', 'b', 'c']);
+  expect(answers(app.frames)).toEqual(['accepted a', 'accepted b', 'accepted c']);
+  await relay.drain();
+});
+
+test('a burst of events at once meets the queue cap exactly: the ones past it get QUEUE_FULL', async () => {
+  const backend = memoryBackend();
+  await backend.registry.updateAgent('athena', { maxQueue: 3 });
+  const { relay } = relayOn(backend);
+  const app = fakeConnection('n1.2', 'app', 'portal'); // no agent: every event waits
+  relay.opened(app);
+  await wait(50);
+  const refs = ['a', 'b', 'c', 'd', 'e', 'f'];
+  refs.forEach((ref, n) => relay.received(app, eventFrame(ref, `portal:t${n}`)));
+  await until(() => answers(app.frames).length === refs.length);
+  expect(answers(app.frames)).toEqual(['accepted a', 'accepted b', 'accepted c', 'error d', 'error e', 'error f']);
+  expect(app.frames.filter((f) => f.type === 'error').every((f) => f.code === 'QUEUE_FULL')).toBe(true);
+  expect(await backend.queue.waiting('athena')).toBe(3);
+  await relay.drain();
+});
+
+test('a burst to a free agent is not refused for places its earlier events take only for a moment', async () => {
+  const backend = memoryBackend();
+  await backend.registry.updateAgent('athena', { maxQueue: 1, maxInFlight: 10 });
+  const { relay } = relayOn(backend);
+  const { agent, app } = await openAgentAndApp(relay);
+  const refs = ['a', 'b', 'c', 'd'];
+  refs.forEach((ref, n) => relay.received(app, eventFrame(ref, `portal:t${n}`)));
+  await until(() => answers(app.frames).length === refs.length);
+  // each goes straight to the agent, so none waits in the queue
+  expect(answers(app.frames)).toEqual(refs.map((ref) => `accepted ${ref}`));
+  await until(() => agent.frames.filter((f) => f.type === 'event').length === refs.length);
+  await relay.drain();
+});
