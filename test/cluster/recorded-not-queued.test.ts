@@ -41,6 +41,7 @@ describeOnStores('an event recorded by a node that died', (store) => {
           acceptedAt: now,
           expiresAt: now + 3_600_000,
           appConnId: 'a-node-that-died.1',
+          order: await events.nextOrder('athena'),
         },
         key,
         86_400_000,

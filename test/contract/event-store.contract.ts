@@ -23,6 +23,7 @@ function newEvent(overrides: Partial<NewEvent> = {}): NewEvent {
     acceptedAt: now,
     expiresAt: now + 60_000,
     appConnId: 'n1.1',
+    order: counter,
     ...overrides,
   };
 }
@@ -79,14 +80,23 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       expect(next.record.id).not.toBe(first.record.id);
     });
 
-    test('events appended by calls made one after another get orders in call order, not in the order their writes finish', async () => {
+    test('order numbers taken by calls made one after another increase in call order, per agent', async () => {
       const { events } = store;
-      // Interleaved with keys (whose claim is a further step) and without, so their writes
-      // finish in another order than they were called.
-      const calls = Array.from({ length: 40 }, (_, n) => events.append(newEvent(), n % 3 === 0 ? `k-order-${n}` : undefined, 60_000));
-      const orders = (await Promise.all(calls)).map(({ record }) => record.order);
-      expect(orders).toEqual([...orders].sort((a, b) => a - b));
-      expect(new Set(orders).size).toBe(orders.length);
+      // Two agents interleaved, each call's reply left to come back whenever it does.
+      const calls = Array.from({ length: 40 }, (_, n) => ({ agent: n % 2 ? 'athena' : 'hermes', order: events.nextOrder(n % 2 ? 'athena' : 'hermes') }));
+      for (const agent of ['athena', 'hermes']) {
+        const orders = await Promise.all(calls.filter((c) => c.agent === agent).map((c) => c.order));
+        expect(orders).toHaveLength(20);
+        for (let i = 1; i < orders.length; i += 1) expect(orders[i]).toBeGreaterThan(orders[i - 1] as number);
+      }
+    });
+
+    test('an event is recorded with the order it was given', async () => {
+      const { events } = store;
+      const order = await events.nextOrder('athena');
+      const { record } = await events.append(newEvent({ order }), 'k-given', 60_000);
+      expect(record.order).toBe(order);
+      expect((await events.get(record.id))?.order).toBe(order);
     });
 
     test('a waiting event keeps its payload; a finished one is read back without it', async () => {

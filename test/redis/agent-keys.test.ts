@@ -21,7 +21,7 @@ test("an agent's keys are the queue's and its accept order, and forgetting the a
   await queue.attach('athena', { connId: 'c1', nodeId: 'n1', maxInFlight: 1 });
   for (const id of ['evt_1', 'evt_2']) {
     const { record } = await events.append(
-      { id, appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1' },
+      { id, appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1', order: await events.nextOrder('athena') },
       undefined,
       60_000,
     );

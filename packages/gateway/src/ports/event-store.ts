@@ -58,7 +58,8 @@ export type WebhookOutcome = 'delivered' | 'failed' | 'gave_up';
 /** Steps kept per event; the final step is kept even past it, so a timeline always shows the end. */
 export const TIMELINE_MAX_STEPS = 64;
 
-export type NewEvent = Omit<EventRecord, 'order' | 'finished' | 'queued'>;
+/** An event to record; its `order` comes from `nextOrder`. */
+export type NewEvent = Omit<EventRecord, 'finished' | 'queued'>;
 
 export interface AppendResult {
   record: EventRecord;
@@ -80,13 +81,16 @@ export interface EventStore {
    * Records a new event, or, when `idempotencyKey` was used by the same app within
    * `idempotencyTtlMs`, returns the event first recorded under it, also when that event has
    * ended (with its `final`). Atomic per key.
-   *
-   * The event's `order` (its place in the agent's accept order) is taken as `append` is called,
-   * before it first yields: events of one agent appended by calls made one after another get
-   * orders in call order, however their writes finish. That is what lets one socket's events be
-   * accepted concurrently and still queue in the order the app sent them (accept-turns.ts).
    */
   append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number): Promise<AppendResult>;
+  /**
+   * The agent's next accept order, for a new event's `order`: what orders its queue, and so its
+   * redeliveries. The number is taken as `nextOrder` is called, before it first yields: calls
+   * made one after another get increasing numbers, however their replies come back. That is what
+   * lets one socket's events be accepted concurrently and still queue in the order the app sent
+   * them (accept-turns.ts). A number taken for an event that is then refused is simply not used.
+   */
+  nextOrder(agentId: string): Promise<number>;
   /**
    * The event this app first recorded under `idempotencyKey`, if the key is still remembered at
    * `now`, ended or not. Read-only: lets a resend be answered before the limits that only new

@@ -24,6 +24,16 @@ function stallRateHit(backend: Backend, which: number, until: Promise<void>, fai
   };
 }
 
+/** Makes the queue-cap read of the first event wait for `until`: it has not yet asked for its order number. */
+function stallFirstCapRead(backend: Backend, until: Promise<void>) {
+  const waiting = backend.queue.waiting.bind(backend.queue);
+  let calls = 0;
+  backend.queue.waiting = async (agentId) => {
+    if (++calls === 1) await until;
+    return waiting(agentId);
+  };
+}
+
 const eventFrame = (ref: string, thread: string) =>
   JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: thread, payload: { ref }, ref });
 
@@ -63,7 +73,7 @@ test('an event stalled in the store does not hold up the next one, whose accepte
 test('events to one agent take their order numbers in the order they came, across sessions, however long their checks take', async () => {
   const backend = memoryBackend();
   const stalled = gate();
-  stallRateHit(backend, 1, stalled.opened); // the first event's rate check waits
+  stallFirstCapRead(backend, stalled.opened); // the first event's checks wait
   const append = backend.events.append.bind(backend.events);
   const orders: Array<[string, number]> = [];
   backend.events.append = async (event, ...rest) => {
@@ -91,7 +101,7 @@ test('events to different agents do not wait for each other\'s order numbers', a
   const athena = await backend.registry.agent('athena');
   await backend.registry.createAgent({ ...(athena as NonNullable<typeof athena>), id: 'hermes', name: 'Hermes' });
   const stalled = gate();
-  stallRateHit(backend, 1, stalled.opened);
+  stallFirstCapRead(backend, stalled.opened);
   const append = backend.events.append.bind(backend.events);
   const appended: string[] = [];
   backend.events.append = async (event, ...rest) => {

@@ -8,9 +8,9 @@ import type { Connection } from './connection';
  * - the socket's answers (`accepted`, or an error) go in the order its event frames came, and so
  *   do the deliveries that follow them;
  * - events to one agent take their accept order (the agent's order number, which orders its
- *   queue and so its redeliveries) in the order they came, across sessions: `inOrder` calls each
- *   event's `append` only after the socket's earlier events to that agent have called theirs
- *   (EventStore.append takes the number as it is called, so this costs no round trip);
+ *   queue and so its redeliveries) in the order they came, across sessions: `inOrder` asks for
+ *   each event's number only after the socket's earlier events to that agent have asked for
+ *   theirs (EventStore.nextOrder takes the number as it is called, so this costs no round trip);
  * - events of one session are recorded and queued one at a time, in the order they came
  *   (`inSession`), so none is handed out before an earlier one of its session is queued;
  * - the queue cap is exact on a node: near it, an event waits for the places of the agent's
@@ -24,8 +24,8 @@ export interface AcceptTurn {
   answerAfter: Promise<void>;
   /** This event has been answered: the socket's next event may answer. Idempotent. */
   answered(): void;
-  /** Calls `append` once the socket's earlier events to the same agent have called theirs, or will not. */
-  inOrder<T>(append: () => Promise<T>): Promise<T>;
+  /** Calls `take` (EventStore.nextOrder) once the socket's earlier events to the same agent have called theirs, or will not. */
+  inOrder<T>(take: () => Promise<T>): Promise<T>;
   /** Runs `work` after the socket's earlier events of the same session have finished theirs. */
   inSession<T>(work: () => Promise<T>): Promise<T>;
   /**
@@ -130,12 +130,12 @@ export function createAcceptTurns(): AcceptTurns {
       return {
         answerAfter,
         answered: answer.open,
-        async inOrder(append) {
+        async inOrder(take) {
           await order.before;
           try {
-            return append();
+            return take();
           } finally {
-            order.leave(); // once `append` has been called: it has taken its number
+            order.leave(); // once `take` has been called: the number is taken
           }
         },
         async inSession(work) {

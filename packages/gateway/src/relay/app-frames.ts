@@ -49,23 +49,27 @@ export async function acceptEvent(
 async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame, payloadRaw: string, turn: AcceptTurn): Promise<void> {
   const appId = conn.principal.id;
   const { backend } = ctx;
-  const [agent, app] = await Promise.all([backend.registry.agent(frame.agent_id), backend.registry.app(appId)]);
+  const now = Date.now();
+  // Every read an accept may need, in one round trip: they change nothing, so reading for an
+  // event that is then refused costs nothing but the read (an unknown agent's queue is empty).
+  const [agent, app, seen, waitingAtFirst] = await Promise.all([
+    backend.registry.agent(frame.agent_id),
+    backend.registry.app(appId),
+    frame.idempotency_key === undefined ? null : backend.events.findByKey(appId, frame.idempotency_key, now),
+    backend.queue.waiting(frame.agent_id),
+  ]);
   if (!agent) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `No agent "${frame.agent_id}"`);
   if (!isAllowed(agent, appId)) throw new RelayError(ErrorCode.ALLOWLIST_DENIED);
   if (!app) throw new RelayError(ErrorCode.ALLOWLIST_DENIED, 'This app is no longer registered');
   if (!backend.ready()) throw new RelayError(ErrorCode.RELAY_UNAVAILABLE);
 
-  const now = Date.now();
   // A resend of an event already accepted adds no work, so it is answered before the limits
   // that only new events face: refusing it would tell the app its event was not taken when it
   // was. (`append` below still catches a resend racing the first send.)
-  if (frame.idempotency_key !== undefined) {
-    const seen = await backend.events.findByKey(appId, frame.idempotency_key, now);
-    if (seen) return answerResend(ctx, conn, seen, frame.ref, turn);
-  }
+  if (seen) return answerResend(ctx, conn, seen, frame.ref, turn);
   // The queue cap before the rate limiter, so an event refused for a full queue does not use
   // up the app's rate budget.
-  let waiting = await backend.queue.waiting(agent.id);
+  let waiting = waitingAtFirst;
   if (waiting < agent.maxQueue && turn.mayCrowd(waiting, agent.maxQueue)) {
     await turn.earlierPlacesTaken;
     waiting = await backend.queue.waiting(agent.id);
@@ -73,13 +77,18 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
   if (waiting >= agent.maxQueue) {
     throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
   }
-  const rate = await backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now);
+  // The order number beside the rate budget, in one round trip; one taken for an event the
+  // limiter then refuses is left unused.
+  const [rate, order] = await Promise.all([
+    backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now),
+    turn.inOrder(() => backend.events.nextOrder(agent.id)),
+  ]);
   if (!rate.allowed) {
     throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
   }
   const ttlMs = Math.min(frame.ttl_ms ?? agent.defaultTtlMs, ctx.limits.maxTtlMs);
   const queued = await turn.inSession(async () => {
-    const { record, duplicate } = await turn.inOrder(() => backend.events.append(
+    const { record, duplicate } = await backend.events.append(
       {
         id: newEventId(now),
         appId,
@@ -90,10 +99,11 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
         acceptedAt: now,
         expiresAt: now + ttlMs,
         appConnId: conn.id,
+        order,
       },
       frame.idempotency_key,
       ctx.limits.idempotencyTtlMs,
-    ));
+    );
     if (duplicate) return { record, duplicate };
     startAccepting(ctx, record.id);
     try {

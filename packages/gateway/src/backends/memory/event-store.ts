@@ -35,9 +35,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
         if (first) return { record: first, duplicate: true };
         if (seen) forgetKey(idemKey, seen);
       }
-      const order = (orders.get(event.agentId) ?? 0) + 1;
-      orders.set(event.agentId, order);
-      const record: EventRecord = { ...event, order, queued: false, finished: false };
+      const record: EventRecord = { ...event, queued: false, finished: false };
       events.set(record.id, record);
       if (idemKey !== undefined) {
         const expiresAt = event.acceptedAt + ttlMs;
@@ -45,6 +43,11 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
         keyedUntil.set(record.id, expiresAt);
       }
       return { record, duplicate: false };
+    },
+    async nextOrder(agentId) {
+      const order = (orders.get(agentId) ?? 0) + 1;
+      orders.set(agentId, order);
+      return order;
     },
     async findByKey(appId, key, now) {
       const seen = idempotency.get(`${appId}\u0000${key}`);

@@ -50,16 +50,19 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
   };
 
   return {
+    nextOrder(agentId) {
+      // Sent as it is called: commands on one connection run in the order they are written.
+      return client.incr(keys.agentOrder(agentId));
+    },
     /**
      * Accept in steps, as the keys sit on up to three Redis Cluster slots: the agent's order
-     * counter, then the record, then the idempotency key. The key is claimed last, so it never
+     * counter (nextOrder, before), then the record, then the idempotency key. The key is claimed last, so it never
      * names an event without a record; a node that dies before claiming it leaves a record
      * nothing points to and nothing queued, which expires, and the app, never told `accepted`,
      * sends again. Two sends under one key race on the claim: one wins, the other answers with
      * the winner's event and deletes its own record.
      */
     async append(event, idempotencyKey, idempotencyTtlMs) {
-      const order = await client.incr(keys.agentOrder(event.agentId));
       const fields: Record<string, string> = {
         id: event.id,
         app: event.appId,
@@ -70,7 +73,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
         acceptedAt: String(event.acceptedAt),
         expiresAt: String(event.expiresAt),
         appConn: event.appConnId,
-        order: String(order),
+        order: String(event.order),
         queued: '0',
         finished: '0',
         // finishEvent keeps the record as long as the key, which resends are answered from
@@ -90,7 +93,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
         written.push(idemKey);
       }
       await options.replicated?.(written);
-      return { record: { ...event, order, queued: false, finished: false }, duplicate: false };
+      return { record: { ...event, queued: false, finished: false }, duplicate: false };
     },
     async findByKey(appId, idempotencyKey) {
       const eventId = await client.get(keys.idempotency(appId, idempotencyKey));
