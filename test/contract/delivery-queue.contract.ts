@@ -116,6 +116,16 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(ids(await queue.pump('athena'))).toEqual([]);
     });
 
+    test('an event whose hold has passed goes before a later one for the last place, though no call came between', async () => {
+      await queue.attach('athena', slot('c1', 1));
+      expect(ids(await queue.enqueue(entry('held', 'sA', { notBefore: Date.now() + 100 })))).toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(ids(await queue.enqueue(entry('later', 'sB')))).toEqual(['held']);
+      expect(await queue.holder('athena', 'held')).toBe('c1');
+      expect(await queue.holder('athena', 'later')).toBeNull();
+      expect(await queue.waiting('athena')).toBe(1);
+    });
+
     test('a waiting event past expiresAt is reported expired and removed, never assigned', async () => {
       expect((await queue.enqueue(entry('old', 'sA', { expiresAt: Date.now() + 50 }))).expired).toEqual([]);
       await new Promise((resolve) => setTimeout(resolve, 80));

@@ -17,8 +17,10 @@ if where then
   return { a, x }
 end
 local e = { session = ARGV[2], order = tonumber(ARGV[3]), notBefore = tonumber(ARGV[4]), expiresAt = tonumber(ARGV[5]), attempts = 0 }
-writeEntry(id, e)
 redis.call('HINCRBY', K.sload, e.session, 1)
+local a, x = assignAtOnce(id, e, now, tonumber(ARGV[7]))
+if a then return { a, x } end
+writeEntry(id, e)
 addWaiting(id, e, now)
-local a, x = dispatch(now, tonumber(ARGV[7]))
+a, x = dispatch(now, tonumber(ARGV[7]))
 return { a, x }

@@ -180,9 +180,14 @@ local function slotFor(slots, list, session)
   return best
 end
 
+--- How many sessions are held past maxIdle (none if 0 or less).
+local function holdersPastIdle(maxIdle)
+  return redis.call('HLEN', K.holders) - maxIdle
+end
+
 --- Past maxIdle sessions, forgets the least recently used ones with nothing pending.
 local function evictIdleHolders(maxIdle)
-  local excess = redis.call('HLEN', K.holders) - maxIdle
+  local excess = holdersPastIdle(maxIdle)
   if excess <= 0 then return end
   local candidates = redis.call('ZRANGE', K.lru, 0, excess * 2 + 16)
   for _, session in ipairs(candidates) do
@@ -222,6 +227,9 @@ end
 --- the others).
 local function dispatch(now, maxIdle)
   local assigned, expired = {}, {}
+  -- Nothing waits (so no session is filed anywhere) and no holder is past the idle limit: what
+  -- follows would find nothing to do. The commonest case after an answer.
+  if redis.call('ZCARD', K.sessq) == 0 and holdersPastIdle(maxIdle) <= 0 then return assigned, expired end
   local slots, list = loadSlots()
   local free = 0
   for _, slot in ipairs(list) do free = free + math.max(0, slot.max - slot.count) end
@@ -259,3 +267,35 @@ local function dispatch(now, maxIdle)
   evictIdleHolders(maxIdle)
   return assigned, expired
 end
+
+--- Hands out a new event (its entry not yet written) at once, as dispatch would after filing it,
+--- without passing it through the waiting sets: when it is due, the first of its session, nothing
+--- else waiting could move (so it comes first in accept order among what can), and its session's
+--- connection, or one it may claim, has room. The commonest case by far: an agent keeping up.
+--- Returns dispatch's { assigned, expired }, or nil when any of that does not hold, having
+--- changed nothing; the caller then files the event and dispatches as usual.
+local function assignAtOnce(id, e, now, maxIdle)
+  if e.notBefore > now or e.expiresAt <= now then return nil end
+  if under(K.sessq, e.session, 1)[1] then return nil end
+  -- holds that have passed since the last call: dispatch would file them first
+  if redis.call('ZRANGEBYSCORE', K.held, '-inf', now, 'LIMIT', 0, 1)[1] then return nil end
+  -- each script's dispatch leaves no ready session, and none parked on a connection with room,
+  -- while a place is free; checked anyway, so an event can never overtake one on that account
+  if redis.call('ZCARD', K.ready) > 0 then return nil end
+  local slots, list = loadSlots()
+  for _, slot in ipairs(list) do
+    if slot.count < slot.max and under(K.parked, slot.conn, 1)[1] then return nil end
+  end
+  -- a full holder would park the session: checked before slotFor, which records the use
+  local holder = redis.call('HGET', K.holders, e.session)
+  if holder and slots[holder] and slots[holder].count >= slots[holder].max then return nil end
+  local slot = slotFor(slots, list, e.session)
+  if not slot then return nil end
+  e.attempts = e.attempts + 1
+  writeEntry(id, e)
+  redis.call('HSET', K.where, id, slot.conn)
+  redis.call('ZADD', K.inflight, 0, slot.conn .. '\0' .. id)
+  evictIdleHolders(maxIdle)
+  return { { id, slot.conn, slot.node, e.attempts } }, {}
+end
+
