@@ -68,6 +68,7 @@ test('an event stalled in the store does not hold up the next one, whose accepte
   await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
   expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['a', 'b']);
   await relay.drain();
+  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('events to one agent take their order numbers in the order they came, across sessions, however long their checks take', async () => {
@@ -94,6 +95,7 @@ test('events to one agent take their order numbers in the order they came, acros
   await until(() => answers(app.frames).length === 3);
   expect(answers(app.frames)).toEqual(['accepted a', 'accepted b', 'accepted c']);
   await relay.drain();
+  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('events to different agents do not wait for each other\'s order numbers', async () => {
@@ -118,6 +120,7 @@ test('events to different agents do not wait for each other\'s order numbers', a
   await until(() => answers(app.frames).length === 2);
   expect(answers(app.frames)).toEqual(['accepted a', 'accepted b']);
   await relay.drain();
+  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test("a failed event's error comes before the next event's accepted, in frame order", async () => {
@@ -136,6 +139,7 @@ test("a failed event's error comes before the next event's accepted, in frame or
   expect(answers(app.frames)).toEqual(['error a', 'accepted b', 'accepted c']);
   expect(app.frames.find((f) => f.ref === 'a')).toMatchObject({ code: 'RELAY_UNAVAILABLE' });
   await relay.drain();
+  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('events of one session are recorded and queued in the order they came, one at a time', async () => {
@@ -161,6 +165,7 @@ test('events of one session are recorded and queued in the order they came, one 
   expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['a', 'b', 'c']);
   expect(answers(app.frames)).toEqual(['accepted a', 'accepted b', 'accepted c']);
   await relay.drain();
+  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('a burst of events at once meets the queue cap exactly: the ones past it get QUEUE_FULL', async () => {
@@ -177,6 +182,7 @@ test('a burst of events at once meets the queue cap exactly: the ones past it ge
   expect(app.frames.filter((f) => f.type === 'error').every((f) => f.code === 'QUEUE_FULL')).toBe(true);
   expect(await backend.queue.waiting('athena')).toBe(3);
   await relay.drain();
+  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('a burst to a free agent is not refused for places its earlier events take only for a moment', async () => {
@@ -191,4 +197,5 @@ test('a burst to a free agent is not refused for places its earlier events take 
   expect(answers(app.frames)).toEqual(refs.map((ref) => `accepted ${ref}`));
   await until(() => agent.frames.filter((f) => f.type === 'event').length === refs.length);
   await relay.drain();
+  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
