@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AgentRecord, AppRecord, DeliveryQueue, EventStore, Registry } from '@relay/gateway';
+import { TIMELINE_MAX_STEPS } from '../../packages/gateway/src/ports';
 
 const hash = (token: string) => createHash('sha256').update(token, 'utf8').digest();
 const secret = () => randomBytes(16).toString('hex');
@@ -173,24 +174,44 @@ export function timelineContract(name: string, create: () => Promise<{ events: E
     afterEach(async () => teardown());
 
     test('steps come back in the order noted; an unknown event has none', async () => {
-      await events.note('evt_1', { at: 1, kind: 'queued', node: 'n1', reason: 'offline' }, 60_000);
-      await events.note('evt_1', { at: 2, kind: 'delivered', node: 'n2', conn: 'n2.1', attempt: 1 }, 60_000);
-      await events.note('evt_1', { at: 3, kind: 'final', node: 'n2', outcome: 'reply', finishReason: 'stop' }, 60_000);
+      await events.note('evt_1', [{ at: 1, kind: 'queued', node: 'n1', reason: 'offline' }], 60_000);
+      await events.note('evt_1', [{ at: 2, kind: 'delivered', node: 'n2', conn: 'n2.1', attempt: 1 }], 60_000);
+      await events.note('evt_1', [{ at: 3, kind: 'final', node: 'n2', outcome: 'reply', finishReason: 'stop' }], 60_000);
       expect((await events.timeline('evt_1')).map((s) => s.kind)).toEqual(['queued', 'delivered', 'final']);
       expect((await events.timeline('evt_1'))[1]).toEqual({ at: 2, kind: 'delivered', node: 'n2', conn: 'n2.1', attempt: 1 });
       expect(await events.timeline('evt_2')).toEqual([]);
     });
 
     test('a timeline is bounded, but its final step always fits', async () => {
-      for (let i = 0; i < 100; i++) await events.note('evt_b', { at: i, kind: 'delivered', node: 'n', conn: 'c', attempt: i + 1 }, 60_000);
-      await events.note('evt_b', { at: 200, kind: 'final', node: 'n', outcome: 'EVENT_EXPIRED' }, 60_000);
+      for (let i = 0; i < 100; i++) await events.note('evt_b', [{ at: i, kind: 'delivered', node: 'n', conn: 'c', attempt: i + 1 }], 60_000);
+      await events.note('evt_b', [{ at: 200, kind: 'final', node: 'n', outcome: 'EVENT_EXPIRED' }], 60_000);
       const steps = await events.timeline('evt_b');
       expect(steps.length).toBeLessThan(100);
       expect(steps[steps.length - 1]?.kind).toBe('final');
     });
 
+    test('steps noted together keep their order, and past the bound only the earlier ones fit, and a final always', async () => {
+      const many = Array.from({ length: TIMELINE_MAX_STEPS - 1 }, (_, i) => ({ at: i, kind: 'delivered' as const, node: 'n', conn: 'c', attempt: i + 1 }));
+      await events.note('evt_t', many, 60_000);
+      await events.note(
+        'evt_t',
+        [
+          { at: 100, kind: 'first_token', node: 'n', attempt: 1 },
+          { at: 101, kind: 'first_token', node: 'n', attempt: 2 },
+          { at: 102, kind: 'final', node: 'n', outcome: 'reply', finishReason: 'stop' },
+        ],
+        60_000,
+      );
+      const steps = await events.timeline('evt_t');
+      expect(steps).toHaveLength(TIMELINE_MAX_STEPS + 1);
+      expect(steps.slice(-2)).toEqual([
+        { at: 100, kind: 'first_token', node: 'n', attempt: 1 },
+        { at: 102, kind: 'final', node: 'n', outcome: 'reply', finishReason: 'stop' },
+      ]);
+    });
+
     test('a timeline is forgotten after its retention', async () => {
-      await events.note('evt_r', { at: 1, kind: 'queued', node: 'n', reason: 'offline' }, 50);
+      await events.note('evt_r', [{ at: 1, kind: 'queued', node: 'n', reason: 'offline' }], 50);
       await new Promise((resolve) => setTimeout(resolve, 120));
       expect(await events.timeline('evt_r')).toEqual([]);
     });

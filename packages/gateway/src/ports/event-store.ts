@@ -118,11 +118,11 @@ export interface EventStore {
    */
   overdueFinals(before: number, now: number, limit: number): Promise<string[]>;
   /**
-   * Adds a step to the event's timeline, kept for `retentionMs` after its latest step (longer
-   * than the record of an event sent without an idempotency key, so a finished event can still
-   * be looked up).
+   * Adds steps to the event's timeline, in order, kept for `retentionMs` after its latest step
+   * (longer than the record of an event sent without an idempotency key, so a finished event can
+   * still be looked up). Past TIMELINE_MAX_STEPS, a step that is not a final is left out.
    */
-  note(eventId: string, entry: TimelineEntry, retentionMs: number): Promise<void>;
+  note(eventId: string, steps: TimelineEntry[], retentionMs: number): Promise<void>;
   /** The event's steps in the order they were noted; empty when unknown or forgotten. */
   timeline(eventId: string): Promise<TimelineEntry[]>;
 }

@@ -105,6 +105,12 @@ export function createContext(options: ContextOptions): RelayContext {
     );
     pending.add(p);
   };
+  /** Timeline steps not yet written, by event (note below). */
+  const notes = new Map<string, TimelineEntry[]>();
+  const writeNotes = () => {
+    for (const [eventId, steps] of notes) track('timeline', backend.events.note(eventId, steps, limits.timelineRetentionMs));
+    notes.clear();
+  };
   return {
     ...options,
     local: new Map(),
@@ -131,7 +137,15 @@ export function createContext(options: ContextOptions): RelayContext {
     }),
     track,
     note(eventId, entry) {
-      track('timeline', backend.events.note(eventId, entry, limits.timelineRetentionMs));
+      // Steps noted in one turn of the event loop are written together, per event: an event
+      // accepted and delivered at once writes both in one RPUSH (issue 13).
+      const waiting = notes.get(eventId);
+      if (waiting) {
+        waiting.push(entry);
+        return;
+      }
+      notes.set(eventId, [entry]);
+      if (notes.size === 1) track('timeline', new Promise<void>((resolve) => setImmediate(() => resolve(writeNotes()))));
     },
     async settled() {
       while (pending.size > 0) await Promise.allSettled([...pending]);

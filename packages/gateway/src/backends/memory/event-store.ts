@@ -89,14 +89,16 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       for (const eventId of claimed) pendingFinals.set(eventId, now);
       return claimed;
     },
-    async note(eventId, entry, retentionMs) {
+    async note(eventId, steps, retentionMs) {
       let timeline = timelines.get(eventId);
       if (!timeline) {
         if (timelines.size >= maxTimelines) timelines.delete(timelines.keys().next().value as string);
         timelines.set(eventId, (timeline = { steps: [], keepUntil: 0 }));
       }
-      if (timeline.steps.length >= TIMELINE_MAX_STEPS && entry.kind !== 'final') return;
-      timeline.steps.push({ ...entry });
+      for (const step of steps) {
+        if (timeline.steps.length >= TIMELINE_MAX_STEPS && step.kind !== 'final') continue;
+        timeline.steps.push({ ...step });
+      }
       timeline.keepUntil = Date.now() + retentionMs;
     },
     async timeline(eventId) {

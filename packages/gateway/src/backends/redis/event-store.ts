@@ -129,15 +129,21 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
     async overdueFinals(before, now, limit) {
       return (await run('overdueFinals', [keys.finalsPending], [before, now, limit])) as string[];
     },
-    async note(eventId, entry, retentionMs) {
-      // Plain commands, sent together (auto-pipelined), not a script: a step is one of the
-      // commonest writes of an event. Past the most steps, a step that is not the final is
-      // taken out again by its own value (the final, pushed later, is never the one removed),
-      // so the cap costs a command only on a timeline that is already full.
+    async note(eventId, steps, retentionMs) {
+      // Plain commands, sent together (auto-pipelined), not a script: steps are among the
+      // commonest writes of an event. Past the most steps, a step that is not a final is taken
+      // out again by its own value, as if it had been left out (the memory store's rule), so
+      // the cap costs a command only on a timeline that is already full.
       const key = keys.timeline(eventId);
-      const step = JSON.stringify(entry);
-      const [length] = await Promise.all([client.rpush(key, step), client.pexpire(key, retentionMs)]);
-      if (entry.kind !== 'final' && length > TIMELINE_MAX_STEPS) await client.lrem(key, -1, step);
+      const texts = steps.map((step) => JSON.stringify(step));
+      const [length] = await Promise.all([client.rpush(key, ...texts), client.pexpire(key, retentionMs)]);
+      let kept = length - steps.length;
+      const dropped: string[] = [];
+      steps.forEach((step, i) => {
+        if (kept >= TIMELINE_MAX_STEPS && step.kind !== 'final') dropped.push(texts[i] as string);
+        else kept += 1;
+      });
+      for (const text of dropped) await client.lrem(key, -1, text);
     },
     async timeline(eventId) {
       return (await client.lrange(keys.timeline(eventId), 0, -1)).map((raw) => JSON.parse(raw) as TimelineEntry);
