@@ -98,6 +98,40 @@ test('events to one agent take their order numbers in the order they came, acros
   await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
+test.each([
+  ['of different sessions', ['portal:t1', 'portal:t2', 'portal:t3']],
+  ['of one session', ['portal:same', 'portal:same', 'portal:same']],
+])('an event refused between two others does not let the later one ahead of the earlier (%s)', async (_, threads) => {
+  const backend = memoryBackend();
+  const stalled = gate();
+  const waiting = backend.queue.waiting.bind(backend.queue);
+  let reads = 0;
+  backend.queue.waiting = async (agentId) => {
+    reads += 1;
+    if (reads === 1) await stalled.opened; // `a` still checking
+    if (reads === 2) return 1_000_000; // `b` finds the queue full, and leaves its turns
+    return waiting(agentId);
+  };
+  const append = backend.events.append.bind(backend.events);
+  const orders: Array<[string, number]> = [];
+  backend.events.append = async (event, ...rest) => {
+    orders.push([JSON.parse(event.payloadRaw).ref as string, event.order]);
+    return append(event, ...rest);
+  };
+  const { relay } = relayOn(backend);
+  const { app } = await openAgentAndApp(relay);
+  ['a', 'b', 'c'].forEach((ref, n) => relay.received(app, eventFrame(ref, threads[n] as string)));
+  await wait(100);
+  expect(orders).toEqual([]); // `c` waits for `a`, though `b` has left
+  stalled.open();
+  await until(() => answers(app.frames).length === 3);
+  expect(answers(app.frames)).toEqual(['accepted a', 'error b', 'accepted c']);
+  expect(orders.map(([ref]) => ref)).toEqual(['a', 'c']);
+  expect((orders[0] as [string, number])[1]).toBeLessThan((orders[1] as [string, number])[1]);
+  await relay.drain();
+  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
+});
+
 test('events to different agents do not wait for each other\'s order numbers', async () => {
   const backend = memoryBackend();
   const athena = await backend.registry.agent('athena');

@@ -41,22 +41,28 @@ export interface AcceptTurn {
   end(): void;
 }
 
-/** Turns taken one after another under one key: each waits for the one before to leave. */
-type Chains = Map<string, { tail: Promise<void>; users: number }>;
+/**
+ * Turns taken under one key, in the order they were taken: a turn's `before` resolves once every
+ * earlier turn has left, whatever order they leave in (a later turn that fails early leaves
+ * before an earlier one that is still waiting, and must not let the next one go ahead of it).
+ */
+type Lines = Map<string, { inside: number; allLeft: Promise<void> }>;
+
+interface Turn {
+  /** How many earlier turns had not yet left when this one was taken. */
+  earlier: number;
+  /** Resolves once every earlier turn has left. */
+  before: Promise<void>;
+  /** This turn leaves. Idempotent. */
+  leave(): void;
+}
 
 interface SocketTurns {
   lastAnswer: Promise<void>;
   /** By agent id: whose order number comes next. */
-  orders: Chains;
+  orders: Lines;
   /** By session key: whose record and queue place come next. */
-  sessions: Chains;
-}
-
-/** One agent's events this node is accepting and has not yet queued. */
-interface AgentPlaces {
-  count: number;
-  /** Resolves once all of them are queued, or will not be. */
-  allTaken: Promise<void>;
+  sessions: Lines;
 }
 
 export interface AcceptTurns {
@@ -70,48 +76,31 @@ function latch(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
-/** Joins the chain under `key`: `before` resolves when the previous turn leaves; `leave` is idempotent. */
-function join(chains: Chains, key: string): { before: Promise<void>; leave: () => void } {
-  let chain = chains.get(key);
-  if (!chain) chains.set(key, (chain = { tail: Promise.resolve(), users: 0 }));
-  const own = chain;
-  own.users += 1;
-  const before = own.tail;
-  const turn = latch();
-  own.tail = turn.promise;
+/** Takes a turn under `key`, after every turn taken there before. */
+function join(lines: Lines, key: string): Turn {
+  let line = lines.get(key);
+  if (!line) lines.set(key, (line = { inside: 0, allLeft: Promise.resolve() }));
+  const own = line;
+  const earlier = own.inside;
+  const before = own.allLeft;
+  const left = latch();
+  own.inside += 1;
+  own.allLeft = Promise.all([before, left.promise]).then(() => {});
   let inside = true;
   const leave = () => {
     if (!inside) return;
     inside = false;
-    turn.open();
-    own.users -= 1;
-    if (own.users === 0 && chains.get(key) === own) chains.delete(key);
+    left.open();
+    own.inside -= 1;
+    if (own.inside === 0 && lines.get(key) === own) lines.delete(key);
   };
-  return { before, leave };
+  return { earlier, before, leave };
 }
 
 export function createAcceptTurns(): AcceptTurns {
   const sockets = new WeakMap<Connection, SocketTurns>();
-  const agents = new Map<string, AgentPlaces>();
-
-  const takePlace = (agentId: string) => {
-    let places = agents.get(agentId);
-    if (!places) agents.set(agentId, (places = { count: 0, allTaken: Promise.resolve() }));
-    const own = places;
-    const before = { count: own.count, allTaken: own.allTaken };
-    const taken = latch();
-    own.count += 1;
-    own.allTaken = Promise.all([before.allTaken, taken.promise]).then(() => {});
-    let held = true;
-    const release = () => {
-      if (!held) return;
-      held = false;
-      taken.open();
-      own.count -= 1;
-      if (own.count === 0 && agents.get(agentId) === own) agents.delete(agentId);
-    };
-    return { before, release };
-  };
+  /** By agent id, on this node: its events being accepted and not yet queued (or refused). */
+  const places: Lines = new Map();
 
   return {
     take(conn, agentId, sessionKey) {
@@ -123,7 +112,7 @@ export function createAcceptTurns(): AcceptTurns {
       const answer = latch();
       turns.lastAnswer = answer.promise;
 
-      const place = takePlace(agentId);
+      const place = join(places, agentId);
       const order = join(turns.orders, agentId);
       const session = join(turns.sessions, sessionKey);
 
@@ -146,11 +135,11 @@ export function createAcceptTurns(): AcceptTurns {
             session.leave();
           }
         },
-        mayCrowd: (waiting, maxQueue) => waiting + place.before.count >= maxQueue,
-        earlierPlacesTaken: place.before.allTaken,
-        placeTaken: place.release,
+        mayCrowd: (waiting, maxQueue) => waiting + place.earlier >= maxQueue,
+        earlierPlacesTaken: place.before,
+        placeTaken: place.leave,
         end() {
-          place.release();
+          place.leave();
           order.leave();
           session.leave();
         },
