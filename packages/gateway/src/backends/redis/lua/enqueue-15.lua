@@ -18,9 +18,10 @@ if where then
 end
 local e = { session = ARGV[2], order = tonumber(ARGV[3]), notBefore = tonumber(ARGV[4]), expiresAt = tonumber(ARGV[5]), attempts = 0 }
 redis.call('HINCRBY', K.sload, e.session, 1)
-local a, x = assignAtOnce(id, e, now, tonumber(ARGV[7]))
+local a, x, slots, list = assignAtOnce(id, e, now, tonumber(ARGV[7]))
 if a then return { a, x } end
 writeEntry(id, e)
 addWaiting(id, e, now)
-a, x = dispatch(now, tonumber(ARGV[7]))
+-- the loads read above still hold: filing a waiting event changes no connection's
+a, x = dispatch(now, tonumber(ARGV[7]), slots, list)
 return { a, x }

@@ -224,13 +224,13 @@ end
 --- Assigns waiting events in accept order, as one pass over them all would: a session that
 --- cannot go holds back its later events. Returns { {eventId, connId, nodeId, attempt}... },
 --- { expiredId... }: waiting events met past their expiresAt (the scheduler's expiry finds
---- the others).
-local function dispatch(now, maxIdle)
+--- the others). `slots` and `list`: loadSlots() as read earlier in the same script, if it was.
+local function dispatch(now, maxIdle, slots, list)
   local assigned, expired = {}, {}
   -- Nothing waits (so no session is filed anywhere) and no holder is past the idle limit: what
   -- follows would find nothing to do. The commonest case after an answer.
   if redis.call('ZCARD', K.sessq) == 0 and holdersPastIdle(maxIdle) <= 0 then return assigned, expired end
-  local slots, list = loadSlots()
+  if not slots then slots, list = loadSlots() end
   local free = 0
   for _, slot in ipairs(list) do free = free + math.max(0, slot.max - slot.count) end
   if free == 0 then return assigned, expired end
@@ -273,7 +273,8 @@ end
 --- else waiting could move (so it comes first in accept order among what can), and its session's
 --- connection, or one it may claim, has room. The commonest case by far: an agent keeping up.
 --- Returns dispatch's { assigned, expired }, or nil when any of that does not hold, having
---- changed nothing; the caller then files the event and dispatches as usual.
+--- changed nothing; the caller then files the event and dispatches as usual, with the
+--- connections' loads if this read them (nil, nil, slots, list).
 local function assignAtOnce(id, e, now, maxIdle)
   if e.notBefore > now or e.expiresAt <= now then return nil end
   if under(K.sessq, e.session, 1)[1] then return nil end
@@ -284,13 +285,13 @@ local function assignAtOnce(id, e, now, maxIdle)
   if redis.call('ZCARD', K.ready) > 0 then return nil end
   local slots, list = loadSlots()
   for _, slot in ipairs(list) do
-    if slot.count < slot.max and under(K.parked, slot.conn, 1)[1] then return nil end
+    if slot.count < slot.max and under(K.parked, slot.conn, 1)[1] then return nil, nil, slots, list end
   end
   -- a full holder would park the session: checked before slotFor, which records the use
   local holder = redis.call('HGET', K.holders, e.session)
-  if holder and slots[holder] and slots[holder].count >= slots[holder].max then return nil end
+  if holder and slots[holder] and slots[holder].count >= slots[holder].max then return nil, nil, slots, list end
   local slot = slotFor(slots, list, e.session)
-  if not slot then return nil end
+  if not slot then return nil, nil, slots, list end
   e.attempts = e.attempts + 1
   writeEntry(id, e)
   redis.call('HSET', K.where, id, slot.conn)
