@@ -145,7 +145,15 @@ export function createContext(options: ContextOptions): RelayContext {
         return;
       }
       notes.set(eventId, [entry]);
-      if (notes.size === 1) track('timeline', new Promise<void>((resolve) => setImmediate(() => resolve(writeNotes()))));
+      if (notes.size > 1) return;
+      // tracked from now, so `settled` waits for the steps of this turn too
+      const written = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          writeNotes();
+          resolve();
+        }),
+      );
+      track('timeline', written);
     },
     async settled() {
       while (pending.size > 0) await Promise.allSettled([...pending]);

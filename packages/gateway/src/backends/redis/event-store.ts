@@ -56,11 +56,11 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
     },
     /**
      * Accept in steps, as the keys sit on up to three Redis Cluster slots: the agent's order
-     * counter (nextOrder, before), then the record, then the idempotency key. The key is claimed last, so it never
-     * names an event without a record; a node that dies before claiming it leaves a record
-     * nothing points to and nothing queued, which expires, and the app, never told `accepted`,
-     * sends again. Two sends under one key race on the claim: one wins, the other answers with
-     * the winner's event and deletes its own record.
+     * counter (nextOrder, before), then the record, then the idempotency key. The key is claimed
+     * last, so it never names an event without a record; a node that dies before claiming it
+     * leaves a record nothing points to and nothing queued, which expires, and the app, never
+     * told `accepted`, sends again. Two sends under one key race on the claim: one wins, the
+     * other answers with the winner's event and deletes its own record.
      */
     async append(event, idempotencyKey, idempotencyTtlMs) {
       const fields: Record<string, string> = {
