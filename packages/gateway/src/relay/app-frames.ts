@@ -107,14 +107,19 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
     if (duplicate) return { record, duplicate };
     startAccepting(ctx, record.id);
     try {
-      const result = await backend.queue.enqueue({
-        eventId: record.id,
-        agentId: record.agentId,
-        sessionKey: record.sessionKey,
-        order: record.order,
-        notBefore: rate.notBefore,
-        expiresAt: record.expiresAt,
-      });
+      const [result] = await Promise.all([
+        backend.queue.enqueue({
+          eventId: record.id,
+          agentId: record.agentId,
+          sessionKey: record.sessionKey,
+          order: record.order,
+          notBefore: rate.notBefore,
+          expiresAt: record.expiresAt,
+        }),
+        // Sent beside the enqueue, not after it: one round trip (and under AOF one fsync) fewer
+        // before `accepted`. Should the enqueue fail, the expiry finds nothing to expire.
+        backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: record.agentId, eventId: record.id }),
+      ]);
       return { record, duplicate, result };
     } catch (err) {
       endAccepting(ctx, record.id); // what waited goes as it would have
@@ -130,7 +135,7 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
   }
 }
 
-/** The queued event's expiry, then `accepted` in its socket's turn, then its delivery if it is assigned. */
+/** What a queued event waits with, then `accepted` in its socket's turn, then its delivery if it is assigned. */
 async function acknowledge(
   ctx: RelayContext,
   conn: Connection,
@@ -142,15 +147,13 @@ async function acknowledge(
 ): Promise<void> {
   const { backend } = ctx;
   const now = record.acceptedAt;
-  await backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: record.agentId, eventId: record.id });
-  if (rate.notBefore > now) {
-    await backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: record.agentId, notBefore: rate.notBefore });
-  }
   record.queued = !result.assigned.some((a) => a.eventId === record.id);
-  if (record.queued) {
-    await backend.events.setQueued(record.id, true);
-    await backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: record.agentId, attempt: 1 });
-  }
+  // Independent writes, so in one round trip.
+  await Promise.all([
+    rate.notBefore > now && backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: record.agentId, notBefore: rate.notBefore }),
+    record.queued && backend.events.setQueued(record.id, true),
+    record.queued && backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: record.agentId, attempt: 1 }),
+  ]);
 
   await turn.answerAfter;
   eventAccepted(ctx, record, conn, record.queued ? (rate.notBefore > now ? 'rate_limited' : 'offline') : undefined);
