@@ -1,6 +1,6 @@
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { appReplyFrame } from '../../packages/gateway/src/relay/outbound';
 import { eventFrame } from '../support/client';
 import { clusterPerTest, describeOnStores, waitForStatus, type Cluster } from '../support/cluster';
@@ -27,7 +27,7 @@ describeOnStores('a node that decided an outcome and died', (store) => {
   async function finishAndDie(cluster: Cluster, eventId: string, content: string): Promise<void> {
     const client = cluster.redis();
     try {
-      const events = createRedisEventStore(client, defineScripts(client), createKeys(cluster.prefix), { finishedRetentionMs: 60_000 });
+      const events = createRedisEventStore(client, scriptRunner(client), createKeys(cluster.prefix), { finishedRetentionMs: 60_000 });
       const record = await events.get(eventId);
       if (!record) throw new Error(`no event ${eventId}`);
       const final = appReplyFrame(record, { type: 'reply', event_id: eventId, content, finish_reason: 'stop' }, undefined, 0, Date.now());

@@ -2,7 +2,7 @@ import { sessionKey } from '@relay/protocol';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { newEventId } from '../../packages/gateway/src/ids';
 import { eventFrame } from '../support/client';
 import { clusterPerTest, describeOnStores, waitForStatus, type Cluster } from '../support/cluster';
@@ -25,7 +25,7 @@ describeOnStores('an event recorded by a node that died', (store) => {
   async function recordAndDie(cluster: Cluster, key: string, thread: string, queue = false): Promise<string> {
     const client = cluster.redis();
     try {
-      const run = defineScripts(client);
+      const run = scriptRunner(client);
       const keys = createKeys(cluster.prefix);
       const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
       const now = Date.now();

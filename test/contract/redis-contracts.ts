@@ -11,7 +11,7 @@ import { ALIVE_CACHE_MS, createRedisPresence } from '../../packages/gateway/src/
 import { createRedisRateLimiter } from '../../packages/gateway/src/backends/redis/rate-limiter';
 import { createRedisRegistry } from '../../packages/gateway/src/backends/redis/registry';
 import { createRedisScheduler } from '../../packages/gateway/src/backends/redis/scheduler';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { createRedisTokenStreams } from '../../packages/gateway/src/backends/redis/token-stream';
 import type { Bus, Scheduler, Task } from '../../packages/gateway/src/ports';
 import { activityStoreContract } from './activity.contract';
@@ -44,7 +44,7 @@ export function redisContracts(name: string, target: () => RedisTarget) {
   /** A client and fresh keys: each test starts from an empty relay. */
   const fresh = () => {
     const client = open();
-    return { client, run: defineScripts(client), keys: createKeys(`contract-${randomBytes(4).toString('hex')}`) };
+    return { client, run: scriptRunner(client), keys: createKeys(`contract-${randomBytes(4).toString('hex')}`) };
   };
   const queueOn = ({ client, run, keys }: ReturnType<typeof fresh>) => createRedisDeliveryQueue(client, run, keys);
 
@@ -80,7 +80,7 @@ export function redisContracts(name: string, target: () => RedisTarget) {
       // Each peer is another node: its own connection and its own cache of who is alive.
       const peer = () => {
         const other = open();
-        return createRedisPresence(other, defineScripts(other), keys);
+        return createRedisPresence(other, scriptRunner(other), keys);
       };
       return { presence: createRedisPresence(client, run, keys), peer, aliveCacheMs: ALIVE_CACHE_MS, teardown: async () => {} };
     },
@@ -132,7 +132,7 @@ export function redisContracts(name: string, target: () => RedisTarget) {
         // BullMQ's workers block on their connection: it must never give up on a command.
         // Each node has its own connections, as real nodes do.
         const client = open();
-        const s = createRedisScheduler(open({ maxRetriesPerRequest: null }), client, defineScripts(client), keys, (_err, task) => {
+        const s = createRedisScheduler(open({ maxRetriesPerRequest: null }), client, scriptRunner(client), keys, (_err, task) => {
           if (task) failed.push(task);
         });
         made.push(s);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { useRedisServer } from '../support/redis-server';
 
 // Issue 11.7: accepting writes only keys that something reads (no stream beside the events),
@@ -14,7 +14,7 @@ test("an agent's keys are the queue's and its accept order, and forgetting the a
   const { redis, client } = server;
   const prefix = `${redis.prefix}-${randomBytes(3).toString('hex')}`;
   const keys = createKeys(prefix);
-  const run = defineScripts(client);
+  const run = scriptRunner(client);
   const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
   const queue = createRedisDeliveryQueue(client, run, keys);
   const now = Date.now();

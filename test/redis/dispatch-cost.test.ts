@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { DeliveryQueue, QueueEntry } from '@relay/gateway';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { freePort, startRedis, type RedisUnderTest } from '../support/redis-server';
 
 // Issue 11.1: a dispatch must not read the events that wait behind a full connection or a
@@ -25,7 +25,7 @@ afterAll(async () => {
   await redis.stop();
 });
 beforeEach(() => {
-  queue = createRedisDeliveryQueue(client, defineScripts(client), createKeys(`${redis.prefix}-${++order}`));
+  queue = createRedisDeliveryQueue(client, scriptRunner(client), createKeys(`${redis.prefix}-${++order}`));
 });
 
 const entry = (eventId: string, sessionKey: string, extra: Partial<QueueEntry> = {}): QueueEntry => ({
@@ -61,7 +61,7 @@ describe('dispatch cost does not grow with the waiting queue', () => {
 
   test('a session held by a full connection beside a free one', async () => {
     const small = await blockedOnFullHolder(50);
-    queue = createRedisDeliveryQueue(client, defineScripts(client), createKeys(`${redis.prefix}-${++order}`));
+    queue = createRedisDeliveryQueue(client, scriptRunner(client), createKeys(`${redis.prefix}-${++order}`));
     const large = await blockedOnFullHolder(2_000);
     expect(large).toBe(small);
   });
@@ -73,7 +73,7 @@ describe('dispatch cost does not grow with the waiting queue', () => {
 
   test('events held past the soft rate limit, with a free connection', async () => {
     const small = await heldByRate(50);
-    queue = createRedisDeliveryQueue(client, defineScripts(client), createKeys(`${redis.prefix}-${++order}`));
+    queue = createRedisDeliveryQueue(client, scriptRunner(client), createKeys(`${redis.prefix}-${++order}`));
     const large = await heldByRate(2_000);
     expect(large).toBe(small);
   });
@@ -89,7 +89,7 @@ describe('dispatch cost does not grow with the waiting queue', () => {
 
   test('an idempotent resend of a waiting event', async () => {
     const small = await resend(50);
-    queue = createRedisDeliveryQueue(client, defineScripts(client), createKeys(`${redis.prefix}-${++order}`));
+    queue = createRedisDeliveryQueue(client, scriptRunner(client), createKeys(`${redis.prefix}-${++order}`));
     const large = await resend(2_000);
     expect(large).toBe(small);
   });

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisScheduler, schedulerPrefixes } from '../../packages/gateway/src/backends/redis/scheduler';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import type { Scheduler, Task } from '../../packages/gateway/src/ports';
 import { freePort, startRedis, type RedisUnderTest } from '../support/redis-server';
 
@@ -33,7 +33,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 test('an expiry claimed by a node that died runs on another node once its lease is over, once', async () => {
   const keys = createKeys(`${redis.prefix}-sweep-${++n}`);
   const client = open();
-  const run = defineScripts(client);
+  const run = scriptRunner(client);
   const scheduler = createRedisScheduler(open({ maxRetriesPerRequest: null }), client, run, keys, () => {});
   schedulers.push(scheduler);
   const task: Task = { kind: 'expire', agentId: 'athena', eventId: 'evt_claimed' };
@@ -60,7 +60,7 @@ test('an expiry claimed by a node that died runs on another node once its lease 
 test('an expiry is one sorted-set member, not a BullMQ job; cancelling removes it', async () => {
   const keys = createKeys(`${redis.prefix}-sweep-${++n}`);
   const client = open();
-  const scheduler = createRedisScheduler(open({ maxRetriesPerRequest: null }), client, defineScripts(client), keys, () => {});
+  const scheduler = createRedisScheduler(open({ maxRetriesPerRequest: null }), client, scriptRunner(client), keys, () => {});
   schedulers.push(scheduler);
   const lane = keys.expiries(schedulerPrefixes(keys, false)[0] as string);
   const task: Task = { kind: 'expire', agentId: 'athena', eventId: 'evt_kept' };

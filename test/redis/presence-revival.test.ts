@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisPresence } from '../../packages/gateway/src/backends/redis/presence';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import type { ConnectionInfo } from '../../packages/gateway/src/ports';
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
 
@@ -29,8 +29,8 @@ test('a node reaped while its key had lapsed, then back, has its new connections
   const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
   const [a, b] = [new Redis(redis.url), new Redis(redis.url)];
   clients.push(a, b);
-  const reaper = createRedisPresence(a, defineScripts(a), keys);
-  const revived = createRedisPresence(b, defineScripts(b), keys);
+  const reaper = createRedisPresence(a, scriptRunner(a), keys);
+  const revived = createRedisPresence(b, scriptRunner(b), keys);
   const conn = (connId: string): ConnectionInfo => ({ connId, nodeId: 'node-b', role: 'app', principalId: 'academy', tokenId: 't', since: Date.now() });
 
   await reaper.heartbeat('node-a', 60_000);

@@ -3,7 +3,7 @@ import type { DeliveryQueue } from '@relay/gateway';
 import { createMemoryDeliveryQueue } from '../../packages/gateway/src/backends/memory/delivery-queue';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { useRedisServer } from '../support/redis-server';
 
 // The memory queue is the reference the Lua scripts follow (include-dispatch.lua). Beyond the
@@ -23,7 +23,7 @@ test('memory and Redis assign alike on random runs', async () => {
       return seed % n;
     };
     const memory = createMemoryDeliveryQueue(Date.now, 3);
-    const redisQueue = createRedisDeliveryQueue(client, defineScripts(client), createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`), { maxIdleSessions: 3 });
+    const redisQueue = createRedisDeliveryQueue(client, scriptRunner(client), createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`), { maxIdleSessions: 3 });
     const both = async <T>(what: string, op: (q: DeliveryQueue) => Promise<T>) => {
       const [a, b] = [await op(memory), await op(redisQueue)];
       expect({ run, what, result: b }).toEqual({ run, what, result: a });

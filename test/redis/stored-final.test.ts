@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
-import { defineScripts } from '../../packages/gateway/src/backends/redis/scripts';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { appReplyFrame, finalOnWire } from '../../packages/gateway/src/relay/outbound';
 import { useRedisServer } from '../support/redis-server';
 
@@ -14,7 +14,7 @@ test('a stored reply costs Redis about one copy of the answer, and its size is r
   const { redis, client } = server;
   const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
   const stored: number[] = [];
-  const events = createRedisEventStore(client, defineScripts(client), keys, { finishedRetentionMs: 60_000, onFinalStored: (bytes) => stored.push(bytes) });
+  const events = createRedisEventStore(client, scriptRunner(client), keys, { finishedRetentionMs: 60_000, onFinalStored: (bytes) => stored.push(bytes) });
   const now = Date.now();
   const { record } = await events.append(
     { id: 'evt_big', appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{"q":1}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1', order: 1 },

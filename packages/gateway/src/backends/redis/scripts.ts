@@ -44,6 +44,8 @@ interface ScriptSource {
   numberOfKeys: number;
   /** The full Lua text: the `Code` table, then the shared include for dispatch scripts. */
   lua: string;
+  /** Its SHA1, what EVALSHA sends. */
+  sha: string;
 }
 
 let sources: ScriptSource[] | undefined;
@@ -55,23 +57,35 @@ function scriptSources(): ScriptSource[] {
     return Object.entries(SCRIPTS).map(([name, spec]) => {
       const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
       const numberOfKeys = Number(/-(\d+)\.lua$/.exec(spec.file)?.[1]);
-      return { name: name as ScriptName, numberOfKeys, lua: `${luaCodeTable()}${spec.dispatch ? `${include}\n` : ''}${body}` };
+      const lua = `${luaCodeTable()}${spec.dispatch ? `${include}\n` : ''}${body}`;
+      return { name: name as ScriptName, numberOfKeys, lua, sha: createHash('sha1').update(lua).digest('hex') };
     });
   })();
   return sources;
 }
 
 /**
- * Registers every Lua script on the client (EVALSHA, loading on NOSCRIPT) and returns a runner.
- * Each operation is one script, so it is atomic in Redis.
+ * A runner of the Lua scripts on the client: EVALSHA, and EVAL (which also caches the script)
+ * when the server does not know it yet (a new or restarted primary, a promoted replica). Each
+ * operation is one script, so it is atomic in Redis.
+ *
+ * Not ioredis' `defineCommand`: every pipeline ioredis makes copies each defined command onto
+ * itself, some 50 properties.
  */
-export function defineScripts(client: RedisClient): RunScript {
-  for (const { name, numberOfKeys, lua } of scriptSources()) client.defineCommand(name, { numberOfKeys, lua });
-  const commands = client as unknown as Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
-  return (name, keys, args) => commands[name](...keys, ...args);
+export function scriptRunner(client: RedisClient): RunScript {
+  const byName = new Map(scriptSources().map((source) => [source.name, source]));
+  return async (name, keys, args) => {
+    const { sha, lua, numberOfKeys } = byName.get(name) as ScriptSource;
+    try {
+      return await client.evalsha(sha, numberOfKeys, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return client.eval(lua, numberOfKeys, ...keys, ...args);
+    }
+  };
 }
 
 /** Script names by the SHA1 that EVALSHA sends, to name scripts in metrics. */
 export function scriptNamesBySha(): Map<string, string> {
-  return new Map(scriptSources().map(({ name, lua }) => [createHash('sha1').update(lua).digest('hex'), name]));
+  return new Map(scriptSources().map(({ name, sha }) => [sha, name]));
 }
