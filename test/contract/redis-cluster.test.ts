@@ -1,4 +1,5 @@
 import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-cluster';
+import { connectionContract } from './connection.contract';
 import { redisContracts } from './redis-contracts';
 
 // Every port's contract on a real three-primary Redis Cluster: a script or MULTI whose keys
@@ -13,3 +14,4 @@ afterAll(async () => {
 });
 
 redisContracts('redis-cluster', () => ({ clusterUrls: cluster.urls }));
+connectionContract('redis-cluster', () => ({ clusterUrls: cluster.urls }));

@@ -40,7 +40,8 @@ export function redisContracts(name: string, target: () => RedisTarget) {
     clients.push(client);
     return client;
   };
-  const open = (options?: ConnectOptions) => track(connectRedis(target(), options));
+  // By default as the node's command connection writes (batchWrites).
+  const open = (options: ConnectOptions = { batchWrites: true }) => track(connectRedis(target(), options));
   /** A client and fresh keys: each test starts from an empty relay. */
   const fresh = () => {
     const client = open();
@@ -103,23 +104,23 @@ export function redisContracts(name: string, target: () => RedisTarget) {
   busContract(name, async () => {
     const { keys } = fresh();
     const buses: Bus[] = [];
-    const bus = () => {
+    // A node publishes and subscribes once its backend is ready: before, a cluster client does
+    // not know the slots yet, so a message redirected (MOVED) may arrive after later ones, and
+    // the subscriber is made on a seed, which may not hold the channel's slot.
+    const readyPublisher = async () => {
       const publisher = open();
-      const made = createRedisBus(publisher, (channel) => track(openBusSubscriber(target(), publisher, channel)), keys, (err) => {
+      if (publisher.status !== 'ready') await new Promise((resolve) => publisher.once('ready', resolve));
+      return publisher;
+    };
+    const [publisher, peerPublisher] = await Promise.all([readyPublisher(), readyPublisher()]);
+    const busOn = (p: RedisClient) => {
+      const made = createRedisBus(p, (channel) => track(openBusSubscriber(target(), p, channel)), keys, (err) => {
         throw err;
       });
       buses.push(made);
       return made;
     };
-    const publisher = open();
-    // A node publishes once its backend is ready: before, a cluster client does not know the
-    // slots yet, and a message redirected (MOVED) may arrive after later ones.
-    if (publisher.status !== 'ready') await new Promise((resolve) => publisher.once('ready', resolve));
-    const first = createRedisBus(publisher, (channel) => track(openBusSubscriber(target(), publisher, channel)), keys, (err) => {
-      throw err;
-    });
-    buses.push(first);
-    return { bus: first, peer: bus, teardown: async () => void (await Promise.all(buses.map((b) => b.close()))) };
+    return { bus: busOn(publisher), peer: () => busOn(peerPublisher), teardown: async () => void (await Promise.all(buses.map((b) => b.close()))) };
   });
 
   schedulerContract(

@@ -1,4 +1,5 @@
 import { startRedis, type RedisUnderTest } from '../support/redis-server';
+import { connectionContract } from './connection.contract';
 import { redisContracts } from './redis-contracts';
 
 let redis: RedisUnderTest;
@@ -11,3 +12,4 @@ afterAll(async () => {
 });
 
 redisContracts('redis', () => ({ url: redis.url }));
+connectionContract('redis', () => ({ url: redis.url }));

@@ -10,7 +10,8 @@ export type RedisTarget = { url: string } | { clusterUrls: string[] };
 export interface ConnectOptions {
   /** false: a command fails at once while disconnected (an event gets RELAY_UNAVAILABLE, not a wait). */
   enableOfflineQueue?: boolean;
-  enableAutoPipelining?: boolean;
+  /** Commands called in one turn of the event loop leave in one write (see batchWrites). */
+  batchWrites?: boolean;
   /** null for BullMQ, whose workers block on their connection. */
   maxRetriesPerRequest?: number | null;
   /** null: do not reconnect (a test that takes the connection down and up itself). */
@@ -23,8 +24,12 @@ export interface ConnectOptions {
  * URL (every node of a cluster shares them); ioredis learns the other nodes from the seeds.
  */
 export function connectRedis(target: RedisTarget, options: ConnectOptions = {}): RedisClient {
-  const { retryStrategy, enableOfflineQueue, ...rest } = options;
-  if ('url' in target) return new Redis(target.url, { ...rest, retryStrategy, ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }) });
+  const { retryStrategy, enableOfflineQueue, batchWrites: batched, ...rest } = options;
+  if ('url' in target) {
+    const redis = new Redis(target.url, { ...rest, retryStrategy, ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }) });
+    if (batched) batchWrites(redis);
+    return redis;
+  }
   const seeds = target.clusterUrls.map((url) => new URL(url));
   const first = seeds[0];
   if (!first) throw new Error('a Redis Cluster needs at least one seed URL');
@@ -34,18 +39,54 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
     ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
   };
-  return new Cluster(
+  const cluster = new Cluster(
     seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
     {
       redisOptions,
       ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
-      ...(rest.enableAutoPipelining ? { enableAutoPipelining: true } : {}),
       ...(rest.lazyConnect !== undefined ? { lazyConnect: rest.lazyConnect } : {}),
       ...(retryStrategy ? { clusterRetryStrategy: retryStrategy } : {}),
       // A primary that died is replaced by its replica: ask for the slots again soon after.
       slotsRefreshInterval: 1_000,
     },
   );
+  if (batched) {
+    // Each node's connection batches its own writes; the seeds' were made in the constructor.
+    for (const node of cluster.nodes('all')) batchWrites(node);
+    cluster.on('+node', batchWrites);
+  }
+  return cluster;
+}
+
+const batching = new WeakSet<Redis>();
+
+/**
+ * Commands called in one turn of the event loop leave in one write: the socket is corked at the
+ * first and uncorked on the next tick, without waiting for the replies to earlier writes.
+ * Not ioredis' auto-pipelining, which keeps one batch in flight per connection: each batch
+ * waited for the whole of the one before (under AOF `appendfsync always`, for its fsync too), so
+ * an accept's steps queued behind other events' steps; and every batch built an ioredis Pipeline,
+ * which was most of what the node's garbage collector promoted under load (docs/benchmarks.md).
+ * Order is unchanged: commands on one connection still go, and run, in the order they are called.
+ */
+function batchWrites(redis: Redis): void {
+  if (batching.has(redis)) return;
+  batching.add(redis);
+  const send = redis.sendCommand.bind(redis);
+  let corked = false;
+  redis.sendCommand = (command, stream) => {
+    // `stream` is set for commands of an explicit pipeline, which writes them all at once itself.
+    const socket = stream === undefined && redis.status === 'ready' ? redis.stream : undefined;
+    if (!corked && socket) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return send(command, stream);
+  };
 }
 
 /**

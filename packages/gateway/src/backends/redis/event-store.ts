@@ -130,7 +130,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       return (await run('overdueFinals', [keys.finalsPending], [before, now, limit])) as string[];
     },
     async note(eventId, steps, retentionMs) {
-      // Plain commands, sent together (auto-pipelined), not a script: steps are among the
+      // Plain commands, sent together (one write), not a script: steps are among the
       // commonest writes of an event. Past the most steps, a step that is not a final is taken
       // out again by its own value, as if it had been left out (the memory store's rule), so
       // the cap costs a command only on a timeline that is already full.

@@ -64,7 +64,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   // Commands fail at once while disconnected: an event must get RELAY_UNAVAILABLE, not wait.
   const client = connectRedis(target, {
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
+    batchWrites: true,
     maxRetriesPerRequest: 1,
     retryStrategy,
   });

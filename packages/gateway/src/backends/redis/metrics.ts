@@ -35,7 +35,7 @@ export function createRedisMetrics(registry: Registry, isUp: () => boolean) {
 export type RedisMetrics = ReturnType<typeof createRedisMetrics>;
 
 /**
- * Times every command the client sends, auto-pipelined ones included (a pipeline sends each of
+ * Times every command the client sends, those of pipelines included (a pipeline sends each of
  * its commands through `sendCommand`). A script is labelled `script:<name>` rather than
  * `evalsha`, which would hide which operation is slow; the label set stays the few commands
  * and scripts the backend uses.

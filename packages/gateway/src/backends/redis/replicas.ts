@@ -36,7 +36,8 @@ export function createReplicaWait(client: RedisClient, minReplicas: number, time
   };
 }
 
-function primaryFor(cluster: Cluster, key: string): Redis {
+/** The connection to the primary holding `key` on a cluster. */
+export function primaryFor(cluster: Cluster, key: string): Redis {
   const nodeKey = cluster.slots[keySlot(key)]?.[0];
   const node = nodeKey && cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
   // The slot map is being refreshed (a failover): nobody can vouch for the write yet.

@@ -13,8 +13,9 @@ const RETRY_MS = 250;
 /**
  * Streams in Redis, one hash per event under its agent's hash tag (keys.ts `stream`): every
  * attempt's tokens, and which attempt is current. Writes are batched per event-loop turn into
- * one round of auto-pipelined commands (like the bus), one batch at a time; every write is idempotent (HSET, PEXPIRE), so a
- * batch that failed part-way is simply written again, whole, before any later one.
+ * one round of commands sent together (like the bus), one batch at a time; every write is
+ * idempotent (HSET, PEXPIRE), so a batch that failed part-way is simply written again, whole,
+ * before any later one.
  */
 export function createRedisTokenStreams(client: RedisClient, keys: Keys, options: TokenStreamOptions): TokenStreams & { close(): void } {
   let queued: Write[] = [];
@@ -77,8 +78,8 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
         write.ttlMs = w.kind === 'ended' ? options.retentionMs : options.liveTtlMs;
       }
       // Commands, not one pipeline: on a Redis Cluster a pipeline must stay on one node, and
-      // streams of several agents are on several. The client's auto-pipelining still sends
-      // each node's share in one write.
+      // streams of several agents are on several. The client still sends each node's share
+      // in one write (connect.ts batchWrites).
       const writes: Promise<unknown>[] = [];
       for (const [key, write] of streams) {
         if (write.fields.length > 0) writes.push(client.hset(key, ...write.fields));
