@@ -101,6 +101,18 @@ function statsDelta(before, after) {
   return rows.sort((x, y) => y.usec - x.usec);
 }
 
+/**
+ * The node's garbage-collection pauses so far, seconds by kind (prom-client's default metrics).
+ * @param {string} httpUrl @returns {Promise<Record<string, number>>}
+ */
+async function gcSeconds(httpUrl) {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  /** @type {Record<string, number>} */
+  const out = {};
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} (\S+)$/gm)) out[m[1] ?? ''] = Number(m[2]);
+  return out;
+}
+
 /** @param {number} x */
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const SCRIPTS = new Set(['evalsha', 'eval', 'fcall', 'evalsha_ro', 'eval_ro']);
@@ -120,31 +132,43 @@ async function main() {
   log(`redis ${redisVersion} at ${redis.url}${o.aof ? ' (AOF, fsync always)' : ''}; node ${node.url}; logs in ${dir}`);
 
   /**
-   * The CPU of `who` and Redis's commandstats across the measured window.
-   * @param {Record<string, any>} who
+   * The CPU of `who`, Redis's commandstats and, given its URL, the node's GC pauses across the
+   * measured window.
+   * @param {Record<string, any>} who @param {string} [gcUrl]
    */
-  const measured = (who) => {
+  const measured = (who, gcUrl) => {
     const cpu = cpuWindow(who);
     /** @type {Map<string, { calls: number, usec: number }>} */
     let before = new Map();
-    const out = { cpuPercent: /** @type {Record<string, number>} */ ({}), commands: /** @type {ReturnType<typeof statsDelta>} */ ([]) };
+    /** @type {Record<string, number>} */
+    let gcBefore = {};
+    const out = {
+      cpuPercent: /** @type {Record<string, number>} */ ({}),
+      commands: /** @type {ReturnType<typeof statsDelta>} */ ([]),
+      gcSeconds: /** @type {Record<string, number>} */ ({}),
+    };
     return {
       out,
       /** @param {'start' | 'end'} edge */
       async onWindow(edge) {
         if (edge === 'start') {
+          if (gcUrl) gcBefore = await gcSeconds(gcUrl);
           before = await commandStats(admin);
           cpu.start();
         } else {
           out.cpuPercent = cpu.end();
           out.commands = statsDelta(before, await commandStats(admin));
+          if (gcUrl) {
+            const gcAfter = await gcSeconds(gcUrl);
+            out.gcSeconds = Object.fromEntries(Object.entries(gcAfter).map(([kind, s]) => [kind, s - (gcBefore[kind] ?? 0)]));
+          }
         }
       },
     };
   };
 
   log(`relay: ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens each ...`);
-  const relayWindow = measured({ node: node.child, redis: redis.child });
+  const relayWindow = measured({ node: node.child, redis: redis.child }, node.url.replace(/^ws:/, 'http:'));
   const relay = await runRelayEvents({ url: node.url, pairs, inflight: o.inflight, tokens: o.tokens, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: relayWindow.onWindow });
   if (relay.events === 0) throw new Error(`no event finished: ${relay.errorTexts.join(' | ') || `see logs in ${dir}`}`);
   await stopAll(5_000, ['node']); // its heartbeats would count in BullMQ's commandstats
@@ -167,6 +191,7 @@ async function main() {
       scriptUs: sum((c) => (SCRIPTS.has(c.command) ? c.usec : 0)) / f.events,
       commands: sum((c) => c.calls) / f.events,
       scripts: sum((c) => (SCRIPTS.has(c.command) ? c.calls : 0)) / f.events,
+      gcPauseUs: Object.fromEntries(Object.entries(w.gcSeconds).map(([kind, s]) => [kind, (s * 1e6) / f.events])),
       top: w.commands.slice(0, 8).map((c) => ({ command: c.command, perEvent: c.calls / f.events, usecPerCall: c.usec / c.calls })),
     };
   };
@@ -196,6 +221,7 @@ async function main() {
       row('accept (add) latency p50 / p99 ms', `${fmt(r.acceptP50, 2)} / ${fmt(r.acceptP99, 1)}`, `${fmt(b.acceptP50, 2)} / ${fmt(b.acceptP99, 1)}`),
       row('accept → final (add → completed) p50 / p99', `${fmt(r.finalP50, 2)} / ${fmt(r.finalP99, 1)}`, `${fmt(b.finalP50, 2)} / ${fmt(b.finalP99, 1)}`),
       row('node CPU per event µs', fmt(r.cpuUs.node ?? NaN), '—'),
+      row('node GC pause per event µs (minor / major)', `${fmt(r.gcPauseUs.minor ?? NaN)} / ${fmt((r.gcPauseUs.major ?? 0) + (r.gcPauseUs.incremental ?? 0))}`, '—'),
       row('Redis CPU per event µs (/proc)', fmt(r.cpuUs.redis ?? NaN), fmt(b.cpuUs.redis ?? NaN)),
       row('Redis commandstats usec per event (all)', fmt(r.commandstatsUs), fmt(b.commandstatsUs)),
       row('  … of it in scripts (EVALSHA etc.)', fmt(r.scriptUs), fmt(b.scriptUs)),
