@@ -8,6 +8,7 @@ import type { Metrics } from './metrics';
 import { createOwedWork, type OwedWork } from './owed-work';
 import { createRecentKeys, type RecentKeys } from './recent-keys';
 import type { StreamGate } from './resume';
+import { atTurnEnd } from '../turn-end';
 
 /** Enough let-go deliveries to outlast any resend's bus message, in a few hundred KB at most. */
 const LET_GO_KEPT = 10_000;
@@ -148,7 +149,7 @@ export function createContext(options: ContextOptions): RelayContext {
       if (notes.size > 1) return;
       // tracked from now, so `settled` waits for the steps of this turn too
       const written = new Promise<void>((resolve) =>
-        setImmediate(() => {
+        atTurnEnd(() => {
           writeNotes();
           resolve();
         }),

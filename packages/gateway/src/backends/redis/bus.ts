@@ -1,6 +1,7 @@
 import type { RedisClient } from './connect';
 import type { Bus, BusMessage } from '../../ports';
 import type { Keys } from './keys';
+import { atTurnEnd } from '../../turn-end';
 
 /**
  * One sharded pub/sub channel per node (SPUBLISH / SSUBSCRIBE, Redis 7): on a Redis Cluster a
@@ -163,7 +164,7 @@ export function createRedisBus(
       list.push(message);
       if (!scheduled) {
         scheduled = true;
-        setImmediate(flush);
+        atTurnEnd(flush);
       }
     },
     async subscribe(nodeId, handler) {

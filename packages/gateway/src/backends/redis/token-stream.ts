@@ -1,6 +1,7 @@
 import type { RedisClient } from './connect';
 import type { TokenStreamOptions, TokenStreams } from '../../ports';
 import type { Keys } from './keys';
+import { atTurnEnd } from '../../turn-end';
 
 type Write =
   | { kind: 'begin'; agentId: string; eventId: string; attempt: number }
@@ -42,7 +43,7 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
       timer = undefined;
       void flush();
     };
-    if (delayMs === 0) setImmediate(go);
+    if (delayMs === 0) atTurnEnd(go);
     else timer = setTimeout(go, delayMs);
   };
   /** Brings a pending retry forward; a write under way or about to start is already that try. */
