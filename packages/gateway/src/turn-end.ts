@@ -14,14 +14,5 @@ export function atTurnEnd(work: () => void): void {
 function runWaiting(): void {
   const works = waiting;
   waiting = [];
-  for (const work of works) {
-    try {
-      work();
-    } catch (err) {
-      // thrown as it would have been from a setImmediate of its own, the rest still run
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
-  }
+  for (const work of works) work();
 }
