@@ -67,7 +67,9 @@ function scriptSources(): ScriptSource[] {
 /**
  * A runner of the Lua scripts on the client: EVALSHA, and EVAL (which also caches the script)
  * when the server does not know it yet (a new or restarted primary, a promoted replica). Each
- * operation is one script, so it is atomic in Redis.
+ * operation is one script, so it is atomic in Redis. A script sent again by EVAL runs after
+ * commands sent after its EVALSHA: a caller that needs a later command to run after a script
+ * awaits the script first (as every caller here does).
  *
  * Not ioredis' `defineCommand`: every pipeline ioredis makes copies each defined command onto
  * itself, some 50 properties.
