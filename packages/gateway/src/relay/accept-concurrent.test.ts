@@ -34,6 +34,17 @@ function stallFirstCapRead(backend: Backend, until: Promise<void>) {
   };
 }
 
+/** Backends made by a test, closed after it: their schedulers hold the events' expiry timers, which would keep the process alive. */
+const made: Backend[] = [];
+const freshBackend = () => {
+  const backend = memoryBackend();
+  made.push(backend);
+  return backend;
+};
+afterEach(async () => {
+  await Promise.all(made.splice(0).map((backend) => backend.close()));
+});
+
 const eventFrame = (ref: string, thread: string) =>
   JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: thread, payload: { ref }, ref });
 
@@ -41,7 +52,7 @@ const answers = (frames: Record<string, unknown>[]) =>
   frames.filter((f) => f.type === 'accepted' || f.type === 'error').map((f) => `${f.type as string} ${f.ref as string}`);
 
 test('an event stalled in the store does not hold up the next one, whose accepted still follows its own', async () => {
-  const backend = memoryBackend();
+  const backend = freshBackend();
   const stalled = gate();
   const enqueue = backend.queue.enqueue.bind(backend.queue);
   const queued: string[] = [];
@@ -68,11 +79,10 @@ test('an event stalled in the store does not hold up the next one, whose accepte
   await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
   expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['a', 'b']);
   await relay.drain();
-  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('events to one agent take their order numbers in the order they came, across sessions, however long their checks take', async () => {
-  const backend = memoryBackend();
+  const backend = freshBackend();
   const stalled = gate();
   stallFirstCapRead(backend, stalled.opened); // the first event's checks wait
   const append = backend.events.append.bind(backend.events);
@@ -95,14 +105,13 @@ test('events to one agent take their order numbers in the order they came, acros
   await until(() => answers(app.frames).length === 3);
   expect(answers(app.frames)).toEqual(['accepted a', 'accepted b', 'accepted c']);
   await relay.drain();
-  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test.each([
   ['of different sessions', ['portal:t1', 'portal:t2', 'portal:t3']],
   ['of one session', ['portal:same', 'portal:same', 'portal:same']],
 ])('an event refused between two others does not let the later one ahead of the earlier (%s)', async (_, threads) => {
-  const backend = memoryBackend();
+  const backend = freshBackend();
   const stalled = gate();
   const waiting = backend.queue.waiting.bind(backend.queue);
   let reads = 0;
@@ -129,11 +138,10 @@ test.each([
   expect(orders.map(([ref]) => ref)).toEqual(['a', 'c']);
   expect((orders[0] as [string, number])[1]).toBeLessThan((orders[1] as [string, number])[1]);
   await relay.drain();
-  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('events to different agents do not wait for each other\'s order numbers', async () => {
-  const backend = memoryBackend();
+  const backend = freshBackend();
   const athena = await backend.registry.agent('athena');
   await backend.registry.createAgent({ ...(athena as NonNullable<typeof athena>), id: 'hermes', name: 'Hermes' });
   const stalled = gate();
@@ -154,11 +162,10 @@ test('events to different agents do not wait for each other\'s order numbers', a
   await until(() => answers(app.frames).length === 2);
   expect(answers(app.frames)).toEqual(['accepted a', 'accepted b']);
   await relay.drain();
-  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test("a failed event's error comes before the next event's accepted, in frame order", async () => {
-  const backend = memoryBackend();
+  const backend = freshBackend();
   const stalled = gate();
   stallRateHit(backend, 1, stalled.opened, new Error('store down'));
   const { relay } = relayOn(backend);
@@ -173,11 +180,10 @@ test("a failed event's error comes before the next event's accepted, in frame or
   expect(answers(app.frames)).toEqual(['error a', 'accepted b', 'accepted c']);
   expect(app.frames.find((f) => f.ref === 'a')).toMatchObject({ code: 'RELAY_UNAVAILABLE' });
   await relay.drain();
-  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('events of one session are recorded and queued in the order they came, one at a time', async () => {
-  const backend = memoryBackend();
+  const backend = freshBackend();
   await backend.registry.updateAgent('athena', { maxInFlight: 10 });
   const stalled = gate();
   // the first event's record waits: the second, of the same session, must not overtake it
@@ -199,11 +205,10 @@ test('events of one session are recorded and queued in the order they came, one 
   expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['a', 'b', 'c']);
   expect(answers(app.frames)).toEqual(['accepted a', 'accepted b', 'accepted c']);
   await relay.drain();
-  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('a burst of events at once meets the queue cap exactly: the ones past it get QUEUE_FULL', async () => {
-  const backend = memoryBackend();
+  const backend = freshBackend();
   await backend.registry.updateAgent('athena', { maxQueue: 3 });
   const { relay } = relayOn(backend);
   const app = fakeConnection('n1.2', 'app', 'portal'); // no agent: every event waits
@@ -216,11 +221,10 @@ test('a burst of events at once meets the queue cap exactly: the ones past it ge
   expect(app.frames.filter((f) => f.type === 'error').every((f) => f.code === 'QUEUE_FULL')).toBe(true);
   expect(await backend.queue.waiting('athena')).toBe(3);
   await relay.drain();
-  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
 
 test('a burst to a free agent is not refused for places its earlier events take only for a moment', async () => {
-  const backend = memoryBackend();
+  const backend = freshBackend();
   await backend.registry.updateAgent('athena', { maxQueue: 1, maxInFlight: 10 });
   const { relay } = relayOn(backend);
   const { agent, app } = await openAgentAndApp(relay);
@@ -231,5 +235,4 @@ test('a burst to a free agent is not refused for places its earlier events take 
   expect(answers(app.frames)).toEqual(refs.map((ref) => `accepted ${ref}`));
   await until(() => agent.frames.filter((f) => f.type === 'event').length === refs.length);
   await relay.drain();
-  await backend.close(); // its scheduler holds the events' expiry timers, which would keep the process alive
 });
