@@ -14,7 +14,7 @@ const { parseArgs } = require('node:util');
 const { Redis } = require('ioredis');
 const WebSocket = require('ws');
 const { killAllNow, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
-const { scriptNamesBySha } = require('../packages/gateway/dist/backends/redis/scripts');
+const { scriptNamesByFirstArg } = require('../packages/gateway/dist/backends/redis/scripts');
 
 const BATCH = 500;
 
@@ -81,7 +81,7 @@ async function run(n, connections, dir) {
   /** @type {unknown[][]} */
   const slow = /** @type {unknown[][]} */ (await stats.slowlog('GET', 1000));
   // the relay's own scripts only (BullMQ's are EVALSHA too), by name
-  const names = scriptNamesBySha();
+  const names = scriptNamesByFirstArg();
   let slowest = 0;
   let slowestName = '';
   for (const entry of slow) {

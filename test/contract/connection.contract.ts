@@ -2,7 +2,9 @@ import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { connectRedis, type RedisClient, type RedisTarget } from '../../packages/gateway/src/backends/redis/connect';
-import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
+import { Registry } from 'prom-client';
+import { createRedisMetrics, timeCommands } from '../../packages/gateway/src/backends/redis/metrics';
+import { scriptNamesByFirstArg, scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { primaryFor } from '../../packages/gateway/src/backends/redis/replicas';
 
 /** The connection of `client` that serves `key`: the client itself, or the cluster node holding the key's slot. */
@@ -69,14 +71,21 @@ export function connectionContract(name: string, target: () => RedisTarget) {
       }
     });
 
-    test('a script the server does not know yet runs (a restarted or promoted primary)', async () => {
+    test('a script the server does not know yet runs (a restarted or promoted primary), timed under its name', async () => {
       const client = open();
+      const metrics = createRedisMetrics(new Registry(), () => true);
+      timeCommands(client, metrics.commandDuration, scriptNamesByFirstArg());
       const run = scriptRunner(client);
       const k = `{conn-contract-${randomBytes(4).toString('hex')}}:rate`;
       expect(await run('hitRate', [k], [10, 60_000])).toBe(1);
       await connectionFor(client, k).script('FLUSH');
-      expect(await run('hitRate', [k], [10, 60_000])).toBe(2);
+      expect(await run('hitRate', [k], [10, 60_000])).toBe(2); // EVALSHA refused, then EVAL
       expect(await run('hitRate', [k], [10, 60_000])).toBe(3);
+      const counts = new Map(
+        (await metrics.commandDuration.get()).values.filter((v) => v.metricName?.endsWith('_count')).map((v) => [v.labels.command, v.value]),
+      );
+      expect(counts.get('script:hitRate')).toBe(3); // the EVAL too, not under `eval`
+      expect([...counts.keys()].filter((command) => command === 'eval' || command === 'evalsha' || command === 'script:unknown')).toEqual([]);
     });
   });
 }

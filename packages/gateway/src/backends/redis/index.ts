@@ -16,7 +16,7 @@ import { createRedisTokenStreams } from './token-stream';
 import { createRedisWebhookLog } from './webhook-log';
 import { createRedisMetrics, timeCommands } from './metrics';
 import { createReplicaWait } from './replicas';
-import { scriptRunner, scriptNamesBySha } from './scripts';
+import { scriptRunner, scriptNamesByFirstArg } from './scripts';
 
 /** How long `accepted` waits for RELAY_REDIS_MIN_REPLICAS replicas before it is RELAY_UNAVAILABLE. */
 const REPLICA_WAIT_MS = 1_000;
@@ -83,7 +83,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   const openSubscriber = (channel: string) => openBusSubscriber(target, client, channel, { retryStrategy }).on('error', complain('subscriber'));
   const bus = createRedisBus(client, openSubscriber, keys, (err) => log.warn({ err }, 'bus publish or subscribe failed'));
   const metrics = options.metrics && createRedisMetrics(options.metrics, () => client.status === 'ready' && bus.listening());
-  if (metrics) timeCommands(client, metrics.commandDuration, scriptNamesBySha());
+  if (metrics) timeCommands(client, metrics.commandDuration, scriptNamesByFirstArg());
   const run = scriptRunner(client);
   const registry = createRedisRegistry(client, run, keys);
   let seeded = false;

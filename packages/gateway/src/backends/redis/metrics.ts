@@ -37,16 +37,16 @@ export type RedisMetrics = ReturnType<typeof createRedisMetrics>;
 /**
  * Times every command the client sends, those of pipelines included (a pipeline sends each of
  * its commands through `sendCommand`). A script is labelled `script:<name>` rather than
- * `evalsha`, which would hide which operation is slow; the label set stays the few commands
- * and scripts the backend uses.
+ * `evalsha` (or `eval`, the first time a server runs it), which would hide which operation is
+ * slow; the label set stays the few commands and scripts the backend uses.
  */
 export function timeCommands(client: RedisClient, histogram: RedisMetrics['commandDuration'], scriptNames: Map<string, string>): void {
   const send = client.sendCommand.bind(client);
   const children = new Map<string, Histogram.Internal<string>>();
   (client as { sendCommand: unknown }).sendCommand = (command: Command, ...rest: unknown[]) => {
     const start = performance.now();
-    const sha = command.name === 'evalsha' ? String(command.args[0]) : '';
-    const label = sha ? `script:${scriptNames.get(sha) ?? 'unknown'}` : command.name;
+    const script = command.name === 'evalsha' || command.name === 'eval';
+    const label = script ? `script:${scriptNames.get(String(command.args[0])) ?? 'unknown'}` : command.name;
     const done = () => {
       let child = children.get(label);
       if (!child) children.set(label, (child = histogram.labels({ command: label })));

@@ -87,7 +87,10 @@ export function scriptRunner(client: RedisClient): RunScript {
   };
 }
 
-/** Script names by the SHA1 that EVALSHA sends, to name scripts in metrics. */
-export function scriptNamesBySha(): Map<string, string> {
-  return new Map(scriptSources().map(({ name, sha }) => [sha, name]));
+/**
+ * Script names by the first argument of the command that runs them: the SHA1 that EVALSHA sends,
+ * or the text that EVAL sends when the server lacked the script. Names scripts in metrics.
+ */
+export function scriptNamesByFirstArg(): Map<string, string> {
+  return new Map(scriptSources().flatMap(({ name, sha, lua }) => [[sha, name], [lua, name]]));
 }
