@@ -43,7 +43,12 @@ export type RedisMetrics = ReturnType<typeof createRedisMetrics>;
 export function timeCommands(client: RedisClient, histogram: RedisMetrics['commandDuration'], scriptNames: Map<string, string>): void {
   const send = client.sendCommand.bind(client);
   const children = new Map<string, Histogram.Internal<string>>();
+  // A command sent while the client was not ready waits in its offline queue and goes through
+  // sendCommand again once it is: it is timed once, from its first call.
+  const timed = new WeakSet<Command>();
   (client as { sendCommand: unknown }).sendCommand = (command: Command, ...rest: unknown[]) => {
+    if (timed.has(command)) return (send as (...args: unknown[]) => unknown)(command, ...rest);
+    timed.add(command);
     const start = performance.now();
     const script = command.name === 'evalsha' || command.name === 'eval';
     const label = script ? `script:${scriptNames.get(String(command.args[0])) ?? 'unknown'}` : command.name;
