@@ -99,6 +99,16 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       expect((await events.get(record.id))?.order).toBe(order);
     });
 
+    test('a discarded record is gone, and only it', async () => {
+      const { events } = store;
+      const refused = await events.append(newEvent(), undefined, 60_000);
+      const kept = await events.append(newEvent(), undefined, 60_000);
+      await events.discard(refused.record.id);
+      expect(await events.get(refused.record.id)).toBeNull();
+      expect((await events.get(kept.record.id))?.id).toBe(kept.record.id);
+      await events.discard('evt_never_recorded'); // unknown: nothing to do, no error
+    });
+
     test('a waiting event keeps its payload; a finished one is read back without it', async () => {
       const { events } = store;
       const { record } = await events.append(newEvent(), 'k-3', 60_000);

@@ -84,6 +84,11 @@ export interface EventStore {
    */
   append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number): Promise<AppendResult>;
   /**
+   * Forgets the record of a new event appended without an idempotency key and then refused (the
+   * rate limiter's verdict came beside its record): nobody was told its id. A no-op when unknown.
+   */
+  discard(eventId: string): Promise<void>;
+  /**
    * The agent's next accept order, for a new event's `order`: what orders its queue, and so its
    * redeliveries. The number is taken as `nextOrder` is called, before it first yields: calls
    * made one after another get increasing numbers, however their replies come back. That is what

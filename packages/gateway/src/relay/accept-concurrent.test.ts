@@ -182,24 +182,32 @@ test("a failed event's error comes before the next event's accepted, in frame or
   await relay.drain();
 });
 
-test('events of one session are recorded and queued in the order they came, one at a time', async () => {
+test('events of one session are queued in the order they came, one at a time, whichever record is written first', async () => {
   const backend = freshBackend();
   await backend.registry.updateAgent('athena', { maxInFlight: 10 });
   const stalled = gate();
-  // the first event's record waits: the second, of the same session, must not overtake it
+  // the first event's record waits: the second, of the same session, must not be queued before it
   const append = backend.events.append.bind(backend.events);
   const appended: string[] = [];
   backend.events.append = async (event, ...rest) => {
     const ref = JSON.parse(event.payloadRaw).ref as string;
-    appended.push(ref);
     if (ref === 'a') await stalled.opened;
+    appended.push(ref);
     return append(event, ...rest);
+  };
+  const enqueue = backend.queue.enqueue.bind(backend.queue);
+  const queued: string[] = [];
+  backend.queue.enqueue = async (entry) => {
+    queued.push(entry.eventId);
+    return enqueue(entry);
   };
   const { relay } = relayOn(backend);
   const { agent, app } = await openAgentAndApp(relay);
   for (const ref of ['a', 'b', 'c']) relay.received(app, eventFrame(ref, 'portal:same'));
-  await wait(100);
-  expect(appended).toEqual(['a']);
+  await until(() => appended.length === 2);
+  await wait(50);
+  expect(appended).toEqual(['b', 'c']); // recorded beside their rate checks, without waiting for `a`
+  expect(queued).toEqual([]); // but queued only after `a`
   stalled.open();
   await until(() => agent.frames.filter((f) => f.type === 'event').length === 3);
   expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['a', 'b', 'c']);

@@ -50,6 +50,12 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
   const appId = conn.principal.id;
   const { backend } = ctx;
   const now = Date.now();
+  // An app that sent this agent an event lately most likely may again: its order number is
+  // taken in the first round trip, beside the reads, not in one of its own after them. One taken
+  // for an event that is then refused is simply not used.
+  const sender = `${appId}\u0000${frame.agent_id}`;
+  const early = ctx.recentSenders.has(sender) ? turn.inOrder(() => backend.events.nextOrder(frame.agent_id)) : undefined;
+  early?.catch(() => {}); // awaited below unless the event is refused first
   // Every read an accept may need, in one round trip: they change nothing, so reading for an
   // event that is then refused costs nothing but the read (an unknown agent's queue is empty).
   const [agent, app, seen, waitingAtFirst] = await Promise.all([
@@ -58,9 +64,11 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
     frame.idempotency_key === undefined ? null : backend.events.findByKey(appId, frame.idempotency_key, now),
     backend.queue.waiting(frame.agent_id),
   ]);
+  if (!agent || !isAllowed(agent, appId) || !app) ctx.recentSenders.delete(sender);
   if (!agent) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `No agent "${frame.agent_id}"`);
   if (!isAllowed(agent, appId)) throw new RelayError(ErrorCode.ALLOWLIST_DENIED);
   if (!app) throw new RelayError(ErrorCode.ALLOWLIST_DENIED, 'This app is no longer registered');
+  ctx.recentSenders.add(sender);
   if (!backend.ready()) throw new RelayError(ErrorCode.RELAY_UNAVAILABLE);
 
   // A resend of an event already accepted adds no work, so it is answered before the limits
@@ -77,18 +85,10 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
   if (waiting >= agent.maxQueue) {
     throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
   }
-  // The order number beside the rate budget, in one round trip; one taken for an event the
-  // limiter then refuses is left unused.
-  const [rate, order] = await Promise.all([
-    backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now),
-    turn.inOrder(() => backend.events.nextOrder(agent.id)),
-  ]);
-  if (!rate.allowed) {
-    throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
-  }
   const ttlMs = Math.min(frame.ttl_ms ?? agent.defaultTtlMs, ctx.limits.maxTtlMs);
-  const queued = await turn.inSession(async () => {
-    const { record, duplicate } = await backend.events.append(
+  const order = early ?? turn.inOrder(() => backend.events.nextOrder(agent.id));
+  const append = async () =>
+    backend.events.append(
       {
         id: newEventId(now),
         appId,
@@ -99,11 +99,30 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
         acceptedAt: now,
         expiresAt: now + ttlMs,
         appConnId: conn.id,
-        order,
+        order: await order,
       },
       frame.idempotency_key,
       ctx.limits.idempotencyTtlMs,
     );
+  // Without an idempotency key, the record is written beside the rate check, in one round trip
+  // (under AOF one fsync): nobody knows its id until `accepted`, so one the limiter refuses is
+  // simply discarded. A key, once claimed, answers resends, so it waits for the verdict.
+  const recorded = frame.idempotency_key === undefined ? append() : undefined;
+  const discard = () => {
+    if (recorded) ctx.track('discard', recorded.then(({ record }) => backend.events.discard(record.id), () => {}));
+  };
+  const [rate] = await Promise.all([backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now), recorded]).catch(
+    (err: unknown) => {
+      discard();
+      throw err;
+    },
+  );
+  if (!rate.allowed) {
+    discard();
+    throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
+  }
+  const queued = await turn.inSession(async () => {
+    const { record, duplicate } = await (recorded ?? append());
     if (duplicate) return { record, duplicate };
     startAccepting(ctx, record.id);
     try {

@@ -44,6 +44,9 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       }
       return { record, duplicate: false };
     },
+    async discard(eventId) {
+      events.delete(eventId);
+    },
     async nextOrder(agentId) {
       const order = (orders.get(agentId) ?? 0) + 1;
       orders.set(agentId, order);

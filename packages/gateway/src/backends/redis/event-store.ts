@@ -95,6 +95,9 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       await options.replicated?.(written);
       return { record: { ...event, queued: false, finished: false }, duplicate: false };
     },
+    async discard(eventId) {
+      await client.del(keys.event(eventId));
+    },
     async findByKey(appId, idempotencyKey) {
       const eventId = await client.get(keys.idempotency(appId, idempotencyKey));
       return eventId ? get(eventId) : null;
