@@ -41,14 +41,14 @@ describeOnStores('an event recorded by a node that died', (store) => {
           acceptedAt: now,
           expiresAt: now + 3_600_000,
           appConnId: 'a-node-that-died.1',
-          order: await events.nextOrder('athena'),
         },
         key,
         86_400_000,
       );
       if (queue) {
         const deliveries = createRedisDeliveryQueue(client, run, keys);
-        const { sessionKey: session, order, expiresAt } = record;
+        const { sessionKey: session, expiresAt } = record;
+        const order = await events.nextOrder('athena');
         const result = await deliveries.enqueue({ eventId: record.id, agentId: 'athena', sessionKey: session, order, notBefore: 0, expiresAt });
         expect(result.assigned.map((a) => a.eventId)).toEqual([record.id]);
       }

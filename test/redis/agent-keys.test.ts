@@ -20,12 +20,13 @@ test("an agent's keys are the queue's and its accept order, and forgetting the a
   const now = Date.now();
   await queue.attach('athena', { connId: 'c1', nodeId: 'n1', maxInFlight: 1 });
   for (const id of ['evt_1', 'evt_2']) {
-    const { record } = await events.append(
-      { id, appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1', order: await events.nextOrder('athena') },
+    await events.append(
+      { id, appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1' },
       undefined,
       60_000,
     );
-    await queue.enqueue({ eventId: id, agentId: 'athena', sessionKey: 's', order: record.order, notBefore: 0, expiresAt: now + 60_000 });
+    const order = await events.nextOrder('athena');
+    await queue.enqueue({ eventId: id, agentId: 'athena', sessionKey: 's', order, notBefore: 0, expiresAt: now + 60_000 });
   }
   // spelled out on purpose: it must also find keys that keys.ts does not list
   const agentKeys = async () => (await client.keys(`${prefix}:{agent:athena}*`)).sort();

@@ -17,7 +17,7 @@ test('a stored reply costs Redis about one copy of the answer, and its size is r
   const events = createRedisEventStore(client, scriptRunner(client), keys, { finishedRetentionMs: 60_000, onFinalStored: (bytes) => stored.push(bytes) });
   const now = Date.now();
   const { record } = await events.append(
-    { id: 'evt_big', appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{"q":1}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1', order: 1 },
+    { id: 'evt_big', appId: 'portal', agentId: 'athena', threadId: 't1', sessionKey: 's', payloadRaw: '{"q":1}', acceptedAt: now, expiresAt: now + 60_000, appConnId: 'c1' },
     'key-1',
     60_000,
   );

@@ -15,7 +15,6 @@ const event = (id: string, acceptedAt: number, agentId = 'athena'): EventRecord 
   payloadRaw: '{"secret":1}',
   acceptedAt,
   expiresAt: acceptedAt + 60_000,
-  order: 1,
   appConnId: 'n1.1',
   queued: false,
   finished: false,

@@ -3,7 +3,7 @@ export interface QueueEntry {
   eventId: string;
   agentId: string;
   sessionKey: string;
-  /** The event's accept order for its agent (EventRecord.order). */
+  /** The event's accept order for its agent (EventStore.nextOrder). */
   order: number;
   /** Not delivered before this instant (rate limiting); 0 for at once. */
   notBefore: number;

@@ -10,8 +10,6 @@ export interface EventRecord {
   acceptedAt: number;
   /** After this instant the event may no longer wait in the queue (EVENT_EXPIRED). */
   expiresAt: number;
-  /** Position in the agent's accept order; increases with every event accepted for that agent. */
-  order: number;
   /** The app connection that sent it: tokens go there, and the final frame if it is still open. */
   appConnId: string;
   /** Whether it waited in the queue when accepted (repeated on an idempotent resend). */
@@ -58,7 +56,7 @@ export type WebhookOutcome = 'delivered' | 'failed' | 'gave_up';
 /** Steps kept per event; the final step is kept even past it, so a timeline always shows the end. */
 export const TIMELINE_MAX_STEPS = 64;
 
-/** An event to record; its `order` comes from `nextOrder`. */
+/** An event to record. */
 export type NewEvent = Omit<EventRecord, 'finished' | 'queued'>;
 
 export interface AppendResult {
@@ -85,12 +83,13 @@ export interface EventStore {
   append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number): Promise<AppendResult>;
   /**
    * Forgets the record of a new event appended without an idempotency key and then refused (the
-   * rate limiter's verdict came beside its record): nobody was told its id. A no-op when unknown.
+   * rate limiter's verdict came beside its record): nobody was told its id, nor queued it. A
+   * no-op when unknown.
    */
   discard(eventId: string): Promise<void>;
   /**
-   * The agent's next accept order, for a new event's `order`: what orders its queue, and so its
-   * redeliveries. The number is taken as `nextOrder` is called, before it first yields: calls
+   * The agent's next accept order, for a new event's queue entry (QueueEntry.order): what orders
+   * its queue, and so its redeliveries. The number is taken as `nextOrder` is called, before it first yields: calls
    * made one after another get increasing numbers, however their replies come back. That is what
    * lets one socket's events be accepted concurrently and still queue in the order the app sent
    * them (accept-turns.ts). A number taken for an event that is then refused is simply not used.

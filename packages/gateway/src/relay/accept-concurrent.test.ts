@@ -34,6 +34,23 @@ function stallFirstCapRead(backend: Backend, until: Promise<void>) {
   };
 }
 
+/** `[ref, order]` of each event as it is queued, in the order they are queued. */
+function queuedOrders(backend: Backend): Array<[string, number]> {
+  const refs = new Map<string, string>();
+  const append = backend.events.append.bind(backend.events);
+  backend.events.append = async (event, ...rest) => {
+    refs.set(event.id, JSON.parse(event.payloadRaw).ref as string);
+    return append(event, ...rest);
+  };
+  const orders: Array<[string, number]> = [];
+  const enqueue = backend.queue.enqueue.bind(backend.queue);
+  backend.queue.enqueue = async (entry) => {
+    orders.push([refs.get(entry.eventId) as string, entry.order]);
+    return enqueue(entry);
+  };
+  return orders;
+}
+
 /** Backends made by a test, closed after it: their schedulers hold the events' expiry timers, which would keep the process alive. */
 const made: Backend[] = [];
 const freshBackend = () => {
@@ -85,13 +102,7 @@ test('events to one agent take their order numbers in the order they came, acros
   const backend = freshBackend();
   const stalled = gate();
   stallFirstCapRead(backend, stalled.opened); // the first event's checks wait
-  const append = backend.events.append.bind(backend.events);
-  const orders: Array<[string, number]> = [];
-  backend.events.append = async (event, ...rest) => {
-    const appended = await append(event, ...rest);
-    orders.push([JSON.parse(event.payloadRaw).ref as string, appended.record.order]);
-    return appended;
-  };
+  const orders = queuedOrders(backend);
   const { relay } = relayOn(backend);
   const { app } = await openAgentAndApp(relay);
   ['a', 'b', 'c'].forEach((ref, n) => relay.received(app, eventFrame(ref, `portal:t${n}`)));
@@ -121,12 +132,7 @@ test.each([
     if (reads === 2) return 1_000_000; // `b` finds the queue full, and leaves its turns
     return waiting(agentId);
   };
-  const append = backend.events.append.bind(backend.events);
-  const orders: Array<[string, number]> = [];
-  backend.events.append = async (event, ...rest) => {
-    orders.push([JSON.parse(event.payloadRaw).ref as string, event.order]);
-    return append(event, ...rest);
-  };
+  const orders = queuedOrders(backend);
   const { relay } = relayOn(backend);
   const { app } = await openAgentAndApp(relay);
   ['a', 'b', 'c'].forEach((ref, n) => relay.received(app, eventFrame(ref, threads[n] as string)));

@@ -11,8 +11,8 @@ import type { Connection } from './connection';
  *   queue and so its redeliveries) in the order they came, across sessions: `inOrder` asks for
  *   each event's number only after the socket's earlier events to that agent have asked for
  *   theirs (EventStore.nextOrder takes the number as it is called, so this costs no round trip);
- * - events of one session are recorded and queued one at a time, in the order they came
- *   (`inSession`), so none is handed out before an earlier one of its session is queued;
+ * - events of one session are queued one at a time, in the order they came (`inSession`; a keyed
+ *   event claims its key there too), so none is handed out before an earlier one of its session is queued;
  * - the queue cap is exact on a node: near it, an event waits for the places of the agent's
  *   events this node began accepting before it to be taken, and counts again (`mayCrowd`).
  *

@@ -50,12 +50,6 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
   const appId = conn.principal.id;
   const { backend } = ctx;
   const now = Date.now();
-  // An app that sent this agent an event lately most likely may again: its order number is
-  // taken in the first round trip, beside the reads, not in one of its own after them. One taken
-  // for an event that is then refused is simply not used.
-  const sender = `${appId}\u0000${frame.agent_id}`;
-  const early = ctx.recentSenders.has(sender) ? turn.inOrder(() => backend.events.nextOrder(frame.agent_id)) : undefined;
-  early?.catch(() => {}); // awaited below unless the event is refused first
   // Every read an accept may need, in one round trip: they change nothing, so reading for an
   // event that is then refused costs nothing but the read (an unknown agent's queue is empty).
   const [agent, app, seen, waitingAtFirst] = await Promise.all([
@@ -64,11 +58,9 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
     frame.idempotency_key === undefined ? null : backend.events.findByKey(appId, frame.idempotency_key, now),
     backend.queue.waiting(frame.agent_id),
   ]);
-  if (!agent || !isAllowed(agent, appId) || !app) ctx.recentSenders.delete(sender);
   if (!agent) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `No agent "${frame.agent_id}"`);
   if (!isAllowed(agent, appId)) throw new RelayError(ErrorCode.ALLOWLIST_DENIED);
   if (!app) throw new RelayError(ErrorCode.ALLOWLIST_DENIED, 'This app is no longer registered');
-  ctx.recentSenders.add(sender);
   if (!backend.ready()) throw new RelayError(ErrorCode.RELAY_UNAVAILABLE);
 
   // A resend of an event already accepted adds no work, so it is answered before the limits
@@ -86,8 +78,7 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
     throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
   }
   const ttlMs = Math.min(frame.ttl_ms ?? agent.defaultTtlMs, ctx.limits.maxTtlMs);
-  const order = early ?? turn.inOrder(() => backend.events.nextOrder(agent.id));
-  const append = async () =>
+  const append = () =>
     backend.events.append(
       {
         id: newEventId(now),
@@ -99,24 +90,26 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
         acceptedAt: now,
         expiresAt: now + ttlMs,
         appConnId: conn.id,
-        order: await order,
       },
       frame.idempotency_key,
       ctx.limits.idempotencyTtlMs,
     );
-  // Without an idempotency key, the record is written beside the rate check, in one round trip
-  // (under AOF one fsync): nobody knows its id until `accepted`, so one the limiter refuses is
-  // simply discarded. A key, once claimed, answers resends, so it waits for the verdict.
+  // The rate check, the order number and (without an idempotency key) the record go in one
+  // round trip, under AOF one fsync. Nobody knows the event's id before `accepted`, so a record
+  // the limiter refuses is discarded; an order number it refuses is simply not used. A key, once
+  // claimed, answers resends, so a keyed event is recorded only after the verdict.
   const recorded = frame.idempotency_key === undefined ? append() : undefined;
   const discard = () => {
     if (recorded) ctx.track('discard', recorded.then(({ record }) => backend.events.discard(record.id), () => {}));
   };
-  const [rate] = await Promise.all([backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now), recorded]).catch(
-    (err: unknown) => {
-      discard();
-      throw err;
-    },
-  );
+  const [rate, order] = await Promise.all([
+    backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now),
+    turn.inOrder(() => backend.events.nextOrder(agent.id)),
+    recorded,
+  ]).catch((err: unknown) => {
+    discard();
+    throw err;
+  });
   if (!rate.allowed) {
     discard();
     throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
@@ -131,7 +124,7 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
           eventId: record.id,
           agentId: record.agentId,
           sessionKey: record.sessionKey,
-          order: record.order,
+          order,
           notBefore: rate.notBefore,
           expiresAt: record.expiresAt,
         }),
@@ -240,7 +233,9 @@ async function streamHere(ctx: RelayContext, conn: Connection, record: EventReco
 /**
  * Enqueues an unfinished event again, with its expiry task. An answer that came meanwhile may
  * have taken it out of the queue before this put it back, so if it is finished now it is taken
- * out again: a finished event left in the queue would hold an agent's place for ever.
+ * out again: a finished event left in the queue would hold an agent's place for ever. One that
+ * was never queued takes its place in the agent's order now (the number is unused when it is
+ * queued already): its first send was never accepted.
  */
 async function requeue(ctx: RelayContext, record: EventRecord): Promise<DispatchResult> {
   const { queue, events, scheduler } = ctx.backend;
@@ -248,7 +243,7 @@ async function requeue(ctx: RelayContext, record: EventRecord): Promise<Dispatch
     eventId: record.id,
     agentId: record.agentId,
     sessionKey: record.sessionKey,
-    order: record.order,
+    order: await events.nextOrder(record.agentId),
     notBefore: 0,
     expiresAt: record.expiresAt,
   });

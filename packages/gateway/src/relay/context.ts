@@ -12,7 +12,6 @@ import { atTurnEnd } from '../turn-end';
 
 /** Enough let-go deliveries to outlast any resend's bus message, in a few hundred KB at most. */
 const LET_GO_KEPT = 10_000;
-const RECENT_SENDERS_KEPT = 10_000;
 
 /** A node's beat (liveness, probes, resends): three per node TTL, so one late beat is not yet a lapse. */
 export function beatInterval(nodeTtlMs: number): number {
@@ -76,11 +75,6 @@ export interface RelayContext extends ContextOptions {
    * in-flight event again) can reach this node after the reply: it must not write it again.
    */
   letGo: RecentKeys;
-  /**
-   * `<appId>\0<agentId>` of events this node accepted lately: such an app's next event to that
-   * agent takes its order number before its checks are read (app-frames.ts).
-   */
-  recentSenders: RecentKeys;
   /** Where each event's stream stands on this node's app connections, by connection and event id (resume.ts). */
   gates: Map<string, Map<string, StreamGate>>;
   /** Resumes waiting for the event's holder to switch, by `<connId> <eventId>` (resume.ts). */
@@ -125,7 +119,6 @@ export function createContext(options: ContextOptions): RelayContext {
     accepting: new Map(),
     acceptTurns: createAcceptTurns(),
     letGo: createRecentKeys(LET_GO_KEPT),
-    recentSenders: createRecentKeys(RECENT_SENDERS_KEPT),
     gates: new Map(),
     switches: new Map(),
     activity: createActivityRecorder(backend.activity, {

@@ -7,7 +7,7 @@ import { appReplyFrame, appTokenFrame, errorFrame, finalOnWire } from './outboun
 
 const event: EventRecord = {
   id: 'evt_1', appId: 'portal', agentId: 'athena', threadId: 't"1\\', sessionKey: 's', payloadRaw: '{"q":"why"}',
-  acceptedAt: 1_000, expiresAt: 2_000, order: 1, appConnId: 'c1', queued: false, finished: false,
+  acceptedAt: 1_000, expiresAt: 2_000, appConnId: 'c1', queued: false, finished: false,
 };
 const reply = (content: string | null) =>
   appReplyFrame(event, { type: 'reply', event_id: 'evt_1', content, finish_reason: content === null ? 'error' : 'stop' }, undefined, 3, 1_500);

@@ -2,7 +2,6 @@
 export interface RecentKeys {
   add(key: string): void;
   has(key: string): boolean;
-  delete(key: string): void;
 }
 
 export function createRecentKeys(max: number): RecentKeys {
@@ -15,6 +14,5 @@ export function createRecentKeys(max: number): RecentKeys {
       if (keys.size > max) keys.delete(keys.values().next().value as string);
     },
     has: (key) => keys.has(key),
-    delete: (key) => void keys.delete(key),
   };
 }

@@ -56,7 +56,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
     },
     /**
      * Accept in steps, as the keys sit on up to three Redis Cluster slots: the agent's order
-     * counter (nextOrder, before), then the record, then the idempotency key. The key is claimed
+     * counter (nextOrder, sent beside), then the record, then the idempotency key. The key is claimed
      * last, so it never names an event without a record; a node that dies before claiming it
      * leaves a record nothing points to and nothing queued, which expires, and the app, never
      * told `accepted`, sends again. Two sends under one key race on the claim: one wins, the
@@ -73,7 +73,6 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
         acceptedAt: String(event.acceptedAt),
         expiresAt: String(event.expiresAt),
         appConn: event.appConnId,
-        order: String(event.order),
         queued: '0',
         finished: '0',
         // finishEvent keeps the record as long as the key, which resends are answered from
@@ -164,7 +163,6 @@ function toRecord(f: Record<string, string>): EventRecord {
     payloadRaw: f.payload ?? '', // dropped once finished
     acceptedAt: Number(f.acceptedAt),
     expiresAt: Number(f.expiresAt),
-    order: Number(f.order),
     appConnId: f.appConn as string,
     queued: f.queued === '1',
     finished: f.finished === '1',

@@ -1,6 +1,6 @@
 --[[
-  Writes a new event's record. Its accept order comes from the agent's counter, read before: on
-  Redis Cluster the record and the counter are on different slots, so they are two steps.
+  Writes a new event's record. Its accept order is not in it: that goes with the event's queue
+  entry, which is on the agent's Redis Cluster slot with the order counter.
   KEYS[1] the event's record
   ARGV[1] event ttl ms;  ARGV[2..] field, value pairs of the record
   Returns Code.Ok.
