@@ -90,14 +90,46 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       }
     });
 
-    test('a discarded record is gone, and only it', async () => {
+    /** Resolves once `check` holds, polling; fails the test after 2 s. */
+    async function eventually(check: () => Promise<boolean>) {
+      for (let tries = 0; !(await check()); tries += 1) {
+        if (tries > 400) throw new Error('never held');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+
+    test('with claimAfter, the record is written at once and the key claimed only once it resolves', async () => {
       const { events } = store;
-      const refused = await events.append(newEvent(), undefined, 60_000);
-      const kept = await events.append(newEvent(), undefined, 60_000);
-      await events.discard(refused.record.id);
-      expect(await events.get(refused.record.id)).toBeNull();
-      expect((await events.get(kept.record.id))?.id).toBe(kept.record.id);
-      await events.discard('evt_never_recorded'); // unknown: nothing to do, no error
+      let go!: () => void;
+      const after = new Promise<void>((resolve) => (go = resolve));
+      const event = newEvent();
+      const appending = events.append(event, 'k-after', 60_000, after);
+      await eventually(async () => (await events.get(event.id)) !== null);
+      expect(await events.findByKey('portal', 'k-after', Date.now())).toBeNull();
+      go();
+      const { record, duplicate } = await appending;
+      expect(duplicate).toBe(false);
+      expect(record.id).toBe(event.id);
+      expect((await events.findByKey('portal', 'k-after', Date.now()))?.id).toBe(event.id);
+    });
+
+    test.each([
+      ['with an idempotency key', 'k-refused'],
+      ['without one', undefined],
+    ])('when claimAfter rejects, the record is forgotten and append rejects with its reason (%s)', async (_, key) => {
+      const { events } = store;
+      let refuse!: (err: Error) => void;
+      const after = new Promise<void>((_resolve, reject) => (refuse = reject));
+      const event = newEvent();
+      const appending = events.append(event, key, 60_000, after);
+      await eventually(async () => (await events.get(event.id)) !== null);
+      refuse(new Error('over the rate'));
+      await expect(appending).rejects.toThrow('over the rate');
+      expect(await events.get(event.id)).toBeNull();
+      if (key !== undefined) {
+        expect(await events.findByKey('portal', key, Date.now())).toBeNull();
+        expect((await events.append(newEvent(), key, 60_000)).duplicate).toBe(false); // the key is free
+      }
     });
 
     test('a waiting event keeps its payload; a finished one is read back without it', async () => {

@@ -79,14 +79,13 @@ export interface EventStore {
    * Records a new event, or, when `idempotencyKey` was used by the same app within
    * `idempotencyTtlMs`, returns the event first recorded under it, also when that event has
    * ended (with its `final`). Atomic per key.
+   *
+   * With `claimAfter`, the record is written at once and the rest waits for it: the key is
+   * claimed (a claimed key answers resends) only once it resolves, and if it rejects the record
+   * is forgotten and `append` rejects with its reason. That lets an accept write the record in
+   * the round trip of the checks that may still refuse the event; nobody knows the new id yet.
    */
-  append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number): Promise<AppendResult>;
-  /**
-   * Forgets the record of a new event appended without an idempotency key and then refused (the
-   * rate limiter's verdict came beside its record): nobody was told its id, nor queued it. A
-   * no-op when unknown.
-   */
-  discard(eventId: string): Promise<void>;
+  append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number, claimAfter?: Promise<unknown>): Promise<AppendResult>;
   /**
    * The agent's next accept order, for a new event's queue entry (QueueEntry.order): what orders
    * its queue, and so its redeliveries. The number is taken as `nextOrder` is called, before it first yields: calls

@@ -26,7 +26,7 @@ const eventFrame = (ref: string, extra: Record<string, unknown> = {}) =>
 
 const answer = (frames: Record<string, unknown>[], ref: string) => frames.find((f) => f.ref === ref && (f.type === 'accepted' || f.type === 'error'));
 
-test('a new event takes its order number and is recorded beside its rate check; one with an idempotency key is recorded only after the verdict', async () => {
+test("a new event is recorded and takes its order number beside its rate check; its idempotency key is claimed only after the verdict", async () => {
   const backend = freshBackend();
   const appended: string[] = [];
   const append = backend.events.append.bind(backend.events);
@@ -40,7 +40,7 @@ test('a new event takes its order number and is recorded beside its rate check; 
     orders += 1;
     return nextOrder(agentId);
   };
-  let verdict = gate();
+  const verdict = gate();
   const hit = backend.rateLimiter.hit.bind(backend.rateLimiter);
   backend.rateLimiter.hit = async (...args) => {
     await verdict.opened;
@@ -50,38 +50,35 @@ test('a new event takes its order number and is recorded beside its rate check; 
   const { app } = await openAgentAndApp(relay);
 
   relay.received(app, eventFrame('a'));
-  await until(() => appended.length === 1 && orders === 1); // while the rate check is held
-  expect(answer(app.frames, 'a')).toBeUndefined();
-  verdict.open();
-  await until(() => answer(app.frames, 'a') !== undefined);
-  expect(answer(app.frames, 'a')).toMatchObject({ type: 'accepted' });
-
-  verdict = gate();
   relay.received(app, eventFrame('b', { idempotency_key: 'k-b' }));
-  await until(() => orders === 2);
-  await wait(50);
-  expect(appended).toEqual(['a']); // a claimed key answers resends: not before the verdict
+  await until(() => appended.length === 2 && orders === 2); // while the rate checks are held
+  await wait(20);
+  expect(answer(app.frames, 'a')).toBeUndefined();
+  expect(await backend.events.findByKey('portal', 'k-b', Date.now())).toBeNull(); // a claimed key answers resends
   verdict.open();
   await until(() => answer(app.frames, 'b') !== undefined);
+  expect(answer(app.frames, 'a')).toMatchObject({ type: 'accepted' });
   expect(answer(app.frames, 'b')).toMatchObject({ type: 'accepted' });
-  expect(appended).toEqual(['a', 'b']);
+  expect((await backend.events.findByKey('portal', 'k-b', Date.now()))?.id).toBe(answer(app.frames, 'b')?.event_id);
   await relay.drain();
 });
 
-test("an event the rate limiter refuses leaves no record behind, though it was written beside the check", async () => {
+test.each([
+  ['without an idempotency key', {}],
+  ['with one', { idempotency_key: 'k-refused' }],
+])('an event the rate limiter refuses leaves no record behind, though it was written beside the check (%s)', async (_, extra) => {
   const backend = freshBackend();
   await backend.registry.updateApp('portal', { rateLimitPerMin: 1, hardRateLimitPerMin: 1 });
   const ids: Record<string, string> = {};
   const append = backend.events.append.bind(backend.events);
   backend.events.append = async (event, ...rest) => {
-    const appended = await append(event, ...rest);
-    ids[JSON.parse(event.payloadRaw).ref as string] = appended.record.id;
-    return appended;
+    ids[JSON.parse(event.payloadRaw).ref as string] = event.id;
+    return append(event, ...rest);
   };
   const { relay } = relayOn(backend);
   const { app } = await openAgentAndApp(relay);
   relay.received(app, eventFrame('a'));
-  relay.received(app, eventFrame('b'));
+  relay.received(app, eventFrame('b', extra));
   await until(() => answer(app.frames, 'b') !== undefined);
   expect(answer(app.frames, 'a')).toMatchObject({ type: 'accepted' });
   expect(answer(app.frames, 'b')).toMatchObject({ type: 'error', code: 'RATE_LIMITED' });
@@ -89,4 +86,5 @@ test("an event the rate limiter refuses leaves no record behind, though it was w
   await relay.drain();
   expect(await backend.events.get(ids.b as string)).toBeNull(); // and is gone
   expect(await backend.events.get(ids.a as string)).not.toBeNull();
+  expect(await backend.events.findByKey('portal', 'k-refused', Date.now())).toBeNull();
 });

@@ -78,44 +78,40 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
     throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
   }
   const ttlMs = Math.min(frame.ttl_ms ?? agent.defaultTtlMs, ctx.limits.maxTtlMs);
-  const append = () =>
-    backend.events.append(
-      {
-        id: newEventId(now),
-        appId,
-        agentId: agent.id,
-        threadId: frame.thread_id,
-        sessionKey: sessionKey(agent.id, frame.thread_id),
-        payloadRaw,
-        acceptedAt: now,
-        expiresAt: now + ttlMs,
-        appConnId: conn.id,
-      },
-      frame.idempotency_key,
-      ctx.limits.idempotencyTtlMs,
-    );
-  // The rate check, the order number and (without an idempotency key) the record go in one
-  // round trip, under AOF one fsync. Nobody knows the event's id before `accepted`, so a record
-  // the limiter refuses is discarded; an order number it refuses is simply not used. A key, once
-  // claimed, answers resends, so a keyed event is recorded only after the verdict.
-  const recorded = frame.idempotency_key === undefined ? append() : undefined;
-  const discard = () => {
-    if (recorded) ctx.track('discard', recorded.then(({ record }) => backend.events.discard(record.id), () => {}));
-  };
-  const [rate, order] = await Promise.all([
-    backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now),
+  // The record, the order number and the rate check go in one round trip (under AOF one fsync).
+  // Nobody knows the event's id before `accepted`, so the record of an event the limiter refuses
+  // is simply forgotten, and so is the order number it took. Its idempotency key, once claimed,
+  // answers resends: it is claimed only after the verdict.
+  const checks = Promise.all([
+    backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now).then((rate) => {
+      if (!rate.allowed) throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
+      return rate;
+    }),
     turn.inOrder(() => backend.events.nextOrder(agent.id)),
-    recorded,
-  ]).catch((err: unknown) => {
-    discard();
+  ]);
+  const appended = backend.events.append(
+    {
+      id: newEventId(now),
+      appId,
+      agentId: agent.id,
+      threadId: frame.thread_id,
+      sessionKey: sessionKey(agent.id, frame.thread_id),
+      payloadRaw,
+      acceptedAt: now,
+      expiresAt: now + ttlMs,
+      appConnId: conn.id,
+    },
+    frame.idempotency_key,
+    ctx.limits.idempotencyTtlMs,
+    checks,
+  );
+  appended.catch(() => {}); // awaited in the session's turn below, or forgotten with the checks
+  const [rate, order] = await checks.catch((err: unknown) => {
+    ctx.track('forget', appended.catch(() => {})); // rejects with `err`, once the record is gone
     throw err;
   });
-  if (!rate.allowed) {
-    discard();
-    throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
-  }
   const queued = await turn.inSession(async () => {
-    const { record, duplicate } = await (recorded ?? append());
+    const { record, duplicate } = await appended;
     if (duplicate) return { record, duplicate };
     startAccepting(ctx, record.id);
     try {

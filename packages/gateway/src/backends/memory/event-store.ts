@@ -27,7 +27,16 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const maxTimelines = options.maxTimelines ?? 100_000;
 
   return {
-    async append(event: NewEvent, key, ttlMs): Promise<AppendResult> {
+    async append(event: NewEvent, key, ttlMs, claimAfter): Promise<AppendResult> {
+      const record: EventRecord = { ...event, queued: false, finished: false };
+      if (claimAfter) {
+        events.set(record.id, record);
+        try {
+          await claimAfter;
+        } finally {
+          events.delete(record.id); // set again below, unless refused or a duplicate
+        }
+      }
       const idemKey = key === undefined ? undefined : `${event.appId}\u0000${key}`;
       if (idemKey !== undefined) {
         const seen = idempotency.get(idemKey);
@@ -35,7 +44,6 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
         if (first) return { record: first, duplicate: true };
         if (seen) forgetKey(idemKey, seen);
       }
-      const record: EventRecord = { ...event, queued: false, finished: false };
       events.set(record.id, record);
       if (idemKey !== undefined) {
         const expiresAt = event.acceptedAt + ttlMs;
@@ -43,9 +51,6 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
         keyedUntil.set(record.id, expiresAt);
       }
       return { record, duplicate: false };
-    },
-    async discard(eventId) {
-      events.delete(eventId);
     },
     async nextOrder(agentId) {
       const order = (orders.get(agentId) ?? 0) + 1;

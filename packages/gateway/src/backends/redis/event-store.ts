@@ -60,9 +60,10 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
      * last, so it never names an event without a record; a node that dies before claiming it
      * leaves a record nothing points to and nothing queued, which expires, and the app, never
      * told `accepted`, sends again. Two sends under one key race on the claim: one wins, the
-     * other answers with the winner's event and deletes its own record.
+     * other answers with the winner's event and deletes its own record. With `claimAfter`, the
+     * record is written as `append` is called, and deleted again if `claimAfter` rejects.
      */
-    async append(event, idempotencyKey, idempotencyTtlMs) {
+    async append(event, idempotencyKey, idempotencyTtlMs, claimAfter) {
       const fields: Record<string, string> = {
         id: event.id,
         app: event.appId,
@@ -80,7 +81,18 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       };
       const ttl = Math.max(0, event.expiresAt - event.acceptedAt) + IN_FLIGHT_GRACE_MS;
       const record = keys.event(event.id);
-      codeOf('appendEvent', await run('appendEvent', [record], [ttl, ...Object.entries(fields).flat()]), [ScriptCode.Ok]);
+      const writing = run('appendEvent', [record], [ttl, ...Object.entries(fields).flat()]);
+      writing.catch(() => {}); // awaited below, after `claimAfter`
+      if (claimAfter) {
+        try {
+          await claimAfter;
+        } catch (err) {
+          await writing.catch(() => {}); // (a script retried by EVAL runs after later commands)
+          await client.del(record);
+          throw err;
+        }
+      }
+      codeOf('appendEvent', await writing, [ScriptCode.Ok]);
       const written = [keys.agentOrder(event.agentId), record];
       if (idempotencyKey !== undefined) {
         const idemKey = keys.idempotency(event.appId, idempotencyKey);
@@ -93,9 +105,6 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       }
       await options.replicated?.(written);
       return { record: { ...event, queued: false, finished: false }, duplicate: false };
-    },
-    async discard(eventId) {
-      await client.del(keys.event(eventId));
     },
     async findByKey(appId, idempotencyKey) {
       const eventId = await client.get(keys.idempotency(appId, idempotencyKey));
