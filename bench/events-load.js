@@ -23,10 +23,12 @@ function connect(url, role, token) {
  * Closed loop: warm-up, `durationMs` measured (events whose final arrives in the window count),
  * then the events in flight are let finish.
  * @param {{ url: string, pairs: { app: { id: string, token: string }, agent: { id: string, token: string } }[],
- *   inflight: number, tokens: number, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
+ *   inflight: number, tokens: number, keys: boolean, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
  * @returns {Promise<EventFigures>}
  */
 async function runRelayEvents(o) {
+  // With `keys`, each event carries an idempotency key, as the SDKs' sends do.
+  const run = `${process.pid}-${Date.now()}`;
   const accept = new Samples();
   const final = new Samples();
   let measuring = false;
@@ -61,7 +63,8 @@ async function runRelayEvents(o) {
       outstanding++;
       const ref = String(n++);
       sentAt.set(ref, performance.now());
-      ws.send(`{"type":"event","agent_id":"${agent.id}","thread_id":"bench:${app.id}:${ref}","payload":{"n":${ref}},"ref":"${ref}"}`);
+      const key = o.keys ? `,"idempotency_key":"${run}-${app.id}-${ref}"` : '';
+      ws.send(`{"type":"event","agent_id":"${agent.id}","thread_id":"bench:${app.id}:${ref}","payload":{"n":${ref}},"ref":"${ref}"${key}}`);
     };
     const done = () => {
       outstanding--;
@@ -122,7 +125,8 @@ async function runRelayEvents(o) {
  * BullMQ in this process: a producer keeping `inflight` jobs outstanding and a worker of that
  * concurrency completing each at once. "Accept" is add() resolving, "final" is the worker's
  * completed event after it.
- * @param {{ redisUrl: string, inflight: number, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
+ * With `keys`, each job is added under a job id of its own (BullMQ's deduplication by id).
+ * @param {{ redisUrl: string, inflight: number, keys: boolean, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
  * @returns {Promise<EventFigures>}
  */
 async function runBullmq(o) {
@@ -140,10 +144,11 @@ async function runBullmq(o) {
   /** @type {Map<string, number>} job id → added at */
   const addedAt = new Map();
   const worker = new Worker(name, async () => 'done', { connection: new Redis(o.redisUrl, { maxRetriesPerRequest: null }), concurrency: o.inflight });
+  let n = 0;
   const add = () => {
     outstanding++;
     const sent = performance.now();
-    queue.add('event', { n: 1 }).then((job) => {
+    queue.add('event', { n: 1 }, o.keys ? { jobId: `${name}-${n++}` } : undefined).then((job) => {
       const now = performance.now();
       if (measuring) accept.add(now - sent);
       addedAt.set(/** @type {string} */ (job.id), now);

@@ -23,6 +23,8 @@ const HELP = `npm run bench:events -- [options]
   --warmup S        seconds before measuring                          (2)
   --duration S      seconds measured, each system                     (8)
   --aof             Redis with AOF and appendfsync always
+  --keys            each event with an idempotency key, as the SDKs send
+                    them (BullMQ: each job under a job id of its own)
   --redis-server P  redis-server binary                               (redis-server)
   --json            print the figures as one JSON object instead
   --cpu-prof DIR    run the node with node --cpu-prof into DIR (node.cpuprofile)
@@ -45,6 +47,7 @@ function options() {
       warmup: { type: 'string' },
       duration: { type: 'string' },
       aof: { type: 'boolean' },
+      keys: { type: 'boolean' },
       'redis-server': { type: 'string' },
       json: { type: 'boolean' },
       'cpu-prof': { type: 'string' },
@@ -69,6 +72,7 @@ function options() {
     warmupMs: num(values.warmup, 2, '--warmup', 0) * 1000,
     durationMs: num(values.duration, 8, '--duration') * 1000,
     aof: values.aof ?? false,
+    keys: values.keys ?? false,
     redisServer: values['redis-server'] ?? 'redis-server',
     json: values.json ?? false,
     cpuProf: values['cpu-prof'],
@@ -169,13 +173,13 @@ async function main() {
 
   log(`relay: ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens each ...`);
   const relayWindow = measured({ node: node.child, redis: redis.child }, node.url.replace(/^ws:/, 'http:'));
-  const relay = await runRelayEvents({ url: node.url, pairs, inflight: o.inflight, tokens: o.tokens, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: relayWindow.onWindow });
+  const relay = await runRelayEvents({ url: node.url, pairs, inflight: o.inflight, tokens: o.tokens, keys: o.keys, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: relayWindow.onWindow });
   if (relay.events === 0) throw new Error(`no event finished: ${relay.errorTexts.join(' | ') || `see logs in ${dir}`}`);
   await stopAll(5_000, ['node']); // its heartbeats would count in BullMQ's commandstats
 
   log(`BullMQ: ${o.n * o.inflight} jobs in flight ...`);
   const bullWindow = measured({ redis: redis.child });
-  const bull = await runBullmq({ redisUrl: redis.url, inflight: o.n * o.inflight, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: bullWindow.onWindow });
+  const bull = await runBullmq({ redisUrl: redis.url, inflight: o.n * o.inflight, keys: o.keys, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: bullWindow.onWindow });
   admin.disconnect();
   await stopAll();
   rmSync(dir, { recursive: true, force: true });
@@ -198,7 +202,7 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
-    config: { n: o.n, inflight: o.inflight, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof },
+    config: { n: o.n, inflight: o.inflight, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, keys: o.keys },
     relay: { ...relay, ...perEvent(relay, relayWindow.out) },
     bullmq: { ...bull, ...perEvent(bull, bullWindow.out) },
   };
@@ -213,7 +217,7 @@ async function main() {
     [
       '',
       `Events against jobs, ${result.date}; ${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
-      `Relay: one node, ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens + a reply each; BullMQ: ${o.n * o.inflight} jobs in flight, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}`,
+      `Relay: one node, ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens + a reply each${o.keys ? ', each with an idempotency key' : ''}; BullMQ: ${o.n * o.inflight} jobs in flight, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}`,
       `${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured each. Everything shares the cores: CPU per event is the figure to compare.`,
       '',
       row('', 'relay', 'bullmq'),
