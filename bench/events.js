@@ -117,6 +117,15 @@ async function gcSeconds(httpUrl) {
   return out;
 }
 
+/**
+ * Redis's read events so far: each is one batch of commands read from a client, so with one
+ * event in flight their count per event is the event's round trips to Redis.
+ * @param {Redis} redis
+ */
+async function readsProcessed(redis) {
+  return Number(/total_reads_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? NaN);
+}
+
 /** @param {number} x */
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const SCRIPTS = new Set(['evalsha', 'eval', 'fcall', 'evalsha_ro', 'eval_ro']);
@@ -146,7 +155,9 @@ async function main() {
     let before = new Map();
     /** @type {Record<string, number>} */
     let gcBefore = {};
+    let readsBefore = 0;
     const out = {
+      reads: 0,
       cpuPercent: /** @type {Record<string, number>} */ ({}),
       commands: /** @type {ReturnType<typeof statsDelta>} */ ([]),
       gcSeconds: /** @type {Record<string, number>} */ ({}),
@@ -158,10 +169,12 @@ async function main() {
         if (edge === 'start') {
           if (gcUrl) gcBefore = await gcSeconds(gcUrl);
           before = await commandStats(admin);
+          readsBefore = await readsProcessed(admin);
           cpu.start();
         } else {
           out.cpuPercent = cpu.end();
           out.commands = statsDelta(before, await commandStats(admin));
+          out.reads = (await readsProcessed(admin)) - readsBefore;
           if (gcUrl) {
             const gcAfter = await gcSeconds(gcUrl);
             out.gcSeconds = Object.fromEntries(Object.entries(gcAfter).map(([kind, s]) => [kind, s - (gcBefore[kind] ?? 0)]));
@@ -194,6 +207,7 @@ async function main() {
       commandstatsUs: sum((c) => c.usec) / f.events,
       scriptUs: sum((c) => (SCRIPTS.has(c.command) ? c.usec : 0)) / f.events,
       commands: sum((c) => c.calls) / f.events,
+      reads: w.reads / f.events,
       scripts: sum((c) => (SCRIPTS.has(c.command) ? c.calls : 0)) / f.events,
       gcPauseUs: Object.fromEntries(Object.entries(w.gcSeconds).map(([kind, s]) => [kind, (s * 1e6) / f.events])),
       top: w.commands.slice(0, 8).map((c) => ({ command: c.command, perEvent: c.calls / f.events, usecPerCall: c.usec / c.calls })),
@@ -231,6 +245,7 @@ async function main() {
       row('  … of it in scripts (EVALSHA etc.)', fmt(r.scriptUs), fmt(b.scriptUs)),
       row('Redis commands per event (inside scripts too)', fmt(r.commands, 1), fmt(b.commands, 1)),
       row('  … of them scripts', fmt(r.scripts, 1), fmt(b.scripts, 1)),
+      row('Redis reads per event (batches in; W = 1: round trips)', fmt(r.reads, 1), fmt(b.reads, 1)),
       row('load generator CPU per event µs', fmt(r.cpuUs['load generator'] ?? NaN), fmt(b.cpuUs['load generator'] ?? NaN)),
       row('other processes, % of a core', fmt(r.otherPercent), fmt(b.otherPercent)),
       '',
