@@ -39,6 +39,13 @@ export interface Backend {
   activity: ActivityStore;
   /** Each app's latest webhook tries, for the Dashboard. */
   webhooks: WebhookLog;
+  /**
+   * Whether the store carries out this node's steps in the order they are called, whatever
+   * keys they touch (memory; one Redis primary, whose connection runs commands in the order they
+   * are sent; not a Redis Cluster, whose keys sit on several primaries). Where it does, a step
+   * that must follow another may be sent before the other's reply: one round trip, not two.
+   */
+  readonly runsInCallOrder: boolean;
   /** Whether the backend can record events right now (drives /readyz and RELAY_UNAVAILABLE). */
   ready(): boolean;
   close(): Promise<void>;

@@ -1,5 +1,5 @@
 import { ErrorCode, type AgentReplyFrame } from '@relay/protocol';
-import type { EventRecord } from '../ports';
+import type { DeliveryQueue, EventRecord } from '../ports';
 import type { Connection } from './connection';
 import type { InFlight, RelayContext } from './context';
 import { dispatched } from './delivery';
@@ -145,16 +145,43 @@ export async function settle(
   // read once the final is known is then the whole stream (resume.ts endStream). While Redis
   // is down this fails at once, like the finish would.
   await ctx.backend.streams.flushed(true);
-  const event = await ctx.backend.events.finish(eventId, final, Date.now());
-  // The expiry is cancelled in the same round trip as the queue removal, not one after it.
-  const [removed] = await Promise.all([
-    ctx.backend.queue.remove(agentId, eventId, false),
-    event && ctx.backend.scheduler.cancel({ kind: 'expire', agentId, eventId }),
-  ]);
+  const { removed, event } = await finishThenRemove(ctx, eventId, agentId, final);
   if (removed.was === 'in-flight' && removed.connId !== undefined && whileInFlight) await whileInFlight(removed.connId);
   forgetInFlight(ctx, eventId);
   await dispatched(ctx, removed);
   return event;
+}
+
+/**
+ * The event finished, then out of the queue: an event out of the queue but not finished would be
+ * held by nothing. Its expiry is cancelled once it is known finished. Where the store carries out
+ * steps in call order, the removal goes in the finish's round trip and the expiry's cancel
+ * after it, off the final's way; elsewhere the removal and the cancel go together after the
+ * finish.
+ */
+async function finishThenRemove(
+  ctx: RelayContext,
+  eventId: string,
+  agentId: string,
+  final: string,
+): Promise<{ event: EventRecord | null; removed: Awaited<ReturnType<DeliveryQueue['remove']>> }> {
+  const { events, queue, scheduler, runsInCallOrder } = ctx.backend;
+  const finishing = events.finish(eventId, final, Date.now());
+  const cancel = () => scheduler.cancel({ kind: 'expire', agentId, eventId });
+  if (!runsInCallOrder) {
+    const event = await finishing;
+    const [removed] = await Promise.all([queue.remove(agentId, eventId, false), event && cancel()]);
+    return { event, removed };
+  }
+  const removing = queue.remove(agentId, eventId, false);
+  removing.catch(() => {}); // awaited below
+  const event = await finishing.catch((err: unknown) => {
+    // What the removal freed goes out still; the event keeps its reply timer and its expiry.
+    ctx.track('dispatch', removing.then((removed) => dispatched(ctx, removed)));
+    throw err;
+  });
+  if (event) ctx.track('expiry', cancel());
+  return { event, removed: await removing };
 }
 
 /**

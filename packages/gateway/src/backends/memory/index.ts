@@ -41,6 +41,7 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
   const bus = createMemoryBus();
   return {
     name: 'memory',
+    runsInCallOrder: true,
     registry: createMemoryRegistry(options.registry),
     presence: createMemoryPresence(),
     events,

@@ -4,6 +4,15 @@ import { keySlot } from './slot';
 /** One Redis primary or a Redis Cluster: every port takes either, the commands are the same. */
 export type RedisClient = Redis | Cluster;
 
+/**
+ * One primary runs a connection's commands in the order they are sent, whatever keys they touch.
+ * A cluster's commands go to several primaries (and may be redirected), so only commands on one
+ * hash slot keep their order there.
+ */
+export function runsInSendOrder(client: RedisClient): boolean {
+  return !(client instanceof Cluster);
+}
+
 /** Where the store is: one primary (REDIS_URL) or the seed nodes of a cluster (REDIS_CLUSTER_URLS). */
 export type RedisTarget = { url: string } | { clusterUrls: string[] };
 

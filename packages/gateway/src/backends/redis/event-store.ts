@@ -1,5 +1,4 @@
-import { Cluster } from 'ioredis';
-import type { RedisClient } from './connect';
+import { runsInSendOrder, type RedisClient } from './connect';
 import { TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type TimelineEntry } from '../../ports';
 import type { Keys } from './keys';
 import { codeOf, ScriptCode } from './script-codes';
@@ -122,11 +121,10 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       // Noted as pending first, as the list sits on another slot: a node that dies right after
       // finishing leaves its final for another node to send (see overdueFinals). A note this
       // call added for an event it did not finish is taken back, or that event's final, handed
-      // on already, would be sent again. On one primary both go in one round trip: commands on
-      // a connection run in the order they are sent. A cluster's may go to two primaries (or be
-      // redirected), so there the finish waits for the note.
+      // on already, would be sent again. Where the store runs commands in send order, both go
+      // in one round trip; elsewhere the finish waits for the note.
       const noting = client.zadd(keys.finalsPending, 'NX', now, eventId);
-      if (client instanceof Cluster) await noting;
+      if (!runsInSendOrder(client)) await noting;
       else noting.catch(() => {}); // awaited below; a failed note fails the finish's caller too
       const flat = (await run('finishEvent', [keys.event(eventId)], [finishedRetentionMs, final, now])) as string[] | null;
       const noted = await noting;

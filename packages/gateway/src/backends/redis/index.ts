@@ -3,7 +3,7 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import { DEFAULT_ACTIVITY, DEFAULT_TOKEN_STREAMS, OUTBOX_PER_APP, type ActivityStoreOptions, type Backend, type OutboxDropReason, type RegistryData, type Task, type TokenStreamOptions } from '../../ports';
 import { createRedisActivityStore } from './activity';
 import { createRedisBus } from './bus';
-import { connectRedis, describeTarget, openBusSubscriber, type RedisTarget } from './connect';
+import { connectRedis, describeTarget, openBusSubscriber, runsInSendOrder, type RedisTarget } from './connect';
 import { createRedisDeliveryQueue } from './delivery-queue';
 import { createRedisEventStore } from './event-store';
 import { createKeys } from './keys';
@@ -104,6 +104,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   const streams = createRedisTokenStreams(client, keys, options.streams ?? DEFAULT_TOKEN_STREAMS);
   return {
     name: 'redis',
+    runsInCallOrder: runsInSendOrder(client),
     registry,
     presence: createRedisPresence(client, run, keys),
     events: createRedisEventStore(client, run, keys, {

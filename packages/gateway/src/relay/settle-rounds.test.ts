@@ -1,0 +1,84 @@
+import { memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import type { Backend } from '../ports';
+
+// lifecycle.ts settle: a reply's finish comes before its removal from the queue, and where the
+// store carries out steps in call order (memory, one Redis primary) the removal is sent without
+// waiting for the finish's reply, one round trip fewer before the app's final.
+
+const made: Backend[] = [];
+afterEach(async () => {
+  await Promise.all(made.splice(0).map((backend) => backend.close()));
+});
+
+/** A memory backend whose `finish` takes effect at once but answers only once `answer` is opened. */
+function heldFinish(runsInCallOrder: boolean) {
+  const backend: Backend = { ...memoryBackend(), runsInCallOrder };
+  made.push(backend);
+  let open!: () => void;
+  const answer = new Promise<void>((resolve) => (open = resolve));
+  const calls: string[] = [];
+  const finish = backend.events.finish.bind(backend.events);
+  backend.events.finish = async (...args) => {
+    calls.push('finish');
+    const done = finish(...args);
+    await answer;
+    return done;
+  };
+  const remove = backend.queue.remove.bind(backend.queue);
+  backend.queue.remove = async (...args) => {
+    calls.push('remove');
+    return remove(...args);
+  };
+  return { backend, calls, open };
+}
+
+const eventFrame = (thread: string) => JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: thread, payload: {} });
+const replyFrame = (eventId: string) => JSON.stringify({ type: 'reply', event_id: eventId, content: 'done', finish_reason: 'stop' });
+
+test.each([
+  [true, ['finish', 'remove']],
+  [false, ['finish']],
+])('runsInCallOrder %s: sent before the finish is answered, %j', async (inCallOrder, before) => {
+  const { backend, calls, open } = heldFinish(inCallOrder);
+  const { relay } = relayOn(backend);
+  const { agent, app } = await openAgentAndApp(relay);
+  relay.received(app, eventFrame('portal:t1'));
+  await until(() => agent.frames.some((f) => f.type === 'event'));
+  const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+  relay.received(agent, replyFrame(eventId));
+  await until(() => calls.includes('finish'));
+  await wait(50);
+  expect(calls).toEqual(before);
+  open();
+  await until(() => app.frames.some((f) => f.type === 'reply'));
+  expect(calls).toEqual(['finish', 'remove']);
+  await relay.drain();
+});
+
+test('a finish that fails after the removal was sent: what the removal freed is delivered, and the reply sent again ends the event', async () => {
+  const backend: Backend = { ...memoryBackend(), runsInCallOrder: true };
+  made.push(backend);
+  await backend.registry.updateAgent('athena', { maxInFlight: 1 });
+  const finish = backend.events.finish.bind(backend.events);
+  let failNext = true;
+  backend.events.finish = async (...args) => {
+    if (failNext) {
+      failNext = false;
+      throw new Error('store down');
+    }
+    return finish(...args);
+  };
+  const { relay } = relayOn(backend);
+  const { agent, app } = await openAgentAndApp(relay);
+  relay.received(app, eventFrame('portal:a'));
+  relay.received(app, eventFrame('portal:b')); // waits: athena takes one event at a time
+  await until(() => agent.frames.filter((f) => f.type === 'event').length === 1);
+  const [first] = agent.frames.filter((f) => f.type === 'event').map((f) => f.event_id as string);
+  relay.received(agent, replyFrame(first as string));
+  await until(() => agent.frames.filter((f) => f.type === 'event').length === 2); // the removal freed its place
+  expect(agent.frames.find((f) => f.type === 'error')).toMatchObject({ code: 'RELAY_UNAVAILABLE' });
+  expect(app.frames.some((f) => f.type === 'reply')).toBe(false);
+  relay.received(agent, replyFrame(first as string));
+  await until(() => app.frames.some((f) => f.type === 'reply' && f.event_id === first));
+  await relay.drain();
+});
