@@ -1,4 +1,4 @@
-import { fakeConnection, memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { fakeConnection, memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 import type { Backend } from '../ports';
 
 // An app socket's events are accepted concurrently (accept-turns.ts), yet the socket sees what it
@@ -51,16 +51,7 @@ function queuedOrders(backend: Backend): Array<[string, number]> {
   return orders;
 }
 
-/** Backends made by a test, closed after it: their schedulers hold the events' expiry timers, which would keep the process alive. */
-const made: Backend[] = [];
-const freshBackend = () => {
-  const backend = memoryBackend();
-  made.push(backend);
-  return backend;
-};
-afterEach(async () => {
-  await Promise.all(made.splice(0).map((backend) => backend.close()));
-});
+const freshBackend = memoryBackendPerTest();
 
 const eventFrame = (ref: string, thread: string) =>
   JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: thread, payload: { ref }, ref });

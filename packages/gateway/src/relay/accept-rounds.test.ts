@@ -1,19 +1,10 @@
-import { memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
-import type { Backend } from '../ports';
+import { memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 
 // An accept's Redis steps go in as few round trips in a row as its rules allow (issue 13: under
 // AOF each is an fsync before `accepted`). These pin which steps share a round, by holding one
 // step back and seeing which others are already under way.
 
-const made: Backend[] = [];
-const freshBackend = () => {
-  const backend = memoryBackend();
-  made.push(backend);
-  return backend;
-};
-afterEach(async () => {
-  await Promise.all(made.splice(0).map((backend) => backend.close()));
-});
+const freshBackend = memoryBackendPerTest();
 
 function gate() {
   let open!: () => void;

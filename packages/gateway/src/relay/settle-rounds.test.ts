@@ -1,19 +1,15 @@
-import { memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 import type { Backend } from '../ports';
 
 // lifecycle.ts settle: a reply's finish comes before its removal from the queue, and where the
 // store carries out steps in call order (memory, one Redis primary) the removal is sent without
 // waiting for the finish's reply, one round trip fewer before the app's final.
 
-const made: Backend[] = [];
-afterEach(async () => {
-  await Promise.all(made.splice(0).map((backend) => backend.close()));
-});
+const freshBackend = memoryBackendPerTest();
 
 /** A memory backend whose `finish` takes effect at once but answers only once `answer` is opened. */
 function heldFinish(runsInCallOrder: boolean) {
-  const backend: Backend = { ...memoryBackend(), runsInCallOrder };
-  made.push(backend);
+  const backend: Backend = { ...freshBackend(), runsInCallOrder };
   let open!: () => void;
   const answer = new Promise<void>((resolve) => (open = resolve));
   const calls: string[] = [];
@@ -56,8 +52,7 @@ test.each([
 });
 
 test('a finish that fails after the removal was sent: what the removal freed is delivered, and the reply sent again ends the event', async () => {
-  const backend: Backend = { ...memoryBackend(), runsInCallOrder: true };
-  made.push(backend);
+  const backend: Backend = { ...freshBackend(), runsInCallOrder: true };
   await backend.registry.updateAgent('athena', { maxInFlight: 1 });
   const finish = backend.events.finish.bind(backend.events);
   let failNext = true;

@@ -35,6 +35,22 @@ export function memoryBackend(): Backend {
 }
 
 /**
+ * Makes a fresh `memoryBackend()` per call, each closed after the test that made it: its
+ * scheduler holds the events' expiry timers, which would keep the process alive.
+ */
+export function memoryBackendPerTest(): () => Backend {
+  const made: Backend[] = [];
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((backend) => backend.close()));
+  });
+  return () => {
+    const backend = memoryBackend();
+    made.push(backend);
+    return backend;
+  };
+}
+
+/**
  * The core on `backend`, as node n1, with long timeouts unless the test shortens them. Two cores
  * on one backend, as n1 and n2, are two nodes of a cluster (the memory bus carries their messages).
  */
