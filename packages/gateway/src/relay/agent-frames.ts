@@ -47,6 +47,10 @@ export async function acceptReply(
   const text = appReplyFrame(held.event, frame, echoedPayloadRaw, held.tokens, Date.now());
   held.answered = true;
   clearTimeout(held.timer);
+  // Read beside the finish, for the app's webhook: the final is then marked handed on a round
+  // trip sooner.
+  const app = ctx.backend.registry.app(held.event.appId);
+  app.catch(() => {}); // awaited by deliverFinal, unless the event ended otherwise
   let event: EventRecord | null;
   try {
     // If the event was meanwhile handed to another connection, that one is told to stop.
@@ -69,5 +73,5 @@ export async function acceptReply(
     return;
   }
   eventEnded(ctx, event, { reply: frame.finish_reason });
-  await deliverFinal(ctx, event, text, { agentId: event.agentId, attempt: held.attempt, tokens: held.tokens });
+  await deliverFinal(ctx, event, text, { stream: { agentId: event.agentId, attempt: held.attempt, tokens: held.tokens }, app });
 }

@@ -1,5 +1,5 @@
 import { isRequestId, nodeOfConnection } from '../ids';
-import type { EventRecord, StreamEnd } from '../ports';
+import type { AppRecord, EventRecord, StreamEnd } from '../ports';
 import type { RelayContext } from './context';
 import { finalToApp, type FinalForApp } from './send-to';
 import { scheduleWebhook } from './webhooks';
@@ -12,11 +12,22 @@ import { scheduleWebhook } from './webhooks';
  * sent, which the connection that takes the final gets first, from the record, if it was not
  * written them live (their frames went astray, or it is not the connection they went to).
  */
-export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string, stream?: StreamEnd): Promise<void> {
-  await handOn(ctx, event, text, stream);
+export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string, extras: FinalExtras = {}): Promise<void> {
+  const app = extras.app ?? ctx.backend.registry.app(event.appId);
+  app.catch(() => {}); // awaited below, once the frame is handed on
+  await handOn(ctx, event, text, extras.stream);
   // The webhook gets the final as recorded, without the ref a cancel's answer carries.
-  await scheduleWebhook(ctx, event.appId, event.id, event.final ?? text);
+  await scheduleWebhook(ctx, await app, event.id, event.final ?? text);
   await ctx.backend.events.finalHandedOn(event.id);
+}
+
+export interface FinalExtras {
+  stream?: StreamEnd;
+  /**
+   * The app's record, for its webhook, when the caller read it beside the event's finish: then
+   * marking the final handed on need not wait for a read of its own.
+   */
+  app?: Promise<AppRecord | null>;
 }
 
 /**

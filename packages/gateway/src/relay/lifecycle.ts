@@ -119,10 +119,12 @@ export async function finishWithError(
   // The final kept with the event carries no ref: a resend from another connection may get it.
   const final = errorFrame(code, message, { event_id: eventId });
   const toSender = ref === undefined ? final : errorFrame(code, message, { event_id: eventId, ref });
+  const app = ctx.backend.registry.app(known.appId); // for its webhook, beside the finish (see acceptReply)
+  app.catch(() => {});
   const event = await settle(ctx, eventId, known.agentId, final, (connId) => cancelToAgent(ctx, connId, eventId));
   if (!event) return false;
   eventEnded(ctx, event, { code, message });
-  await deliverFinal(ctx, event, toSender);
+  await deliverFinal(ctx, event, toSender, { app });
   return true;
 }
 

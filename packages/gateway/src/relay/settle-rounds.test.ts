@@ -77,3 +77,25 @@ test('a finish that fails after the removal was sent: what the removal freed is 
   await until(() => app.frames.some((f) => f.type === 'reply' && f.event_id === first));
   await relay.drain();
 });
+
+test("the app's record, for its webhook, is read beside the finish, not after it", async () => {
+  const { backend, calls, open } = heldFinish(true);
+  const { relay } = relayOn(backend);
+  const { agent, app } = await openAgentAndApp(relay);
+  relay.received(app, eventFrame('portal:t1'));
+  await until(() => agent.frames.some((f) => f.type === 'event'));
+  const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+  const read = backend.registry.app.bind(backend.registry);
+  backend.registry.app = async (id) => {
+    calls.push(`app ${id}`);
+    return read(id);
+  };
+  relay.received(agent, replyFrame(eventId));
+  await until(() => calls.includes('finish'));
+  await wait(50);
+  expect(calls).toContain('app portal'); // while the finish is still unanswered
+  open();
+  await until(() => app.frames.some((f) => f.type === 'reply'));
+  await relay.drain();
+  expect(calls.filter((c) => c === 'app portal')).toHaveLength(1);
+});

@@ -24,11 +24,10 @@ export function webhookDelay(attempt: number): number {
  * and before it is marked handed on (finals.ts): a node that dies in between leaves the final
  * overdue, and the node that sends it again schedules this again.
  */
-export async function scheduleWebhook(ctx: RelayContext, appId: string, eventId: string, body: string): Promise<void> {
-  const app = await ctx.backend.registry.app(appId);
+export async function scheduleWebhook(ctx: RelayContext, app: AppRecord | null, eventId: string, body: string): Promise<void> {
   if (!app?.webhookUrl) return;
   const now = Date.now();
-  await ctx.backend.scheduler.at(now, { kind: 'webhook', appId, eventId, attempt: 1, firstAt: now, body });
+  await ctx.backend.scheduler.at(now, { kind: 'webhook', appId: app.id, eventId, attempt: 1, firstAt: now, body });
 }
 
 /**
