@@ -1,6 +1,7 @@
 import { createRedisBus } from '../../packages/gateway/src/backends/redis/bus';
 import { connectRedis, openBusSubscriber } from '../../packages/gateway/src/backends/redis/connect';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { createReplicaWait, PrimaryChangedError } from '../../packages/gateway/src/backends/redis/replicas';
 import { keySlot } from '../../packages/gateway/src/backends/redis/slot';
 import { TestClient, eventFrame } from '../support/client';
 import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-cluster';
@@ -11,7 +12,8 @@ import { testRegistry } from '../support/registry';
 // was told `accepted` is on the replica the cluster promotes, so the agent gets each of them
 // after the failover and the app one reply per event. While the shard has no replica, its events
 // are refused; once it has one again, the relay takes them without a restart. And a node's bus
-// subscriber finds its channel's slot on the promoted replica by itself.
+// subscriber finds its channel's slot on the promoted replica by itself. And a WAIT never vouches
+// for a write its slot's old primary took.
 
 let cluster: RedisClusterUnderTest;
 let relay: RelayProcess;
@@ -113,3 +115,29 @@ test("a node's bus subscriber follows its channel's slot to the promoted replica
     publisher.disconnect();
   }
 }, 90_000);
+
+test("a write's WAIT rejects once its slot has moved to another primary, though the new one has a replica", async () => {
+  const client = connectRedis({ clusterUrls: cluster.urls });
+  try {
+    const key = `{${cluster.prefix}-wait}:k`;
+    const replicated = createReplicaWait(client, 1, 2_000);
+    await client.set(key, 'warm'); // the client knows the slots
+    const before = replicated([key]);
+    await client.set(key, 'written before the failover');
+    const control = replicated([key]);
+    await client.set(key, 'again');
+    await control(); // same primary: a real WAIT, which its replica answers
+
+    const killed = await cluster.killPrimaryOf(keySlot(key));
+    await cluster.restart(killed); // the new primary has a replica again: a WAIT there would succeed
+    await until('the client on the new primary', async () => (await client.set(key, 'after').catch(() => null)) === 'OK');
+    // A WAIT on the new primary's connection counts that connection's writes, none of them this one.
+    await expect(before()).rejects.toBeInstanceOf(PrimaryChangedError);
+    const after = replicated([key]);
+    await client.set(key, 'on the new primary');
+    await after();
+  } finally {
+    client.disconnect();
+  }
+}, 90_000);
+

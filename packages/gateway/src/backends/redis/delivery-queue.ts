@@ -2,6 +2,7 @@ import type { RedisClient } from './connect';
 import type { Assignment, DeliveryQueue, DispatchResult } from '../../ports';
 import { AGENT_QUEUE_WAITING, type Keys } from './keys';
 import type { RunScript } from './scripts';
+import type { ReplicaWait } from './replicas';
 
 type RawAssignment = [string, string, string, number];
 type RawDispatch = [RawAssignment[], string[]];
@@ -9,7 +10,7 @@ type RawDispatch = [RawAssignment[], string[]];
 export interface RedisDeliveryQueueOptions {
   maxIdleSessions?: number;
   /** Resolves once enough replicas hold the writes to these keys; an enqueued event is part of `accepted`. */
-  replicated?: (keys: string[]) => Promise<void>;
+  replicated?: ReplicaWait;
 }
 
 /**
@@ -27,10 +28,11 @@ export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, ke
   return {
     async enqueue(e) {
       const queue = keys.agentQueue(e.agentId);
+      const durable = options.replicated?.(queue.slice(0, 1));
       const raw = (await run('enqueue', queue, [
         e.eventId, e.sessionKey, e.order, e.notBefore, e.expiresAt, Date.now(), maxIdleSessions,
       ])) as RawDispatch;
-      await options.replicated?.(queue.slice(0, 1));
+      await durable?.();
       return result(e.agentId, raw);
     },
     async attach(agentId, slot) {

@@ -1,4 +1,5 @@
 import { runsInSendOrder, type RedisClient } from './connect';
+import type { ReplicaWait } from './replicas';
 import { TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type TimelineEntry } from '../../ports';
 import type { Keys } from './keys';
 import { codeOf, ScriptCode } from './script-codes';
@@ -19,7 +20,7 @@ export interface RedisEventStoreOptions {
    * Resolves once enough replicas hold the writes to these keys (RELAY_REDIS_MIN_REPLICAS),
    * rejects if they do not in time: `accepted` and a recorded final are never said before.
    */
-  replicated?: (keys: string[]) => Promise<void>;
+  replicated?: ReplicaWait;
 }
 
 export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
@@ -81,6 +82,8 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       };
       const ttl = Math.max(0, event.expiresAt - event.acceptedAt) + IN_FLIGHT_GRACE_MS;
       const record = keys.event(event.id);
+      const idemKey = idempotencyKey === undefined ? undefined : keys.idempotency(event.appId, idempotencyKey);
+      const durable = options.replicated?.([keys.agentOrder(event.agentId), record, ...(idemKey === undefined ? [] : [idemKey])]);
       const writing = run('appendEvent', [record], [ttl, ...Object.entries(fields).flat()]);
       writing.catch(() => {}); // awaited below, after `claimAfter`
       if (claimAfter) {
@@ -93,17 +96,14 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
         }
       }
       codeOf('appendEvent', await writing, [ScriptCode.Ok]);
-      const written = [keys.agentOrder(event.agentId), record];
-      if (idempotencyKey !== undefined) {
-        const idemKey = keys.idempotency(event.appId, idempotencyKey);
+      if (idemKey !== undefined) {
         const first = await claim(idemKey, event.id, idempotencyTtlMs);
         if (first !== 'ours') {
           await client.del(record);
           return { record: first, duplicate: true };
         }
-        written.push(idemKey);
       }
-      await options.replicated?.(written);
+      await durable?.();
       return { record: { ...event, queued: false, finished: false }, duplicate: false };
     },
     async findByKey(appId, idempotencyKey) {
@@ -123,6 +123,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       // call added for an event it did not finish is taken back, or that event's final, handed
       // on already, would be sent again. Where the store runs commands in send order, both go
       // in one round trip; elsewhere the finish waits for the note.
+      const durable = options.replicated?.([keys.event(eventId), keys.finalsPending]);
       const noting = client.zadd(keys.finalsPending, 'NX', now, eventId);
       if (!runsInSendOrder(client)) await noting;
       else noting.catch(() => {}); // awaited below; a failed note fails the finish's caller too
@@ -132,7 +133,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
         if (noted === 1) await client.zrem(keys.finalsPending, eventId);
         return null;
       }
-      await options.replicated?.([keys.event(eventId), keys.finalsPending]);
+      await durable?.();
       options.onFinalStored?.(Buffer.byteLength(final));
       const fields: Record<string, string> = {};
       for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
