@@ -43,13 +43,16 @@ export class SocketConnection implements Connection {
   private sentFinals = new Set<string>();
   private drainListeners: (() => void)[] = [];
   /**
-   * Token frames accepted in this turn of the event loop, written together when it ends: one
-   * cork, so one write to the kernel per socket per turn instead of one per token. Tokens from
-   * the bus arrive many to a Redis message; written one by one, those writes were the largest
-   * cost on the app's node (docs/benchmarks.md).
+   * Frames accepted in this turn of the event loop, written together when it ends: one cork, so
+   * one write to the kernel per socket per turn instead of one per frame. Tokens from the bus
+   * arrive many to a Redis message, and the replies to many events' Redis steps arrive in one
+   * read: written one by one, those writes were the largest cost on the app's node
+   * (docs/benchmarks.md).
    */
   private queued: string[] = [];
   private queuedBytes = 0;
+  /** The finals among `queued`: not written yet, so not known to have left either. */
+  private queuedFinals: UnflushedFinal[] = [];
   private readonly writeQueued = (): void => {
     if (this.closed || this.queued.length === 0) return;
     this.ws.cork(() => this.sendQueued());
@@ -80,26 +83,21 @@ export class SocketConnection implements Connection {
       this.close(CloseCode.OVERLOADED, 'Not reading fast enough');
       return false;
     }
-    if (kind === 'token') {
-      if (this.queued.push(text) === 1) queueMicrotask(this.writeQueued);
-      this.queuedBytes += text.length;
-      return true;
-    }
-    this.ws.cork(() => {
-      this.sendQueued(); // tokens accepted before this frame go before it
-      this.ws.send(text, false, false);
-    });
-    if (this.ws.getBufferedAmount() === 0) this.unflushed.length = 0;
+    if (this.queued.push(text) === 1) queueMicrotask(this.writeQueued);
+    this.queuedBytes += text.length;
     return true;
   }
 
-  /** Writes the queued token frames, in order; call inside a cork. */
+  /** Writes the queued frames, in order; call inside a cork. */
   private sendQueued(): void {
     if (this.queued.length === 0) return;
     const frames = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
     for (const frame of frames) this.ws.send(frame, false, false);
+    if (this.ws.getBufferedAmount() === 0) this.unflushed.length = 0;
+    else this.unflushed.push(...this.queuedFinals);
+    this.queuedFinals = [];
   }
 
   sendFinal(eventId: string, text: string): boolean {
@@ -107,7 +105,7 @@ export class SocketConnection implements Connection {
     // live hand-on, racing after a reconnect): the socket writes it once.
     if (this.sentFinals.has(eventId)) return true;
     if (!this.send(finalOnWire(text), 'control')) return false;
-    if (this.ws.getBufferedAmount() > 0) this.unflushed.push({ eventId, text });
+    this.queuedFinals.push({ eventId, text });
     this.sentFinals.add(eventId);
     if (this.sentFinals.size > SENT_FINALS_KEPT) this.sentFinals.delete(this.sentFinals.values().next().value as string);
     return true;
@@ -156,8 +154,9 @@ export class SocketConnection implements Connection {
     this.drainListeners = [];
     this.queued = [];
     this.queuedBytes = 0;
-    const unflushed = this.unflushed;
+    const unflushed = [...this.unflushed, ...this.queuedFinals];
     this.unflushed = [];
+    this.queuedFinals = [];
     return unflushed;
   }
 }
