@@ -1,5 +1,4 @@
 import { ErrorCode, type AgentReplyFrame, type AgentTokenFrame } from '@relay/protocol';
-import type { EventRecord } from '../ports';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
 import { deliverFinal } from './finals';
@@ -47,14 +46,10 @@ export async function acceptReply(
   const text = appReplyFrame(held.event, frame, echoedPayloadRaw, held.tokens, Date.now());
   held.answered = true;
   clearTimeout(held.timer);
-  // Read beside the finish, for the app's webhook: the final is then marked handed on a round
-  // trip sooner.
-  const app = ctx.backend.registry.app(held.event.appId);
-  app.catch(() => {}); // awaited by deliverFinal, unless the event ended otherwise
-  let event: EventRecord | null;
+  let settled: Awaited<ReturnType<typeof settle>>;
   try {
     // If the event was meanwhile handed to another connection, that one is told to stop.
-    event = await settle(ctx, held.event.id, held.event.agentId, text, async (connId) => {
+    settled = await settle(ctx, held.event, text, async (connId) => {
       if (connId !== conn.id) await cancelToAgent(ctx, connId, held.event.id);
     });
   } catch (err) {
@@ -67,11 +62,12 @@ export async function acceptReply(
     }
     throw err;
   }
-  if (!event) {
+  if (!settled) {
     // cancelled or timed out while the reply was on its way
     conn.send(errorFrame(ErrorCode.UNKNOWN_EVENT, 'The event had already ended', { event_id: frame.event_id, ref: frame.ref }), 'control');
     return;
   }
+  const { event, app } = settled;
   eventEnded(ctx, event, { reply: frame.finish_reason });
   await deliverFinal(ctx, event, text, { stream: { agentId: event.agentId, attempt: held.attempt, tokens: held.tokens }, app });
 }

@@ -1,5 +1,5 @@
 import { ErrorCode, type AgentReplyFrame } from '@relay/protocol';
-import type { DeliveryQueue, EventRecord } from '../ports';
+import type { AppRecord, DeliveryQueue, EventRecord } from '../ports';
 import type { Connection } from './connection';
 import type { InFlight, RelayContext } from './context';
 import { dispatched } from './delivery';
@@ -119,39 +119,40 @@ export async function finishWithError(
   // The final kept with the event carries no ref: a resend from another connection may get it.
   const final = errorFrame(code, message, { event_id: eventId });
   const toSender = ref === undefined ? final : errorFrame(code, message, { event_id: eventId, ref });
-  const app = ctx.backend.registry.app(known.appId); // for its webhook, beside the finish (see acceptReply)
-  app.catch(() => {});
-  const event = await settle(ctx, eventId, known.agentId, final, (connId) => cancelToAgent(ctx, connId, eventId));
-  if (!event) return false;
-  eventEnded(ctx, event, { code, message });
-  await deliverFinal(ctx, event, toSender, { app });
+  const settled = await settle(ctx, known, final, (connId) => cancelToAgent(ctx, connId, eventId));
+  if (!settled) return false;
+  eventEnded(ctx, settled.event, { code, message });
+  await deliverFinal(ctx, settled.event, toSender, { app: settled.app });
   return true;
 }
 
 /**
  * Marks the event finished with its final frame (exactly once, cluster-wide) and takes it out of
  * the queue, freeing its agent connection's capacity for the next event. Returns null if it had
- * already ended. The caller then hands the final on with `deliverFinal`.
+ * already ended; else the event, and its app's record for the webhook, read beside the finish
+ * (in its write), so marking the final handed on waits for no read of its own. The caller then
+ * hands the final on with `deliverFinal`.
  *
  * An event that had ended is taken out of the queue too: its finisher does that, unless it died
  * first, and then a redelivery of it would hold an agent connection's place for ever.
  */
 export async function settle(
   ctx: RelayContext,
-  eventId: string,
-  agentId: string,
+  known: Pick<EventRecord, 'id' | 'agentId' | 'appId'>,
   final: string,
   whileInFlight?: (connId: string) => Promise<void>,
-): Promise<EventRecord | null> {
+): Promise<{ event: EventRecord; app: Promise<AppRecord | null> } | null> {
   // The tokens this node relayed are recorded before the final is: a replay or a stream's tail
   // read once the final is known is then the whole stream (resume.ts endStream). While Redis
   // is down this fails at once, like the finish would.
   await ctx.backend.streams.flushed(true);
-  const { removed, event } = await finishThenRemove(ctx, eventId, agentId, final);
+  const app = ctx.backend.registry.app(known.appId);
+  app.catch(() => {}); // awaited by deliverFinal, unless the event had ended
+  const { removed, event } = await finishThenRemove(ctx, known.id, known.agentId, final);
   if (removed.was === 'in-flight' && removed.connId !== undefined && whileInFlight) await whileInFlight(removed.connId);
-  forgetInFlight(ctx, eventId);
+  forgetInFlight(ctx, known.id);
   await dispatched(ctx, removed);
-  return event;
+  return event && { event, app };
 }
 
 /**

@@ -78,22 +78,44 @@ test('a finish that fails after the removal was sent: what the removal freed is 
   await relay.drain();
 });
 
-test("the app's record, for its webhook, is read beside the finish, not after it", async () => {
+test("the app's record, for its webhook, is read beside the finish: in the same turn, so in its write", async () => {
   const { backend, calls, open } = heldFinish(true);
+  // Calls made in one synchronous run get one turn number: a store sends what it is given in
+  // one run in one write (backends/redis/connect.ts batchWrites).
+  let turn = 0;
+  let counting = false;
+  const turnNow = () => {
+    if (!counting) {
+      counting = true;
+      queueMicrotask(() => {
+        counting = false;
+        turn += 1;
+      });
+    }
+    return turn;
+  };
   const { relay } = relayOn(backend);
   const { agent, app } = await openAgentAndApp(relay);
   relay.received(app, eventFrame('portal:t1'));
   await until(() => agent.frames.some((f) => f.type === 'event'));
   const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+  const turns: Record<string, number> = {};
   const read = backend.registry.app.bind(backend.registry);
   backend.registry.app = async (id) => {
     calls.push(`app ${id}`);
+    turns.app = turnNow();
     return read(id);
+  };
+  const finish = backend.events.finish.bind(backend.events);
+  backend.events.finish = (...args) => {
+    turns.finish = turnNow();
+    return finish(...args);
   };
   relay.received(agent, replyFrame(eventId));
   await until(() => calls.includes('finish'));
   await wait(50);
   expect(calls).toContain('app portal'); // while the finish is still unanswered
+  expect(turns.app).toBe(turns.finish);
   open();
   await until(() => app.frames.some((f) => f.type === 'reply'));
   await relay.drain();
