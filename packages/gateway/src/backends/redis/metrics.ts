@@ -34,6 +34,8 @@ export function createRedisMetrics(registry: Registry, isUp: () => boolean) {
 
 export type RedisMetrics = ReturnType<typeof createRedisMetrics>;
 
+const TIMED = Symbol('relay.timed');
+
 /**
  * Times every command the client sends, those of pipelines included (a pipeline sends each of
  * its commands through `sendCommand`). A script is labelled `script:<name>` rather than
@@ -44,11 +46,11 @@ export function timeCommands(client: RedisClient, histogram: RedisMetrics['comma
   const send = client.sendCommand.bind(client);
   const children = new Map<string, Histogram.Internal<string>>();
   // A command sent while the client was not ready waits in its offline queue and goes through
-  // sendCommand again once it is: it is timed once, from its first call.
-  const timed = new WeakSet<Command>();
-  (client as { sendCommand: unknown }).sendCommand = (command: Command, ...rest: unknown[]) => {
-    if (timed.has(command)) return (send as (...args: unknown[]) => unknown)(command, ...rest);
-    timed.add(command);
+  // sendCommand again once it is: it is timed once, from its first call. Marked on itself: a
+  // WeakSet of every command sent cost about 0.75 µs a command, three times the observe.
+  (client as { sendCommand: unknown }).sendCommand = (command: Command & { [TIMED]?: true }, ...rest: unknown[]) => {
+    if (command[TIMED]) return (send as (...args: unknown[]) => unknown)(command, ...rest);
+    command[TIMED] = true;
     const start = performance.now();
     const script = command.name === 'evalsha' || command.name === 'eval';
     const label = script ? `script:${scriptNames.get(String(command.args[0])) ?? 'unknown'}` : command.name;
