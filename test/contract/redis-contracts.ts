@@ -150,8 +150,8 @@ export function redisContracts(name: string, target: () => RedisTarget) {
   });
 
   activityStoreContract(name, async (options) => {
-    const { client, keys } = fresh();
-    return { store: createRedisActivityStore(client, keys, options), teardown: async () => {} };
+    const { client, run, keys } = fresh();
+    return { store: createRedisActivityStore(client, run, keys, options), teardown: async () => {} };
   });
 
   tokenStreamContract(name, async () => {

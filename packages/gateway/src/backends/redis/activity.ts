@@ -1,15 +1,29 @@
 import type { RedisClient } from './connect';
 import { minuteExpiry, type ActivityEvent, type ActivityEventFields, type ActivityStore, type ActivityStoreOptions } from '../../ports';
 import type { Keys } from './keys';
+import type { RunScript } from './scripts';
 
-const NUMERIC: (keyof ActivityEventFields)[] = ['acceptedAt', 'attempt', 'deliveredMs', 'firstTokenMs', 'finalMs'];
+/** Every field a row may have, and how it reads back. */
+const ROW_FIELDS: Record<keyof ActivityEventFields, 'string' | 'number'> = {
+  appId: 'string',
+  agentId: 'string',
+  threadId: 'string',
+  acceptedAt: 'number',
+  attempt: 'number',
+  deliveredMs: 'number',
+  firstTokenMs: 'number',
+  finalMs: 'number',
+  outcome: 'string',
+};
+const NAMES = Object.keys(ROW_FIELDS) as (keyof ActivityEventFields)[];
 
 /**
- * The activity store on Redis. A minute is one hash of counters (HINCRBY from every node) with a
- * TTL; an event's row is one hash with a TTL, indexed by a sorted set of ids by accept time that
- * each write trims to the bounds. Every call is one pipelined round trip.
+ * The activity store on Redis, every key under one hash tag. A minute is one hash of counters
+ * (HINCRBY from every node) with a TTL. The rows are one hash (`<event id>|<name>` fields),
+ * indexed by a sorted set of ids by accept time; one script merges a batch of rows and drops
+ * those past the bounds, with their fields. Every call is one round trip.
  */
-export function createRedisActivityStore(client: RedisClient, keys: Keys, options: ActivityStoreOptions): ActivityStore {
+export function createRedisActivityStore(client: RedisClient, run: RunScript, keys: Keys, options: ActivityStoreOptions): ActivityStore {
 
   return {
     async add(minute, counts) {
@@ -34,29 +48,30 @@ export function createRedisActivityStore(client: RedisClient, keys: Keys, option
     },
     async putEvents(updates, now) {
       if (updates.length === 0) return;
-      const batch = client.pipeline();
-      const index: (string | number)[] = [];
+      const args: (string | number)[] = [now - options.retentionMs, options.maxEvents, options.retentionMs, NAMES.length, ...NAMES];
       for (const { eventId, fields } of updates) {
-        const key = keys.activityEvent(eventId);
-        const flat = Object.entries(fields).filter(([, v]) => v !== undefined).flatMap(([k, v]) => [k, String(v)]);
-        batch.hset(key, ...flat);
-        batch.pexpire(key, options.retentionMs);
-        index.push(fields.acceptedAt, eventId);
+        const pairs: string[] = [];
+        for (const name of NAMES) {
+          const value = fields[name];
+          if (value !== undefined) pairs.push(name, String(value));
+        }
+        args.push(eventId, fields.acceptedAt, pairs.length / 2, ...pairs);
       }
-      batch.zadd(keys.activityRecent, ...index);
-      batch.zremrangebyscore(keys.activityRecent, '-inf', `(${now - options.retentionMs}`);
-      batch.zremrangebyrank(keys.activityRecent, 0, -(options.maxEvents + 1));
-      batch.pexpire(keys.activityRecent, options.retentionMs);
-      await exec(batch);
+      await run('putActivity', [keys.activityRecent, keys.activityRows], args);
     },
     async recentEvents(limit) {
       const ids = await client.zrevrange(keys.activityRecent, 0, limit - 1);
       if (ids.length === 0) return [];
-      const batch = client.pipeline();
-      for (const id of ids) batch.hgetall(keys.activityEvent(id));
-      const rows = (await exec(batch)) as Record<string, string>[];
-      // A row whose hash expired before the index was trimmed is skipped.
-      return ids.flatMap((eventId, i) => (rows[i] && Object.keys(rows[i]).length > 0 ? [parseRow(eventId, rows[i])] : []));
+      const values = await client.hmget(keys.activityRows, ...ids.flatMap((id) => NAMES.map((name) => `${id}|${name}`)));
+      // A row dropped between the two reads has no fields left: it is skipped.
+      return ids.flatMap((eventId, i) => {
+        const row: Record<string, string | number> = { eventId };
+        NAMES.forEach((name, k) => {
+          const value = values[i * NAMES.length + k];
+          if (value !== null && value !== undefined) row[name] = ROW_FIELDS[name] === 'number' ? Number(value) : value;
+        });
+        return row.acceptedAt === undefined ? [] : [row as unknown as ActivityEvent];
+      });
     },
   };
 }
@@ -66,10 +81,4 @@ async function exec(batch: ReturnType<RedisClient['pipeline']>): Promise<unknown
   const failed = results.find(([err]) => err);
   if (failed) throw failed[0];
   return results.map(([, value]) => value);
-}
-
-function parseRow(eventId: string, raw: Record<string, string>): ActivityEvent {
-  const row: Record<string, string | number> = { ...raw, eventId };
-  for (const name of NUMERIC) if (raw[name] !== undefined) row[name] = Number(raw[name]);
-  return row as unknown as ActivityEvent;
 }

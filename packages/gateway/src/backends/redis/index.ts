@@ -118,7 +118,7 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     scheduler,
     bus,
     streams,
-    activity: createRedisActivityStore(client, keys, options.activity ?? DEFAULT_ACTIVITY),
+    activity: createRedisActivityStore(client, run, keys, options.activity ?? DEFAULT_ACTIVITY),
     webhooks: createRedisWebhookLog(client, keys),
     ready: () => seeded && client.status === 'ready' && bus.listening(),
     async close() {

@@ -34,6 +34,7 @@ const SCRIPTS = {
   deletePrincipal: { file: 'deletePrincipal-3.lua', dispatch: false },
   seedRegistry: { file: 'seedRegistry-5.lua', dispatch: false },
   addConnection: { file: 'addConnection-3.lua', dispatch: false },
+  putActivity: { file: 'putActivity-2.lua', dispatch: false },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
