@@ -1,27 +1,28 @@
 import type { RedisClient } from './connect';
-import { minuteExpiry, type ActivityEvent, type ActivityEventFields, type ActivityStore, type ActivityStoreOptions } from '../../ports';
+import {
+  minuteExpiry,
+  type ActivityEvent,
+  type ActivityEventFields,
+  type ActivityEventUpdate,
+  type ActivityStore,
+  type ActivityStoreOptions,
+} from '../../ports';
 import type { Keys } from './keys';
 import type { RunScript } from './scripts';
 
-/** Every field a row may have, and how it reads back. */
-const ROW_FIELDS: Record<keyof ActivityEventFields, 'string' | 'number'> = {
-  appId: 'string',
-  agentId: 'string',
-  threadId: 'string',
-  acceptedAt: 'number',
-  attempt: 'number',
-  deliveredMs: 'number',
-  firstTokenMs: 'number',
-  finalMs: 'number',
-  outcome: 'string',
-};
-const NAMES = Object.keys(ROW_FIELDS) as (keyof ActivityEventFields)[];
+/** The numeric fields of a row, which read back as numbers. */
+const NUMERIC: (keyof ActivityEventFields)[] = ['acceptedAt', 'attempt', 'deliveredMs', 'firstTokenMs', 'finalMs'];
+
+/** The index's order: newest accept first, within a millisecond by id, descending. */
+const newestFirst = (a: ActivityEventUpdate, b: ActivityEventUpdate) =>
+  b.fields.acceptedAt - a.fields.acceptedAt || (a.eventId < b.eventId ? 1 : -1);
 
 /**
  * The activity store on Redis, every key under one hash tag. A minute is one hash of counters
- * (HINCRBY from every node) with a TTL. The rows are one hash (`<event id>|<name>` fields),
- * indexed by a sorted set of ids by accept time; one script merges a batch of rows and drops
- * those past the bounds, with their fields. Every call is one round trip.
+ * (HINCRBY from every node) with a TTL. An event's row is one hash with a TTL, indexed by a
+ * sorted set of ids by accept time. One script merges a batch of rows and trims the index to the
+ * bounds; the rows it drops are then deleted, not left to outlive their place in the index by the
+ * whole retention.
  */
 export function createRedisActivityStore(client: RedisClient, run: RunScript, keys: Keys, options: ActivityStoreOptions): ActivityStore {
 
@@ -48,37 +49,43 @@ export function createRedisActivityStore(client: RedisClient, run: RunScript, ke
     },
     async putEvents(updates, now) {
       if (updates.length === 0) return;
-      const args: (string | number)[] = [now - options.retentionMs, options.maxEvents, options.retentionMs, NAMES.length, ...NAMES];
-      for (const { eventId, fields } of updates) {
-        const pairs: string[] = [];
-        for (const name of NAMES) {
-          const value = fields[name];
-          if (value !== undefined) pairs.push(name, String(value));
-        }
-        args.push(eventId, fields.acceptedAt, pairs.length / 2, ...pairs);
+      // Past the newest maxEvents of the batch, a row would be dropped as soon as written.
+      const kept = updates.length <= options.maxEvents ? updates : [...updates].sort(newestFirst).slice(0, options.maxEvents);
+      const args: (string | number)[] = [now - options.retentionMs, options.maxEvents, options.retentionMs];
+      for (const { eventId, fields } of kept) {
+        const pairs = Object.entries(fields).filter(([, value]) => value !== undefined);
+        args.push(eventId, fields.acceptedAt, pairs.length, ...pairs.flatMap(([name, value]) => [name, String(value)]));
       }
-      await run('putActivity', [keys.activityRecent, keys.activityRows], args);
+      const rowKeys = kept.map(({ eventId }) => keys.activityEvent(eventId));
+      const dropped = (await run('putActivity', [keys.activityRecent, ...rowKeys], args)) as string[];
+      for (let i = 0; i < dropped.length; i += UNLINK_CHUNK) {
+        await client.unlink(...dropped.slice(i, i + UNLINK_CHUNK).map((id) => keys.activityEvent(id)));
+      }
     },
     async recentEvents(limit) {
       const ids = await client.zrevrange(keys.activityRecent, 0, limit - 1);
       if (ids.length === 0) return [];
-      const values = await client.hmget(keys.activityRows, ...ids.flatMap((id) => NAMES.map((name) => `${id}|${name}`)));
-      // A row dropped between the two reads has no fields left: it is skipped.
-      return ids.flatMap((eventId, i) => {
-        const row: Record<string, string | number> = { eventId };
-        NAMES.forEach((name, k) => {
-          const value = values[i * NAMES.length + k];
-          if (value !== null && value !== undefined) row[name] = ROW_FIELDS[name] === 'number' ? Number(value) : value;
-        });
-        return row.acceptedAt === undefined ? [] : [row as unknown as ActivityEvent];
-      });
+      const batch = client.pipeline();
+      for (const id of ids) batch.hgetall(keys.activityEvent(id));
+      const rows = (await exec(batch)) as Record<string, string>[];
+      // A row deleted between the two reads is skipped.
+      return ids.flatMap((eventId, i) => (rows[i] && Object.keys(rows[i]).length > 0 ? [parseRow(eventId, rows[i])] : []));
     },
   };
 }
+
+/** Keys per UNLINK: one command stays a bounded piece of work for Redis. */
+const UNLINK_CHUNK = 500;
 
 async function exec(batch: ReturnType<RedisClient['pipeline']>): Promise<unknown[]> {
   const results = (await batch.exec()) ?? [];
   const failed = results.find(([err]) => err);
   if (failed) throw failed[0];
   return results.map(([, value]) => value);
+}
+
+function parseRow(eventId: string, raw: Record<string, string>): ActivityEvent {
+  const row: Record<string, string | number> = { ...raw, eventId };
+  for (const name of NUMERIC) if (raw[name] !== undefined) row[name] = Number(raw[name]);
+  return row as unknown as ActivityEvent;
 }

@@ -46,8 +46,7 @@ export function createKeys(prefix: string) {
     registrySeeded: `${registry}:seeded`,
     timeline: (eventId: string) => `${prefix}:timeline:${eventId}`,
     activityMinute: (minute: number) => `${activity}:minute:${minute}`,
-    /** Every recent event row in one hash, field `<event id>|<name>`: a row dropped from `activityRecent` is deleted with it. */
-    activityRows: `${activity}:rows`,
+    activityEvent: (eventId: string) => `${activity}:event:${eventId}`,
     activityRecent: `${activity}:recent`,
     finalsPending: `${prefix}:finals-pending`,
     busChannel: (nodeId: string) => `${prefix}:bus:${nodeId}`,

@@ -7,7 +7,8 @@ import { luaCodeTable } from './script-codes';
 const LUA_DIR = path.join(__dirname, 'lua');
 
 /**
- * Scripts by file name; the number after the dash is how many KEYS each takes. `dispatch`
+ * Scripts by file name; the number after the dash is how many KEYS each takes (N: as many as
+ * the caller gives, all under one hash tag). `dispatch`
  * scripts are the delivery queue's: they get include-dispatch.lua, which names their KEYS.
  */
 const SCRIPTS = {
@@ -34,7 +35,7 @@ const SCRIPTS = {
   deletePrincipal: { file: 'deletePrincipal-3.lua', dispatch: false },
   seedRegistry: { file: 'seedRegistry-5.lua', dispatch: false },
   addConnection: { file: 'addConnection-3.lua', dispatch: false },
-  putActivity: { file: 'putActivity-2.lua', dispatch: false },
+  putActivity: { file: 'putActivity-N.lua', dispatch: false },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -42,7 +43,8 @@ export type RunScript = (name: ScriptName, keys: string[], args: (string | numbe
 
 interface ScriptSource {
   name: ScriptName;
-  numberOfKeys: number;
+  /** Undefined: as many as each call gives. */
+  numberOfKeys: number | undefined;
   /** The full Lua text: the `Code` table, then the shared include for dispatch scripts. */
   lua: string;
   /** Its SHA1, what EVALSHA sends. */
@@ -57,7 +59,8 @@ function scriptSources(): ScriptSource[] {
     const include = readFileSync(path.join(LUA_DIR, 'include-dispatch.lua'), 'utf8');
     return Object.entries(SCRIPTS).map(([name, spec]) => {
       const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
-      const numberOfKeys = Number(/-(\d+)\.lua$/.exec(spec.file)?.[1]);
+      const keyCount = /-(\d+|N)\.lua$/.exec(spec.file)?.[1];
+      const numberOfKeys = keyCount === 'N' ? undefined : Number(keyCount);
       const lua = `${luaCodeTable()}${spec.dispatch ? `${include}\n` : ''}${body}`;
       return { name: name as ScriptName, numberOfKeys, lua, sha: createHash('sha1').update(lua).digest('hex') };
     });
@@ -78,7 +81,7 @@ function scriptSources(): ScriptSource[] {
 export function scriptRunner(client: RedisClient): RunScript {
   const byName = new Map(scriptSources().map((source) => [source.name, source]));
   return async (name, keys, args) => {
-    const { sha, lua, numberOfKeys } = byName.get(name) as ScriptSource;
+    const { sha, lua, numberOfKeys = keys.length } = byName.get(name) as ScriptSource;
     try {
       return await client.evalsha(sha, numberOfKeys, ...keys, ...args);
     } catch (err) {
