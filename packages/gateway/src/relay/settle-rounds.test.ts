@@ -31,16 +31,22 @@ function heldFinish(runsInCallOrder: boolean) {
 const eventFrame = (thread: string) => JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: thread, payload: {} });
 const replyFrame = (eventId: string) => JSON.stringify({ type: 'reply', event_id: eventId, content: 'done', finish_reason: 'stop' });
 
-test.each([
-  [true, ['finish', 'remove']],
-  [false, ['finish']],
-])('runsInCallOrder %s: sent before the finish is answered, %j', async (inCallOrder, before) => {
-  const { backend, calls, open } = heldFinish(inCallOrder);
+/** A relay on `backend` with one event delivered to athena, not yet answered. */
+async function deliveredToAthena(backend: Backend) {
   const { relay } = relayOn(backend);
   const { agent, app } = await openAgentAndApp(relay);
   relay.received(app, eventFrame('portal:t1'));
   await until(() => agent.frames.some((f) => f.type === 'event'));
   const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+  return { relay, agent, app, eventId };
+}
+
+test.each([
+  [true, ['finish', 'remove']],
+  [false, ['finish']],
+])('runsInCallOrder %s: sent before the finish is answered, %j', async (inCallOrder, before) => {
+  const { backend, calls, open } = heldFinish(inCallOrder);
+  const { relay, agent, app, eventId } = await deliveredToAthena(backend);
   relay.received(agent, replyFrame(eventId));
   await until(() => calls.includes('finish'));
   await wait(50);
@@ -94,11 +100,7 @@ test("the app's record, for its webhook, is read beside the finish: in the same 
     }
     return turn;
   };
-  const { relay } = relayOn(backend);
-  const { agent, app } = await openAgentAndApp(relay);
-  relay.received(app, eventFrame('portal:t1'));
-  await until(() => agent.frames.some((f) => f.type === 'event'));
-  const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+  const { relay, agent, app, eventId } = await deliveredToAthena(backend);
   const turns: Record<string, number> = {};
   const read = backend.registry.app.bind(backend.registry);
   backend.registry.app = async (id) => {
