@@ -10,10 +10,10 @@
 local rows = {}
 local i = 4
 for r = 2, #KEYS do
-  local pairs = tonumber(ARGV[i + 2])
-  rows[#rows + 1] = { key = KEYS[r], id = ARGV[i], from = i + 3, to = i + 2 + 2 * pairs }
+  local count = tonumber(ARGV[i + 2])
+  rows[#rows + 1] = { key = KEYS[r], id = ARGV[i], from = i + 3, to = i + 2 + 2 * count }
   redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
-  i = i + 3 + 2 * pairs
+  i = i + 3 + 2 * count
 end
 
 local oldest = '(' .. ARGV[1]
