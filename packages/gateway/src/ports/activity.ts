@@ -46,6 +46,14 @@ export interface ActivityStoreOptions {
 export const DEFAULT_ACTIVITY: ActivityStoreOptions = { retentionMs: 86_400_000, maxEvents: 1_000 };
 
 /**
+ * The recent events' order, which also decides which rows the bound keeps: newest accept first,
+ * within a millisecond by event id, descending (as a Redis sorted set ties, read in reverse).
+ */
+export function newestFirst(a: { acceptedAt: number; eventId: string }, b: { acceptedAt: number; eventId: string }): number {
+  return b.acceptedAt - a.acceptedAt || (a.eventId < b.eventId ? 1 : -1);
+}
+
+/**
  * When a minute is forgotten: the retention after the minute ends, so the oldest minute in a
  * window is whole. Counted from the minute, not from the write, as a late flush must not keep it.
  */

@@ -1,14 +1,12 @@
 import {
   minuteExpiry,
+  newestFirst,
   type ActivityEvent,
   type ActivityEventUpdate,
   type ActivityMinute,
   type ActivityStore,
   type ActivityStoreOptions,
 } from '../../ports';
-
-/** Newest accept first; within a millisecond by id, descending (as a Redis sorted set ties). */
-const newestFirst = (a: ActivityEvent, b: ActivityEvent) => b.acceptedAt - a.acceptedAt || (a.eventId < b.eventId ? 1 : -1);
 
 /** The activity store of one process: minutes and rows in maps, pruned as they are written. */
 export function createMemoryActivityStore(options: ActivityStoreOptions): ActivityStore {

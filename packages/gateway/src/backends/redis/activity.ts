@@ -1,6 +1,7 @@
 import type { RedisClient } from './connect';
 import {
   minuteExpiry,
+  newestFirst,
   type ActivityEvent,
   type ActivityEventFields,
   type ActivityEventUpdate,
@@ -13,9 +14,9 @@ import type { RunScript } from './scripts';
 /** The numeric fields of a row, which read back as numbers. */
 const NUMERIC: (keyof ActivityEventFields)[] = ['acceptedAt', 'attempt', 'deliveredMs', 'firstTokenMs', 'finalMs'];
 
-/** The index's order: newest accept first, within a millisecond by id, descending. */
-const newestFirst = (a: ActivityEventUpdate, b: ActivityEventUpdate) =>
-  b.fields.acceptedAt - a.fields.acceptedAt || (a.eventId < b.eventId ? 1 : -1);
+/** The index's order (ports/activity.ts newestFirst), for a batch of updates. */
+const updatesNewestFirst = (a: ActivityEventUpdate, b: ActivityEventUpdate) =>
+  newestFirst({ acceptedAt: a.fields.acceptedAt, eventId: a.eventId }, { acceptedAt: b.fields.acceptedAt, eventId: b.eventId });
 
 /**
  * The activity store on Redis, every key under one hash tag. A minute is one hash of counters
@@ -50,7 +51,7 @@ export function createRedisActivityStore(client: RedisClient, run: RunScript, ke
     async putEvents(updates, now) {
       if (updates.length === 0) return;
       // Past the newest maxEvents of the batch, a row would be dropped as soon as written.
-      const kept = updates.length <= options.maxEvents ? updates : [...updates].sort(newestFirst).slice(0, options.maxEvents);
+      const kept = updates.length <= options.maxEvents ? updates : [...updates].sort(updatesNewestFirst).slice(0, options.maxEvents);
       const args: (string | number)[] = [now - options.retentionMs, options.maxEvents, options.retentionMs];
       for (const { eventId, fields } of kept) {
         const pairs = Object.entries(fields).filter(([, value]) => value !== undefined);
