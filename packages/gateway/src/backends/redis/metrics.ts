@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'ioredis';
 import type { RedisClient } from './connect';
 import { Gauge, Histogram, type Registry } from 'prom-client';
+import { TalliedHistogram } from '../../tallied-histogram';
 
 const COMMAND_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
@@ -22,13 +23,13 @@ export function createRedisMetrics(registry: Registry, isUp: () => boolean) {
       buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304],
       registers: [registry],
     }),
-    commandDuration: new Histogram({
-      name: 'relay_redis_command_duration_seconds',
-      help: "From a command's writing to its reply, on the node's command connection; scripts by name",
-      labelNames: ['command'],
-      buckets: COMMAND_SECONDS,
-      registers: [registry],
-    }),
+    commandDuration: new TalliedHistogram(
+      'relay_redis_command_duration_seconds',
+      "From a command's writing to its reply, on the node's command connection; scripts by name",
+      'command',
+      COMMAND_SECONDS,
+      registry,
+    ),
   };
 }
 
@@ -44,10 +45,9 @@ const TIMED = Symbol('relay.timed');
  */
 export function timeCommands(client: RedisClient, histogram: RedisMetrics['commandDuration'], scriptNames: Map<string, string>): void {
   const send = client.sendCommand.bind(client);
-  const children = new Map<string, Histogram.Internal<string>>();
   // A command sent while the client was not ready waits in its offline queue and goes through
   // sendCommand again once it is: it is timed once, from its first call. Marked on itself: a
-  // WeakSet of every command sent cost about 0.75 µs a command, three times the observe.
+  // WeakSet of every command sent cost about 0.75 µs a command.
   (client as { sendCommand: unknown }).sendCommand = (command: Command & { [TIMED]?: true }, ...rest: unknown[]) => {
     if (command[TIMED]) return (send as (...args: unknown[]) => unknown)(command, ...rest);
     command[TIMED] = true;
@@ -55,9 +55,7 @@ export function timeCommands(client: RedisClient, histogram: RedisMetrics['comma
     const script = command.name === 'evalsha' || command.name === 'eval';
     const label = script ? `script:${scriptNames.get(String(command.args[0])) ?? 'unknown'}` : command.name;
     const done = () => {
-      let child = children.get(label);
-      if (!child) children.set(label, (child = histogram.labels({ command: label })));
-      child.observe((performance.now() - start) / 1000);
+      histogram.series(label).observe((performance.now() - start) / 1000);
     };
     // A refused command (Redis down) has no latency to speak of: relay_redis_up tells of it.
     command.promise.then(done, () => {});
