@@ -63,6 +63,17 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       expect(await events.finish(first.record.id, '{"type":"other"}', Date.now())).toBeNull();
     });
 
+    test('the one finish that ends an event gets its record: ended, with the final, without the payload', async () => {
+      const { events } = store;
+      const event = newEvent({ appConnId: 'n1.7' });
+      await events.append(event, 'k-finish', 60_000);
+      await events.setQueued(event.id, true);
+      const final = JSON.stringify({ type: 'reply', event_id: event.id, content: 'x'.repeat(10_000) });
+      const { payloadRaw: _, ...kept } = event;
+      expect(await events.finish(event.id, final, Date.now())).toEqual({ ...kept, payloadRaw: '', queued: true, finished: true, final });
+      expect(await events.get(event.id)).toEqual({ ...kept, payloadRaw: '', queued: true, finished: true, final });
+    });
+
     test('an ended event is forgotten with its key, and the key then makes a new event', async () => {
       const { events } = store;
       const keyTtlMs = store.finishedRetentionMs * 20;

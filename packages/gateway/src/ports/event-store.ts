@@ -107,7 +107,8 @@ export interface EventStore {
   setAppConnection(eventId: string, appConnId: string): Promise<void>;
   /**
    * Marks the event finished with its final frame. Resolves to the record only for the one call
-   * that finished it; every later call resolves to null. This is what makes the outcome
+   * that finished it (finished, with the final, without the payload, which is dropped); every
+   * later call resolves to null. This is what makes the outcome
    * exactly-once. In the same step the final is noted as not yet handed on (see `finalHandedOn`).
    */
   finish(eventId: string, final: string, now: number): Promise<EventRecord | null>;

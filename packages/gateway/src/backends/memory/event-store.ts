@@ -80,10 +80,11 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       record.final = final;
       // The payload goes: a finished event is never delivered again. A copy, not the object
       // itself, as the caller (and an in-flight delivery) may still hold it.
-      events.set(eventId, { ...record, payloadRaw: '' });
+      const kept = { ...record, payloadRaw: '' };
+      events.set(eventId, kept);
       finishedAt.set(eventId, Date.now());
       pendingFinals.set(eventId, now);
-      return record;
+      return { ...kept };
     },
     async finalHandedOn(eventId) {
       pendingFinals.delete(eventId);

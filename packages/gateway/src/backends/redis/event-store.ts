@@ -65,26 +65,27 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
      * record is written as `append` is called, and deleted again if `claimAfter` rejects.
      */
     async append(event, idempotencyKey, idempotencyTtlMs, claimAfter) {
-      const fields: Record<string, string> = {
-        id: event.id,
-        app: event.appId,
-        agent: event.agentId,
-        thread: event.threadId,
-        session: event.sessionKey,
-        payload: event.payloadRaw,
-        acceptedAt: String(event.acceptedAt),
-        expiresAt: String(event.expiresAt),
-        appConn: event.appConnId,
-        queued: '0',
-        finished: '0',
-        // finishEvent keeps the record as long as the key, which resends are answered from
-        ...(idempotencyKey === undefined ? {} : { idemUntil: String(event.acceptedAt + idempotencyTtlMs) }),
-      };
+      // Field, value pairs, flat as the script takes them
+      const fields = [
+        'id', event.id,
+        'app', event.appId,
+        'agent', event.agentId,
+        'thread', event.threadId,
+        'session', event.sessionKey,
+        'payload', event.payloadRaw,
+        'acceptedAt', String(event.acceptedAt),
+        'expiresAt', String(event.expiresAt),
+        'appConn', event.appConnId,
+        'queued', '0',
+        'finished', '0',
+      ];
+      // finishEvent keeps the record as long as the key, which resends are answered from
+      if (idempotencyKey !== undefined) fields.push('idemUntil', String(event.acceptedAt + idempotencyTtlMs));
       const ttl = Math.max(0, event.expiresAt - event.acceptedAt) + IN_FLIGHT_GRACE_MS;
       const record = keys.event(event.id);
       const idemKey = idempotencyKey === undefined ? undefined : keys.idempotency(event.appId, idempotencyKey);
       const durable = options.replicated?.([keys.agentOrder(event.agentId), record, ...(idemKey === undefined ? [] : [idemKey])]);
-      const writing = run('appendEvent', [record], [ttl, ...Object.entries(fields).flat()]);
+      const writing = run('appendEvent', [record], [ttl, ...fields]);
       writing.catch(() => {}); // awaited below, after `claimAfter`
       if (claimAfter) {
         try {
@@ -137,7 +138,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       options.onFinalStored?.(Buffer.byteLength(final));
       const fields: Record<string, string> = {};
       for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
-      return toRecord(fields);
+      return { ...toRecord(fields), finished: true, final };
     },
     async finalHandedOn(eventId) {
       await client.zrem(keys.finalsPending, eventId);

@@ -7,13 +7,17 @@
   the caller notes the final as not yet handed on before (see event-store.ts).
   KEYS[1] event key
   ARGV[1] how long to keep the finished record, ms;  ARGV[2] the final frame;  ARGV[3] now, ms
-  Returns the record as a flat field/value list, or false if missing or already finished.
+  Returns the record as it was before this call, without its payload, as a flat field/value
+  list (the caller has the final it adds), or false if missing or already finished.
 ]]
-if redis.call('HGET', KEYS[1], 'finished') ~= '0' then return false end
-redis.call('HSET', KEYS[1], 'finished', '1', 'final', ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'finished', 'idemUntil')
+if state[1] ~= '0' then return false end
 redis.call('HDEL', KEYS[1], 'payload')
+-- read before the final is written: the caller has it, and a long answer need not come back
+local record = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], 'finished', '1', 'final', ARGV[2])
 local keep = tonumber(ARGV[1])
-local idemUntil = tonumber(redis.call('HGET', KEYS[1], 'idemUntil') or '0')
+local idemUntil = tonumber(state[2] or '0')
 if idemUntil - tonumber(ARGV[3]) > keep then keep = idemUntil - tonumber(ARGV[3]) end
 redis.call('PEXPIRE', KEYS[1], keep)
-return redis.call('HGETALL', KEYS[1])
+return record
