@@ -208,7 +208,7 @@ async function main() {
       row('baseline ioredis pub → sub', baseline),
       `${'ratio relay / baseline'.padEnd(28)}${fmt(result.ratio.framesPerSec).padStart(10)}${''.padStart(10)}${fmt(result.ratio.p99).padStart(10)}${fmt(relay.p999 / baseline.p999).padStart(10)}`,
       ...(o.rate
-        ? [`${'  sent ≤10 ms after a reply'.padEnd(28)}${''.padStart(10)}${fmt(relay.afterReply.p50).padStart(10)}${fmt(relay.afterReply.p99).padStart(10)}${''.padStart(10)}${String(relay.afterReply.frames).padStart(10)}`]
+        ? [`${'  sent ≤10 ms after a reply'.padEnd(28)}${''.padStart(10)}${fmt(relay.afterReply.p50 ?? NaN).padStart(10)}${fmt(relay.afterReply.p99 ?? NaN).padStart(10)}${''.padStart(10)}${String(relay.afterReply.frames).padStart(10)}`]
         : []),
       '',
       `CPU in the measured window, % of one core: ${Object.entries(cpuPercent).map(([k, v]) => `${k} ${fmt(v, 0)}`).join(', ')}`,

@@ -21,6 +21,8 @@ const HELP = `npm run bench:connections -- [options]
   --allocations K   profile what the node allocates during the first step (garbage
                     included) and print the K functions that allocate most, per socket
   --redis-server P  redis-server binary                               (redis-server)
+  --node-args=A     extra flags for the node, space-separated, e.g.
+                    --node-args=--max-semi-space-size=1
   --json            print the figures as one JSON object instead
 
 Each socket is a file descriptor in the node and in the client: keep the last step under the
@@ -36,6 +38,7 @@ function options() {
       sources: { type: 'string' },
       allocations: { type: 'string' },
       'redis-server': { type: 'string' },
+      'node-args': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -52,7 +55,8 @@ function options() {
   const sources = Number(values.sources ?? 8);
   if (!(settle >= 0) || !(sources >= 1 && sources <= 254)) throw new Error('--settle must be ≥ 0 and --sources 1..254');
   const allocations = Number(values.allocations ?? 0);
-  return { steps, backends, settleMs: settle * 1000, sources, allocations, redisServer: values['redis-server'] ?? 'redis-server', json: values.json ?? false };
+  const nodeArgs = (values['node-args'] ?? '').split(' ').filter(Boolean);
+  return { steps, backends, settleMs: settle * 1000, sources, allocations, nodeArgs, redisServer: values['redis-server'] ?? 'redis-server', json: values.json ?? false };
 }
 
 /** @param {number} x */
@@ -78,7 +82,7 @@ async function runBackend(backend, o, log) {
     prefix: `bench-${randomBytes(3).toString('hex')}`,
     registryFile,
     logLevel: 'warn',
-    nodeArgs: ['--expose-gc', `--inspect=127.0.0.1:${inspectPort}`],
+    nodeArgs: ['--expose-gc', `--inspect=127.0.0.1:${inspectPort}`, ...o.nodeArgs],
   });
   const inspector = await attach(inspectPort);
   const client = ownFork('client', path.resolve(__dirname, 'connections-client.js'), dir, { PATH: process.env.PATH ?? '', BENCH_SOURCES: String(o.sources) });
@@ -120,11 +124,19 @@ async function runBackend(backend, o, log) {
       nodeCpuMsPerConn: nodeMs / step.opened,
       redisCpuMsPerConn: redisMs / step.opened,
       settled: { rssPerSocket: (settled.rss - base.rss) / have, heapPerSocket: (settled.heapUsed - base.heapUsed) / have },
-      afterGc: { rssPerSocket: (collected.rss - base.rss) / have, heapPerSocket: (collected.heapUsed - base.heapUsed) / have, externalPerSocket: (collected.external - base.external) / have },
+      afterGc: {
+        rssPerSocket: (collected.rss - base.rss) / have,
+        // The young generation's pages that the burst's garbage touched stay resident, up to
+        // twice --max-semi-space-size (32 MB by default) however many sockets are open: set apart
+        rssOutsideYoungPerSocket: (collected.rss - collected.young - (base.rss - base.young)) / have,
+        heapPerSocket: (collected.heapUsed - base.heapUsed) / have,
+        externalPerSocket: (collected.external - base.external) / have,
+      },
+      youngMb: collected.young / KB / KB,
       rssMb: collected.rss / KB / KB,
     };
     rows.push(row);
-    log(`  ${String(have).padStart(6)} sockets: ${fmt(row.perSecond)}/s, node ${fmt(row.nodeCpuMsPerConn, 2)} ms CPU/conn${redis ? `, Redis ${fmt(row.redisCpuMsPerConn, 2)}` : ''}; per socket settled ${fmt(row.settled.rssPerSocket / KB, 2)} KB RSS, ${fmt(row.settled.heapPerSocket / KB, 2)} KB heap; after GC ${fmt(row.afterGc.rssPerSocket / KB, 2)} KB RSS, ${fmt(row.afterGc.heapPerSocket / KB, 2)} KB heap`);
+    log(`  ${String(have).padStart(6)} sockets: ${fmt(row.perSecond)}/s, node ${fmt(row.nodeCpuMsPerConn, 2)} ms CPU/conn${redis ? `, Redis ${fmt(row.redisCpuMsPerConn, 2)}` : ''}; per socket settled ${fmt(row.settled.rssPerSocket / KB, 2)} KB RSS, ${fmt(row.settled.heapPerSocket / KB, 2)} KB heap; after GC ${fmt(row.afterGc.rssPerSocket / KB, 2)} KB RSS (${fmt(row.afterGc.rssOutsideYoungPerSocket / KB, 2)} KB outside the young generation, then ${fmt(row.youngMb, 1)} MB), ${fmt(row.afterGc.heapPerSocket / KB, 2)} KB heap`);
   }
   inspector.close();
   await stopAll();
@@ -145,14 +157,15 @@ async function main() {
   const lines = [
     '',
     `Idle connections to one app, ${new Date().toISOString()}; ${os.cpus().length} cores, Node ${process.version}, all on 127.0.0.1`,
-    `client in its own process from ${o.sources} source addresses; memory read ${o.settleMs / 1000} s after each step, then after gc(); per socket = growth over the node with none ÷ sockets`,
+    `client in its own process from ${o.sources} source addresses; memory read ${o.settleMs / 1000} s after each step, then after gc(); per socket = growth over the node with none ÷ sockets${o.nodeArgs.length ? `; node ${o.nodeArgs.join(' ')}` : ''}`,
+    'RSS w/o young: after GC, leaving out the young generation (its resident pages grow with a burst of garbage, up to a bound, not with sockets)',
     '',
-    `${'backend'.padEnd(8)}${'sockets'.padStart(8)}${'conn/s'.padStart(8)}${'node ms/conn'.padStart(14)}${'Redis ms/conn'.padStart(15)}${'RSS KB/sock'.padStart(13)}${'heap KB'.padStart(9)}${'RSS after GC'.padStart(14)}${'heap after GC'.padStart(15)}${'RSS MB'.padStart(8)}`,
+    `${'backend'.padEnd(8)}${'sockets'.padStart(8)}${'conn/s'.padStart(8)}${'node ms/conn'.padStart(14)}${'Redis ms/conn'.padStart(15)}${'RSS KB/sock'.padStart(13)}${'heap KB'.padStart(9)}${'RSS after GC'.padStart(14)}${'heap after GC'.padStart(15)}${'RSS w/o young'.padStart(15)}${'RSS MB'.padStart(8)}`,
   ];
   for (const r of results) {
     for (const row of r.rows) {
       lines.push(
-        `${r.backend.padEnd(8)}${String(row.sockets).padStart(8)}${fmt(row.perSecond).padStart(8)}${fmt(row.nodeCpuMsPerConn, 2).padStart(14)}${(r.backend === 'redis' ? fmt(row.redisCpuMsPerConn, 2) : '').padStart(15)}${fmt(row.settled.rssPerSocket / KB, 2).padStart(13)}${fmt(row.settled.heapPerSocket / KB, 2).padStart(9)}${fmt(row.afterGc.rssPerSocket / KB, 2).padStart(14)}${fmt(row.afterGc.heapPerSocket / KB, 2).padStart(15)}${fmt(row.rssMb, 1).padStart(8)}`,
+        `${r.backend.padEnd(8)}${String(row.sockets).padStart(8)}${fmt(row.perSecond).padStart(8)}${fmt(row.nodeCpuMsPerConn, 2).padStart(14)}${(r.backend === 'redis' ? fmt(row.redisCpuMsPerConn, 2) : '').padStart(15)}${fmt(row.settled.rssPerSocket / KB, 2).padStart(13)}${fmt(row.settled.heapPerSocket / KB, 2).padStart(9)}${fmt(row.afterGc.rssPerSocket / KB, 2).padStart(14)}${fmt(row.afterGc.heapPerSocket / KB, 2).padStart(15)}${fmt(row.afterGc.rssOutsideYoungPerSocket / KB, 2).padStart(15)}${fmt(row.rssMb, 1).padStart(8)}`,
       );
     }
   }

@@ -3,7 +3,10 @@
 // --inspect=127.0.0.1:PORT --expose-gc), so the gateway needs no hook of its own for a benchmark.
 const WebSocket = require('ws');
 
-/** @typedef {{ rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number }} Memory */
+/**
+ * process.memoryUsage(), and `young`: the bytes of V8's young generation (new space) resident.
+ * @typedef {{ rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number, young: number }} Memory
+ */
 
 /** @param {number} port */
 async function attach(port) {
@@ -36,7 +39,8 @@ async function attach(port) {
     /** @param {{ gc: boolean }} o @returns {Promise<Memory>} */
     async memory({ gc }) {
       // Twice: the first pass can leave objects whose finalizers free more on the second.
-      const text = await evaluate(`${gc ? 'gc(); gc(); ' : ''}JSON.stringify(process.memoryUsage())`);
+      const young = "process.mainModule.require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').physical_space_size";
+      const text = await evaluate(`${gc ? 'gc(); gc(); ' : ''}JSON.stringify({ ...process.memoryUsage(), young: ${young} })`);
       return JSON.parse(String(text));
     },
     /** Samples every allocation from now on, garbage included (V8's sampling heap profiler). */
