@@ -150,7 +150,7 @@ local function loadSlots()
     local slot = {
       conn = conn, node = f[1], max = tonumber(f[2]),
       count = redis.call('ZLEXCOUNT', K.inflight, '[' .. conn .. '\0', '(' .. conn .. '\1'),
-      rr = tonumber(redis.call('ZSCORE', K.slotorder, conn) or '0'),
+      -- rr, its place in the round robin, is read only when a session needs a new holder
     }
     slots[conn] = slot
     list[#list + 1] = slot
@@ -158,16 +158,23 @@ local function loadSlots()
   return slots, list
 end
 
+--- A connection's place in the round robin among equally loaded ones: the last time it took a new session.
+local function rrOf(slot)
+  if slot.rr == nil then slot.rr = tonumber(redis.call('ZSCORE', K.slotorder, slot.conn) or '0') end
+  return slot.rr
+end
+
 --- The connection this session's next event goes to, claiming the least loaded one if it has none.
-local function slotFor(slots, list, session)
-  local holder = redis.call('HGET', K.holders, session)
+--- `holder`: the session's holder if the caller has read it already (false for none).
+local function slotFor(slots, list, session, holder)
+  if holder == nil then holder = redis.call('HGET', K.holders, session) end
   if holder and slots[holder] then
     redis.call('ZADD', K.lru, nextSeq(), session)
     return slots[holder]
   end
   local best
   for _, slot in ipairs(list) do
-    if slot.count < slot.max and (not best or slot.count < best.count or (slot.count == best.count and slot.rr < best.rr)) then
+    if slot.count < slot.max and (not best or slot.count < best.count or (slot.count == best.count and rrOf(slot) < rrOf(best))) then
       best = slot
     end
   end
@@ -277,20 +284,25 @@ end
 --- connections' loads if this read them (nil, nil, slots, list).
 local function assignAtOnce(id, e, now, maxIdle)
   if e.notBefore > now or e.expiresAt <= now then return nil end
-  if under(K.sessq, e.session, 1)[1] then return nil end
-  -- holds that have passed since the last call: dispatch would file them first
-  if redis.call('ZRANGEBYSCORE', K.held, '-inf', now, 'LIMIT', 0, 1)[1] then return nil end
-  -- each script's dispatch leaves no ready session, and none parked on a connection with room,
-  -- while a place is free; checked anyway, so an event can never overtake one on that account
-  if redis.call('ZCARD', K.ready) > 0 then return nil end
+  -- With nothing waiting there is nothing to overtake, and ready, held and parked, which file
+  -- only sessions with waiting events, are empty: the commonest case, in one read.
+  local others = redis.call('ZCARD', K.sessq) > 0
+  if others then
+    if under(K.sessq, e.session, 1)[1] then return nil end
+    -- holds that have passed since the last call: dispatch would file them first
+    if redis.call('ZRANGEBYSCORE', K.held, '-inf', now, 'LIMIT', 0, 1)[1] then return nil end
+    -- each script's dispatch leaves no ready session, and none parked on a connection with room,
+    -- while a place is free; checked anyway, so an event can never overtake one on that account
+    if redis.call('ZCARD', K.ready) > 0 then return nil end
+  end
   local slots, list = loadSlots()
   for _, slot in ipairs(list) do
-    if slot.count < slot.max and under(K.parked, slot.conn, 1)[1] then return nil, nil, slots, list end
+    if others and slot.count < slot.max and under(K.parked, slot.conn, 1)[1] then return nil, nil, slots, list end
   end
   -- a full holder would park the session: checked before slotFor, which records the use
   local holder = redis.call('HGET', K.holders, e.session)
   if holder and slots[holder] and slots[holder].count >= slots[holder].max then return nil, nil, slots, list end
-  local slot = slotFor(slots, list, e.session)
+  local slot = slotFor(slots, list, e.session, holder)
   if not slot then return nil, nil, slots, list end
   e.attempts = e.attempts + 1
   writeEntry(id, e)
