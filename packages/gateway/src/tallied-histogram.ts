@@ -22,8 +22,6 @@ interface Series extends Tally {
 export class TalliedHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  /** As prom-client's metrics name them (the deploy tests read them to check queries' labels). */
-  readonly labelNames: readonly string[];
   private readonly all = new Map<string, Series>();
 
   constructor(
@@ -33,9 +31,13 @@ export class TalliedHistogram {
     private readonly bounds: readonly number[],
     registry: Registry,
   ) {
-    this.labelNames = [labelName];
     // The registry reads a metric through `get()` alone (and `reset()`).
     registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** As prom-client's metrics name them (the deploy tests read them to check queries' labels). */
+  get labelNames(): readonly string[] {
+    return [this.labelName];
   }
 
   /** The series of one label value, kept to observe into without a lookup. */

@@ -296,8 +296,10 @@ local function assignAtOnce(id, e, now, maxIdle)
     if redis.call('ZCARD', K.ready) > 0 then return nil end
   end
   local slots, list = loadSlots()
-  for _, slot in ipairs(list) do
-    if others and slot.count < slot.max and under(K.parked, slot.conn, 1)[1] then return nil, nil, slots, list end
+  if others then
+    for _, slot in ipairs(list) do
+      if slot.count < slot.max and under(K.parked, slot.conn, 1)[1] then return nil, nil, slots, list end
+    end
   end
   -- a full holder would park the session: checked before slotFor, which records the use
   local holder = redis.call('HGET', K.holders, e.session)
