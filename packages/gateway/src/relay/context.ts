@@ -7,6 +7,7 @@ import type { Connection } from './connection';
 import type { Metrics } from './metrics';
 import { createOwedWork, type OwedWork } from './owed-work';
 import { createRecentKeys, type RecentKeys } from './recent-keys';
+import type { OutboxFlushes } from './finals';
 import type { StreamGate } from './resume';
 import { atTurnEnd } from '../turn-end';
 
@@ -79,6 +80,8 @@ export interface RelayContext extends ContextOptions {
   gates: Map<string, Map<string, StreamGate>>;
   /** Resumes waiting for the event's holder to switch, by `<connId> <eventId>` (resume.ts). */
   switches: Map<string, () => void>;
+  /** Outboxes being handed to this node's app connections, by connection id (finals.ts). */
+  outboxFlushes: OutboxFlushes;
   /** What the Dashboard shows: the event path's hooks only count, in memory (lifecycle.ts). */
   activity: ActivityRecorder;
   /** Steps the backend refused while it was down, retried once it is back (owed-work.ts). */
@@ -121,6 +124,7 @@ export function createContext(options: ContextOptions): RelayContext {
     letGo: createRecentKeys(LET_GO_KEPT),
     gates: new Map(),
     switches: new Map(),
+    outboxFlushes: new Map(),
     activity: createActivityRecorder(backend.activity, {
       onError(err) {
         metrics.backgroundErrors.inc({ task: 'activity' });

@@ -1,5 +1,5 @@
 import { isRequestId, nodeOfConnection } from '../ids';
-import type { AppRecord, EventRecord, StreamEnd } from '../ports';
+import type { AppRecord, ConnectionInfo, EventRecord, StreamEnd } from '../ports';
 import type { RelayContext } from './context';
 import { finalToApp, type FinalForApp } from './send-to';
 import { scheduleWebhook } from './webhooks';
@@ -59,7 +59,7 @@ async function handOn(ctx: RelayContext, event: EventRecord, text: string, strea
     (await ctx.backend.presence.get(event.appConnId)) ??
     (isRequestId(event.appConnId) ? { connId: event.appConnId, nodeId: nodeOfConnection(event.appConnId) } : undefined);
   const final = { appId: event.appId, eventId: event.id, text, stream };
-  if (origin && (await finalToApp(ctx, origin, final))) return;
+  if (origin && (await finalTo(ctx, origin, final))) return;
   await rerouteFinal(ctx, final, event.appConnId);
 }
 
@@ -74,11 +74,9 @@ export async function rerouteFinal(ctx: RelayContext, final: FinalForApp, notCon
     (c) => c.connId !== notConnId && !avoid.includes(c.nodeId),
   );
   for (const other of others) {
-    if (await finalToApp(ctx, other, final, avoid)) return;
+    if (await finalTo(ctx, other, final, avoid)) return;
   }
-  await ctx.backend.outbox.put(appId, { eventId, text, heldUntil: Date.now() + ctx.limits.finalRetentionMs, ...(stream ? { stream } : {}) });
-  ctx.metrics.finalsHeld.inc();
-  ctx.log.info({ event_id: eventId, app_id: appId }, 'final frame held for the next connection');
+  await holdFinal(ctx, final);
   // A connection that opened while we looked has already emptied the outbox: empty it again for it.
   const late = (await ctx.backend.presence.list('app', appId)).find((c) => c.connId !== notConnId);
   if (late?.nodeId === ctx.nodeId) {
@@ -88,26 +86,79 @@ export async function rerouteFinal(ctx: RelayContext, final: FinalForApp, notCon
 }
 
 /**
+ * A final for a connection on this node or another; false if that connection is gone. One that
+ * is still being handed its outbox (flushOutbox) gets the final behind that backlog, through
+ * the outbox, so that a live final cannot fill it past RELAY_MAX_BUFFERED_BYTES before it has
+ * had a chance to read.
+ */
+export async function finalTo(ctx: RelayContext, to: Pick<ConnectionInfo, 'connId' | 'nodeId'>, final: FinalForApp, avoid: string[] = []): Promise<boolean> {
+  const flushing = to.nodeId === ctx.nodeId ? ctx.outboxFlushes.get(to.connId) : undefined;
+  if (!flushing) return finalToApp(ctx, to, final, avoid);
+  await holdFinal(ctx, final);
+  await flushOutbox(ctx, to.connId, final.appId);
+  return true;
+}
+
+async function holdFinal(ctx: RelayContext, { appId, eventId, text, stream }: FinalForApp): Promise<void> {
+  await ctx.backend.outbox.put(appId, { eventId, text, heldUntil: Date.now() + ctx.limits.finalRetentionMs, ...(stream ? { stream } : {}) });
+  ctx.metrics.finalsHeld.inc();
+  ctx.log.info({ event_id: eventId, app_id: appId }, 'final frame held for the next connection');
+}
+
+/**
  * Hands every held final frame of the app to this connection, a piece at a time and paced by
  * its send buffer: a connection that has just opened must not be closed (1013) for a backlog it
  * had no chance to read yet, so once it is backed up the next piece waits until it drains. What
  * was not taken stays in the outbox untouched, and the node holds one piece at a time.
+ *
+ * One flush per connection: two would each write a piece before either saw the buffer fill. A
+ * call while one runs makes it take again before it ends, for what was held since its last take.
  */
 export async function flushOutbox(ctx: RelayContext, connId: string, appId: string): Promise<void> {
-  for (;;) {
-    const conn = ctx.local.get(connId);
-    if (!conn) return;
-    if (conn.backedUp()) {
-      conn.whenDrained(() => ctx.track('final', flushOutbox(ctx, connId, appId)));
-      return;
-    }
-    const piece = await ctx.backend.outbox.take(appId, Date.now());
-    if (piece.length === 0) return;
-    for (const held of piece) {
-      const final = { appId, eventId: held.eventId, text: held.text, stream: held.stream };
-      if (!(await finalToApp(ctx, { connId, nodeId: ctx.nodeId }, final))) await rerouteFinal(ctx, final, connId);
-    }
+  const running = ctx.outboxFlushes.get(connId);
+  if (running) {
+    running.again = true;
+    return;
   }
+  const flush = { again: false };
+  ctx.outboxFlushes.set(connId, flush);
+  await pumpOutbox(ctx, connId, appId, flush);
+}
+
+async function pumpOutbox(ctx: RelayContext, connId: string, appId: string, flush: OutboxFlush): Promise<void> {
+  try {
+    for (;;) {
+      const conn = ctx.local.get(connId);
+      if (!conn) return flushEnded(ctx, connId, flush);
+      if (conn.backedUp()) {
+        conn.whenDrained(() => ctx.track('final', pumpOutbox(ctx, connId, appId, flush)));
+        return;
+      }
+      flush.again = false;
+      const piece = await ctx.backend.outbox.take(appId, Date.now());
+      if (piece.length === 0 && !flush.again) return flushEnded(ctx, connId, flush);
+      for (const held of piece) {
+        const final = { appId, eventId: held.eventId, text: held.text, stream: held.stream };
+        if (!(await finalToApp(ctx, { connId, nodeId: ctx.nodeId }, final))) await rerouteFinal(ctx, final, connId);
+      }
+    }
+  } catch (err) {
+    // A failed step (Redis is down) ends this flush, so that a later one can start.
+    flushEnded(ctx, connId, flush);
+    throw err;
+  }
+}
+
+/** Where this node's outbox flushes stand, by connection id (flushOutbox). */
+export type OutboxFlushes = Map<string, OutboxFlush>;
+
+interface OutboxFlush {
+  /** A final was held for the connection since the flush last took from the outbox. */
+  again: boolean;
+}
+
+function flushEnded(ctx: RelayContext, connId: string, flush: OutboxFlush): void {
+  if (ctx.outboxFlushes.get(connId) === flush) ctx.outboxFlushes.delete(connId);
 }
 
 /** Empties each app's outbox into one of its connections on this node (see liveness.ts). */

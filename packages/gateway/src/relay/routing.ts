@@ -8,14 +8,14 @@ import { acceptEvent, cancelEvent, discover } from './app-frames';
 import { resumeEvent, switched } from './resume';
 import type { Connection } from './connection';
 import { beatInterval, type RelayContext } from './context';
-import { rerouteFinal } from './finals';
+import { finalTo, rerouteFinal } from './finals';
 import { sendError } from './frame-errors';
 import type { FrameQueue } from './frame-queue';
 import type { Kicks } from './kick';
 import { followApp } from './lifecycle';
 import type { Liveness } from './liveness';
 import { pongFrame } from './outbound';
-import { cancelToAgent, eventToAgent, finalToApp, tokenToApp, type FinalForApp } from './send-to';
+import { cancelToAgent, eventToAgent, tokenToApp, type FinalForApp } from './send-to';
 
 // Where each inbound frame and bus message goes. Pings are answered at once; the rest is queued
 // behind the socket's earlier frames (frame-queue.ts), an agent's behind those of the same event.
@@ -99,7 +99,7 @@ async function ackSwitch(ctx: RelayContext, connId: string, eventId: string): Pr
 /** A final frame sent here for a socket of this node; if that socket is gone, it goes on. */
 async function finalHere(ctx: RelayContext, message: Extract<BusMessage, { kind: 'app-final' }>): Promise<void> {
   const final = finalOf(message);
-  if (await finalToApp(ctx, { connId: message.connId, nodeId: ctx.nodeId }, final)) return;
+  if (await finalTo(ctx, { connId: message.connId, nodeId: ctx.nodeId }, final)) return;
   await rerouteFinal(ctx, final, message.connId, message.avoid);
 }
 

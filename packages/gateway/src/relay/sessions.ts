@@ -108,6 +108,7 @@ export function createSessions(
     closed(conn: Connection, unflushed: UnflushedFinal[]) {
       ctx.local.delete(conn.id);
       ctx.gates.delete(conn.id);
+      ctx.outboxFlushes.delete(conn.id);
       metrics.connections.dec({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection closed');
       // Each backend step that fails (Redis is down) is kept and retried: see owed-work.ts.
@@ -135,6 +136,7 @@ export function createSessions(
     requestEnded(conn: Connection, unflushed: UnflushedFinal[]) {
       ctx.local.delete(conn.id);
       ctx.gates.delete(conn.id);
+      ctx.outboxFlushes.delete(conn.id);
       ctx.track(
         'close',
         (async () => {
