@@ -6,7 +6,7 @@ import type { WebSocket } from './uws';
 // when the socket closes is handed back, written or not.
 
 /** What the connection does to its uWS socket: each cork's frames, and how many bytes stay buffered. */
-function fakeSocket() {
+function fakeSocket(limits = { tokenDropBytes: 1e6, maxBufferedBytes: 2e6 }, onOverflow = () => {}) {
   const corks: string[][] = [];
   let inCork: string[] | undefined;
   const ws = {
@@ -28,7 +28,7 @@ function fakeSocket() {
     end() {},
   };
   const data: SocketData = { role: 'app', principal: { role: 'app', id: 'portal', tokenId: 't' }, connId: 'c1', since: 0 };
-  const conn = new SocketConnection(ws as unknown as WebSocket<SocketData>, data, { tokenDropBytes: 1e6, maxBufferedBytes: 2e6 }, () => {});
+  const conn = new SocketConnection(ws as unknown as WebSocket<SocketData>, data, limits, onOverflow);
   return { ws, corks, conn };
 }
 
@@ -85,4 +85,57 @@ test('closing writes what was queued before the close', () => {
   conn.send('error', 'control');
   conn.close(1008, 'bye');
   expect(corks).toEqual([['error']]);
+});
+
+// Frames larger than the token drop limit are written at once: several of them in one turn (an
+// outbox's piece) must not pass RELAY_MAX_BUFFERED_BYTES unwritten and close a socket whose
+// kernel buffer would have taken them all.
+test('large frames are written at once, in order, and several in one turn close no socket that takes them', () => {
+  let overflows = 0;
+  const { ws, corks, conn } = fakeSocket({ tokenDropBytes: 100, maxBufferedBytes: 1_000 }, () => (overflows += 1));
+  conn.send('small', 'control');
+  expect(corks).toEqual([]);
+  conn.send('x'.repeat(150), 'control');
+  expect(corks).toEqual([['small', 'x'.repeat(150)]]);
+  for (let i = 0; i < 5; i += 1) expect(conn.sendFinal(`e${i}`, 'y'.repeat(400))).toBe(true);
+  expect(corks).toHaveLength(6);
+  expect(overflows).toBe(0);
+
+  // uWS kept what the kernel would not take: past the limit, the socket is closed
+  ws.buffered = 1_200;
+  expect(conn.send('z', 'control')).toBe(false);
+  expect(overflows).toBe(1);
+});
+
+test('a large final written at once into an empty buffer has left: it is not handed back at the close', () => {
+  const { ws, conn } = fakeSocket({ tokenDropBytes: 100, maxBufferedBytes: 1_000 });
+  conn.sendFinal('e1', 'y'.repeat(400));
+  ws.buffered = 100;
+  conn.sendFinal('e2', 'y'.repeat(400));
+  expect(conn.markClosed()).toEqual([{ eventId: 'e2', text: 'y'.repeat(400) }]);
+});
+
+// A caller writing several frames in one turn sees the queued ones as backed up at once, and one
+// waiting on frames only queued must not wait for a drain that uWS never sends (it took them).
+test('frames queued in this turn count as backed up; a wait on them alone ends once they are written', async () => {
+  const { ws, conn } = fakeSocket({ tokenDropBytes: 100, maxBufferedBytes: 1_000 });
+  ws.buffered = 60;
+  conn.send('x'.repeat(50), 'control');
+  expect(conn.backedUp()).toBe(true);
+  let waited = 0;
+  conn.whenDrained(() => (waited += 1));
+  await turnEnd();
+  await turnEnd();
+  expect(waited).toBe(1);
+  expect(conn.backedUp()).toBe(false);
+
+  // written, and uWS kept them: the wait ends at its drain, once under the limit
+  ws.buffered = 150;
+  conn.whenDrained(() => (waited += 1));
+  await turnEnd();
+  expect(waited).toBe(1);
+  ws.buffered = 50;
+  conn.drained();
+  await turnEnd();
+  expect(waited).toBe(2);
 });

@@ -71,6 +71,11 @@ export class SocketConnection implements Connection {
   }
 
   send(text: string, kind: 'token' | 'control'): boolean {
+    return this.enqueue(text, kind);
+  }
+
+  /** `final`: the final frame `text` carries, known to have left only once the buffer empties. */
+  private enqueue(text: string, kind: 'token' | 'control', final?: UnflushedFinal): boolean {
     if (this.closed) return false;
     const buffered = this.ws.getBufferedAmount() + this.queuedBytes;
     if (kind === 'token' && buffered > this.limits.tokenDropBytes) return false;
@@ -85,6 +90,11 @@ export class SocketConnection implements Connection {
     }
     if (this.queued.push(text) === 1) queueMicrotask(this.writeQueued);
     this.queuedBytes += text.length;
+    if (final) this.queuedFinals.push(final);
+    // Large frames gain nothing by waiting for the turn's end, and must not: several written in
+    // one turn (an outbox's piece) would pass the limits above unwritten, though the kernel
+    // might take them all. Written now, what it does not take shows in the buffered amount.
+    if (this.queuedBytes > this.limits.tokenDropBytes) this.writeQueued();
     return true;
   }
 
@@ -98,14 +108,16 @@ export class SocketConnection implements Connection {
     if (this.ws.getBufferedAmount() === 0) this.unflushed.length = 0;
     else this.unflushed.push(...this.queuedFinals);
     this.queuedFinals = [];
+    // A caller that waited on frames only queued: uWS took them without backing up, so it will
+    // send no drain for them.
+    this.releaseDrainListeners();
   }
 
   sendFinal(eventId: string, text: string): boolean {
     // Several paths may carry one final to the same socket (a resend, a resume, the outbox, the
     // live hand-on, racing after a reconnect): the socket writes it once.
     if (this.sentFinals.has(eventId)) return true;
-    if (!this.send(finalOnWire(text), 'control')) return false;
-    this.queuedFinals.push({ eventId, text });
+    if (!this.enqueue(finalOnWire(text), 'control', { eventId, text })) return false;
     this.sentFinals.add(eventId);
     if (this.sentFinals.size > SENT_FINALS_KEPT) this.sentFinals.delete(this.sentFinals.values().next().value as string);
     return true;
@@ -115,8 +127,9 @@ export class SocketConnection implements Connection {
     return this.sentFinals.has(eventId);
   }
 
+  /** Frames queued in this turn count: a caller writing several in one turn sees them at once. */
   backedUp(): boolean {
-    return !this.closed && this.ws.getBufferedAmount() > this.limits.tokenDropBytes;
+    return !this.closed && this.ws.getBufferedAmount() + this.queuedBytes > this.limits.tokenDropBytes;
   }
 
   whenDrained(listener: () => void): void {
@@ -137,6 +150,10 @@ export class SocketConnection implements Connection {
   drained(): void {
     if (this.closed) return;
     if (this.ws.getBufferedAmount() === 0) this.unflushed.length = 0;
+    this.releaseDrainListeners();
+  }
+
+  private releaseDrainListeners(): void {
     if (this.drainListeners.length === 0 || this.backedUp()) return;
     const listeners = this.drainListeners;
     this.drainListeners = [];
