@@ -45,6 +45,50 @@ test("a queued event delivered before its accept finished: its tokens and reply 
   }
 });
 
+// Its final waited for `accepted` on that socket, and the socket closed first: the final goes on
+// as from any connection that is gone, as it would had it come a moment later.
+test('a final that waited for its accepted frame on a socket that closed meanwhile goes to another connection of the app', async () => {
+  const backend = memoryBackend();
+  let release!: () => void;
+  const stalled = new Promise<void>((resolve) => (release = resolve));
+  const at = backend.scheduler.at.bind(backend.scheduler);
+  let expiries = 0;
+  backend.scheduler.at = async (time, task) => {
+    if (task.kind === 'expire' && ++expiries === 2) await stalled;
+    return at(time, task);
+  };
+  await backend.registry.updateAgent('athena', { maxInFlight: 1 });
+  const { relay } = relayOn(backend);
+  try {
+    const { agent, app } = await openAgentAndApp(relay);
+    const send = (ref: string) =>
+      relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t3', payload: {}, ref }));
+    send('a');
+    await until(() => agent.frames.some((f) => f.type === 'event'));
+    const first = agent.frames.find((f) => f.type === 'event') as { event_id: string };
+    send('b');
+    await until(() => expiries === 2);
+    relay.received(agent, JSON.stringify({ type: 'reply', event_id: first.event_id, content: 'one', finish_reason: 'stop' }));
+    await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
+    const second = (agent.frames.filter((f) => f.type === 'event')[1] as { event_id: string }).event_id;
+    relay.received(agent, JSON.stringify({ type: 'reply', event_id: second, content: 'two', finish_reason: 'stop' }));
+    await wait(100);
+
+    relay.closed(app, []);
+    const other = fakeConnection('n1.3', 'app', 'portal');
+    relay.opened(other);
+    await wait(50);
+    release();
+    await until(() => other.frames.some((f) => f.type === 'reply' && f.event_id === second));
+    await wait(100);
+    expect(other.frames.filter((f) => f.event_id === second).map((f) => f.content)).toEqual(['two']);
+    expect(app.frames.filter((f) => f.type === 'reply' && f.event_id === second)).toEqual([]);
+  } finally {
+    release();
+    await relay.drain();
+  }
+});
+
 test('a resend on a new socket while its requeue waits on the store: the tokens and reply pointed at that socket follow its accepted frame', async () => {
   const backend = memoryBackend();
   let release!: () => void;

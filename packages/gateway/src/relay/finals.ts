@@ -1,7 +1,8 @@
 import { isRequestId, nodeOfConnection } from '../ids';
 import type { AppRecord, ConnectionInfo, EventRecord, StreamEnd } from '../ports';
 import type { RelayContext } from './context';
-import { finalToApp, type FinalForApp } from './send-to';
+import { heldUntilAccepted } from './accepting';
+import { writeFinal, type FinalForApp } from './send-to';
 import { scheduleWebhook } from './webhooks';
 
 /**
@@ -53,7 +54,7 @@ export async function resendOverdueFinals(ctx: RelayContext, graceMs: number): P
 async function handOn(ctx: RelayContext, event: EventRecord, text: string, stream: StreamEnd | undefined): Promise<void> {
   // A connection open on this node needs no lookup. An SSE stream is in no presence list: its
   // node is in its id, and drops the frame on to another connection or the outbox if the
-  // stream has ended (send-to.ts finalToApp).
+  // stream has ended (finalTo below).
   const origin =
     (ctx.local.has(event.appConnId) ? { connId: event.appConnId, nodeId: ctx.nodeId } : undefined) ??
     (await ctx.backend.presence.get(event.appConnId)) ??
@@ -86,23 +87,47 @@ export async function rerouteFinal(ctx: RelayContext, final: FinalForApp, notCon
 }
 
 /**
- * A final for a connection on this node or another; false if that connection is gone. One that
- * is still being handed its outbox (flushOutbox) gets the final behind that backlog, through
- * the outbox, so that a live final cannot fill it past RELAY_MAX_BUFFERED_BYTES before it has
- * had a chance to read.
+ * A final frame to one app connection. False when that connection is on this node and gone (or
+ * refused the frame): the caller then finds it another way. `avoid` travels with a frame to
+ * another node: the nodes it was already sent to in vain. A connection still taking its outbox
+ * (flushOutbox) gets the final behind that backlog, through the outbox, so that a live final
+ * cannot fill it past RELAY_MAX_BUFFERED_BYTES before it has had a chance to read.
  */
 export async function finalTo(ctx: RelayContext, to: Pick<ConnectionInfo, 'connId' | 'nodeId'>, final: FinalForApp, avoid: string[] = []): Promise<boolean> {
-  const flushing = to.nodeId === ctx.nodeId ? ctx.outboxFlushes.get(to.connId) : undefined;
-  if (!flushing) return finalToApp(ctx, to, final, avoid);
+  if (to.nodeId !== ctx.nodeId) {
+    const { stream, ...rest } = final;
+    await ctx.backend.bus.publish(to.nodeId, {
+      kind: 'app-final',
+      connId: to.connId,
+      ...rest,
+      ...(avoid.length > 0 ? { avoid } : {}),
+      ...(stream ? { stream } : {}),
+    });
+    return true;
+  }
+  if (!ctx.outboxFlushes.has(to.connId)) return finalHere(ctx, to.connId, final);
   await holdFinal(ctx, final);
   await flushOutbox(ctx, to.connId, final.appId);
   return true;
 }
 
+/**
+ * A final to a connection on this node. One for an event whose `accepted` is not out yet follows
+ * it (accepting.ts); should the connection close first, the final goes on from there, as from
+ * any connection that is gone.
+ */
+function finalHere(ctx: RelayContext, connId: string, final: FinalForApp): boolean {
+  const afterAccepted = () => {
+    if (!writeFinal(ctx, connId, final)) ctx.track('final', rerouteFinal(ctx, final, connId));
+  };
+  if (ctx.local.has(connId) && heldUntilAccepted(ctx, final.eventId, afterAccepted)) return true;
+  return writeFinal(ctx, connId, final);
+}
+
 async function holdFinal(ctx: RelayContext, { appId, eventId, text, stream }: FinalForApp): Promise<void> {
   await ctx.backend.outbox.put(appId, { eventId, text, heldUntil: Date.now() + ctx.limits.finalRetentionMs, ...(stream ? { stream } : {}) });
   ctx.metrics.finalsHeld.inc();
-  ctx.log.info({ event_id: eventId, app_id: appId }, 'final frame held for the next connection');
+  ctx.log.info({ event_id: eventId, app_id: appId }, 'final frame held in the app outbox');
 }
 
 /**
@@ -139,7 +164,7 @@ async function pumpOutbox(ctx: RelayContext, connId: string, appId: string, flus
       if (piece.length === 0 && !flush.again) return flushEnded(ctx, connId, flush);
       for (const held of piece) {
         const final = { appId, eventId: held.eventId, text: held.text, stream: held.stream };
-        if (!(await finalToApp(ctx, { connId, nodeId: ctx.nodeId }, final))) await rerouteFinal(ctx, final, connId);
+        if (!finalHere(ctx, connId, final)) await rerouteFinal(ctx, final, connId);
       }
     }
   } catch (err) {

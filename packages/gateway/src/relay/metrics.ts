@@ -70,7 +70,7 @@ export function createMetrics() {
     tokensDropped: counter('relay_tokens_dropped_total', 'Token frames not written', ['reason']),
     tokensUnrecorded: counter('relay_tokens_unrecorded_total', 'Tokens relayed live but not recorded for resume', ['reason']),
     tokensRefilled: counter('relay_tokens_refilled_total', 'Recorded tokens written in place of live frames that went astray: a gap, or the tail before the final'),
-    finalsHeld: counter('relay_finals_held_total', "Final frames kept for an app's next connection"),
+    finalsHeld: counter('relay_finals_held_total', "Final frames kept in an app's outbox: for its next connection, or behind the backlog of one still taking it"),
     finalsDropped: counter('relay_finals_dropped_total', 'Held final frames dropped past the per-app cap or retention'),
     backpressureCloses: counter('relay_backpressure_closes_total', 'Sockets closed for not reading (1013)', ['role']),
     backgroundErrors: counter('relay_background_errors_total', 'Failures in background work', ['task']),

@@ -105,38 +105,12 @@ export interface FinalForApp {
 }
 
 /**
- * A final frame to one app connection. False when that connection is on this node and gone (or
- * refused the frame): the caller then finds it another way (finals.ts). `avoid` travels with a
- * frame to another node: the nodes it was already sent to in vain.
- */
-export async function finalToApp(
-  ctx: RelayContext,
-  to: Pick<ConnectionInfo, 'connId' | 'nodeId'>,
-  final: FinalForApp,
-  avoid: string[] = [],
-): Promise<boolean> {
-  if (to.nodeId !== ctx.nodeId) {
-    const { stream, ...rest } = final;
-    await ctx.backend.bus.publish(to.nodeId, {
-      kind: 'app-final',
-      connId: to.connId,
-      ...rest,
-      ...(avoid.length > 0 ? { avoid } : {}),
-      ...(stream ? { stream } : {}),
-    });
-    return true;
-  }
-  if (ctx.local.has(to.connId) && heldUntilAccepted(ctx, final.eventId, () => void writeFinal(ctx, to.connId, final))) return true;
-  return writeFinal(ctx, to.connId, final);
-}
-
-/**
  * The final is the event's last frame on the connection. One that comes while a replay is read
  * waits for it (resume.ts); one that says its attempt sent more tokens than the connection was
  * written is preceded by the rest, read from the record (endStream), unless the reader is
  * backed up (it resumes instead).
  */
-function writeFinal(ctx: RelayContext, connId: string, final: FinalForApp): boolean {
+export function writeFinal(ctx: RelayContext, connId: string, final: FinalForApp): boolean {
   const conn = ctx.local.get(connId);
   const gate = conn ? gateOf(ctx, connId, final.eventId) : undefined;
   if (conn && !conn.hasSentFinal(final.eventId) && (gate?.replaying || (behind(gate, final.stream) && !conn.backedUp()))) {
