@@ -4,33 +4,39 @@ import { fakeConnection, memoryBackend, openAgentAndApp, relayOn, until, wait } 
 // which may come (on any node) while the event's own accept still waits on the store (WAIT for
 // replicas, a slow command). The agent's tokens and reply for it must still follow its `accepted`.
 
-test("a queued event delivered before its accept finished: its tokens and reply follow its accepted frame", async () => {
+/**
+ * Two events on one thread to an agent with room for one; the second's accept stalls after it is
+ * queued, before `accepted`, until `release`. The first's reply then gives the second to the agent.
+ */
+async function secondAcceptStalled(thread: string) {
   const backend = memoryBackend();
   let release!: () => void;
   const stalled = new Promise<void>((resolve) => (release = resolve));
   const at = backend.scheduler.at.bind(backend.scheduler);
   let expiries = 0;
   backend.scheduler.at = async (time, task) => {
-    // the second event's accept stalls after it is queued, before `accepted`
     if (task.kind === 'expire' && ++expiries === 2) await stalled;
     return at(time, task);
   };
   await backend.registry.updateAgent('athena', { maxInFlight: 1 }); // the second event waits
   const { relay } = relayOn(backend);
-  try {
-    const { agent, app } = await openAgentAndApp(relay);
-    const send = (ref: string) =>
-      relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t1', payload: {}, ref }));
-    send('a');
-    await until(() => agent.frames.some((f) => f.type === 'event'));
-    const first = agent.frames.find((f) => f.type === 'event') as { event_id: string };
-    send('b');
-    await until(() => expiries === 2);
+  const { agent, app } = await openAgentAndApp(relay);
+  const send = (ref: string) => relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: thread, payload: {}, ref }));
+  send('a');
+  await until(() => agent.frames.some((f) => f.type === 'event'));
+  const first = agent.frames.find((f) => f.type === 'event') as { event_id: string };
+  send('b');
+  await until(() => expiries === 2);
+  // the first event's reply frees the place: the second goes to the agent
+  relay.received(agent, JSON.stringify({ type: 'reply', event_id: first.event_id, content: 'one', finish_reason: 'stop' }));
+  await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
+  const second = (agent.frames.filter((f) => f.type === 'event')[1] as { event_id: string }).event_id;
+  return { relay, agent, app, second, release };
+}
 
-    // the first event's reply frees the place: the second goes to the agent, which answers it
-    relay.received(agent, JSON.stringify({ type: 'reply', event_id: first.event_id, content: 'one', finish_reason: 'stop' }));
-    await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
-    const second = (agent.frames.filter((f) => f.type === 'event')[1] as { event_id: string }).event_id;
+test("a queued event delivered before its accept finished: its tokens and reply follow its accepted frame", async () => {
+  const { relay, agent, app, second, release } = await secondAcceptStalled('portal:t1');
+  try {
     relay.received(agent, JSON.stringify({ type: 'token', event_id: second, token: 'tw' }));
     relay.received(agent, JSON.stringify({ type: 'reply', event_id: second, content: 'two', finish_reason: 'stop' }));
     await wait(100);
@@ -48,32 +54,10 @@ test("a queued event delivered before its accept finished: its tokens and reply 
 // Its final waited for `accepted` on that socket, and the socket closed first: the final goes on
 // as from any connection that is gone, as it would had it come a moment later.
 test('a final that waited for its accepted frame on a socket that closed meanwhile goes to another connection of the app', async () => {
-  const backend = memoryBackend();
-  let release!: () => void;
-  const stalled = new Promise<void>((resolve) => (release = resolve));
-  const at = backend.scheduler.at.bind(backend.scheduler);
-  let expiries = 0;
-  backend.scheduler.at = async (time, task) => {
-    if (task.kind === 'expire' && ++expiries === 2) await stalled;
-    return at(time, task);
-  };
-  await backend.registry.updateAgent('athena', { maxInFlight: 1 });
-  const { relay } = relayOn(backend);
+  const { relay, agent, app, second, release } = await secondAcceptStalled('portal:t3');
   try {
-    const { agent, app } = await openAgentAndApp(relay);
-    const send = (ref: string) =>
-      relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t3', payload: {}, ref }));
-    send('a');
-    await until(() => agent.frames.some((f) => f.type === 'event'));
-    const first = agent.frames.find((f) => f.type === 'event') as { event_id: string };
-    send('b');
-    await until(() => expiries === 2);
-    relay.received(agent, JSON.stringify({ type: 'reply', event_id: first.event_id, content: 'one', finish_reason: 'stop' }));
-    await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
-    const second = (agent.frames.filter((f) => f.type === 'event')[1] as { event_id: string }).event_id;
     relay.received(agent, JSON.stringify({ type: 'reply', event_id: second, content: 'two', finish_reason: 'stop' }));
     await wait(100);
-
     relay.closed(app, []);
     const other = fakeConnection('n1.3', 'app', 'portal');
     relay.opened(other);
