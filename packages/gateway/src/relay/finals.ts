@@ -105,7 +105,7 @@ export async function finalTo(ctx: RelayContext, to: Pick<ConnectionInfo, 'connI
     });
     return true;
   }
-  if (!ctx.outboxFlushes.has(to.connId)) return finalHere(ctx, to.connId, final);
+  if (!ctx.outboxFlushes.has(to.connId)) return finalToLocal(ctx, to.connId, final);
   await holdFinal(ctx, final);
   await flushOutbox(ctx, to.connId, final.appId);
   return true;
@@ -116,7 +116,7 @@ export async function finalTo(ctx: RelayContext, to: Pick<ConnectionInfo, 'connI
  * it (accepting.ts); should the connection close first, the final goes on from there, as from
  * any connection that is gone.
  */
-function finalHere(ctx: RelayContext, connId: string, final: FinalForApp): boolean {
+function finalToLocal(ctx: RelayContext, connId: string, final: FinalForApp): boolean {
   const afterAccepted = () => {
     if (!writeFinal(ctx, connId, final)) ctx.track('final', rerouteFinal(ctx, final, connId));
   };
@@ -164,7 +164,7 @@ async function pumpOutbox(ctx: RelayContext, connId: string, appId: string, flus
       if (piece.length === 0 && !flush.again) return flushEnded(ctx, connId, flush);
       for (const held of piece) {
         const final = { appId, eventId: held.eventId, text: held.text, stream: held.stream };
-        if (!finalHere(ctx, connId, final)) await rerouteFinal(ctx, final, connId);
+        if (!finalToLocal(ctx, connId, final)) await rerouteFinal(ctx, final, connId);
       }
     }
   } catch (err) {

@@ -53,6 +53,13 @@ export function createSessions(
     return { ok: true, principal };
   };
 
+  /** What this node keeps per connection, dropped once it has closed (socket) or ended (request). */
+  const forgetHere = (connId: string) => {
+    ctx.local.delete(connId);
+    ctx.gates.delete(connId);
+    ctx.outboxFlushes.delete(connId);
+  };
+
   /** Frames routed to a connection that is gone go elsewhere: see finals.ts. */
   const handBack = async (conn: Connection, unflushed: UnflushedFinal[]) => {
     for (const final of unflushed) {
@@ -106,9 +113,7 @@ export function createSessions(
     },
 
     closed(conn: Connection, unflushed: UnflushedFinal[]) {
-      ctx.local.delete(conn.id);
-      ctx.gates.delete(conn.id);
-      ctx.outboxFlushes.delete(conn.id);
+      forgetHere(conn.id);
       metrics.connections.dec({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection closed');
       // Each backend step that fails (Redis is down) is kept and retried: see owed-work.ts.
@@ -134,9 +139,7 @@ export function createSessions(
     },
 
     requestEnded(conn: Connection, unflushed: UnflushedFinal[]) {
-      ctx.local.delete(conn.id);
-      ctx.gates.delete(conn.id);
-      ctx.outboxFlushes.delete(conn.id);
+      forgetHere(conn.id);
       ctx.track(
         'close',
         (async () => {
