@@ -10,6 +10,8 @@ const QUEUE = 'relay-tasks';
 const SLOTS = 16_384;
 /** Queues ("lanes") on a Redis Cluster: two per shard of a three-primary cluster, one of six. */
 export const CLUSTER_LANES = 6;
+/** How long `close` waits for the workers' fetch loops once no task runs here. */
+const FETCH_LOOP_CLOSE_MS = 1_000;
 
 /**
  * The BullMQ prefix of each lane of the scheduler. On one primary one queue, under the prefix it
@@ -58,7 +60,16 @@ export function createRedisScheduler(
    * meanwhile: BullMQ would take the running job for the new one and drop it.
    */
   const running = new Map<string, { again?: number }>();
-  const run = async (job: Job<Task>, token?: string) => {
+  /** Every run of a job on this node not yet ended, for `close`. */
+  const runs = new Set<Promise<void>>();
+  const run = (job: Job<Task>, token?: string): Promise<void> => {
+    const ran = runJob(job, token);
+    runs.add(ran);
+    const forget = () => void runs.delete(ran);
+    ran.then(forget, forget);
+    return ran;
+  };
+  const runJob = async (job: Job<Task>, token?: string) => {
     const id = job.id as string;
     const mine: { again?: number } = {};
     running.set(id, mine);
@@ -123,7 +134,16 @@ export function createRedisScheduler(
     },
     async close() {
       await expiries.close();
-      await Promise.all(workers.map((w) => w.close()));
+      // A worker's close waits for its fetch loop too, and after a Redis Cluster failover a fetch
+      // blocked on the shard's old primary can stay pending for good (BullMQ 6.7 on ioredis 5's
+      // Cluster): every stop then took the node's whole grace. What must end is this node's runs,
+      // so their jobs are marked done; the loop gets a short while after them, no more.
+      const closed = Promise.all(workers.map((w) => w.close()));
+      const runsEnded = (async () => {
+        while (runs.size > 0) await Promise.allSettled([...runs]);
+        await new Promise((resolve) => setTimeout(resolve, FETCH_LOOP_CLOSE_MS).unref());
+      })();
+      await Promise.race([closed, runsEnded]);
       await Promise.all(queues.map((q) => q.close()));
     },
   };
