@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { freePort, untilRedisReady } from './redis-server';
+import { stopProcess } from './stop-process';
 
 const run = promisify(execFile);
 
@@ -141,11 +142,7 @@ async function launch(port: number, busPort: number, dir = mkdtempSync(path.join
 }
 
 async function signal(member: Member, sig: NodeJS.Signals): Promise<void> {
-  const { proc } = member;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill(sig);
-  await exited;
+  await stopProcess(member.proc, sig);
 }
 
 async function stopMember(member: Member): Promise<void> {

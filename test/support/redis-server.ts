@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { stopProcess } from './stop-process';
 
 export interface RedisUnderTest {
   url: string;
@@ -106,11 +107,7 @@ async function startLocal(options: RedisOptions): Promise<Omit<RedisUnderTest, '
     await untilRedisReady(child);
   };
   const stopWith = async (signal: NodeJS.Signals) => {
-    const child = proc;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await exited;
+    if (proc) await stopProcess(proc, signal);
   };
   await launch();
   return {

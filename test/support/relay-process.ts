@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startLoadBalancer } from './load-balancer';
+import { stopProcess } from './stop-process';
 
 const MAIN = path.resolve(__dirname, '../../packages/gateway/dist/main.js');
 
@@ -111,10 +112,7 @@ export async function startRelay(options: StartOptions = {}): Promise<RelayProce
       }
       return output;
     },
-    async stop(signal = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
+    stop: (signal = 'SIGTERM') => stopProcess(proc, signal),
   };
 }
 
