@@ -41,6 +41,7 @@ describe('a Redis outage that reaps nobody', () => {
     const [one, two] = relays as [RelayProcess, RelayProcess];
     const app = await TestClient.connect(one.url, 'app', tokens.portal);
     const agent = await TestClient.connect(two.url, 'agent', tokens.athena);
+    await agent.attached(); // so the first event finds it online: `queued: false`
     const closes: number[] = [];
     void app.closed.then((c) => closes.push(c.code));
     void agent.closed.then((c) => closes.push(c.code));

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { AgentOutboundFrame, AppOutboundFrame, type Role } from '@relay/protocol';
 
@@ -55,6 +56,22 @@ export class TestClient {
       ws.once('unexpected-response', (_req, res) => reject(new UpgradeRefused(res.statusCode ?? 0)));
     });
     return client;
+  }
+
+  /**
+   * Resolves once the node has done an agent socket's opening work (presence, its place in the
+   * queue), or the node closed the socket instead. The socket being open is not enough: an event
+   * sent at that moment can find the agent not yet attached and be answered `queued: true` (and
+   * delivered as the attach lands), which on a cluster makes tests that expect `queued: false`
+   * flaky. A frame on the socket's ordered queue is answered only after that work: a token for an
+   * event nobody holds, answered UNKNOWN_EVENT (taken here, so tests never see it).
+   */
+  async attached(): Promise<void> {
+    const ref = `attached-${randomBytes(4).toString('hex')}`;
+    this.send({ type: 'token', event_id: 'evt_0attachbarrier', token: 'x', ref });
+    const answered = this.next((f) => f.type === 'error' && f.code === 'UNKNOWN_EVENT' && f.ref === ref, 10_000);
+    answered.catch(() => {}); // a socket the node closed never answers: `closed` wins the race
+    await Promise.race([answered, this.closed]);
   }
 
   send(frame: Frame | string): void {

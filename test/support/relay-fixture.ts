@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Role } from '@relay/protocol';
 import type { BackendUnderTest } from './backends';
 import { TestClient, type ConnectOptions } from './client';
@@ -104,25 +103,9 @@ export function useRelay(backend: BackendUnderTest, options: RelayFixtureOptions
     clients,
     async connect(principal, connectOptions) {
       const client = await connectAs(roleOf(principal), running().tokens[principal], connectOptions);
-      if (client.role === 'agent') await attached(client);
+      if (client.role === 'agent') await client.attached();
       return client;
     },
     connectAs,
   };
-}
-
-/**
- * Resolves once the node has done an agent socket's opening work (presence, its place in the
- * queue), or the node closed the socket instead. The socket being open is not enough: an event
- * sent at that moment can find the agent not yet attached and be answered `queued: true` (and
- * delivered as the attach lands), which on a cluster makes tests that expect `queued: false`
- * flaky. A frame on the socket's ordered queue is answered only after that work: a token for an
- * event nobody holds, answered UNKNOWN_EVENT (taken here, so tests never see it).
- */
-async function attached(agent: TestClient): Promise<void> {
-  const ref = `attached-${randomBytes(4).toString('hex')}`;
-  agent.send({ type: 'token', event_id: 'evt_0attachbarrier', token: 'x', ref });
-  const answered = agent.next((f) => f.type === 'error' && f.code === 'UNKNOWN_EVENT' && f.ref === ref, 10_000);
-  answered.catch(() => {}); // a socket the node closed never answers: `closed` wins the race
-  await Promise.race([answered, agent.closed]);
 }
