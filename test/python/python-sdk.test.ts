@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { stopProcess } from '../support/stop-process';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PYTHON = '/usr/bin/python3';
@@ -14,15 +15,9 @@ const TIMEOUT_MS = 600_000;
 
 let child: ChildProcess | undefined;
 
+// SIGINT, not SIGTERM: pytest then runs its fixtures' teardown, which stops the relays it started.
 afterAll(async () => {
-  const running = child;
-  if (!running || running.exitCode !== null || running.signalCode !== null) return;
-  // SIGINT, not SIGKILL: pytest then runs its fixtures' teardown, which stops the relays it started.
-  const exited = new Promise((resolve) => running.once('exit', resolve));
-  running.kill('SIGINT');
-  const timer = setTimeout(() => running.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
+  if (child) await stopProcess(child, 'SIGINT');
 });
 
 test(
