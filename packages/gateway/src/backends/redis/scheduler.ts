@@ -136,8 +136,9 @@ export function createRedisScheduler(
       await expiries.close();
       // A worker's close waits for its fetch loop too, and after a Redis Cluster failover a fetch
       // blocked on the shard's old primary can stay pending for good (BullMQ 6.7 on ioredis 5's
-      // Cluster): every stop then took the node's whole grace. What must end is this node's runs,
-      // so their jobs are marked done; the loop gets a short while after them, no more.
+      // Cluster; its close has unbounded waits, taskforcesh/bullmq#4656): every stop then took
+      // the node's whole grace. What must end is this node's runs, so their jobs are marked
+      // done; the loop gets a short while after them, no more.
       const closed = Promise.all(workers.map((w) => w.close()));
       const runsEnded = (async () => {
         while (runs.size > 0) await Promise.allSettled([...runs]);
