@@ -31,7 +31,7 @@ interface Run {
 /**
  * Scheduler (ports/scheduler.ts): each task runs at least once, not before its time; the same
  * task scheduled twice is kept once, at the earlier time; a cancelled task does not run; tasks
- * due before the handler is installed wait for it.
+ * due before the handler is installed wait for it; close waits for the runs under way.
  */
 export function schedulerContract(name: string, create: () => Promise<SchedulerUnderTest>, options: { shared: boolean }) {
   describe(`Scheduler contract (${name})`, () => {
@@ -127,6 +127,27 @@ export function schedulerContract(name: string, create: () => Promise<SchedulerU
       await under.scheduler.at(Date.now(), task);
       await until(() => under.failed.length > 0, 'the failure');
       expect(under.failed[0]).toEqual(task);
+    });
+
+    // An event's expiry and a job-like task: on Redis the first is swept, the second a BullMQ job.
+    test.each([
+      ['an expiry', expire],
+      ['a token expiry', (): Task => ({ kind: 'token-expiry', role: 'app', principalId: 'portal', tokenId: `t${++counter}` })],
+    ])('close resolves only once the tasks running here have ended: %s', async (_kind, make) => {
+      let release = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let ended = false;
+      record(under.scheduler, async () => {
+        await held;
+        ended = true;
+      });
+      await under.scheduler.at(Date.now(), make());
+      await until(() => runs.length === 1, 'the task under way');
+      const closed = under.scheduler.close().then(() => ended);
+      await sleep(100);
+      release();
+      expect(await closed).toBe(true);
+      expect(under.failed).toEqual([]);
     });
 
     if (!options.shared) return;

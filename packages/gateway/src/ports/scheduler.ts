@@ -54,5 +54,6 @@ export interface Scheduler {
   cancel(task: Task): Promise<void>;
   /** Installs the handler; tasks due before it is set wait for it. */
   onDue(handler: (task: Task) => Promise<void>): void;
+  /** Stops running tasks here; resolves once those already running have ended. */
   close(): Promise<void>;
 }
