@@ -7,11 +7,6 @@ const moduleNameMapper = { '^@relay/(protocol|gateway)$': '<rootDir>/packages/$1
 module.exports = {
   // Tests that start processes and wait for real timeouts need more than jest's 5 s.
   testTimeout: 30_000,
-  // On two cores jest runs every suite in its own process, one after another, so anything a
-  // suite leaves running (a child process whose teardown timed out) would keep that process, and
-  // CI, alive after the results: once it hung a CI run for an hour. Test processes are stopped
-  // with a SIGKILL bound (test/support/stop-process.ts); this is the net under that.
-  forceExit: true,
   projects: [
     {
       displayName: 'unit',

@@ -73,7 +73,7 @@ export async function startRedisCluster(): Promise<RedisClusterUnderTest> {
       const port = await primaryOf(slot);
       const victim = members.find((m) => m.port === port);
       if (!victim) throw new Error(`port ${port} is not a member`);
-      await signal(victim, 'SIGKILL');
+      await stopProcess(victim.proc, 'SIGKILL');
       await until(async () => {
         const owner = await primaryOf(slot).catch(() => port);
         if (owner === port) return false;
@@ -131,7 +131,7 @@ async function launch(port: number, busPort: number, dir = mkdtempSync(path.join
   try {
     await untilRedisReady(proc);
   } catch (err) {
-    await signal({ port, busPort, dir, proc }, 'SIGKILL');
+    await stopProcess(proc, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -141,12 +141,8 @@ async function launch(port: number, busPort: number, dir = mkdtempSync(path.join
   return { port, busPort, dir, proc };
 }
 
-async function signal(member: Member, sig: NodeJS.Signals): Promise<void> {
-  await stopProcess(member.proc, sig);
-}
-
 async function stopMember(member: Member): Promise<void> {
-  await signal(member, 'SIGTERM');
+  await stopProcess(member.proc, 'SIGTERM');
   rmSync(member.dir, { recursive: true, force: true });
 }
 
