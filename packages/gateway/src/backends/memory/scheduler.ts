@@ -1,3 +1,4 @@
+import { createInProgress } from '../../in-progress';
 import { taskId, type Scheduler, type Task } from '../../ports';
 
 /**
@@ -9,8 +10,7 @@ export function createMemoryScheduler(onError: (err: unknown, task: Task) => voi
   let handler: ((task: Task) => Promise<void>) | undefined;
   /** Tasks that fell due before a handler was installed, by key. */
   const waiting = new Map<string, Task>();
-  /** Runs not yet ended, for `close`. */
-  const runs = new Set<Promise<void>>();
+  const runs = createInProgress();
   const run = (key: string, task: Task, at: number) => {
     // Node timers may fire a millisecond early by Date.now(); a release run then finds its held
     // events not yet due and nothing would wake them again. So a task never runs before `at`.
@@ -24,9 +24,7 @@ export function createMemoryScheduler(onError: (err: unknown, task: Task) => voi
       waiting.set(key, task);
       return;
     }
-    const ran = handler(task).catch((err) => onError(err, task));
-    runs.add(ran);
-    void ran.then(() => runs.delete(ran));
+    void runs.add(handler(task).catch((err) => onError(err, task)));
   };
   return {
     async at(time, task) {
@@ -55,7 +53,7 @@ export function createMemoryScheduler(onError: (err: unknown, task: Task) => voi
       for (const { timer } of timers.values()) clearTimeout(timer);
       timers.clear();
       waiting.clear();
-      while (runs.size > 0) await Promise.allSettled([...runs]);
+      await runs.settled();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from './connect';
 import { createExpirySweep } from './expiry-sweep';
+import { createInProgress } from '../../in-progress';
 import type { RunScript } from './scripts';
 import type { Keys } from './keys';
 import { keySlot } from './slot';
@@ -60,15 +61,9 @@ export function createRedisScheduler(
    * meanwhile: BullMQ would take the running job for the new one and drop it.
    */
   const running = new Map<string, { again?: number }>();
-  /** Every run of a job on this node not yet ended, for `close`. */
-  const runs = new Set<Promise<void>>();
-  const run = (job: Job<Task>, token?: string): Promise<void> => {
-    const ran = runJob(job, token);
-    runs.add(ran);
-    const forget = () => void runs.delete(ran);
-    ran.then(forget, forget);
-    return ran;
-  };
+  /** The runs of jobs on this node, for `close`. */
+  const runs = createInProgress();
+  const run = (job: Job<Task>, token?: string) => runs.add(runJob(job, token));
   const runJob = async (job: Job<Task>, token?: string) => {
     const id = job.id as string;
     const mine: { again?: number } = {};
@@ -141,7 +136,7 @@ export function createRedisScheduler(
       // done; the loop gets a short while after them, no more.
       const closed = Promise.all(workers.map((w) => w.close()));
       const runsEnded = (async () => {
-        while (runs.size > 0) await Promise.allSettled([...runs]);
+        await runs.settled();
         await new Promise((resolve) => setTimeout(resolve, FETCH_LOOP_CLOSE_MS).unref());
       })();
       await Promise.race([closed, runsEnded]);
