@@ -9,9 +9,11 @@ let cluster: RedisClusterUnderTest;
 beforeAll(async () => {
   cluster = await startRedisCluster();
 }, 60_000);
-afterAll(async () => {
-  await cluster.stop();
-});
 
 redisContracts('redis-cluster', () => ({ clusterUrls: cluster.urls }));
 connectionContract('redis-cluster', () => ({ clusterUrls: cluster.urls }));
+
+// After the contracts' own afterAll, which closes their clients (see redis.test.ts).
+afterAll(async () => {
+  await cluster.stop();
+});

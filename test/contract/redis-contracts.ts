@@ -34,7 +34,8 @@ import { webhookLogContract } from './webhook-log.contract';
 export function redisContracts(name: string, target: () => RedisTarget) {
   const clients: RedisClient[] = [];
   afterAll(() => {
-    for (const c of clients) c.disconnect();
+    // Not one closed already (an outage test's): ioredis would wait 2 s for its socket to close again.
+    for (const c of clients) if (c.status !== 'end') c.disconnect();
   });
   const track = (client: RedisClient) => {
     clients.push(client);
