@@ -20,7 +20,6 @@ const SCRIPTS = {
   pump: { file: 'pump-15.lua', dispatch: true },
   holder: { file: 'holder-15.lua', dispatch: true },
   queuedEvents: { file: 'queuedEvents-15.lua', dispatch: true },
-  appendEvent: { file: 'appendEvent-1.lua', dispatch: false },
   claimKey: { file: 'claimKey-1.lua', dispatch: false },
   updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
   finishEvent: { file: 'finishEvent-1.lua', dispatch: false },

@@ -1,6 +1,7 @@
 --[[
   Marks an event finished, once: the caller that gets the record sends the one final frame. The
-  frame is kept in the record; the payload is dropped: a finished event is never delivered again.
+  frame is kept in the record; the payload is dropped: a finished event is never delivered again
+  (dropped first, so that a long payload is not read; a finished record has none to drop).
   The record is kept ARGV[1] ms, or, if it was recorded under an idempotency key, until that key
   lapses (the record's `idemUntil`): a resend under the key is answered from the record (its
   `accepted`, its final). Only the record is touched, so it may sit on any Redis Cluster slot;
@@ -10,14 +11,16 @@
   Returns the record as it was before this call, without its payload, as a flat field/value
   list (the caller has the final it adds), or false if missing or already finished.
 ]]
-local state = redis.call('HMGET', KEYS[1], 'finished', 'idemUntil')
-if state[1] ~= '0' then return false end
 redis.call('HDEL', KEYS[1], 'payload')
--- read before the final is written: the caller has it, and a long answer need not come back
 local record = redis.call('HGETALL', KEYS[1])
+local finished, idemUntil = nil, 0
+for i = 1, #record, 2 do
+  if record[i] == 'finished' then finished = record[i + 1]
+  elseif record[i] == 'idemUntil' then idemUntil = tonumber(record[i + 1]) end
+end
+if finished ~= '0' then return false end
 redis.call('HSET', KEYS[1], 'finished', '1', 'final', ARGV[2])
 local keep = tonumber(ARGV[1])
-local idemUntil = tonumber(state[2] or '0')
 if idemUntil - tonumber(ARGV[3]) > keep then keep = idemUntil - tonumber(ARGV[3]) end
 redis.call('PEXPIRE', KEYS[1], keep)
 return record

@@ -1,11 +1,15 @@
 --[[
   Counts one event in the app's current rate window, unless the hard limit is reached.
+  One call in the common case: the window's key is new once per window, so its expiry is set
+  then, and a refused event is counted back out.
   KEYS[1] the app's counter for this window
   ARGV[1] hard limit;  ARGV[2] counter ttl ms
   Returns the event's number in the window, or -1 when refused.
 ]]
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count >= tonumber(ARGV[1]) then return -1 end
-count = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if count > tonumber(ARGV[1]) then
+  redis.call('DECR', KEYS[1])
+  return -1
+end
 return count

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
+import { createRedisRateLimiter } from '../../packages/gateway/src/backends/redis/rate-limiter';
+import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
+import type { NewEvent } from '../../packages/gateway/src/ports';
+import { useRedisServer } from '../support/redis-server';
+
+// Issue 13: the keys an event writes are set with fewer commands (the record by plain commands,
+// the idempotency key by one SET, the rate window's expiry once per window), and every one of
+// them still expires; an idempotency key whose record is gone is still taken over by one send.
+
+const server = useRedisServer();
+
+function setup() {
+  const { client } = server;
+  const keys = createKeys(`${server.redis.prefix}-${randomBytes(3).toString('hex')}`);
+  const run = scriptRunner(client);
+  const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
+  return { client, keys, run, events, limiter: createRedisRateLimiter(run, keys, 1_000) };
+}
+
+let counter = 0;
+function newEvent(): NewEvent {
+  const now = Date.now();
+  return {
+    id: `evt_keys_${process.pid}_${++counter}`,
+    appId: 'portal',
+    agentId: 'athena',
+    threadId: 't1',
+    sessionKey: 's',
+    payloadRaw: '{"big":"payload"}',
+    acceptedAt: now,
+    expiresAt: now + 30_000,
+    appConnId: 'c1',
+  };
+}
+
+test("an event's record and idempotency key expire, before and after its finish", async () => {
+  const { client, keys, events } = setup();
+  const event = newEvent();
+  await events.append(event, 'k-ttl', 120_000);
+  const recordTtl = await client.pttl(keys.event(event.id));
+  // the event's TTL plus a day in flight, at most
+  expect(recordTtl).toBeGreaterThan(30_000);
+  expect(recordTtl).toBeLessThanOrEqual(30_000 + 24 * 3600_000);
+  const keyTtl = await client.pttl(keys.idempotency('portal', 'k-ttl'));
+  expect(keyTtl).toBeGreaterThan(110_000);
+  expect(keyTtl).toBeLessThanOrEqual(120_000);
+
+  expect(await events.finish(event.id, '{"type":"reply"}', Date.now())).toMatchObject({ id: event.id, payloadRaw: '' });
+  // kept as long as its key, which is longer than the finished retention
+  const kept = await client.pttl(keys.event(event.id));
+  expect(kept).toBeGreaterThan(100_000);
+  expect(kept).toBeLessThanOrEqual(120_000);
+  expect(await client.hexists(keys.event(event.id), 'payload')).toBe(0);
+
+  const plain = newEvent();
+  await events.append(plain, undefined, 120_000);
+  await events.finish(plain.id, '{"type":"reply"}', Date.now());
+  const plainKept = await client.pttl(keys.event(plain.id));
+  expect(plainKept).toBeGreaterThan(50_000);
+  expect(plainKept).toBeLessThanOrEqual(60_000);
+});
+
+test('an idempotency key naming an event whose record is gone is taken over by exactly one of two racing sends', async () => {
+  const { client, keys, events } = setup();
+  // a key that outlived the record it names
+  await client.set(keys.idempotency('portal', 'k-gone'), 'evt_gone', 'PX', 60_000);
+  const [a, b] = [newEvent(), newEvent()];
+  const results = await Promise.all([events.append(a, 'k-gone', 60_000), events.append(b, 'k-gone', 60_000)]);
+  const winners = results.filter((r) => !r.duplicate);
+  expect(winners).toHaveLength(1);
+  const winner = winners[0]!.record.id;
+  expect([a.id, b.id]).toContain(winner);
+  expect(results.map((r) => r.record.id)).toEqual([winner, winner]);
+  expect(await client.get(keys.idempotency('portal', 'k-gone'))).toBe(winner);
+  // the loser's record is deleted
+  const loser = winner === a.id ? b.id : a.id;
+  expect(await client.exists(keys.event(loser))).toBe(0);
+});
+
+test("a rate window's counter expires, also when its first event is refused, and refusals use none of it", async () => {
+  const { client, keys, limiter } = setup();
+  const now = 5_000_500;
+  const window = keys.rate('portal', 5_000);
+  expect(await limiter.hit('portal', 1, 2, now)).toEqual({ allowed: true, notBefore: 0 });
+  expect(await client.pttl(window)).toBeGreaterThan(1_000);
+  expect(await client.pttl(window)).toBeLessThanOrEqual(2_000);
+  expect(await limiter.hit('portal', 1, 2, now)).toMatchObject({ allowed: true });
+  expect(await limiter.hit('portal', 1, 2, now)).toEqual({ allowed: false });
+  expect(await client.get(window)).toBe('2');
+  expect(await client.pttl(window)).toBeGreaterThan(0);
+
+  // a hard limit of none: the window's key is made and refused at once, and still expires
+  expect(await limiter.hit('academy', 1, 0, now)).toEqual({ allowed: false });
+  const refusedWindow = keys.rate('academy', 5_000);
+  expect(await client.get(refusedWindow)).toBe('0');
+  expect(await client.pttl(refusedWindow)).toBeGreaterThan(1_000);
+});
