@@ -91,8 +91,9 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       const record = keys.event(event.id);
       const idemKey = idempotencyKey === undefined ? undefined : keys.idempotency(event.appId, idempotencyKey);
       const durable = options.replicated?.([keys.agentOrder(event.agentId), record, ...(idemKey === undefined ? [] : [idemKey])]);
-      // Two plain commands in one write, not a script: they cost Redis half as much, and one
-      // connection runs them in the order sent, so the record has its expiry before any reply.
+      // Two plain commands in one write, not a script: they cost Redis half as much. Redis reads
+      // them together and runs them back to back (as the timeline's), so only a crash between
+      // the two could leave the record without its expiry.
       const writing = Promise.all([client.hset(record, ...fields), client.pexpire(record, ttl)]);
       writing.catch(() => {}); // awaited below, after `claimAfter`
       if (claimAfter) {
