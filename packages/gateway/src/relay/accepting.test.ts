@@ -1,8 +1,10 @@
-import { fakeConnection, memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { fakeConnection, memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 
 // An event queued while its agent is full is given to the agent by an earlier event's reply,
 // which may come (on any node) while the event's own accept still waits on the store (WAIT for
 // replicas, a slow command). The agent's tokens and reply for it must still follow its `accepted`.
+
+const memoryBackend = memoryBackendPerTest();
 
 /**
  * Two events on one thread to an agent with room for one; the second's accept stalls after it is
