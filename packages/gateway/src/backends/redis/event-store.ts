@@ -42,17 +42,13 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
   const claim = async (idemKey: string, eventId: string, ttlMs: number): Promise<EventRecord | 'ours'> => {
     // The common case in one plain command: the key is new. Taking over a key whose record is
     // gone needs the compare-and-set of claimKey-1.lua.
-    const named = await client.set(idemKey, eventId, 'PX', ttlMs, 'NX', 'GET');
-    if (named === null || named === eventId) return 'ours';
-    const first = await get(named);
-    if (first) return first;
-    let gone = named;
+    let named = await client.set(idemKey, eventId, 'PX', ttlMs, 'NX', 'GET');
     for (;;) {
-      const [won, seen] = (await run('claimKey', [idemKey], [eventId, ttlMs, gone])) as [number, string?];
-      if (won === 1) return 'ours';
-      const first = await get(seen as string);
+      if (named === null || named === eventId) return 'ours';
+      const first = await get(named);
       if (first) return first;
-      gone = seen as string;
+      const [won, seen] = (await run('claimKey', [idemKey], [eventId, ttlMs, named])) as [number, string?];
+      named = won === 1 ? null : (seen as string);
     }
   };
 
