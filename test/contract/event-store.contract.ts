@@ -11,7 +11,8 @@ export interface EventStoreUnderTest {
 
 let counter = 0;
 
-function newEvent(overrides: Partial<NewEvent> = {}): NewEvent {
+/** A new event of portal's to athena, each with an id of its own; also used by test/redis/event-keys.test.ts. */
+export function newEvent(overrides: Partial<NewEvent> = {}): NewEvent {
   const now = Date.now();
   return {
     id: `evt_contract_${process.pid}_${++counter}`,
