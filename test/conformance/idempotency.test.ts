@@ -60,16 +60,31 @@ describe.each(backendsUnderTest())('idempotency_key ($name backend)', (backend) 
     const app = await r.connect('portal');
     const first = await send(app, eventFrame({ idempotency_key: 'k-done' }));
     await agent.nextOf('event', first.event_id);
+    agent.send({ type: 'token', event_id: first.event_id, token: 'do' });
+    agent.send({ type: 'token', event_id: first.event_id, token: 'ne' });
     agent.send({ type: 'reply', event_id: first.event_id, content: 'done', finish_reason: 'stop' });
+    expect(await app.nextOf('token', first.event_id)).toMatchObject({ token: 'do', seq: 0 });
+    expect(await app.nextOf('token', first.event_id)).toMatchObject({ token: 'ne', seq: 1 });
     const reply = await app.nextOf('reply', first.event_id);
     const again = await send(app, eventFrame({ idempotency_key: 'k-done' }));
     expect(again).toMatchObject({ type: 'accepted', event_id: first.event_id });
-    expect(await app.quiet(100)).toEqual([]); // this connection has the final already
+    expect(await app.quiet(100)).toEqual([]); // this connection has the stream and the final already
 
-    // Another connection may be an app that lost the final with a node: it gets the final again.
+    // Another connection may be an app that lost the final with a node, or one whose first try
+    // was refused after the relay recorded it, the stream going to another of its connections:
+    // it gets the recorded tokens, then the final.
     const other = await r.connect('portal');
+    const seen = recordFrames(other);
     expect(await send(other, eventFrame({ idempotency_key: 'k-done' }))).toMatchObject({ event_id: first.event_id });
+    expect(await other.nextOf('token', first.event_id)).toMatchObject({ token: 'do', seq: 0, attempt: 1 });
+    expect(await other.nextOf('token', first.event_id)).toMatchObject({ token: 'ne', seq: 1, attempt: 1 });
     expect(await other.nextOf('reply', first.event_id)).toEqual(reply);
+    expect(seen.filter((f) => f.event_id === first.event_id).map((f) => [f.type, f.token, f.seq, f.attempt])).toEqual([
+      ['accepted', undefined, undefined, undefined],
+      ['token', 'do', 0, 1],
+      ['token', 'ne', 1, 1],
+      ['reply', undefined, undefined, undefined],
+    ]);
     expect(await agent.quiet(200)).toEqual([]);
     expect(await other.quiet(100)).toEqual([]);
   });

@@ -1,6 +1,7 @@
 /**
  * The app client against a real gateway process: streaming, discover, typed errors matched by
- * ref, checks made before sending, and finals that reach a client that holds no handle for them.
+ * ref, checks made before sending, finals that reach a client that holds no handle for them, and
+ * a resend's handle that gets the whole stream of an event that ended elsewhere.
  */
 import { createAgentClient, createAppClient, ErrorCode, RelayError, type AgentClient, type AppClient } from '@relay/sdk';
 import { backendsUnderTest } from '../support/backends';
@@ -134,5 +135,25 @@ describe.each(backendsUnderTest())('app client ($name backend)', (backend) => {
     await until(() => ours().length > 0, 5_000, 'the orphan final');
     await new Promise((resolve) => setTimeout(resolve, 100)); // a duplicate would arrive meanwhile
     expect(ours()).toEqual([{ eventId: handle.eventId, ok: true, reply: expect.objectContaining({ content: 'late answer' }) }]);
+  });
+
+  test('a send again with the key of an event that streamed to another client and ended: its handle yields the whole stream, then the reply', async () => {
+    const words = ['streamed', ' elsewhere'];
+    const athena = agent().onEvent(async (_e, reply) => {
+      for (const word of words) reply.token(word);
+      return reply.done(words.join(''));
+    });
+    await athena.opened();
+    // The first try, from another process of the app (or one refused RELAY_UNAVAILABLE after
+    // the relay recorded it, its stream going to another connection)
+    const first = await app().send('athena', 'portal:t-retried', {}, { idempotencyKey: 'comment-7' });
+    await first.reply;
+
+    const retried = await app().send('athena', 'portal:t-retried', {}, { idempotencyKey: 'comment-7' });
+    expect(retried.eventId).toBe(first.eventId);
+    const streamed: string[] = [];
+    for await (const token of retried.tokens) streamed.push(`${token.attempt}.${token.seq} ${token.text}`);
+    expect(streamed).toEqual(['1.0 streamed', '1.1  elsewhere']);
+    await expect(retried.reply).resolves.toMatchObject({ content: words.join('') });
   });
 });

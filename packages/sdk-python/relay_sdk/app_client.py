@@ -108,10 +108,6 @@ class AppClient:
         #: whose first try was refused after the relay recorded it, streaming before the retry's
         #: ``accepted``. The handle that the ``accepted`` makes resumes, so the replay brings them.
         self._streamed_ahead: RecentDict[str, bool] = RecentDict(REMEMBERED_FINALS)
-        # Idempotency keys of sends written to the relay that ended without an ``accepted`` (the
-        # caller gave up, or the client closed): the relay may have recorded the event all the same
-        # and streamed it to another connection. A later send with the key resumes its stream.
-        self._tried_keys: RecentDict[str, bool] = RecentDict(REMEMBERED_FINALS)
         self._cancels: dict[str, list[asyncio.Future[bool]]] = {}
         #: Events resumed on the current socket (see resume.py): finals are held until their
         #: barrier is answered.
@@ -236,8 +232,6 @@ class AppClient:
                 del self._pending[ref]
                 if request.retry is not None:
                     request.retry.cancel()
-            if kind == "event" and request.handle is None and request.sockets > 0:
-                self._tried_keys.set(frame["idempotency_key"], True)
 
     async def _write(self, request: _Request) -> None:
         if await self._connection.send(request.frame):
@@ -387,12 +381,9 @@ class AppClient:
             self._handles[handle.event_id] = handle
             early = self._unclaimed.pop(handle.event_id, None)
             ahead = self._streamed_ahead.pop(handle.event_id) is not None
-            tried = self._tried_keys.pop(request.frame["idempotency_key"]) is not None
-            # Accepted on an earlier socket, or by an earlier try refused RELAY_UNAVAILABLE after
-            # the relay recorded it, or by an earlier send with this key, perhaps: its tokens went
-            # elsewhere meanwhile. Or it streamed (or ended) before this ``accepted``. The resume
-            # replays its tokens, and an early final waits for it.
-            if request.sockets > 1 or request.unavailable > 0 or tried or ahead or early is not None:
+            # Accepted on an earlier socket too, perhaps; or the event streamed (or ended) before
+            # this ``accepted``: the resume replays its tokens, and an early final waits for it.
+            if request.sockets > 1 or ahead or early is not None:
                 await self._resume([handle])
             request.future.set_result(handle)
             if early is not None:

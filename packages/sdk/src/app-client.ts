@@ -58,9 +58,7 @@ export interface AppClient {
    * final frame has not arrived (the relay then streams its tokens and final to the new socket).
    * Rejects with a {@link RelayError}: the relay's refusal (AGENT_NOT_FOUND, ALLOWLIST_DENIED,
    * RATE_LIMITED…: see `retryable`), INVALID_MESSAGE / PAYLOAD_TOO_LARGE checked before sending,
-   * or CLOSED / UNAUTHORIZED. A refused send may have been recorded all the same (RELAY_UNAVAILABLE
-   * after the write): sent again with its `idempotencyKey`, its handle resumes the stream from the
-   * start, so it yields the tokens that went elsewhere meanwhile.
+   * or CLOSED / UNAUTHORIZED.
    */
   send(agentId: string, threadId: string, payload: unknown, options?: SendOptions): Promise<EventHandle>;
   /**
@@ -124,12 +122,6 @@ class AppClientImpl implements AppClient {
    * handle that the `accepted` makes resumes, so the replay brings them back.
    */
   private readonly streamedAhead = new RecentMap<string, true>(REMEMBERED_FINALS);
-  /**
-   * Idempotency keys of sends written to the relay that ended without an `accepted` (refused,
-   * RELAY_UNAVAILABLE say, or the socket lost): the relay may have recorded the event all the
-   * same and streamed it to another connection. A later send with the key resumes its stream.
-   */
-  private readonly triedKeys = new RecentMap<string, true>(REMEMBERED_FINALS);
   private refs = 0;
 
   constructor(options: ClientOptions) {
@@ -195,10 +187,6 @@ class AppClientImpl implements AppClient {
     }
     return new Promise((resolve, reject) => {
       let handle: EventHandleImpl | undefined;
-      const refused = (error: RelayError) => {
-        if ((pending.writes ?? 0) > 0) this.triedKeys.set(frame.idempotency_key, true);
-        reject(error);
-      };
       const pending: Pending = {
         text: JSON.stringify(frame),
         awaitingAccept: true,
@@ -218,19 +206,17 @@ class AppClientImpl implements AppClient {
             const early = this.unclaimed.get(answer.event_id);
             this.unclaimed.delete(answer.event_id);
             const ahead = this.streamedAhead.delete(answer.event_id);
-            const tried = this.triedKeys.delete(frame.idempotency_key);
-            // Accepted on an earlier socket, or by an earlier send with this key, perhaps: tokens
-            // went elsewhere, or nowhere, meanwhile. Or the event streamed (or ended) before this
-            // `accepted`: its tokens were dropped. The resume replays them; a final that came
-            // early waits for that replay.
-            if ((pending.writes ?? 0) > 1 || tried || ahead || early) this.resume([handle]);
+            // Accepted on an earlier socket too, perhaps: tokens went there, or nowhere, meanwhile.
+            // Or the event streamed (or ended) before this `accepted`: its tokens were dropped.
+            // The resume replays them; a final that came early waits for that replay.
+            if ((pending.writes ?? 0) > 1 || ahead || early) this.resume([handle]);
             resolve(handle);
             if (early) this.finish(early);
             this.releaseUnclaimed();
             return false; // resent on reconnects until its final arrives
           }
           if (answer.type === 'error') {
-            refused(RelayError.fromFrame(answer));
+            reject(RelayError.fromFrame(answer));
             pending.awaitingAccept = false;
             this.releaseUnclaimed();
             return true;
@@ -239,7 +225,7 @@ class AppClientImpl implements AppClient {
         },
         fail: (error) => {
           if (handle) handle.settle({ eventId: handle.eventId, ok: false, error });
-          else refused(error);
+          else reject(error);
         },
       };
       this.request(ref, pending);

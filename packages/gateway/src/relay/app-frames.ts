@@ -15,6 +15,7 @@ import { acceptedFrame, agentsFrame, finalOnWire } from './outbound';
 import { endAccepting, startAccepting } from './accepting';
 import type { AcceptTurn } from './accept-turns';
 import { RelayError } from './relay-error';
+import { resendFinal } from './resume';
 import { retryDelay } from './retry';
 
 /**
@@ -201,7 +202,7 @@ async function answerResend(ctx: RelayContext, conn: Connection, record: EventRe
   // it): a resend is how the app asks again. Not on a socket that was written it already (the
   // outbox is emptied into a new socket before its first resend); any other copy, apps dedupe.
   if (record.finished && record.final !== undefined && !conn.hasSentFinal(record.id)) {
-    conn.sendFinal(record.id, record.final);
+    await resendFinal(ctx, conn, { ...record, final: record.final });
   }
 }
 

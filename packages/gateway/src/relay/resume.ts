@@ -206,6 +206,32 @@ export async function endStream(ctx: RelayContext, conn: Connection, eventId: st
   await rerouteFinal(ctx, { appId: conn.principal.id, eventId, text: final, stream: end }, conn.id);
 }
 
+/**
+ * A finished event's final, written again to a connection that resent the event: first the
+ * recorded tokens of its last attempt that the connection was not written, as before a final
+ * routed here (endStream). The resend may come from an app that never saw the stream: one that
+ * retried a send refused after the relay had recorded it (RELAY_UNAVAILABLE), from this process
+ * or another, while the event streamed to another of its connections and ended. A resume or a
+ * gap's refill already under way on this connection ends the stream itself, final included.
+ */
+export async function resendFinal(ctx: RelayContext, conn: Connection, record: EventRecord & { final: string }): Promise<void> {
+  if (gateOf(ctx, conn.id, record.id)?.replaying) return;
+  const gate = openGate(ctx, conn.id, record.id);
+  gate.replaying = true; // a late live frame must not pass the final
+  try {
+    const attempt = await ctx.backend.streams.attempt(record.id, record.agentId);
+    if (attempt !== null && attempt >= gate.attempt) {
+      const after = gate.attempt === attempt ? gate.seq : -1;
+      const tail = await ctx.backend.streams.read(record.id, record.agentId, attempt, after);
+      refill(ctx, conn, record, tail, after + 1, attempt);
+    }
+  } catch (err) {
+    ctx.log.warn({ err, event_id: record.id, conn: conn.id }, 'could not read the stream of a resent event before its final; sending the final');
+  }
+  closeGate(ctx, conn.id, record.id);
+  if (!conn.hasSentFinal(record.id)) conn.sendFinal(record.id, record.final);
+}
+
 export async function resumeEvent(ctx: RelayContext, conn: Connection, frame: ResumeFrame): Promise<void> {
   const { events, streams } = ctx.backend;
   const record = await events.get(frame.event_id);
