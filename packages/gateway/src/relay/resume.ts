@@ -158,14 +158,21 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Recorded tokens of an attempt, from seq `from` on, as control frames: a replay or a refill
  * dropped for backpressure would be a gap the app cannot see.
  */
-function sendRecorded(conn: Connection, event: { id: string; agentId: string }, tokens: string[], from: number, attempt: number): void {
-  tokens.forEach((token, i) => conn.send(appTokenFrame(event, token, from + i, attempt), 'control'));
+function sendRecorded(conn: Connection, event: { id: string; agentId: string }, tokens: string[], from: number, attempt: number): number {
+  let written = 0;
+  tokens.forEach((token, i) => {
+    if (conn.send(appTokenFrame(event, token, from + i, attempt), 'control')) written += 1;
+  });
+  return written;
 }
 
-/** Recorded tokens written in place of live frames that went astray, and counted. */
+/**
+ * Recorded tokens written in place of live frames that went astray, and counted (those a
+ * connection took: a plain HTTP request keeps only its answer).
+ */
 function refill(ctx: RelayContext, conn: Connection, event: { id: string; agentId: string }, tokens: string[], from: number, attempt: number): void {
-  sendRecorded(conn, event, tokens, from, attempt);
-  if (tokens.length > 0) ctx.metrics.tokensRefilled.inc(tokens.length);
+  const written = sendRecorded(conn, event, tokens, from, attempt);
+  if (written > 0) ctx.metrics.tokensRefilled.inc(written);
 }
 
 /** The event's final is going to the connection: after it, nothing of the event is. */
