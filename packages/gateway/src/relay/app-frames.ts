@@ -202,7 +202,7 @@ async function answerResend(ctx: RelayContext, conn: Connection, record: EventRe
   // it): a resend is how the app asks again. Not on a socket that was written it already (the
   // outbox is emptied into a new socket before its first resend); any other copy, apps dedupe.
   if (record.finished && record.final !== undefined && !conn.hasSentFinal(record.id)) {
-    await resendFinal(ctx, conn, { ...record, final: record.final });
+    await resendFinal(ctx, conn, record, record.final);
   }
 }
 

@@ -200,10 +200,8 @@ export async function endStream(ctx: RelayContext, conn: Connection, eventId: st
   const end = gate.end;
   gate.replaying = true; // a late live frame must not pass the final
   if (end && behind(gate, end)) {
-    const after = gate.attempt === end.attempt ? gate.seq : -1;
     try {
-      const tail = (await ctx.backend.streams.read(eventId, end.agentId, end.attempt, after)).slice(0, end.tokens - after - 1);
-      refill(ctx, conn, { id: eventId, agentId: end.agentId }, tail, after + 1, end.attempt);
+      await writeTail(ctx, conn, { id: eventId, agentId: end.agentId }, gate, end.attempt, end.tokens);
     } catch (err) {
       ctx.log.warn({ err, event_id: eventId, conn: conn.id }, 'could not read the tail of a stream before its final; sending the final');
     }
@@ -221,22 +219,35 @@ export async function endStream(ctx: RelayContext, conn: Connection, eventId: st
  * or another, while the event streamed to another of its connections and ended. A resume or a
  * gap's refill already under way on this connection ends the stream itself, final included.
  */
-export async function resendFinal(ctx: RelayContext, conn: Connection, record: EventRecord & { final: string }): Promise<void> {
+export async function resendFinal(ctx: RelayContext, conn: Connection, record: EventRecord, final: string): Promise<void> {
   if (gateOf(ctx, conn.id, record.id)?.replaying) return;
   const gate = openGate(ctx, conn.id, record.id);
   gate.replaying = true; // a late live frame must not pass the final
   try {
     const attempt = await ctx.backend.streams.attempt(record.id, record.agentId);
-    if (attempt !== null && attempt >= gate.attempt) {
-      const after = gate.attempt === attempt ? gate.seq : -1;
-      const tail = await ctx.backend.streams.read(record.id, record.agentId, attempt, after);
-      refill(ctx, conn, record, tail, after + 1, attempt);
-    }
+    if (attempt !== null && attempt >= gate.attempt) await writeTail(ctx, conn, record, gate, attempt);
   } catch (err) {
     ctx.log.warn({ err, event_id: record.id, conn: conn.id }, 'could not read the stream of a resent event before its final; sending the final');
   }
   closeGate(ctx, conn.id, record.id);
-  if (!conn.hasSentFinal(record.id)) conn.sendFinal(record.id, record.final);
+  if (!conn.hasSentFinal(record.id)) conn.sendFinal(record.id, final);
+}
+
+/**
+ * The recorded tokens of the attempt that the gate says the connection was not written, up to
+ * the attempt's `sent` tokens when the final says how many, written as a refill.
+ */
+async function writeTail(
+  ctx: RelayContext,
+  conn: Connection,
+  event: { id: string; agentId: string },
+  gate: StreamGate,
+  attempt: number,
+  sent = Infinity,
+): Promise<void> {
+  const after = gate.attempt === attempt ? gate.seq : -1;
+  const tail = (await ctx.backend.streams.read(event.id, event.agentId, attempt, after)).slice(0, sent - after - 1);
+  refill(ctx, conn, event, tail, after + 1, attempt);
 }
 
 export async function resumeEvent(ctx: RelayContext, conn: Connection, frame: ResumeFrame): Promise<void> {
