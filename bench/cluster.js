@@ -36,6 +36,8 @@ const HELP = `npm run bench:cluster -- [options]      (every option also reads t
   --rounds K        rounds of --recording both                       BENCH_ROUNDS     (6)
   --log-level L     the nodes' LOG_LEVEL                             BENCH_LOG_LEVEL  (info)
   --cpu-prof DIR    run both nodes with node --cpu-prof into DIR     BENCH_CPU_PROF
+  --node-args=A     extra flags for both nodes, space-separated, e.g.  BENCH_NODE_ARGS
+                    --node-args=--trace-gc (their output: --keep's logs)
   --redis-server P  redis-server binary                              BENCH_REDIS_SERVER (redis-server)
   --shards S        instead: the same load on one Redis, then on a     BENCH_SHARDS
                     local Redis Cluster of S primaries; prints Redis CPU
@@ -60,6 +62,7 @@ function options() {
       rounds: { type: 'string' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'node-args': { type: 'string' },
       'redis-server': { type: 'string' },
       shards: { type: 'string' },
       json: { type: 'boolean' },
@@ -94,6 +97,7 @@ function options() {
     rounds: Math.floor(num(values.rounds, env.BENCH_ROUNDS, 6, '--rounds')),
     logLevel: values['log-level'] ?? env.BENCH_LOG_LEVEL ?? 'info',
     cpuProf: values['cpu-prof'] ?? env.BENCH_CPU_PROF,
+    nodeArgs: (values['node-args'] ?? env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     redisServer: values['redis-server'] ?? env.BENCH_REDIS_SERVER ?? 'redis-server',
     shards: values.shards ?? env.BENCH_SHARDS ? Math.floor(num(values.shards, env.BENCH_SHARDS, 0, '--shards')) : undefined,
     json: values.json ?? false,
@@ -129,7 +133,10 @@ async function main() {
   const prefix = `bench-${randomBytes(3).toString('hex')}`;
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
   /** @param {string} name */
-  const nodeArgs = (name) => (o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.cpuProf)}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  const nodeArgs = (name) => [
+    ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.cpuProf)}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+    ...o.nodeArgs,
+  ];
   const common = {
     dir,
     redisUrl: redis.url,
@@ -180,7 +187,7 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
-    config: { n: o.n, tokens: o.tokens, inflight: o.inflight, rate: o.rate ?? null, tokenBytes: o.tokenBytes, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, recording: !o.noRecording, logLevel: o.logLevel },
+    config: { n: o.n, tokens: o.tokens, inflight: o.inflight, rate: o.rate ?? null, tokenBytes: o.tokenBytes, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, recording: !o.noRecording, logLevel: o.logLevel, nodeArgs: o.nodeArgs },
     relay,
     baseline,
     ratio: { framesPerSec: relay.framesPerSec / baseline.framesPerSec, p99: relay.p99 / baseline.p99 },
