@@ -215,6 +215,18 @@ export function timelineContract(name: string, create: () => Promise<{ events: E
       await new Promise((resolve) => setTimeout(resolve, 120));
       expect(await events.timeline('evt_r')).toEqual([]);
     });
+
+    test('a timeline is kept its retention after its latest step, not its first', async () => {
+      const id = `evt_latest_${process.pid}_${Date.now()}`;
+      for (let i = 0; i < 6; i++) {
+        await events.note(id, [{ at: i, kind: 'delivered', node: 'n', conn: 'c', attempt: i + 1 }], 400);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150)); // 250 ms after the latest step, 750 after the first
+      expect(await events.timeline(id)).toHaveLength(6);
+      await new Promise((resolve) => setTimeout(resolve, 400)); // gone once the retention (and at most its refresh) has passed
+      expect(await events.timeline(id)).toEqual([]);
+    });
   });
 }
 

@@ -116,5 +116,21 @@ export function tokenStreamContract(name: string, make: () => Promise<TokenStrea
       await t.later(600);
       expect(await s.attempt(id, AGENT)).toBeNull();
     });
+
+    test('a stream still being written is kept its live TTL after its latest token, not its first', async () => {
+      const s = t.streams({ ...BOUNDS, liveTtlMs: 400 });
+      const id = newEvent();
+      s.begin(id, AGENT, 1);
+      // tokens for longer than the live TTL, the latest well inside it at the read
+      for (let seq = 0; seq < 6; seq += 1) {
+        s.append(id, AGENT, 1, seq, `t${seq}`);
+        await s.flushed();
+        await t.later(100);
+      }
+      await t.later(150); // 250 ms after the latest token, 750 after the first
+      expect(await s.read(id, AGENT, 1, -1)).toEqual(['t0', 't1', 't2', 't3', 't4', 't5']);
+      await t.later(400); // and gone once the live TTL (and at most its refresh) has passed
+      expect(await s.attempt(id, AGENT)).toBeNull();
+    });
   });
 }

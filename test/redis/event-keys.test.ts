@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
 import { createRedisRateLimiter } from '../../packages/gateway/src/backends/redis/rate-limiter';
+import { createRedisTokenStreams } from '../../packages/gateway/src/backends/redis/token-stream';
 import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { newEvent } from '../contract/event-store.contract';
 import { useRedisServer } from '../support/redis-server';
@@ -9,6 +11,8 @@ import { useRedisServer } from '../support/redis-server';
 // Issue 13: the keys an event writes are set with fewer commands (the record by plain commands,
 // the idempotency key by one SET, the rate window's expiry once per window), and every one of
 // them still expires; an idempotency key whose record is gone is still taken over by one send.
+// Issue 19: the expiry of a live token stream and of a timeline is set once per refresh, not with
+// every write (expiry-refresh.ts).
 
 const server = useRedisServer();
 
@@ -81,4 +85,84 @@ test("a rate window's counter expires, also when its first event is refused, and
   const refusedWindow = keys.rate('academy', 5_000);
   expect(await client.get(refusedWindow)).toBe('0');
   expect(await client.pttl(refusedWindow)).toBeGreaterThan(1_000);
+});
+
+/** PEXPIREs this server has run since the call before (the file's tests run one at a time). */
+async function pexpiresSince(client: import('ioredis').Redis): Promise<number> {
+  const calls = Number(/cmdstat_pexpire:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+  await client.config('RESETSTAT');
+  return calls;
+}
+
+test("a live stream's expiry is set once for many batches of its tokens, and kept past its live TTL", async () => {
+  const { client, keys } = setup();
+  const writer = new Redis(server.redis.url);
+  const streams = createRedisTokenStreams(writer, keys, { retentionMs: 30_000, liveTtlMs: 600_000 });
+  try {
+    const id = newEvent().id;
+    await pexpiresSince(client);
+    streams.begin(id, 'athena', 1);
+    for (let seq = 0; seq < 20; seq += 1) {
+      streams.append(id, 'athena', 1, seq, `t${seq}`);
+      await streams.flushed(); // each token its own batch, as when an agent streams slowly
+    }
+    expect(await pexpiresSince(client)).toBe(1);
+    // the live TTL from the latest token, and at most the refresh interval (a quarter of it, at most a minute) more
+    const ttl = await client.pttl(keys.stream('athena', id));
+    expect(ttl).toBeGreaterThan(590_000);
+    expect(ttl).toBeLessThanOrEqual(660_000);
+
+    streams.ended(id, 'athena');
+    await streams.flushed();
+    const kept = await client.pttl(keys.stream('athena', id));
+    expect(kept).toBeGreaterThan(25_000);
+    expect(kept).toBeLessThanOrEqual(30_000);
+  } finally {
+    streams.close();
+    writer.disconnect();
+  }
+});
+
+test('a stream whose key Redis lost (a restart without its data) gets its expiry again once the client is back', async () => {
+  const { client, keys } = setup();
+  const writer = new Redis(server.redis.url);
+  const streams = createRedisTokenStreams(writer, keys, { retentionMs: 30_000, liveTtlMs: 600_000 });
+  try {
+    const id = newEvent().id;
+    const key = keys.stream('athena', id);
+    streams.begin(id, 'athena', 1);
+    streams.append(id, 'athena', 1, 0, 'a');
+    await streams.flushed();
+    expect(await client.pttl(key)).toBeGreaterThan(0);
+    // as a restart would: the data gone, the connection dropped and made again
+    await client.del(key);
+    const back = new Promise((resolve) => writer.once('ready', resolve));
+    writer.disconnect(true);
+    await back;
+    streams.append(id, 'athena', 1, 1, 'b');
+    await streams.flushed();
+    const ttl = await client.pttl(key);
+    expect(ttl).toBeGreaterThan(590_000); // not -1: a key without expiry would stay for ever
+  } finally {
+    streams.close();
+    writer.disconnect();
+  }
+});
+
+test("a timeline's expiry is set once for one node's steps of an event, and again for a step after its final", async () => {
+  const { client, keys, events } = setup();
+  const id = newEvent().id;
+  await pexpiresSince(client);
+  await events.note(id, [{ at: 1, kind: 'delivered', node: 'b', conn: 'b.1', attempt: 1 }], 3_600_000);
+  await events.note(id, [{ at: 2, kind: 'first_token', node: 'b', attempt: 1 }], 3_600_000);
+  await events.note(id, [{ at: 3, kind: 'final', node: 'b', outcome: 'reply', finishReason: 'stop' }], 3_600_000);
+  expect(await pexpiresSince(client)).toBe(1);
+  // the retention from the latest step, and at most the refresh interval (ten seconds) more
+  const ttl = await client.pttl(keys.timeline(id));
+  expect(ttl).toBeGreaterThan(3_590_000);
+  expect(ttl).toBeLessThanOrEqual(3_610_000);
+  // a webhook try after the final may come from any node: it sets the expiry again
+  await events.note(id, [{ at: 4, kind: 'webhook', node: 'b', attempt: 1, outcome: 'delivered', status: 200 }], 3_600_000);
+  expect(await pexpiresSince(client)).toBe(1);
+  expect((await events.timeline(id)).map((step) => step.kind)).toEqual(['delivered', 'first_token', 'final', 'webhook']);
 });

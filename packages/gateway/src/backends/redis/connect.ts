@@ -67,6 +67,16 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
   return cluster;
 }
 
+/** Calls `handler` whenever one of the client's connections is made (again): on a cluster, each node's. */
+export function onEachConnect(client: RedisClient, handler: () => void): void {
+  if (!(client instanceof Cluster)) {
+    client.on('ready', handler);
+    return;
+  }
+  for (const node of client.nodes('all')) node.on('ready', handler);
+  client.on('+node', (node: Redis) => node.on('ready', handler));
+}
+
 const batching = new WeakSet<Redis>();
 
 /**

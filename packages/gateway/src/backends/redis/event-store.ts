@@ -2,6 +2,7 @@ import { runsInSendOrder, type RedisClient } from './connect';
 import type { ReplicaWait } from './replicas';
 import { TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type TimelineEntry } from '../../ports';
 import type { Keys } from './keys';
+import { createExpiryRefresh } from './expiry-refresh';
 import { codeOf, ScriptCode } from './script-codes';
 import type { RunScript } from './scripts';
 
@@ -25,6 +26,7 @@ export interface RedisEventStoreOptions {
 
 export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
   const { finishedRetentionMs } = options;
+  const expiries = createExpiryRefresh(client);
 
   const get = async (eventId: string): Promise<EventRecord | null> => {
     const fields = await client.hgetall(keys.event(eventId));
@@ -153,12 +155,18 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
     },
     async note(eventId, steps, retentionMs) {
       // Plain commands, sent together (one write), not a script: steps are among the
-      // commonest writes of an event. Past the most steps, a step that is not a final is taken
+      // commonest writes of an event, and their expiry is set only as often as
+      // expiry-refresh.ts says. Past the most steps, a step that is not a final is taken
       // out again by its own value, as if it had been left out (the memory store's rule), so
       // the cap costs a command only on a timeline that is already full.
       const key = keys.timeline(eventId);
       const texts = steps.map((step) => JSON.stringify(step));
-      const [length] = await Promise.all([client.rpush(key, ...texts), client.pexpire(key, retentionMs)]);
+      const now = Date.now();
+      const expiry = expiries.expiryFor(key, retentionMs, now);
+      const [length] = await Promise.all([client.rpush(key, ...texts), expiry !== undefined && client.pexpire(key, expiry)]);
+      // An event's steps after its final (webhook tries) are few and may come from any node.
+      if (steps.some((step) => step.kind === 'final')) expiries.forget(key);
+      else if (expiry !== undefined) expiries.wasSet(key, retentionMs, now);
       let kept = length - steps.length;
       const dropped: string[] = [];
       steps.forEach((step, i) => {

@@ -1,6 +1,7 @@
 import type { RedisClient } from './connect';
 import type { TokenStreamOptions, TokenStreams } from '../../ports';
 import type { Keys } from './keys';
+import { createExpiryRefresh } from './expiry-refresh';
 import { atTurnEnd } from '../../turn-end';
 
 type Write =
@@ -17,8 +18,11 @@ const RETRY_MS = 250;
  * one round of commands sent together (like the bus), one batch at a time; every write is
  * idempotent (HSET, PEXPIRE), so a batch that failed part-way is simply written again, whole,
  * before any later one.
+ * A live stream's expiry is set only as often as expiry-refresh.ts says; an ended one's, to its
+ * retention, always.
  */
 export function createRedisTokenStreams(client: RedisClient, keys: Keys, options: TokenStreamOptions): TokenStreams & { close(): void } {
+  const expiries = createExpiryRefresh(client);
   let queued: Write[] = [];
   let writing = false;
   let timer: NodeJS.Timeout | undefined;
@@ -67,26 +71,32 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
     queued = [];
     let ok = false;
     try {
-      // One HSET and one PEXPIRE per stream and batch, however many tokens it holds: an agent
-      // streaming fast fills a batch with many tokens of one event.
-      const streams = new Map<string, { fields: string[]; ttlMs: number }>();
+      // At most one HSET and one PEXPIRE per stream and batch, however many tokens it holds: an
+      // agent streaming fast fills a batch with many tokens of one event.
+      const streams = new Map<string, { fields: string[]; ended: boolean }>();
       for (const w of batch) {
         const key = keys.stream(w.agentId, w.eventId);
         let write = streams.get(key);
-        if (!write) streams.set(key, (write = { fields: [], ttlMs: options.liveTtlMs }));
+        if (!write) streams.set(key, (write = { fields: [], ended: false }));
         if (w.kind === 'begin') write.fields.push('a', String(w.attempt));
         else if (w.kind === 'token') write.fields.push(`${w.attempt}.${w.seq}`, w.token);
-        write.ttlMs = w.kind === 'ended' ? options.retentionMs : options.liveTtlMs;
+        write.ended = w.kind === 'ended';
       }
+      const now = Date.now();
       // Commands, not one pipeline: on a Redis Cluster a pipeline must stay on one node, and
       // streams of several agents are on several. The client still sends each node's share
       // in one write (connect.ts batchWrites).
       const writes: Promise<unknown>[] = [];
+      const liveExpirySet: string[] = [];
       for (const [key, write] of streams) {
         if (write.fields.length > 0) writes.push(client.hset(key, ...write.fields));
-        writes.push(client.pexpire(key, write.ttlMs));
+        const expiry = write.ended ? options.retentionMs : expiries.expiryFor(key, options.liveTtlMs, now);
+        if (expiry !== undefined) writes.push(client.pexpire(key, expiry));
+        if (expiry !== undefined && !write.ended) liveExpirySet.push(key);
       }
       await Promise.all(writes);
+      for (const [key, write] of streams) if (write.ended) expiries.forget(key);
+      for (const key of liveExpirySet) expiries.wasSet(key, options.liveTtlMs, now);
       ok = true;
     } catch {
       ok = false;
