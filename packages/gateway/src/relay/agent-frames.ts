@@ -67,7 +67,7 @@ export async function acceptReply(
     conn.send(errorFrame(ErrorCode.UNKNOWN_EVENT, 'The event had already ended', { event_id: frame.event_id, ref: frame.ref }), 'control');
     return;
   }
-  const { event, app } = settled;
+  const { event, app, origin } = settled;
   eventEnded(ctx, event, { reply: frame.finish_reason });
-  await deliverFinal(ctx, event, text, { stream: { agentId: event.agentId, attempt: held.attempt, tokens: held.tokens }, app });
+  await deliverFinal(ctx, event, text, { stream: { agentId: event.agentId, attempt: held.attempt, tokens: held.tokens }, app, origin });
 }

@@ -16,7 +16,7 @@ import { scheduleWebhook } from './webhooks';
 export async function deliverFinal(ctx: RelayContext, event: EventRecord, text: string, extras: FinalExtras = {}): Promise<void> {
   const app = extras.app ?? ctx.backend.registry.app(event.appId);
   app.catch(() => {}); // awaited below, once the frame is handed on
-  await handOn(ctx, event, text, extras.stream);
+  await handOn(ctx, event, text, extras.stream, extras.origin);
   // The webhook gets the final as recorded, without the ref a cancel's answer carries.
   await scheduleWebhook(ctx, await app, event.id, event.final ?? text);
   await ctx.backend.events.finalHandedOn(event.id);
@@ -29,6 +29,26 @@ export interface FinalExtras {
    * marking the final handed on need not wait for a read of its own.
    */
   app?: Promise<AppRecord | null>;
+  /** Where the app connection is, looked up beside the event's finish (lookUpOrigin). */
+  origin?: OriginLookup;
+}
+
+/** The presence entry of an app connection, read before the final was decided. */
+export interface OriginLookup {
+  connId: string;
+  found: Promise<ConnectionInfo | null>;
+}
+
+/**
+ * Starts the read of where an app connection is, for the final about to be decided: sent beside
+ * the finish, it costs the final's way no round trip of its own. None is needed for a connection
+ * on this node, or for an HTTP request's, which is in no presence list (its node is in its id).
+ */
+export function lookUpOrigin(ctx: RelayContext, appConnId: string): OriginLookup | undefined {
+  if (ctx.local.has(appConnId) || isRequestId(appConnId)) return undefined;
+  const found = ctx.backend.presence.get(appConnId);
+  found.catch(() => {}); // awaited by handOn, unless the event had ended
+  return { connId: appConnId, found };
 }
 
 /**
@@ -51,14 +71,16 @@ export async function resendOverdueFinals(ctx: RelayContext, graceMs: number): P
   }
 }
 
-async function handOn(ctx: RelayContext, event: EventRecord, text: string, stream: StreamEnd | undefined): Promise<void> {
+async function handOn(ctx: RelayContext, event: EventRecord, text: string, stream: StreamEnd | undefined, looked: OriginLookup | undefined): Promise<void> {
   // A connection open on this node needs no lookup. An SSE stream is in no presence list: its
   // node is in its id, and drops the frame on to another connection or the outbox if the
-  // stream has ended (finalTo below).
+  // stream has ended (finalTo below). Another connection's entry may have been read already,
+  // unless the event has moved to a connection since.
+  const { appConnId } = event;
   const origin =
-    (ctx.local.has(event.appConnId) ? { connId: event.appConnId, nodeId: ctx.nodeId } : undefined) ??
-    (await ctx.backend.presence.get(event.appConnId)) ??
-    (isRequestId(event.appConnId) ? { connId: event.appConnId, nodeId: nodeOfConnection(event.appConnId) } : undefined);
+    (ctx.local.has(appConnId) ? { connId: appConnId, nodeId: ctx.nodeId } : undefined) ??
+    (isRequestId(appConnId) ? { connId: appConnId, nodeId: nodeOfConnection(appConnId) } : undefined) ??
+    (await (looked?.connId === appConnId ? looked.found : ctx.backend.presence.get(appConnId)));
   const final = { appId: event.appId, eventId: event.id, text, stream };
   if (origin && (await finalTo(ctx, origin, final))) return;
   await rerouteFinal(ctx, final, event.appConnId);

@@ -3,7 +3,7 @@ import type { AppRecord, DeliveryQueue, EventRecord } from '../ports';
 import type { Connection } from './connection';
 import type { InFlight, RelayContext } from './context';
 import { dispatched } from './delivery';
-import { deliverFinal } from './finals';
+import { deliverFinal, lookUpOrigin, type OriginLookup } from './finals';
 import { errorFrame } from './outbound';
 import { cancelToAgent } from './send-to';
 
@@ -122,37 +122,39 @@ export async function finishWithError(
   const settled = await settle(ctx, known, final, (connId) => cancelToAgent(ctx, connId, eventId));
   if (!settled) return false;
   eventEnded(ctx, settled.event, { code, message });
-  await deliverFinal(ctx, settled.event, toSender, { app: settled.app });
+  await deliverFinal(ctx, settled.event, toSender, { app: settled.app, origin: settled.origin });
   return true;
 }
 
 /**
  * Marks the event finished with its final frame (exactly once, cluster-wide) and takes it out of
  * the queue, freeing its agent connection's capacity for the next event. Returns null if it had
- * already ended; else the event, and its app's record for the webhook, read beside the finish
- * (in its write), so marking the final handed on waits for no read of its own. The caller then
- * hands the final on with `deliverFinal`.
+ * already ended; else the event, with its app's record for the webhook and its app connection's
+ * presence entry, both read beside the finish (in its write), so neither handing the final on nor
+ * marking it handed on waits for a read of its own. The caller then hands the final on with
+ * `deliverFinal`.
  *
  * An event that had ended is taken out of the queue too: its finisher does that, unless it died
  * first, and then a redelivery of it would hold an agent connection's place for ever.
  */
 export async function settle(
   ctx: RelayContext,
-  known: Pick<EventRecord, 'id' | 'agentId' | 'appId'>,
+  known: Pick<EventRecord, 'id' | 'agentId' | 'appId' | 'appConnId'>,
   final: string,
   whileInFlight?: (connId: string) => Promise<void>,
-): Promise<{ event: EventRecord; app: Promise<AppRecord | null> } | null> {
+): Promise<{ event: EventRecord; app: Promise<AppRecord | null>; origin: OriginLookup | undefined } | null> {
   // The tokens this node relayed are recorded before the final is: a replay or a stream's tail
   // read once the final is known is then the whole stream (resume.ts endStream). While Redis
   // is down this fails at once, like the finish would.
   await ctx.backend.streams.flushed(true);
   const app = ctx.backend.registry.app(known.appId);
   app.catch(() => {}); // awaited by deliverFinal, unless the event had ended
+  const origin = lookUpOrigin(ctx, known.appConnId);
   const { removed, event } = await finishThenRemove(ctx, known.id, known.agentId, final);
   if (removed.was === 'in-flight' && removed.connId !== undefined && whileInFlight) await whileInFlight(removed.connId);
   forgetInFlight(ctx, known.id);
   await dispatched(ctx, removed);
-  return event && { event, app };
+  return event && { event, app, origin };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { fakeConnection, memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 import type { Backend } from '../ports';
 
 // lifecycle.ts settle: a reply's finish comes before its removal from the queue, and where the
@@ -122,4 +122,54 @@ test("the app's record, for its webhook, is read beside the finish: in the same 
   await until(() => app.frames.some((f) => f.type === 'reply'));
   await relay.drain();
   expect(calls.filter((c) => c === 'app portal')).toHaveLength(1);
+});
+
+test("an app connection on another node: its presence entry is read beside the finish, not after it", async () => {
+  const { backend, calls, open } = heldFinish(true);
+  let turn = 0;
+  let counting = false;
+  const turnNow = () => {
+    if (!counting) {
+      counting = true;
+      queueMicrotask(() => {
+        counting = false;
+        turn += 1;
+      });
+    }
+    return turn;
+  };
+  const n1 = relayOn(backend, {}, 'n1');
+  const n2 = relayOn(backend, {}, 'n2');
+  const { agent } = await openAgentAndApp(n1.relay);
+  const app = fakeConnection('n2.1', 'app', 'portal');
+  n2.relay.opened(app);
+  for (let i = 0; i < 100 && (await backend.presence.get(app.id)) === null; i++) await wait(10);
+  n2.relay.received(app, eventFrame('portal:elsewhere'));
+  await until(() => agent.frames.some((f) => f.type === 'event'));
+  const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+
+  const turns: Record<string, number> = {};
+  const get = backend.presence.get.bind(backend.presence);
+  backend.presence.get = async (connId) => {
+    if (connId === app.id) {
+      calls.push('presence');
+      turns.presence = turnNow();
+    }
+    return get(connId);
+  };
+  const finish = backend.events.finish.bind(backend.events);
+  backend.events.finish = (...args) => {
+    turns.finish = turnNow();
+    return finish(...args);
+  };
+  n1.relay.received(agent, replyFrame(eventId));
+  await until(() => calls.includes('finish'));
+  await wait(50);
+  expect(calls).toContain('presence'); // while the finish is still unanswered
+  expect(turns.presence).toBe(turns.finish);
+  open();
+  await until(() => app.frames.some((f) => f.type === 'reply' && f.event_id === eventId));
+  expect(calls.filter((c) => c === 'presence')).toHaveLength(1);
+  await n2.relay.drain();
+  await n1.relay.drain();
 });
