@@ -87,6 +87,13 @@ test("a rate window's counter expires, also when its first event is refused, and
   expect(await client.pttl(refusedWindow)).toBeGreaterThan(1_000);
 });
 
+/** Token streams on a connection of their own (a test may drop it), with a 10 min live TTL. */
+function setupStreams() {
+  const { client, keys } = setup();
+  const writer = new Redis(server.redis.url);
+  return { client, keys, writer, streams: createRedisTokenStreams(writer, keys, { retentionMs: 30_000, liveTtlMs: 600_000 }) };
+}
+
 /** PEXPIREs this server has run since the call before (the file's tests run one at a time). */
 async function pexpiresSince(client: import('ioredis').Redis): Promise<number> {
   const calls = Number(/cmdstat_pexpire:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
@@ -95,9 +102,7 @@ async function pexpiresSince(client: import('ioredis').Redis): Promise<number> {
 }
 
 test("a live stream's expiry is set once for many batches of its tokens, and kept past its live TTL", async () => {
-  const { client, keys } = setup();
-  const writer = new Redis(server.redis.url);
-  const streams = createRedisTokenStreams(writer, keys, { retentionMs: 30_000, liveTtlMs: 600_000 });
+  const { client, keys, writer, streams } = setupStreams();
   try {
     const id = newEvent().id;
     await pexpiresSince(client);
@@ -124,9 +129,7 @@ test("a live stream's expiry is set once for many batches of its tokens, and kep
 });
 
 test('a stream whose key Redis lost (a restart without its data) gets its expiry again once the client is back', async () => {
-  const { client, keys } = setup();
-  const writer = new Redis(server.redis.url);
-  const streams = createRedisTokenStreams(writer, keys, { retentionMs: 30_000, liveTtlMs: 600_000 });
+  const { client, keys, writer, streams } = setupStreams();
   try {
     const id = newEvent().id;
     const key = keys.stream('athena', id);

@@ -28,6 +28,25 @@ function heldFinish(runsInCallOrder: boolean) {
   return { backend, calls, open };
 }
 
+/**
+ * Numbers the turns calls are made in: calls made in one synchronous run get one number, as a
+ * store sends what it is given in one run in one write (backends/redis/connect.ts batchWrites).
+ */
+function turnCounter(): () => number {
+  let turn = 0;
+  let counting = false;
+  return () => {
+    if (!counting) {
+      counting = true;
+      queueMicrotask(() => {
+        counting = false;
+        turn += 1;
+      });
+    }
+    return turn;
+  };
+}
+
 const eventFrame = (thread: string) => JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: thread, payload: {} });
 const replyFrame = (eventId: string) => JSON.stringify({ type: 'reply', event_id: eventId, content: 'done', finish_reason: 'stop' });
 
@@ -86,20 +105,7 @@ test('a finish that fails after the removal was sent: what the removal freed is 
 
 test("the app's record, for its webhook, is read beside the finish: in the same turn, so in its write", async () => {
   const { backend, calls, open } = heldFinish(true);
-  // Calls made in one synchronous run get one turn number: a store sends what it is given in
-  // one run in one write (backends/redis/connect.ts batchWrites).
-  let turn = 0;
-  let counting = false;
-  const turnNow = () => {
-    if (!counting) {
-      counting = true;
-      queueMicrotask(() => {
-        counting = false;
-        turn += 1;
-      });
-    }
-    return turn;
-  };
+  const turnNow = turnCounter();
   const { relay, agent, app, eventId } = await deliveredToAthena(backend);
   const turns: Record<string, number> = {};
   const read = backend.registry.app.bind(backend.registry);
@@ -126,18 +132,7 @@ test("the app's record, for its webhook, is read beside the finish: in the same 
 
 test("an app connection on another node: its presence entry is read beside the finish, not after it", async () => {
   const { backend, calls, open } = heldFinish(true);
-  let turn = 0;
-  let counting = false;
-  const turnNow = () => {
-    if (!counting) {
-      counting = true;
-      queueMicrotask(() => {
-        counting = false;
-        turn += 1;
-      });
-    }
-    return turn;
-  };
+  const turnNow = turnCounter();
   const n1 = relayOn(backend, {}, 'n1');
   const n2 = relayOn(backend, {}, 'n2');
   const { agent } = await openAgentAndApp(n1.relay);
