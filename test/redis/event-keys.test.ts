@@ -169,3 +169,23 @@ test("a timeline's expiry is set once for one node's steps of an event, and agai
   expect(await pexpiresSince(client)).toBe(1);
   expect((await events.timeline(id)).map((step) => step.kind)).toEqual(['delivered', 'first_token', 'final', 'webhook']);
 });
+
+test('a stream’s writes count as sent once they are on the connection, before Redis has answered them', async () => {
+  const { client, keys, writer, streams } = setupStreams();
+  try {
+    const id = newEvent().id;
+    await client.client('PAUSE', 300, 'WRITE'); // Redis holds every write for 300 ms
+    const order: string[] = [];
+    streams.begin(id, 'athena', 1);
+    streams.append(id, 'athena', 1, 0, 'a');
+    const written = streams.flushed().then(() => order.push('written'));
+    const sent = streams.sent().then(() => order.push('sent'));
+    await Promise.all([written, sent]);
+    expect(order).toEqual(['sent', 'written']);
+    // and a command sent after it on the connection takes effect after the write
+    expect(await writer.hget(keys.stream('athena', id), '1.0')).toBe('a');
+  } finally {
+    streams.close();
+    writer.disconnect();
+  }
+});

@@ -40,6 +40,12 @@ export interface TokenStreams {
    * must not wait out an outage, like an agent's reply, gets RELAY_UNAVAILABLE.
    */
   flushed(failFast?: boolean): Promise<void>;
+  /**
+   * Resolves once every write queued before the call has been sent to the store, ahead of any
+   * command this node sends it later: where the store runs commands in call order
+   * (`Backend.runsInCallOrder`), those take effect after them. Rejects as `flushed(true)` does.
+   */
+  sent(): Promise<void>;
   /** The event's current attempt, or null when it has no stream (never delivered, or forgotten). */
   attempt(eventId: string, agentId: string): Promise<number | null>;
   /** The recorded tokens of the attempt with a seq greater than `afterSeq`, in seq order. */

@@ -144,9 +144,10 @@ export async function settle(
   whileInFlight?: (connId: string) => Promise<void>,
 ): Promise<{ event: EventRecord; app: Promise<AppRecord | null>; origin: OriginLookup | undefined } | null> {
   // The tokens this node relayed are recorded before the final is: a replay or a stream's tail
-  // read once the final is known is then the whole stream (resume.ts endStream). While Redis
-  // is down this fails at once, like the finish would.
-  await ctx.backend.streams.flushed(true);
+  // read once the final is known is then the whole stream (resume.ts endStream). Where the store
+  // runs commands in call order, it is enough that their writes went first: the finish then
+  // need not wait for their reply. While Redis is down this fails at once, like the finish would.
+  await (ctx.backend.runsInCallOrder ? ctx.backend.streams.sent() : ctx.backend.streams.flushed(true));
   const app = ctx.backend.registry.app(known.appId);
   app.catch(() => {}); // awaited by deliverFinal, unless the event had ended
   const origin = lookUpOrigin(ctx, known.appConnId);

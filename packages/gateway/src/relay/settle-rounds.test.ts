@@ -168,3 +168,31 @@ test("an app connection on another node: its presence entry is read beside the f
   await n2.relay.drain();
   await n1.relay.drain();
 });
+
+test.each([
+  [true, true],
+  [false, false],
+])("runsInCallOrder %s: the finish goes before the tokens' records are answered: %s", async (inCallOrder, finishedEarly) => {
+  const backend: Backend = { ...freshBackend(), runsInCallOrder: inCallOrder };
+  let writeAnswered!: () => void;
+  const answered = new Promise<void>((resolve) => (writeAnswered = resolve));
+  const flushed = backend.streams.flushed.bind(backend.streams);
+  backend.streams.flushed = async (...args) => {
+    await answered;
+    return flushed(...args);
+  };
+  const calls: string[] = [];
+  const finish = backend.events.finish.bind(backend.events);
+  backend.events.finish = async (...args) => {
+    calls.push('finish');
+    return finish(...args);
+  };
+  const { relay, agent, app, eventId } = await deliveredToAthena(backend);
+  relay.received(agent, JSON.stringify({ type: 'token', event_id: eventId, token: 'a' }));
+  relay.received(agent, replyFrame(eventId));
+  await wait(50);
+  expect(calls.includes('finish')).toBe(finishedEarly);
+  writeAnswered();
+  await until(() => app.frames.some((f) => f.type === 'reply'));
+  await relay.drain();
+});

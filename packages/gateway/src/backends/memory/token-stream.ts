@@ -42,6 +42,7 @@ export function createMemoryTokenStreams(options: TokenStreamOptions): TokenStre
       if (stream) stream.expiresAt = Date.now() + options.retentionMs;
     },
     async flushed() {},
+    async sent() {},
     async attempt(eventId) {
       return live(eventId, Date.now())?.attempt ?? null;
     },

@@ -30,13 +30,25 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
   let closed = false;
   let enqueuedCount = 0;
   let writtenCount = 0;
+  /** Writes handed to the client: those written, and the batch under way. */
+  let sentCount = 0;
   /**
    * The last batch failed: writes are being retried. `flushed(true)` tries them again at once
    * instead of waiting for the retry timer, so a reply that comes right after the store is back
    * is not refused for an outage that is over; with the store still down that try fails fast.
    */
   let failing = false;
-  const waiters: Array<{ upTo: number; resolve: () => void; reject?: (err: Error) => void }> = [];
+  /** `onceSent`: resolved once its writes are sent (`sent`), not written (`flushed`). */
+  const waiters: Array<{ upTo: number; onceSent?: true; resolve: () => void; reject?: (err: Error) => void }> = [];
+  const release = () => {
+    for (let i = waiters.length - 1; i >= 0; i -= 1) {
+      const waiter = waiters[i] as (typeof waiters)[number];
+      if (waiter.upTo <= (waiter.onceSent ? sentCount : writtenCount)) {
+        waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  };
   const refused = () => new Error('token stream records could not be written; retrying');
 
   const schedule = (delayMs = 0) => {
@@ -94,6 +106,8 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
         if (expiry !== undefined) writes.push(client.pexpire(key, expiry));
         if (expiry !== undefined && !write.ended) liveExpirySet.push(key);
       }
+      sentCount = writtenCount + batch.length;
+      release();
       await Promise.all(writes);
       for (const [key, write] of streams) if (write.ended) expiries.forget(key);
       for (const key of liveExpirySet) expiries.wasSet(key, options.liveTtlMs, now);
@@ -105,16 +119,11 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
     failing = !ok;
     if (ok) {
       writtenCount += batch.length;
-      for (let i = waiters.length - 1; i >= 0; i -= 1) {
-        const waiter = waiters[i] as (typeof waiters)[number];
-        if (waiter.upTo <= writtenCount) {
-          waiters.splice(i, 1);
-          waiter.resolve();
-        }
-      }
+      release();
       if (queued.length > 0) schedule();
       return;
     }
+    sentCount = writtenCount;
     queued = [...batch, ...queued];
     for (let i = waiters.length - 1; i >= 0; i -= 1) {
       const reject = waiters[i]?.reject;
@@ -141,6 +150,11 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
       if (!failFast) return new Promise((resolve) => waiters.push({ upTo: enqueuedCount, resolve }));
       if (failing) retryNow();
       return new Promise((resolve, reject) => waiters.push({ upTo: enqueuedCount, resolve, reject }));
+    },
+    sent() {
+      if (sentCount >= enqueuedCount) return Promise.resolve();
+      if (failing) retryNow();
+      return new Promise((resolve, reject) => waiters.push({ upTo: enqueuedCount, onceSent: true, resolve, reject }));
     },
     async attempt(eventId, agentId) {
       const raw = await client.hget(keys.stream(agentId, eventId), 'a');
