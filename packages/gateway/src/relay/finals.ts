@@ -72,15 +72,13 @@ export async function resendOverdueFinals(ctx: RelayContext, graceMs: number): P
 }
 
 async function handOn(ctx: RelayContext, event: EventRecord, text: string, stream: StreamEnd | undefined, looked: OriginLookup | undefined): Promise<void> {
-  // A connection open on this node needs no lookup. An SSE stream is in no presence list: its
-  // node is in its id, and drops the frame on to another connection or the outbox if the
+  // Where lookUpOrigin needs no lookup (a connection on this node, an HTTP request's) the node is
+  // in the id; a request's node drops the frame on to another connection or the outbox if the
   // stream has ended (finalTo below). Another connection's entry may have been read already,
   // unless the event has moved to a connection since.
   const { appConnId } = event;
-  const origin =
-    (ctx.local.has(appConnId) ? { connId: appConnId, nodeId: ctx.nodeId } : undefined) ??
-    (isRequestId(appConnId) ? { connId: appConnId, nodeId: nodeOfConnection(appConnId) } : undefined) ??
-    (await (looked?.connId === appConnId ? looked.found : ctx.backend.presence.get(appConnId)));
+  const lookup = looked?.connId === appConnId ? looked : lookUpOrigin(ctx, appConnId);
+  const origin = lookup ? await lookup.found : { connId: appConnId, nodeId: nodeOfConnection(appConnId) };
   const final = { appId: event.appId, eventId: event.id, text, stream };
   if (origin && (await finalTo(ctx, origin, final))) return;
   await rerouteFinal(ctx, final, event.appConnId);

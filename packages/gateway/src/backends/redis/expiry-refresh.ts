@@ -38,5 +38,3 @@ export function createExpiryRefresh(client: RedisClient) {
     },
   };
 }
-
-export type ExpiryRefresh = ReturnType<typeof createExpiryRefresh>;

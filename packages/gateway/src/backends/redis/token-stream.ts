@@ -18,6 +18,7 @@ const RETRY_MS = 250;
  * one round of commands sent together (like the bus), one batch at a time; every write is
  * idempotent (HSET, PEXPIRE), so a batch that failed part-way is simply written again, whole,
  * before any later one.
+ *
  * A live stream's expiry is set only as often as expiry-refresh.ts says; an ended one's, to its
  * retention, always.
  */
@@ -85,7 +86,7 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
     try {
       // At most one HSET and one PEXPIRE per stream and batch, however many tokens it holds: an
       // agent streaming fast fills a batch with many tokens of one event.
-      const streams = new Map<string, { fields: string[]; ended: boolean }>();
+      const streams = new Map<string, { fields: string[]; ended: boolean; expiry?: number }>();
       for (const w of batch) {
         const key = keys.stream(w.agentId, w.eventId);
         let write = streams.get(key);
@@ -99,18 +100,18 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
       // streams of several agents are on several. The client still sends each node's share
       // in one write (connect.ts batchWrites).
       const writes: Promise<unknown>[] = [];
-      const liveExpirySet: string[] = [];
       for (const [key, write] of streams) {
         if (write.fields.length > 0) writes.push(client.hset(key, ...write.fields));
-        const expiry = write.ended ? options.retentionMs : expiries.expiryFor(key, options.liveTtlMs, now);
-        if (expiry !== undefined) writes.push(client.pexpire(key, expiry));
-        if (expiry !== undefined && !write.ended) liveExpirySet.push(key);
+        write.expiry = write.ended ? options.retentionMs : expiries.expiryFor(key, options.liveTtlMs, now);
+        if (write.expiry !== undefined) writes.push(client.pexpire(key, write.expiry));
       }
       sentCount = writtenCount + batch.length;
       release();
       await Promise.all(writes);
-      for (const [key, write] of streams) if (write.ended) expiries.forget(key);
-      for (const key of liveExpirySet) expiries.wasSet(key, options.liveTtlMs, now);
+      for (const [key, write] of streams) {
+        if (write.ended) expiries.forget(key);
+        else if (write.expiry !== undefined) expiries.wasSet(key, options.liveTtlMs, now);
+      }
       ok = true;
     } catch {
       ok = false;
