@@ -102,7 +102,7 @@ describe.each(backendsUnderTest({ singleNode: true }))('metrics under traffic ($
         metricSum(before, 'relay_redis_command_duration_seconds_count', labels);
       // accepting counts the event against the app's rate (a script), records it (plain
       // commands) and queues it (another script)
-      expect(delta({ command: 'script:hitRate' })).toBeGreaterThanOrEqual(1);
+      expect(delta({ command: 'script:admitEvent' })).toBeGreaterThanOrEqual(1);
       expect(delta({ command: 'hset' })).toBeGreaterThanOrEqual(1);
       expect(delta({ command: 'script:enqueue' })).toBeGreaterThanOrEqual(1);
       expect(after).not.toMatch(/command="evalsha"/);

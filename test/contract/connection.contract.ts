@@ -77,14 +77,14 @@ export function connectionContract(name: string, target: () => RedisTarget) {
       timeCommands(client, metrics.commandDuration, scriptNamesByFirstArg());
       const run = scriptRunner(client);
       const k = `{conn-contract-${randomBytes(4).toString('hex')}}:rate`;
-      expect(await run('hitRate', [k], [10, 60_000])).toBe(1);
+      expect(await run('admitEvent', [k], [10, 60_000])).toEqual([1]);
       await connectionFor(client, k).script('FLUSH');
-      expect(await run('hitRate', [k], [10, 60_000])).toBe(2); // EVALSHA refused, then EVAL
-      expect(await run('hitRate', [k], [10, 60_000])).toBe(3);
+      expect(await run('admitEvent', [k], [10, 60_000])).toEqual([2]); // EVALSHA refused, then EVAL
+      expect(await run('admitEvent', [k], [10, 60_000])).toEqual([3]);
       const counts = new Map(
         (await metrics.commandDuration.get()).values.filter((v) => v.metricName?.endsWith('_count')).map((v) => [v.labels.command, v.value]),
       );
-      expect(counts.get('script:hitRate')).toBe(3); // the EVAL too, not under `eval`
+      expect(counts.get('script:admitEvent')).toBe(3); // the EVAL too, not under `eval`
       expect([...counts.keys()].filter((command) => command === 'eval' || command === 'evalsha' || command === 'script:unknown')).toEqual([]);
     });
   });

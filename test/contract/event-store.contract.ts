@@ -1,4 +1,4 @@
-import type { EventStore, NewEvent } from '../../packages/gateway/src/ports';
+import { RateRefused, type EventStore, type NewEvent } from '../../packages/gateway/src/ports';
 
 export interface EventStoreUnderTest {
   events: EventStore;
@@ -110,17 +110,22 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       }
     }
 
-    test('with claimAfter, the record is written at once and the key claimed only once it resolves', async () => {
+    /** An admission whose rate limits are out of the way, and `alongside` as given. */
+    const admitted = (alongside: Promise<unknown> = Promise.resolve(), rate = { softPerMin: 1_000, hardPerMin: 1_000 }) => ({ rate, alongside });
+
+    test('with an admission, the record is written at once, and append resolves once the work beside it is done, the key claimed', async () => {
       const { events } = store;
       let go!: () => void;
       const after = new Promise<void>((resolve) => (go = resolve));
       const event = newEvent();
-      const appending = events.append(event, 'k-after', 60_000, after);
+      let settled = false;
+      const appending = events.append(event, 'k-after', 60_000, admitted(after)).finally(() => (settled = true));
       await eventually(async () => (await events.get(event.id)) !== null);
-      expect(await events.findByKey('portal', 'k-after', Date.now())).toBeNull();
+      expect(settled).toBe(false);
       go();
-      const { record, duplicate } = await appending;
+      const { record, duplicate, notBefore } = await appending;
       expect(duplicate).toBe(false);
+      expect(notBefore).toBe(0);
       expect(record.id).toBe(event.id);
       expect((await events.findByKey('portal', 'k-after', Date.now()))?.id).toBe(event.id);
     });
@@ -128,20 +133,54 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
     test.each([
       ['with an idempotency key', 'k-refused'],
       ['without one', undefined],
-    ])('when claimAfter rejects, the record is forgotten and append rejects with its reason (%s)', async (_, key) => {
+    ])('when the work beside the record fails, the record is forgotten and append rejects with its reason (%s)', async (_, key) => {
       const { events } = store;
       let refuse!: (err: Error) => void;
       const after = new Promise<void>((_resolve, reject) => (refuse = reject));
       const event = newEvent();
-      const appending = events.append(event, key, 60_000, after);
+      const appending = events.append(event, key, 60_000, admitted(after));
       await eventually(async () => (await events.get(event.id)) !== null);
-      refuse(new Error('over the rate'));
-      await expect(appending).rejects.toThrow('over the rate');
+      refuse(new Error('no order number'));
+      await expect(appending).rejects.toThrow('no order number');
       expect(await events.get(event.id)).toBeNull();
       if (key !== undefined) {
         expect(await events.findByKey('portal', key, Date.now())).toBeNull();
         expect((await events.append(newEvent(), key, 60_000)).duplicate).toBe(false); // the key is free
       }
+    });
+
+    test.each([
+      ['with an idempotency key', 'k-over'],
+      ['without one', undefined],
+    ])('an event over its app\'s hard rate limit is refused: no record, no key, and no place in the budget (%s)', async (_, key) => {
+      const { events } = store;
+      const appId = `rate-${process.pid}-${++counter}`; // a budget of its own
+      const rate = { softPerMin: 5, hardPerMin: 2 };
+      const at = Date.now();
+      const inWindow = (overrides: Partial<NewEvent> = {}) => newEvent({ appId, acceptedAt: at, ...overrides });
+      for (let i = 0; i < 2; i += 1) expect((await events.append(inWindow(), undefined, 60_000, admitted(undefined, rate))).duplicate).toBe(false);
+      const over = inWindow();
+      await expect(events.append(over, key, 60_000, admitted(undefined, rate))).rejects.toBeInstanceOf(RateRefused);
+      expect(await events.get(over.id)).toBeNull();
+      if (key !== undefined) expect(await events.findByKey(appId, key, Date.now())).toBeNull();
+      // refused events are not counted: a higher limit lets exactly one more in
+      const higher = { softPerMin: 5, hardPerMin: 3 };
+      expect((await events.append(inWindow(), key, 60_000, admitted(undefined, higher))).duplicate).toBe(false);
+      await expect(events.append(inWindow(), undefined, 60_000, admitted(undefined, higher))).rejects.toBeInstanceOf(RateRefused);
+    });
+
+    test('past the soft rate limit a new event is held to a later window; a duplicate answers with the first event, not held', async () => {
+      const { events } = store;
+      const appId = `rate-${process.pid}-${++counter}`;
+      const rate = { softPerMin: 1, hardPerMin: 3 };
+      const at = Date.now();
+      const first = await events.append(newEvent({ appId, acceptedAt: at }), 'k-soft', 60_000, admitted(undefined, rate));
+      expect(first.notBefore).toBe(0);
+      const second = await events.append(newEvent({ appId, acceptedAt: at }), undefined, 60_000, admitted(undefined, rate));
+      expect(second.notBefore).toBeGreaterThan(at); // the start of a later window
+      expect(second.notBefore % 1_000).toBe(0);
+      const resent = await events.append(newEvent({ appId, acceptedAt: at }), 'k-soft', 60_000, admitted(undefined, rate));
+      expect(resent).toMatchObject({ duplicate: true, notBefore: 0, record: { id: first.record.id } });
     });
 
     test('a waiting event keeps its payload; a finished one is read back without it', async () => {

@@ -51,12 +51,18 @@ test("an event's record and idempotency key expire, before and after its finish"
   expect(plainKept).toBeLessThanOrEqual(60_000);
 });
 
-test('an idempotency key naming an event whose record is gone is taken over by exactly one of two racing sends', async () => {
+/** An admission with the rate limits out of the way. */
+const admitted = () => ({ rate: { softPerMin: 1_000, hardPerMin: 1_000 }, alongside: Promise.resolve() });
+
+test.each([
+  ['claimed on its own', undefined],
+  ['claimed by the rate check', admitted],
+])('an idempotency key naming an event whose record is gone is taken over by exactly one of two racing sends (%s)', async (_, admission) => {
   const { client, keys, events } = setup();
   // a key that outlived the record it names
   await client.set(keys.idempotency('portal', 'k-gone'), 'evt_gone', 'PX', 60_000);
   const [a, b] = [newEvent(), newEvent()];
-  const results = await Promise.all([events.append(a, 'k-gone', 60_000), events.append(b, 'k-gone', 60_000)]);
+  const results = await Promise.all([events.append(a, 'k-gone', 60_000, admission?.()), events.append(b, 'k-gone', 60_000, admission?.())]);
   const winners = results.filter((r) => !r.duplicate);
   expect(winners).toHaveLength(1);
   const winner = winners[0]!.record.id;
@@ -85,6 +91,30 @@ test("a rate window's counter expires, also when its first event is refused, and
   const refusedWindow = keys.rate('academy', 5_000);
   expect(await client.get(refusedWindow)).toBe('0');
   expect(await client.pttl(refusedWindow)).toBeGreaterThan(1_000);
+});
+
+test("on one primary a new event's idempotency key is claimed in its rate check's script, sent with the record: no round trip of its own", async () => {
+  const client = new Redis(server.redis.url);
+  try {
+    const keys = createKeys(`${server.redis.prefix}-${randomBytes(3).toString('hex')}`);
+    const events = createRedisEventStore(client, scriptRunner(client), keys, { finishedRetentionMs: 60_000 });
+    await events.append(newEvent(), 'k-warm', 60_000, admitted()); // the script is on the server now
+    const sent: string[] = [];
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = (command, stream) => {
+      sent.push(command.name);
+      return send(command, stream);
+    };
+    const event = newEvent();
+    const { record, duplicate } = await events.append(event, 'k-one', 60_000, admitted());
+    expect(duplicate).toBe(false);
+    expect(sent).toEqual(['hset', 'pexpire', 'evalsha']);
+    expect(await client.get(keys.idempotency('portal', 'k-one'))).toBe(record.id);
+    expect(await client.hget(keys.event(event.id), 'id')).toBe(event.id);
+    expect(await client.pttl(keys.idempotency('portal', 'k-one'))).toBeGreaterThan(50_000);
+  } finally {
+    client.disconnect();
+  }
 });
 
 /** Token streams on a connection of their own (a test may drop it), with a 10 min live TTL. */

@@ -63,6 +63,23 @@ export interface AppendResult {
   record: EventRecord;
   /** True when the idempotency key was seen before: `record` is the first event's. */
   duplicate: boolean;
+  /** A new event's hold under the soft rate limit (RateDecision's `notBefore`): 0 for none. */
+  notBefore: number;
+}
+
+/**
+ * What an accept checks beside writing a new event's record. The event counts against its app's
+ * rate budget (RateLimiter: `appId` and `acceptedAt` are the record's) unless refused; its
+ * idempotency key is claimed only for an event counted (a store may claim it in the same step).
+ */
+export interface Admission {
+  rate: { softPerMin: number; hardPerMin: number };
+  /**
+   * The accept's other work beside the record (its order number): `append` resolves after it,
+   * and if it rejects, so does `append`, the record forgotten (a key claimed for it already then
+   * names a record that is gone, which frees it).
+   */
+  alongside: Promise<unknown>;
 }
 
 /**
@@ -80,12 +97,13 @@ export interface EventStore {
    * `idempotencyTtlMs`, returns the event first recorded under it, also when that event has
    * ended (with its `final`). Atomic per key.
    *
-   * With `claimAfter`, the record is written at once and the rest waits for it: the key is
-   * claimed (a claimed key answers resends) only once it resolves, and if it rejects the record
-   * is forgotten and `append` rejects with its reason. That lets an accept write the record in
-   * the round trip of the checks that may still refuse the event; nobody knows the new id yet.
+   * With `admission`, the record is written at once, beside the rate check, and the key is
+   * claimed (a claimed key answers resends) only once the event is counted: an event over the
+   * hard limit is forgotten and `append` rejects with RateRefused. That lets an accept write the
+   * record in the round trip of the checks that may still refuse the event (nobody knows the
+   * new id yet), and a store claim the key in the rate check's own step, where it can.
    */
-  append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number, claimAfter?: Promise<unknown>): Promise<AppendResult>;
+  append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number, admission?: Admission): Promise<AppendResult>;
   /**
    * The agent's next accept order, for a new event's queue entry (QueueEntry.order): what orders
    * its queue, and so its redeliveries. The number is taken as `nextOrder` is called, before it first yields: calls

@@ -4,7 +4,6 @@ import type { DeliveryQueue } from './delivery-queue';
 import type { EventStore } from './event-store';
 import type { Outbox } from './outbox';
 import type { Presence } from './presence';
-import type { RateLimiter } from './rate-limiter';
 import type { Registry } from './registry';
 import type { Scheduler } from './scheduler';
 import type { TokenStreams } from './token-stream';
@@ -30,7 +29,6 @@ export interface Backend {
   events: EventStore;
   queue: DeliveryQueue;
   outbox: Outbox;
-  rateLimiter: RateLimiter;
   scheduler: Scheduler;
   bus: Bus;
   /** Every event's recorded tokens, for `resume`. */

@@ -12,15 +12,14 @@ function gate() {
   return { opened, open };
 }
 
-/** Makes the rate limiter's hit for the event with payload `{ n }` wait for `until`, or fail with `fail`. */
-function stallRateHit(backend: Backend, which: number, until: Promise<void>, fail?: Error) {
-  const hit = backend.rateLimiter.hit.bind(backend.rateLimiter);
+/** Makes the `which`-th record and rate check (EventStore.append) wait for `until`, then fail with `fail`. */
+function failAppend(backend: Backend, which: number, until: Promise<void>, fail: Error) {
+  const append = backend.events.append.bind(backend.events);
   let calls = 0;
-  backend.rateLimiter.hit = async (...args) => {
-    const mine = ++calls === which;
-    if (mine) await until;
-    if (mine && fail) throw fail;
-    return hit(...args);
+  backend.events.append = async (...args) => {
+    if (++calls !== which) return append(...args);
+    await until;
+    throw fail;
   };
 }
 
@@ -164,7 +163,7 @@ test('events to different agents do not wait for each other\'s order numbers', a
 test("a failed event's error comes before the next event's accepted, in frame order", async () => {
   const backend = freshBackend();
   const stalled = gate();
-  stallRateHit(backend, 1, stalled.opened, new Error('store down'));
+  failAppend(backend, 1, stalled.opened, new Error('store down'));
   const { relay } = relayOn(backend);
   const { app } = await openAgentAndApp(relay);
   relay.received(app, eventFrame('a', 'portal:t1'));

@@ -17,7 +17,7 @@ const eventFrame = (ref: string, extra: Record<string, unknown> = {}) =>
 
 const answer = (frames: Record<string, unknown>[], ref: string) => frames.find((f) => f.ref === ref && (f.type === 'accepted' || f.type === 'error'));
 
-test("a new event is recorded and takes its order number beside its rate check; its idempotency key is claimed only after the verdict", async () => {
+test("a new event is recorded beside its rate check and order number; its idempotency key is claimed only once both are in", async () => {
   const backend = freshBackend();
   const appended: string[] = [];
   const append = backend.events.append.bind(backend.events);
@@ -25,28 +25,25 @@ test("a new event is recorded and takes its order number beside its rate check; 
     appended.push(JSON.parse(event.payloadRaw).ref as string);
     return append(event, ...rest);
   };
+  const numbered = gate();
   let orders = 0;
   const nextOrder = backend.events.nextOrder.bind(backend.events);
-  backend.events.nextOrder = (agentId) => {
+  backend.events.nextOrder = async (agentId) => {
     orders += 1;
-    return nextOrder(agentId);
-  };
-  const verdict = gate();
-  const hit = backend.rateLimiter.hit.bind(backend.rateLimiter);
-  backend.rateLimiter.hit = async (...args) => {
-    await verdict.opened;
-    return hit(...args);
+    const order = nextOrder(agentId); // taken now, as the port says; answered once the gate opens
+    await numbered.opened;
+    return order;
   };
   const { relay } = relayOn(backend);
   const { app } = await openAgentAndApp(relay);
 
   relay.received(app, eventFrame('a'));
   relay.received(app, eventFrame('b', { idempotency_key: 'k-b' }));
-  await until(() => appended.length === 2 && orders === 2); // while the rate checks are held
+  await until(() => appended.length === 2 && orders === 2); // while the order numbers are held
   await wait(20);
   expect(answer(app.frames, 'a')).toBeUndefined();
   expect(await backend.events.findByKey('portal', 'k-b', Date.now())).toBeNull(); // a claimed key answers resends
-  verdict.open();
+  numbered.open();
   await until(() => answer(app.frames, 'b') !== undefined);
   expect(answer(app.frames, 'a')).toMatchObject({ type: 'accepted' });
   expect(answer(app.frames, 'b')).toMatchObject({ type: 'accepted' });

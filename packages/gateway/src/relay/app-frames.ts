@@ -5,7 +5,7 @@ import {
   type AppCancelFrame,
   type AppEventFrame,
 } from '@relay/protocol';
-import { isAllowed, type DispatchResult, type EventRecord } from '../ports';
+import { isAllowed, RateRefused, type DispatchResult, type EventRecord } from '../ports';
 import { newEventId, nodeOfConnection } from '../ids';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
@@ -82,38 +82,34 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
   // The record, the order number and the rate check go in one round trip (under AOF one fsync).
   // Nobody knows the event's id before `accepted`, so the record of an event the limiter refuses
   // is simply forgotten, and so is the order number it took. Its idempotency key, once claimed,
-  // answers resends: it is claimed only after the verdict.
-  const checks = Promise.all([
-    backend.rateLimiter.hit(appId, app.rateLimitPerMin, app.hardRateLimitPerMin, now).then((rate) => {
-      if (!rate.allowed) throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
-      return rate;
-    }),
-    turn.inOrder(() => backend.events.nextOrder(agent.id)),
-  ]);
-  const appended = backend.events.append(
-    {
-      id: newEventId(now),
-      appId,
-      agentId: agent.id,
-      threadId: frame.thread_id,
-      sessionKey: sessionKey(agent.id, frame.thread_id),
-      payloadRaw,
-      acceptedAt: now,
-      expiresAt: now + ttlMs,
-      appConnId: conn.id,
-    },
-    frame.idempotency_key,
-    ctx.limits.idempotencyTtlMs,
-    checks,
-  );
-  appended.catch(() => {}); // awaited in the session's turn below, or forgotten with the checks
-  const [rate, order] = await checks.catch((err: unknown) => {
-    ctx.track('forget', appended.catch(() => {})); // rejects with `err`, once the record is gone
-    throw err;
-  });
+  // answers resends: the store claims it only once the event is counted (EventStore.append).
+  const order = turn.inOrder(() => backend.events.nextOrder(agent.id));
+  order.catch(() => {}); // a failure rejects the append too
+  const appended = backend.events
+    .append(
+      {
+        id: newEventId(now),
+        appId,
+        agentId: agent.id,
+        threadId: frame.thread_id,
+        sessionKey: sessionKey(agent.id, frame.thread_id),
+        payloadRaw,
+        acceptedAt: now,
+        expiresAt: now + ttlMs,
+        appConnId: conn.id,
+      },
+      frame.idempotency_key,
+      ctx.limits.idempotencyTtlMs,
+      { rate: { softPerMin: app.rateLimitPerMin, hardPerMin: app.hardRateLimitPerMin }, alongside: order },
+    )
+    .catch((err: unknown) => {
+      if (err instanceof RateRefused) throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
+      throw err;
+    });
+  appended.catch(() => {}); // awaited in the session's turn below
   const queued = await turn.inSession(async () => {
-    const { record, duplicate } = await appended;
-    if (duplicate) return { record, duplicate };
+    const { record, duplicate, notBefore } = await appended;
+    if (duplicate) return { record, duplicate, notBefore };
     startAccepting(ctx, record.id);
     try {
       const [result] = await Promise.all([
@@ -121,15 +117,15 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
           eventId: record.id,
           agentId: record.agentId,
           sessionKey: record.sessionKey,
-          order,
-          notBefore: rate.notBefore,
+          order: await order,
+          notBefore,
           expiresAt: record.expiresAt,
         }),
         // Sent beside the enqueue, not after it: one round trip (and under AOF one fsync) fewer
         // before `accepted`. Should the enqueue fail, the expiry finds nothing to expire.
         backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: record.agentId, eventId: record.id }),
       ]);
-      return { record, duplicate, result };
+      return { record, duplicate, notBefore, result };
     } catch (err) {
       endAccepting(ctx, record.id); // what waited goes as it would have
       throw err;
@@ -138,7 +134,7 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
   turn.placeTaken();
   if (queued.duplicate) return answerResend(ctx, conn, queued.record, frame.ref, turn);
   try {
-    await acknowledge(ctx, conn, frame, queued.record, queued.result as DispatchResult, rate, turn);
+    await acknowledge(ctx, conn, frame, queued.record, queued.result as DispatchResult, queued.notBefore, turn);
   } finally {
     endAccepting(ctx, queued.record.id); // after a failure too: what waited goes as it would have
   }
@@ -151,7 +147,7 @@ async function acknowledge(
   frame: AppEventFrame,
   record: EventRecord,
   result: DispatchResult,
-  rate: { notBefore: number },
+  notBefore: number,
   turn: AcceptTurn,
 ): Promise<void> {
   const { backend } = ctx;
@@ -159,13 +155,13 @@ async function acknowledge(
   record.queued = !result.assigned.some((a) => a.eventId === record.id);
   // Independent writes, so in one round trip.
   await Promise.all([
-    rate.notBefore > now && backend.scheduler.at(rate.notBefore, { kind: 'release', agentId: record.agentId, notBefore: rate.notBefore }),
+    notBefore > now && backend.scheduler.at(notBefore, { kind: 'release', agentId: record.agentId, notBefore }),
     record.queued && backend.events.setQueued(record.id, true),
     record.queued && backend.scheduler.at(now + retryDelay(1), { kind: 'retry', agentId: record.agentId, attempt: 1 }),
   ]);
 
   await turn.answerAfter;
-  eventAccepted(ctx, record, conn, record.queued ? (rate.notBefore > now ? 'rate_limited' : 'offline') : undefined);
+  eventAccepted(ctx, record, conn, record.queued ? (notBefore > now ? 'rate_limited' : 'offline') : undefined);
   conn.send(acceptedFrame(record, frame.ref), 'control');
   endAccepting(ctx, record.id);
   const delivering = dispatched(ctx, result, record);

@@ -1,4 +1,5 @@
-import { TIMELINE_MAX_STEPS, type AppendResult, type EventRecord, type EventStore, type NewEvent, type TimelineEntry } from '../../ports';
+import { RateRefused, TIMELINE_MAX_STEPS, type AppendResult, type EventRecord, type EventStore, type NewEvent, type TimelineEntry } from '../../ports';
+import { createMemoryRateLimiter } from './rate-limiter';
 
 export interface MemoryEventStoreOptions {
   /**
@@ -6,6 +7,8 @@ export interface MemoryEventStoreOptions {
    * recorded under an idempotency key is kept as long as the key, for resends.
    */
   finishedRetentionMs: number;
+  /** The rate windows' length (RELAY_RATE_WINDOW_MS): a minute unless a test shortens it. */
+  rateWindowMs?: number;
   /** Timelines kept at most (the oldest go first), so one node's memory stays bounded. */
   maxTimelines?: number;
 }
@@ -25,14 +28,20 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   /** eventId → steps, in the order the events were first noted (which is also the eviction order). */
   const timelines = new Map<string, { steps: TimelineEntry[]; keepUntil: number }>();
   const maxTimelines = options.maxTimelines ?? 100_000;
+  // Counts each new event appended with an admission.
+  const rateLimiter = createMemoryRateLimiter(options.rateWindowMs ?? 60_000);
 
   return {
-    async append(event: NewEvent, key, ttlMs, claimAfter): Promise<AppendResult> {
+    async append(event: NewEvent, key, ttlMs, admission): Promise<AppendResult> {
       const record: EventRecord = { ...event, queued: false, finished: false };
-      if (claimAfter) {
+      let notBefore = 0;
+      if (admission) {
         events.set(record.id, record);
         try {
-          await claimAfter;
+          const { softPerMin, hardPerMin } = admission.rate;
+          const [rate] = await Promise.all([rateLimiter.hit(event.appId, softPerMin, hardPerMin, event.acceptedAt), admission.alongside]);
+          if (!rate.allowed) throw new RateRefused();
+          notBefore = rate.notBefore;
         } finally {
           events.delete(record.id); // set again below, unless refused or a duplicate
         }
@@ -41,7 +50,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       if (idemKey !== undefined) {
         const seen = idempotency.get(idemKey);
         const first = seen && seen.expiresAt > event.acceptedAt ? events.get(seen.eventId) : undefined;
-        if (first) return { record: first, duplicate: true };
+        if (first) return { record: first, duplicate: true, notBefore: 0 };
         if (seen) forgetKey(idemKey, seen);
       }
       events.set(record.id, record);
@@ -50,7 +59,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
         idempotency.set(idemKey, { eventId: record.id, expiresAt });
         keyedUntil.set(record.id, expiresAt);
       }
-      return { record, duplicate: false };
+      return { record, duplicate: false, notBefore };
     },
     async nextOrder(agentId) {
       const order = (orders.get(agentId) ?? 0) + 1;

@@ -5,7 +5,6 @@ import { createMemoryDeliveryQueue } from './delivery-queue';
 import { createMemoryEventStore } from './event-store';
 import { createMemoryOutbox } from './outbox';
 import { createMemoryPresence } from './presence';
-import { createMemoryRateLimiter } from './rate-limiter';
 import { createMemoryRegistry } from './registry';
 import { createMemoryScheduler } from './scheduler';
 import { createMemoryTokenStreams } from './token-stream';
@@ -29,7 +28,7 @@ export interface MemoryBackendOptions {
 /** Every port in this process: one node, no dependencies, nothing survives a restart. */
 export function createMemoryBackend(options: MemoryBackendOptions): Backend {
   const { finishedRetentionMs } = options;
-  const events = createMemoryEventStore({ finishedRetentionMs });
+  const events = createMemoryEventStore({ finishedRetentionMs, rateWindowMs: options.rateWindowMs });
   // Often enough that a finished record outlives its retention by at most as much again.
   const streams = createMemoryTokenStreams(options.streams ?? DEFAULT_TOKEN_STREAMS);
   const sweeper = setInterval(() => {
@@ -47,7 +46,6 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
     events,
     queue: createMemoryDeliveryQueue(),
     outbox: createMemoryOutbox(options.outboxPerApp ?? OUTBOX_PER_APP, options.onOutboxDrop ?? (() => {})),
-    rateLimiter: createMemoryRateLimiter(options.rateWindowMs),
     scheduler,
     bus,
     streams,

@@ -1,4 +1,4 @@
-import type { RateLimiter } from '../../ports';
+import { rateDecision, type RateLimiter } from '../../ports';
 
 /** One counter per app per window; events past the soft limit wait for the next window. */
 export function createMemoryRateLimiter(windowMs: number): RateLimiter {
@@ -8,10 +8,9 @@ export function createMemoryRateLimiter(windowMs: number): RateLimiter {
       const window = Math.floor(now / windowMs);
       let state = windows.get(appId);
       if (!state || state.window !== window) windows.set(appId, (state = { window, count: 0 }));
-      if (state.count >= hardPerMin) return { allowed: false };
+      if (state.count >= hardPerMin) return rateDecision(-1, softPerMin, window, windowMs);
       state.count += 1;
-      const windowsAhead = Math.floor((state.count - 1) / softPerMin);
-      return { allowed: true, notBefore: windowsAhead === 0 ? 0 : (window + windowsAhead) * windowMs };
+      return rateDecision(state.count, softPerMin, window, windowMs);
     },
   };
 }

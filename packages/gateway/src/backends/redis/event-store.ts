@@ -1,6 +1,7 @@
 import { runsInSendOrder, type RedisClient } from './connect';
 import type { ReplicaWait } from './replicas';
-import { TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type TimelineEntry } from '../../ports';
+import { RateRefused, TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type RateDecision, type TimelineEntry } from '../../ports';
+import { createRedisRateLimiter, type KeyClaim } from './rate-limiter';
 import type { Keys } from './keys';
 import { createExpiryRefresh } from './expiry-refresh';
 import { codeOf, ScriptCode } from './script-codes';
@@ -15,6 +16,8 @@ export interface RedisEventStoreOptions {
    * One recorded under an idempotency key is kept as long as the key (see finishEvent-1.lua).
    */
   finishedRetentionMs: number;
+  /** The rate windows' length (RELAY_RATE_WINDOW_MS): a minute unless a test shortens it. */
+  rateWindowMs?: number;
   /** Told the size of each final frame stored (relay_stored_final_bytes). */
   onFinalStored?: (bytes: number) => void;
   /**
@@ -26,6 +29,8 @@ export interface RedisEventStoreOptions {
 
 export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
   const { finishedRetentionMs } = options;
+  // Counts each new event appended with an admission, and claims its key with it where it can.
+  const rateLimiter = createRedisRateLimiter(run, keys, options.rateWindowMs ?? 60_000);
   const expiries = createExpiryRefresh(client);
 
   const get = async (eventId: string): Promise<EventRecord | null> => {
@@ -40,17 +45,20 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
   /**
    * Points the idempotency key at the new event, or finds the event it already names. A key
    * whose event's record is gone (expired, or its writer died before the record) is free again.
+   * The common case in one plain command: the key is new.
    */
-  const claim = async (idemKey: string, eventId: string, ttlMs: number): Promise<EventRecord | 'ours'> => {
-    // The common case in one plain command: the key is new. Taking over a key whose record is
-    // gone needs the compare-and-set of claimKey-1.lua.
-    let named = await client.set(idemKey, eventId, 'PX', ttlMs, 'NX', 'GET');
+  const claimKey = async (claim: KeyClaim) => settleClaim(claim, await client.set(claim.key, claim.eventId, 'PX', claim.ttlMs, 'NX', 'GET'));
+
+  /** The claim's outcome, from the event id the key named when it was tried (null: it was free, and is ours now). */
+  const settleClaim = async ({ key, eventId, ttlMs }: KeyClaim, seen: string | null): Promise<EventRecord | 'ours'> => {
+    let named = seen;
     for (;;) {
       if (named === null || named === eventId) return 'ours';
       const first = await get(named);
       if (first) return first;
-      const [won, seen] = (await run('claimKey', [idemKey], [eventId, ttlMs, named])) as [number, string?];
-      named = won === 1 ? null : (seen as string);
+      // Taking over a key whose record is gone needs the compare-and-set of claimKey-1.lua.
+      const [won, other] = (await run('claimKey', [key], [eventId, ttlMs, named])) as [number, string?];
+      named = won === 1 ? null : (other as string);
     }
   };
 
@@ -61,14 +69,19 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
     },
     /**
      * Accept in steps, as the keys sit on up to three Redis Cluster slots: the agent's order
-     * counter (nextOrder, sent beside), then the record, then the idempotency key. The key is claimed
-     * last, so it never names an event without a record; a node that dies before claiming it
-     * leaves a record nothing points to and nothing queued, which expires, and the app, never
+     * counter (nextOrder, sent beside), then the record, then the idempotency key. The key is
+     * claimed last, so it never names an event without a record; a node that dies before claiming
+     * it leaves a record nothing points to and nothing queued, which expires, and the app, never
      * told `accepted`, sends again. Two sends under one key race on the claim: one wins, the
-     * other answers with the winner's event and deletes its own record. With `claimAfter`, the
-     * record is written as `append` is called, and deleted again if `claimAfter` rejects.
+     * other answers with the winner's event and deletes its own record.
+     *
+     * With an `admission`, the record is written as `append` is called, beside the rate check,
+     * and deleted again if the event is refused. Where the connection runs commands in the order
+     * sent (one primary), the key is claimed by the rate check's own script, sent after the record
+     * in the same write: the claim costs no round trip of its own. On a cluster the record may sit
+     * on another primary, so the claim waits for the record's reply, as without an admission.
      */
-    async append(event, idempotencyKey, idempotencyTtlMs, claimAfter) {
+    async append(event, idempotencyKey, idempotencyTtlMs, admission) {
       // Field, value pairs, flat as the script takes them
       const fields = [
         'id', event.id,
@@ -93,26 +106,41 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       // them together and runs them back to back (as the timeline's), so only a crash between
       // the two could leave the record without its expiry.
       const writing = Promise.all([client.hset(record, ...fields), client.pexpire(record, ttl)]);
-      writing.catch(() => {}); // awaited below, after `claimAfter`
-      if (claimAfter) {
+      writing.catch(() => {}); // awaited below, after the admission
+      const claim = idemKey === undefined ? undefined : { key: idemKey, eventId: event.id, ttlMs: idempotencyTtlMs };
+      const claimedWithRate = claim !== undefined && admission !== undefined && runsInSendOrder(client);
+      let named: string | null | undefined;
+      let notBefore = 0;
+      if (admission) {
+        const { softPerMin, hardPerMin } = admission.rate;
+        const counting: Promise<RateDecision & { named?: string | null }> = claimedWithRate
+          ? rateLimiter.hitAndClaim(event.appId, softPerMin, hardPerMin, event.acceptedAt, claim)
+          : rateLimiter.hit(event.appId, softPerMin, hardPerMin, event.acceptedAt);
+        let rate: RateDecision & { named?: string | null };
         try {
-          await claimAfter;
+          [rate] = await Promise.all([counting, admission.alongside]);
+          if (!rate.allowed) throw new RateRefused();
         } catch (err) {
+          // Forgotten. The rate check claims a key only for an event it counts, so a key claimed
+          // here means the order number failed (a broken connection): it then names a record
+          // that is gone, so it is free again, as claimKey-1.lua takes it.
           await writing.catch(() => {}); // the delete after the write's reply, retried or not
           await client.del(record);
           throw err;
         }
+        notBefore = rate.notBefore;
+        if (claimedWithRate) named = rate.named ?? null;
       }
       await writing;
-      if (idemKey !== undefined) {
-        const first = await claim(idemKey, event.id, idempotencyTtlMs);
+      if (claim !== undefined) {
+        const first = await (named === undefined ? claimKey(claim) : settleClaim(claim, named));
         if (first !== 'ours') {
           await client.del(record);
-          return { record: first, duplicate: true };
+          return { record: first, duplicate: true, notBefore: 0 };
         }
       }
       await durable?.();
-      return { record: { ...event, queued: false, finished: false }, duplicate: false };
+      return { record: { ...event, queued: false, finished: false }, duplicate: false, notBefore };
     },
     async findByKey(appId, idempotencyKey) {
       const eventId = await client.get(keys.idempotency(appId, idempotencyKey));

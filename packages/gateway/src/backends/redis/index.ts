@@ -9,7 +9,6 @@ import { createRedisEventStore } from './event-store';
 import { createKeys } from './keys';
 import { createRedisOutbox } from './outbox';
 import { createRedisPresence } from './presence';
-import { createRedisRateLimiter } from './rate-limiter';
 import { createRedisRegistry } from './registry';
 import { createRedisScheduler } from './scheduler';
 import { createRedisTokenStreams } from './token-stream';
@@ -109,12 +108,12 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
     presence: createRedisPresence(client, run, keys),
     events: createRedisEventStore(client, run, keys, {
       finishedRetentionMs: options.finishedRetentionMs,
+      rateWindowMs: options.rateWindowMs,
       onFinalStored: metrics && ((bytes) => metrics.storedFinalBytes.observe(bytes)),
       replicated,
     }),
     queue: createRedisDeliveryQueue(client, run, keys, { replicated }),
     outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? OUTBOX_PER_APP, options.onOutboxDrop ?? (() => {})),
-    rateLimiter: createRedisRateLimiter(run, keys, options.rateWindowMs),
     scheduler,
     bus,
     streams,

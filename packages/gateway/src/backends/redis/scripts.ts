@@ -27,7 +27,7 @@ const SCRIPTS = {
   claimExpiries: { file: 'claimExpiries-1.lua', dispatch: false },
   putOutbox: { file: 'putOutbox-1.lua', dispatch: false },
   takeOutbox: { file: 'takeOutbox-1.lua', dispatch: false },
-  hitRate: { file: 'hitRate-1.lua', dispatch: false },
+  admitEvent: { file: 'admitEvent-N.lua', dispatch: false },
   authenticate: { file: 'authenticate-2.lua', dispatch: false },
   casField: { file: 'casField-1.lua', dispatch: false },
   addToken: { file: 'addToken-2.lua', dispatch: false },
