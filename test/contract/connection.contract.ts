@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { createRedisMetrics, timeCommands } from '../../packages/gateway/src/backends/redis/metrics';
 import { scriptNamesByFirstArg, scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { primaryFor } from '../../packages/gateway/src/backends/redis/replicas';
+import { atTurnEnd } from '../../packages/gateway/src/turn-end';
 
 /** The connection of `client` that serves `key`: the client itself, or the cluster node holding the key's slot. */
 const connectionFor = (client: RedisClient, key: string): Redis => (client instanceof Cluster ? primaryFor(client, key) : client);
@@ -30,7 +31,7 @@ export function connectionContract(name: string, target: () => RedisTarget) {
     });
     const key = () => `{conn-contract-${randomBytes(4).toString('hex')}}:k`;
 
-    test('the commands called in one turn leave in one write', async () => {
+    test('the commands called in one turn leave in one write, from every callback of the turn', async () => {
       const client = open();
       const k = key();
       await client.set(k, '0');
@@ -46,6 +47,23 @@ export function connectionContract(name: string, target: () => RedisTarget) {
       await Promise.all([client.incr(k), client.incr(k), client.get(k)]);
       expect(writes).toBe(1);
       expect(await client.get(k)).toBe('2');
+
+      // Callbacks of one turn of the loop (two timers due together, then the turn-end work) too:
+      // ticks run between the two timers, so a connection uncorked on the next tick wrote twice.
+      writes = 0;
+      const sent = await new Promise<Array<Promise<unknown>>>((resolve) => {
+        const calls: Array<Promise<unknown>> = [];
+        setTimeout(() => calls.push(client.incr(k)), 0);
+        setTimeout(() => {
+          calls.push(client.incr(k));
+          atTurnEnd(() => {
+            calls.push(client.incr(k));
+            resolve(calls);
+          });
+        }, 0);
+      });
+      expect(await Promise.all(sent)).toEqual([3, 4, 5]);
+      expect(writes).toBe(1);
     });
 
     test("a turn's commands leave while an earlier turn's still wait for their replies", async () => {

@@ -1,4 +1,6 @@
-import { atTurnEnd } from './turn-end';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { afterTurnEnd, atTurnEnd } from './turn-end';
 
 test('work put off to the turn end runs in order, all in one tick, after the current turn', async () => {
   const ran: string[] = [];
@@ -11,4 +13,39 @@ test('work put off to the turn end runs in order, all in one tick, after the cur
   ran.push('this turn');
   await new Promise((resolve) => setImmediate(resolve));
   expect(ran).toEqual(['this turn', 'first', 'second', 'tick after first']);
+});
+
+test('work put off while the turn-end work runs runs in the same tick, after it', async () => {
+  const ran: string[] = [];
+  atTurnEnd(() => {
+    ran.push('first');
+    atTurnEnd(() => ran.push('added by first'));
+    process.nextTick(() => ran.push('tick after first'));
+  });
+  atTurnEnd(() => ran.push('second'));
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(ran).toEqual(['first', 'second', 'added by first', 'tick after first']);
+});
+
+test('a work that throws does not keep the others from running; its error is thrown after them', () => {
+  // In a process of its own: jest takes an uncaught exception for the test's own failure.
+  const script = `
+    const { atTurnEnd } = require(${JSON.stringify(path.join(__dirname, '../dist/turn-end.js'))});
+    process.on('uncaughtException', (err) => console.log('thrown: ' + err.message));
+    atTurnEnd(() => { throw new Error('boom'); });
+    atTurnEnd(() => console.log('ran after the throw'));
+  `;
+  const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  expect(out.trim().split('\n')).toEqual(['ran after the throw', 'thrown: boom']);
+});
+
+test('work put off after the turn end runs once every turn-end work has, and what that work put off', async () => {
+  const ran: string[] = [];
+  afterTurnEnd(() => ran.push('after'));
+  atTurnEnd(() => {
+    ran.push('first');
+    atTurnEnd(() => ran.push('added by first'));
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(ran).toEqual(['first', 'added by first', 'after']);
 });

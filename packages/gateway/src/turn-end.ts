@@ -1,18 +1,47 @@
 /**
- * Work put off until the current turn of the event loop is over, all of it in one setImmediate.
- * The batchers that wait for the turn's end (the bus's publishes, the token streams' records,
- * the timeline's steps) then issue their Redis commands in the same tick, so they leave in one
- * write (backends/redis/connect.ts batchWrites): with one setImmediate each, each ran in a tick
- * of its own, and made a write of its own, two per token relayed.
+ * Work put off until the current turn of the event loop is over, all of it in one setImmediate:
+ * after the poll phase has run every I/O callback that was ready, so work from all of them goes
+ * together. The batchers that wait for the turn's end (the bus's publishes, the token streams'
+ * records, the timeline's steps) issue their Redis commands there, and after them the node's
+ * Redis connection lets its corked writes go (`afterTurnEnd`, backends/redis/connect.ts
+ * batchWrites): what one turn of the loop asked of Redis leaves in one write. Work put off
+ * while this runs runs in the same tick, after what came before it.
  */
 let waiting: (() => void)[] = [];
+let last: (() => void)[] = [];
+let running = false;
+
+const schedule = () => {
+  if (!running && waiting.length + last.length === 1) setImmediate(runWaiting);
+};
 
 export function atTurnEnd(work: () => void): void {
-  if (waiting.push(work) === 1) setImmediate(runWaiting);
+  waiting.push(work);
+  schedule();
+}
+
+/** Runs `work` at the turn's end once every `atTurnEnd` work has run, and what that work put off. */
+export function afterTurnEnd(work: () => void): void {
+  last.push(work);
+  schedule();
 }
 
 function runWaiting(): void {
-  const works = waiting;
-  waiting = [];
-  for (const work of works) work();
+  running = true;
+  let failure: { err: unknown } | undefined;
+  while (waiting.length + last.length > 0) {
+    const works = waiting.length > 0 ? waiting : last;
+    if (works === waiting) waiting = [];
+    else last = [];
+    for (const work of works) {
+      // Every work runs, a connection's uncork among them, whatever another one throws.
+      try {
+        work();
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  }
+  running = false;
+  if (failure) throw failure.err;
 }

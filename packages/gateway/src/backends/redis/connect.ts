@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { keySlot } from './slot';
+import { afterTurnEnd } from '../../turn-end';
 
 /** One Redis primary or a Redis Cluster: every port takes either, the commands are the same. */
 export type RedisClient = Redis | Cluster;
@@ -81,7 +82,10 @@ const batching = new WeakSet<Redis>();
 
 /**
  * Commands called in one turn of the event loop leave in one write: the socket is corked at the
- * first and uncorked on the next tick, without waiting for the replies to earlier writes.
+ * first and uncorked at the turn's end, after the turn-end work (turn-end.ts: once the poll phase
+ * has run every I/O callback that was ready, so the commands of every socket frame and Redis
+ * reply read in one turn, and of the batchers, go together), without waiting for the replies to
+ * earlier writes.
  * Not ioredis' auto-pipelining, which keeps one batch in flight per connection: each batch
  * waited for the whole of the one before (under AOF `appendfsync always`, for its fsync too), so
  * an accept's steps queued behind other events' steps; and every batch built an ioredis Pipeline,
@@ -99,7 +103,7 @@ function batchWrites(redis: Redis): void {
     if (!corked && socket) {
       corked = true;
       socket.cork();
-      process.nextTick(() => {
+      afterTurnEnd(() => {
         corked = false;
         socket.uncork();
       });
