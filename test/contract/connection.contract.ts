@@ -49,7 +49,8 @@ export function connectionContract(name: string, target: () => RedisTarget) {
       expect(await client.get(k)).toBe('2');
 
       // Callbacks of one turn of the loop (two timers due together, then the turn-end work) too:
-      // ticks run between the two timers, so a connection uncorked on the next tick wrote twice.
+      // ticks run between the two timers, so a connection uncorked on the next tick wrote once
+      // for each.
       writes = 0;
       const sent = await new Promise<Array<Promise<unknown>>>((resolve) => {
         const calls: Array<Promise<unknown>> = [];
