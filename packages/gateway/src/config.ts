@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { RedisTarget } from './backends/redis/connect';
 import { DEFAULT_ACTIVITY } from './ports/activity';
+import { DEFAULT_RATE_WINDOW_MS } from './ports/rate-limiter';
 import { readRedisSettings } from './redis-settings';
 
 /** What a setting is for: `relay --help`, the README and docs/operations.md list settings by it. */
@@ -72,7 +73,7 @@ export const ENV = {
     group: 'timeouts', default: '86400000', min: 0,
     help: 'How long a webhook is tried again after failures (backoff 1 s, 2 s, 4 s … capped at 10 min) before it is given up',
   },
-  RELAY_RATE_WINDOW_MS: { group: 'timeouts', default: '60000', min: 1, help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
+  RELAY_RATE_WINDOW_MS: { group: 'timeouts', default: String(DEFAULT_RATE_WINDOW_MS), min: 1, help: 'Length of the rate-limit window that rate_limit_per_min counts in' },
   RELAY_TIMELINE_RETENTION_MS: {
     group: 'retention', default: '3600000', min: 1000,
     help: "How long an event's timeline (GET /v1/admin/events/:id) is kept after its last step",

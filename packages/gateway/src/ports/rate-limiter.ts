@@ -1,3 +1,6 @@
+/** The rate window's length unless RELAY_RATE_WINDOW_MS says otherwise: limits are per minute. */
+export const DEFAULT_RATE_WINDOW_MS = 60_000;
+
 export type RateDecision = { allowed: false } | { allowed: true; notBefore: number };
 
 /**

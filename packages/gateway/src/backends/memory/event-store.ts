@@ -1,4 +1,4 @@
-import { RateRefused, TIMELINE_MAX_STEPS, type AppendResult, type EventRecord, type EventStore, type NewEvent, type TimelineEntry } from '../../ports';
+import { DEFAULT_RATE_WINDOW_MS, RateRefused, TIMELINE_MAX_STEPS, type AppendResult, type EventRecord, type EventStore, type NewEvent, type TimelineEntry } from '../../ports';
 import { createMemoryRateLimiter } from './rate-limiter';
 
 export interface MemoryEventStoreOptions {
@@ -7,7 +7,7 @@ export interface MemoryEventStoreOptions {
    * recorded under an idempotency key is kept as long as the key, for resends.
    */
   finishedRetentionMs: number;
-  /** The rate windows' length (RELAY_RATE_WINDOW_MS): a minute unless a test shortens it. */
+  /** The rate windows' length (RELAY_RATE_WINDOW_MS); DEFAULT_RATE_WINDOW_MS unless given. */
   rateWindowMs?: number;
   /** Timelines kept at most (the oldest go first), so one node's memory stays bounded. */
   maxTimelines?: number;
@@ -29,7 +29,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const timelines = new Map<string, { steps: TimelineEntry[]; keepUntil: number }>();
   const maxTimelines = options.maxTimelines ?? 100_000;
   // Counts each new event appended with an admission.
-  const rateLimiter = createMemoryRateLimiter(options.rateWindowMs ?? 60_000);
+  const rateLimiter = createMemoryRateLimiter(options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS);
 
   return {
     async append(event: NewEvent, key, ttlMs, admission): Promise<AppendResult> {

@@ -1,6 +1,6 @@
 import { runsInSendOrder, type RedisClient } from './connect';
 import type { ReplicaWait } from './replicas';
-import { RateRefused, TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type RateDecision, type TimelineEntry } from '../../ports';
+import { DEFAULT_RATE_WINDOW_MS, RateRefused, TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type RateDecision, type TimelineEntry } from '../../ports';
 import { createRedisRateLimiter, type KeyClaim } from './rate-limiter';
 import type { Keys } from './keys';
 import { createExpiryRefresh } from './expiry-refresh';
@@ -16,7 +16,7 @@ export interface RedisEventStoreOptions {
    * One recorded under an idempotency key is kept as long as the key (see finishEvent-1.lua).
    */
   finishedRetentionMs: number;
-  /** The rate windows' length (RELAY_RATE_WINDOW_MS): a minute unless a test shortens it. */
+  /** The rate windows' length (RELAY_RATE_WINDOW_MS); DEFAULT_RATE_WINDOW_MS unless given. */
   rateWindowMs?: number;
   /** Told the size of each final frame stored (relay_stored_final_bytes). */
   onFinalStored?: (bytes: number) => void;
@@ -30,7 +30,7 @@ export interface RedisEventStoreOptions {
 export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
   const { finishedRetentionMs } = options;
   // Counts each new event appended with an admission, and claims its key with it where it can.
-  const rateLimiter = createRedisRateLimiter(run, keys, options.rateWindowMs ?? 60_000);
+  const rateLimiter = createRedisRateLimiter(run, keys, options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS);
   const expiries = createExpiryRefresh(client);
 
   const get = async (eventId: string): Promise<EventRecord | null> => {
