@@ -48,20 +48,21 @@ export function connectionContract(name: string, target: () => RedisTarget) {
       expect(writes).toBe(1);
       expect(await client.get(k)).toBe('2');
 
-      // Callbacks of one turn of the loop (two timers due together, then the turn-end work) too:
-      // ticks run between the two timers, so a connection uncorked on the next tick wrote once
-      // for each.
+      // Callbacks of one turn of the loop (two immediates of one check phase, then the turn-end
+      // work) too: ticks run between the two, so a connection uncorked on the next tick wrote once
+      // for each. Not two timers: a timer set a millisecond after the other under load is due a
+      // turn later.
       writes = 0;
       const sent = await new Promise<Array<Promise<unknown>>>((resolve) => {
         const calls: Array<Promise<unknown>> = [];
-        setTimeout(() => calls.push(client.incr(k)), 0);
-        setTimeout(() => {
+        setImmediate(() => calls.push(client.incr(k)));
+        setImmediate(() => {
           calls.push(client.incr(k));
           atTurnEnd(() => {
             calls.push(client.incr(k));
             resolve(calls);
           });
-        }, 0);
+        });
       });
       expect(await Promise.all(sent)).toEqual([3, 4, 5]);
       expect(writes).toBe(1);
