@@ -102,51 +102,29 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       }
     });
 
-    /** Resolves once `check` holds, polling; fails the test after 2 s. */
-    async function eventually(check: () => Promise<boolean>) {
-      for (let tries = 0; !(await check()); tries += 1) {
-        if (tries > 400) throw new Error('never held');
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    }
+    /** An admission whose rate limits are out of the way unless given; the store never asked to queue the event. */
+    const admitted = (rate = { softPerMin: 1_000, hardPerMin: 1_000 }) => ({ rate, queueNow: false });
 
-    /** An admission whose rate limits are out of the way, and `alongside` as given. */
-    const admitted = (alongside: Promise<unknown> = Promise.resolve(), rate = { softPerMin: 1_000, hardPerMin: 1_000 }) => ({ rate, alongside });
-
-    test('with an admission, the record is written at once, and append resolves once the work beside it is done, the key claimed', async () => {
+    test('with an admission, append takes the order number as it is called, and claims the key', async () => {
       const { events } = store;
-      let go!: () => void;
-      const after = new Promise<void>((resolve) => (go = resolve));
+      // Two agents interleaved, with and without keys, each reply left to come back whenever it does.
+      const calls = Array.from({ length: 40 }, (_, n) => {
+        const agentId = n % 2 ? 'athena' : 'hermes';
+        const key = n % 4 < 2 ? `k-order-${process.pid}-${n}` : undefined;
+        return { agentId, order: events.append(newEvent({ agentId }), key, 60_000, admitted()).then((r) => r.order) };
+      });
+      for (const agent of ['athena', 'hermes']) {
+        const orders = await Promise.all(calls.filter((c) => c.agentId === agent).map((c) => c.order));
+        expect(orders).toHaveLength(20);
+        for (let i = 1; i < orders.length; i += 1) expect(orders[i]).toBeGreaterThan(orders[i - 1] as number);
+      }
       const event = newEvent();
-      let settled = false;
-      const appending = events.append(event, 'k-after', 60_000, admitted(after)).finally(() => (settled = true));
-      await eventually(async () => (await events.get(event.id)) !== null);
-      expect(settled).toBe(false);
-      go();
-      const { record, duplicate, notBefore } = await appending;
-      expect(duplicate).toBe(false);
-      expect(notBefore).toBe(0);
+      const { record, duplicate, notBefore, queued } = await events.append(event, 'k-after', 60_000, admitted());
+      expect({ duplicate, notBefore, queued }).toEqual({ duplicate: false, notBefore: 0, queued: undefined });
       expect(record.id).toBe(event.id);
       expect((await events.findByKey('portal', 'k-after', Date.now()))?.id).toBe(event.id);
-    });
-
-    test.each([
-      ['with an idempotency key', 'k-refused'],
-      ['without one', undefined],
-    ])('when the work beside the record fails, the record is forgotten and append rejects with its reason (%s)', async (_, key) => {
-      const { events } = store;
-      let refuse!: (err: Error) => void;
-      const after = new Promise<void>((_resolve, reject) => (refuse = reject));
-      const event = newEvent();
-      const appending = events.append(event, key, 60_000, admitted(after));
-      await eventually(async () => (await events.get(event.id)) !== null);
-      refuse(new Error('no order number'));
-      await expect(appending).rejects.toThrow('no order number');
-      expect(await events.get(event.id)).toBeNull();
-      if (key !== undefined) {
-        expect(await events.findByKey('portal', key, Date.now())).toBeNull();
-        expect((await events.append(newEvent(), key, 60_000)).duplicate).toBe(false); // the key is free
-      }
+      // without an admission no order number is taken
+      expect((await events.append(newEvent(), undefined, 60_000)).order).toBeUndefined();
     });
 
     test.each([
@@ -158,15 +136,15 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       const rate = { softPerMin: 5, hardPerMin: 2 };
       const at = Date.now();
       const inWindow = (overrides: Partial<NewEvent> = {}) => newEvent({ appId, acceptedAt: at, ...overrides });
-      for (let i = 0; i < 2; i += 1) expect((await events.append(inWindow(), undefined, 60_000, admitted(undefined, rate))).duplicate).toBe(false);
+      for (let i = 0; i < 2; i += 1) expect((await events.append(inWindow(), undefined, 60_000, admitted(rate))).duplicate).toBe(false);
       const over = inWindow();
-      await expect(events.append(over, key, 60_000, admitted(undefined, rate))).rejects.toBeInstanceOf(RateRefused);
+      await expect(events.append(over, key, 60_000, admitted(rate))).rejects.toBeInstanceOf(RateRefused);
       expect(await events.get(over.id)).toBeNull();
       if (key !== undefined) expect(await events.findByKey(appId, key, Date.now())).toBeNull();
       // refused events are not counted: a higher limit lets exactly one more in
       const higher = { softPerMin: 5, hardPerMin: 3 };
-      expect((await events.append(inWindow(), key, 60_000, admitted(undefined, higher))).duplicate).toBe(false);
-      await expect(events.append(inWindow(), undefined, 60_000, admitted(undefined, higher))).rejects.toBeInstanceOf(RateRefused);
+      expect((await events.append(inWindow(), key, 60_000, admitted(higher))).duplicate).toBe(false);
+      await expect(events.append(inWindow(), undefined, 60_000, admitted(higher))).rejects.toBeInstanceOf(RateRefused);
     });
 
     test('past the soft rate limit a new event is held to a later window; a duplicate answers with the first event, not held', async () => {
@@ -174,12 +152,12 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       const appId = `rate-${process.pid}-${++counter}`;
       const rate = { softPerMin: 1, hardPerMin: 3 };
       const at = Date.now();
-      const first = await events.append(newEvent({ appId, acceptedAt: at }), 'k-soft', 60_000, admitted(undefined, rate));
+      const first = await events.append(newEvent({ appId, acceptedAt: at }), 'k-soft', 60_000, admitted(rate));
       expect(first.notBefore).toBe(0);
-      const second = await events.append(newEvent({ appId, acceptedAt: at }), undefined, 60_000, admitted(undefined, rate));
+      const second = await events.append(newEvent({ appId, acceptedAt: at }), undefined, 60_000, admitted(rate));
       expect(second.notBefore).toBeGreaterThan(at); // the start of a later window
       expect(second.notBefore % 1_000).toBe(0);
-      const resent = await events.append(newEvent({ appId, acceptedAt: at }), 'k-soft', 60_000, admitted(undefined, rate));
+      const resent = await events.append(newEvent({ appId, acceptedAt: at }), 'k-soft', 60_000, admitted(rate));
       expect(resent).toMatchObject({ duplicate: true, notBefore: 0, record: { id: first.record.id } });
     });
 

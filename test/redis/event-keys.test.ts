@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
 import { createRedisRateLimiter } from '../../packages/gateway/src/backends/redis/rate-limiter';
 import { createRedisTokenStreams } from '../../packages/gateway/src/backends/redis/token-stream';
@@ -52,7 +53,7 @@ test("an event's record and idempotency key expire, before and after its finish"
 });
 
 /** An admission with the rate limits out of the way. */
-const admitted = () => ({ rate: { softPerMin: 1_000, hardPerMin: 1_000 }, alongside: Promise.resolve() });
+const admitted = (queueNow = false) => ({ rate: { softPerMin: 1_000, hardPerMin: 1_000 }, queueNow });
 
 test.each([
   ['claimed on its own', undefined],
@@ -115,6 +116,63 @@ test("on one primary a new event's idempotency key is claimed in its rate check'
   } finally {
     client.disconnect();
   }
+});
+
+test("on one primary, an event its caller lets queue at once is counted, numbered, claimed and queued in the record's own write", async () => {
+  const client = new Redis(server.redis.url);
+  try {
+    const keys = createKeys(`${server.redis.prefix}-${randomBytes(3).toString('hex')}`);
+    const run = scriptRunner(client);
+    const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
+    const queue = createRedisDeliveryQueue(client, run, keys);
+    await events.append(newEvent({ agentId: 'warm' }), 'k-warm', 60_000, admitted(true)); // the script is on the server now
+    await queue.attach('athena', { connId: 'n1.9', nodeId: 'n1', maxInFlight: 1 });
+    const sent: string[] = [];
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = (command, stream) => {
+      sent.push(command.name);
+      return send(command, stream);
+    };
+    const first = newEvent();
+    const appended = await events.append(first, 'k-now', 60_000, admitted(true));
+    expect(sent).toEqual(['hset', 'pexpire', 'evalsha']);
+    // handed out at once, as enqueue would have: the connection had room
+    expect(appended.queued).toEqual({ assigned: [{ eventId: first.id, agentId: 'athena', connId: 'n1.9', nodeId: 'n1', attempt: 1 }], expired: [] });
+    expect(await client.get(keys.idempotency('portal', 'k-now'))).toBe(first.id);
+    // the next one waits: the connection is full
+    const second = await events.append(newEvent({ sessionKey: 'relay:athena:portal:task-2' }), undefined, 60_000, admitted(true));
+    expect(second.queued).toEqual({ assigned: [], expired: [] });
+    expect(second.order).toBeGreaterThan(appended.order as number);
+    expect(await queue.waiting('athena')).toBe(1);
+    expect((await queue.events('athena')).sort()).toEqual([first.id, second.record.id].sort());
+  } finally {
+    client.disconnect();
+  }
+});
+
+test.each([
+  ['its caller does not let it', { queueNow: false, soft: 1_000, key: undefined }],
+  ['it is over the soft limit, so held', { queueNow: true, soft: 1, key: undefined }],
+  ['its key names an event already', { queueNow: true, soft: 1_000, key: 'k-taken' }],
+])('on one primary, an event is left for its caller to queue when %s', async (_, { queueNow, soft, key }) => {
+  const { client, keys, events } = setup();
+  const queue = createRedisDeliveryQueue(client, scriptRunner(client), keys);
+  const appId = `app-${randomBytes(3).toString('hex')}`;
+  const rate = { softPerMin: soft, hardPerMin: 1_000 };
+  const before = await events.append(newEvent({ appId }), 'k-taken', 60_000, { rate, queueNow: true });
+  expect(before.queued).toBeDefined();
+  const event = newEvent({ appId, sessionKey: 'relay:athena:portal:task-2' });
+  const appended = await events.append(event, key, 60_000, { rate, queueNow });
+  expect(appended.queued).toBeUndefined();
+  expect(await queue.events('athena')).toEqual([before.record.id]);
+  if (key !== undefined) {
+    expect(appended).toMatchObject({ duplicate: true, record: { id: before.record.id } });
+    expect(await client.exists(keys.event(event.id))).toBe(0);
+    return;
+  }
+  expect(appended.duplicate).toBe(false);
+  expect(appended.order).toBeGreaterThan(before.order as number); // numbered, for its caller's enqueue
+  expect(appended.notBefore > 0).toBe(soft === 1);
 });
 
 /** Token streams on a connection of their own (a test may drop it), with a 10 min live TTL. */

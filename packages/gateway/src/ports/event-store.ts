@@ -1,3 +1,5 @@
+import type { DispatchResult } from './delivery-queue';
+
 /** What the relay records about an accepted event. The payload is kept as the app's JSON text. */
 export interface EventRecord {
   id: string;
@@ -65,21 +67,32 @@ export interface AppendResult {
   duplicate: boolean;
   /** A new event's hold under the soft rate limit (RateDecision's `notBefore`): 0 for none. */
   notBefore: number;
+  /** With an admission, a new event's accept order for its agent (QueueEntry.order), taken by `append`. */
+  order?: number;
+  /**
+   * With an admission that allows it, where the store queued the new event in the admission's
+   * own step: the dispatch `DeliveryQueue.enqueue` would have returned. Otherwise the caller
+   * queues it.
+   */
+  queued?: DispatchResult;
 }
 
 /**
  * What an accept checks beside writing a new event's record. The event counts against its app's
  * rate budget (RateLimiter: `appId` and `acceptedAt` are the record's) unless refused; its
  * idempotency key is claimed only for an event counted (a store may claim it in the same step).
+ * `append` also takes the event's accept order for its agent, as `nextOrder` does: as it is
+ * called, before it first yields.
  */
 export interface Admission {
   rate: { softPerMin: number; hardPerMin: number };
   /**
-   * The accept's other work beside the record (its order number): `append` resolves after it,
-   * and if it rejects, so does `append`, the record forgotten (a key claimed for it already then
-   * names a record that is gone, which frees it).
+   * Whether the store may also queue the event in the admission's step (the caller has nothing
+   * of the event's session still to queue ahead of it). A store that can, does so for an event
+   * counted under the soft limit whose key was free (one step, so under AOF one fsync, before
+   * `accepted`); any other event is left for the caller to queue.
    */
-  alongside: Promise<unknown>;
+  queueNow: boolean;
 }
 
 /**
@@ -101,7 +114,9 @@ export interface EventStore {
    * claimed (a claimed key answers resends) only once the event is counted: an event over the
    * hard limit is forgotten and `append` rejects with RateRefused. That lets an accept write the
    * record in the round trip of the checks that may still refuse the event (nobody knows the
-   * new id yet), and a store claim the key in the rate check's own step, where it can.
+   * new id yet), and a store claim the key in the rate check's own step, where it can. If taking
+   * the order number fails, `append` rejects and the record is forgotten (a key claimed for it
+   * already then names a record that is gone, which frees it).
    */
   append(event: NewEvent, idempotencyKey: string | undefined, idempotencyTtlMs: number, admission?: Admission): Promise<AppendResult>;
   /**

@@ -17,37 +17,49 @@ const eventFrame = (ref: string, extra: Record<string, unknown> = {}) =>
 
 const answer = (frames: Record<string, unknown>[], ref: string) => frames.find((f) => f.ref === ref && (f.type === 'accepted' || f.type === 'error'));
 
-test("a new event is recorded beside its rate check and order number; its idempotency key is claimed only once both are in", async () => {
+test("a socket's new events are appended together, each with its rate check, order number and key in one call, and answered once it resolves", async () => {
   const backend = freshBackend();
   const appended: string[] = [];
+  const answered = gate();
   const append = backend.events.append.bind(backend.events);
-  backend.events.append = async (event, ...rest) => {
+  backend.events.append = async (event, key, ttlMs, admission) => {
     appended.push(JSON.parse(event.payloadRaw).ref as string);
-    return append(event, ...rest);
-  };
-  const numbered = gate();
-  let orders = 0;
-  const nextOrder = backend.events.nextOrder.bind(backend.events);
-  backend.events.nextOrder = async (agentId) => {
-    orders += 1;
-    const order = nextOrder(agentId); // taken now, as the port says; answered once the gate opens
-    await numbered.opened;
-    return order;
+    expect(admission).toMatchObject({ rate: expect.any(Object), queueNow: true });
+    const result = append(event, key, ttlMs, admission); // taken now, as the port says; answered once the gate opens
+    await answered.opened;
+    return result;
   };
   const { relay } = relayOn(backend);
   const { app } = await openAgentAndApp(relay);
 
   relay.received(app, eventFrame('a'));
   relay.received(app, eventFrame('b', { idempotency_key: 'k-b' }));
-  await until(() => appended.length === 2 && orders === 2); // while the order numbers are held
+  await until(() => appended.length === 2); // b did not wait for a's append to be answered
   await wait(20);
   expect(answer(app.frames, 'a')).toBeUndefined();
-  expect(await backend.events.findByKey('portal', 'k-b', Date.now())).toBeNull(); // a claimed key answers resends
-  numbered.open();
+  answered.open();
   await until(() => answer(app.frames, 'b') !== undefined);
   expect(answer(app.frames, 'a')).toMatchObject({ type: 'accepted' });
   expect(answer(app.frames, 'b')).toMatchObject({ type: 'accepted' });
   expect((await backend.events.findByKey('portal', 'k-b', Date.now()))?.id).toBe(answer(app.frames, 'b')?.event_id);
+  await relay.drain();
+});
+
+test("an event whose session has an earlier one still being queued on its socket is not queued in its append's step", async () => {
+  const backend = freshBackend();
+  const queueNow: Record<string, boolean> = {};
+  const append = backend.events.append.bind(backend.events);
+  backend.events.append = async (event, key, ttlMs, admission) => {
+    queueNow[JSON.parse(event.payloadRaw).ref as string] = admission?.queueNow as boolean;
+    return append(event, key, ttlMs, admission);
+  };
+  const { relay } = relayOn(backend);
+  const { app } = await openAgentAndApp(relay);
+  relay.received(app, eventFrame('a'));
+  relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:a', payload: { ref: 'a2' }, ref: 'a2' }));
+  relay.received(app, eventFrame('b'));
+  await until(() => answer(app.frames, 'b') !== undefined);
+  expect(queueNow).toEqual({ a: true, a2: false, b: true });
   await relay.drain();
 });
 

@@ -11,8 +11,9 @@ import type { Connection } from './connection';
  *   queue and so its redeliveries) in the order they came, across sessions: `inOrder` asks for
  *   each event's number only after the socket's earlier events to that agent have asked for
  *   theirs (EventStore.nextOrder takes the number as it is called, so this costs no round trip);
- * - events of one session are queued one at a time, in the order they came (`inSession`; a keyed
- *   event claims its key there too), so none is handed out before an earlier one of its session is queued;
+ * - events of one session are queued one at a time, in the order they came (`inSession`), so none
+ *   is handed out before an earlier one of its session is queued; an event with none of its
+ *   session ahead of it (`firstOfSession`) may be queued in its record's own step;
  * - the queue cap is exact on a node: near it, an event waits for the places of the agent's
  *   events this node began accepting before it to be taken, and counts again (`mayCrowd`).
  *
@@ -28,6 +29,11 @@ export interface AcceptTurn {
   inOrder<T>(take: () => Promise<T>): Promise<T>;
   /** Runs `work` after the socket's earlier events of the same session have finished theirs. */
   inSession<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * No earlier event of the same session on this socket was still to be queued when the turn was
+   * taken: this one may be queued as soon as it is recorded, without waiting for `inSession`.
+   */
+  firstOfSession: boolean;
   /**
    * Whether, with `waiting` events in the agent's queue, the events of that agent this node is
    * still accepting ahead of this one could fill it (they are not yet counted in `waiting`).
@@ -135,6 +141,7 @@ export function createAcceptTurns(): AcceptTurns {
             session.leave();
           }
         },
+        firstOfSession: session.earlier === 0,
         mayCrowd: (waiting, maxQueue) => waiting + place.earlier >= maxQueue,
         earlierPlacesTaken: place.before,
         placeTaken: place.leave,

@@ -79,64 +79,71 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
     throw new RelayError(ErrorCode.QUEUE_FULL, `Agent "${agent.id}" already has ${agent.maxQueue} events waiting`);
   }
   const ttlMs = Math.min(frame.ttl_ms ?? agent.defaultTtlMs, ctx.limits.maxTtlMs);
-  // The record, the order number and the rate check go in one round trip (under AOF one fsync).
-  // Nobody knows the event's id before `accepted`, so the record of an event the limiter refuses
-  // is simply forgotten, and so is the order number it took. Its idempotency key, once claimed,
-  // answers resends: the store claims it only once the event is counted (EventStore.append).
-  const order = turn.inOrder(() => backend.events.nextOrder(agent.id));
-  order.catch(() => {}); // a failure rejects the append too
-  const appended = backend.events
-    .append(
-      {
-        id: newEventId(now),
-        appId,
-        agentId: agent.id,
-        threadId: frame.thread_id,
-        sessionKey: sessionKey(agent.id, frame.thread_id),
-        payloadRaw,
-        acceptedAt: now,
-        expiresAt: now + ttlMs,
-        appConnId: conn.id,
-      },
-      frame.idempotency_key,
-      ctx.limits.idempotencyTtlMs,
-      { rate: { softPerMin: app.rateLimitPerMin, hardPerMin: app.hardRateLimitPerMin }, alongside: order },
-    )
-    .catch((err: unknown) => {
-      if (err instanceof RateRefused) throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
-      throw err;
-    });
-  appended.catch(() => {}); // awaited in the session's turn below
-  const queued = await turn.inSession(async () => {
-    const { record, duplicate, notBefore } = await appended;
-    if (duplicate) return { record, duplicate, notBefore };
-    startAccepting(ctx, record.id);
-    try {
-      const [result] = await Promise.all([
-        backend.queue.enqueue({
+  const event = {
+    id: newEventId(now),
+    appId,
+    agentId: agent.id,
+    threadId: frame.thread_id,
+    sessionKey: sessionKey(agent.id, frame.thread_id),
+    payloadRaw,
+    acceptedAt: now,
+    expiresAt: now + ttlMs,
+    appConnId: conn.id,
+  };
+  // From here on the event may be handed out (the store may queue it in its admission's step),
+  // and an agent on another node may answer before `accepted` is written: that waits for it.
+  startAccepting(ctx, event.id);
+  const expiry = { kind: 'expire', agentId: agent.id, eventId: event.id } as const;
+  try {
+    // Sent beside the record, not after it: no round trip of its own before `accepted`. Taken back
+    // if the event is not accepted after all; should that fail, the expiry finds nothing to expire.
+    const expiring = backend.scheduler.at(event.expiresAt, expiry);
+    expiring.catch(() => {}); // awaited once the event is queued
+    // The record, the rate check and the order number go in one round trip (under AOF one
+    // fsync), and, on a store that can, the queueing too: nothing of its session is queued
+    // ahead of it on this socket. Nobody knows the event's id before `accepted`, so the record
+    // of an event the limiter refuses is simply forgotten, and so is the order number it took.
+    // Its idempotency key, once claimed, answers resends: the store claims it only once the
+    // event is counted (EventStore.append).
+    const appended = turn
+      .inOrder(() =>
+        backend.events.append(event, frame.idempotency_key, ctx.limits.idempotencyTtlMs, {
+          rate: { softPerMin: app.rateLimitPerMin, hardPerMin: app.hardRateLimitPerMin },
+          queueNow: turn.firstOfSession,
+        }),
+      )
+      .catch((err: unknown) => {
+        if (err instanceof RateRefused) throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
+        throw err;
+      });
+    appended.catch(() => {}); // awaited in the session's turn below
+    const queued = await turn.inSession(async () => {
+      const { record, duplicate, notBefore, order, queued: queuedInStep } = await appended;
+      if (duplicate) return { record, duplicate, notBefore };
+      const result =
+        queuedInStep ??
+        (await backend.queue.enqueue({
           eventId: record.id,
           agentId: record.agentId,
           sessionKey: record.sessionKey,
-          order: await order,
+          order: order as number, // every append with an admission takes one
           notBefore,
           expiresAt: record.expiresAt,
-        }),
-        // Sent beside the enqueue, not after it: one round trip (and under AOF one fsync) fewer
-        // before `accepted`. Should the enqueue fail, the expiry finds nothing to expire.
-        backend.scheduler.at(record.expiresAt, { kind: 'expire', agentId: record.agentId, eventId: record.id }),
-      ]);
+        }));
+      await expiring;
       return { record, duplicate, notBefore, result };
-    } catch (err) {
-      endAccepting(ctx, record.id); // what waited goes as it would have
-      throw err;
+    });
+    turn.placeTaken();
+    if (queued.duplicate) {
+      backend.scheduler.cancel(expiry).catch(() => {});
+      return await answerResend(ctx, conn, queued.record, frame.ref, turn);
     }
-  });
-  turn.placeTaken();
-  if (queued.duplicate) return answerResend(ctx, conn, queued.record, frame.ref, turn);
-  try {
     await acknowledge(ctx, conn, frame, queued.record, queued.result as DispatchResult, queued.notBefore, turn);
+  } catch (err) {
+    if (err instanceof RelayError && err.code === ErrorCode.RATE_LIMITED) backend.scheduler.cancel(expiry).catch(() => {});
+    throw err;
   } finally {
-    endAccepting(ctx, queued.record.id); // after a failure too: what waited goes as it would have
+    endAccepting(ctx, event.id); // after a failure too: what waited goes as it would have
   }
 }
 

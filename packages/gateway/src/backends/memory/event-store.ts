@@ -28,18 +28,25 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   /** eventId → steps, in the order the events were first noted (which is also the eviction order). */
   const timelines = new Map<string, { steps: TimelineEntry[]; keepUntil: number }>();
   const maxTimelines = options.maxTimelines ?? 100_000;
+  const takeOrder = (agentId: string) => {
+    const order = (orders.get(agentId) ?? 0) + 1;
+    orders.set(agentId, order);
+    return order;
+  };
   // Counts each new event appended with an admission.
   const rateLimiter = createMemoryRateLimiter(options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS);
 
   return {
     async append(event: NewEvent, key, ttlMs, admission): Promise<AppendResult> {
       const record: EventRecord = { ...event, queued: false, finished: false };
+      // Taken as append is called, as nextOrder takes it. This store never queues: the caller does.
+      const order = admission ? takeOrder(event.agentId) : undefined;
       let notBefore = 0;
       if (admission) {
         events.set(record.id, record);
         try {
           const { softPerMin, hardPerMin } = admission.rate;
-          const [rate] = await Promise.all([rateLimiter.hit(event.appId, softPerMin, hardPerMin, event.acceptedAt), admission.alongside]);
+          const rate = await rateLimiter.hit(event.appId, softPerMin, hardPerMin, event.acceptedAt);
           if (!rate.allowed) throw new RateRefused();
           notBefore = rate.notBefore;
         } finally {
@@ -59,12 +66,10 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
         idempotency.set(idemKey, { eventId: record.id, expiresAt });
         keyedUntil.set(record.id, expiresAt);
       }
-      return { record, duplicate: false, notBefore };
+      return { record, duplicate: false, notBefore, ...(order !== undefined ? { order } : {}) };
     },
     async nextOrder(agentId) {
-      const order = (orders.get(agentId) ?? 0) + 1;
-      orders.set(agentId, order);
-      return order;
+      return takeOrder(agentId);
     },
     async findByKey(appId, key, now) {
       const seen = idempotency.get(`${appId}\u0000${key}`);

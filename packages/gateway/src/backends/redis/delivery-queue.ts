@@ -5,7 +5,19 @@ import type { RunScript } from './scripts';
 import type { ReplicaWait } from './replicas';
 
 type RawAssignment = [string, string, string, number];
-type RawDispatch = [RawAssignment[], string[]];
+/** What a queue script's dispatch returns: assigned, expired (lua/include-dispatch.lua). */
+export type RawDispatch = [RawAssignment[], string[]];
+
+/** Idle sessions' holders kept per agent, unless told otherwise. */
+export const DEFAULT_MAX_IDLE_SESSIONS = 10_000;
+
+/** A queue script's dispatch for `agentId`, as the DeliveryQueue port gives it. */
+export function dispatchResult(agentId: string, raw: RawDispatch): DispatchResult {
+  return {
+    assigned: raw[0].map(([eventId, connId, nodeId, attempt]): Assignment => ({ eventId, agentId, connId, nodeId, attempt: Number(attempt) })),
+    expired: raw[1],
+  };
+}
 
 export interface RedisDeliveryQueueOptions {
   maxIdleSessions?: number;
@@ -18,13 +30,7 @@ export interface RedisDeliveryQueueOptions {
  * changes one agent's queue atomically, so any number of nodes can share it.
  */
 export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, keys: Keys, options: RedisDeliveryQueueOptions = {}): DeliveryQueue {
-  const maxIdleSessions = options.maxIdleSessions ?? 10_000;
-  const result = (agentId: string, raw: RawDispatch): DispatchResult => ({
-    assigned: raw[0].map(
-      ([eventId, connId, nodeId, attempt]): Assignment => ({ eventId, agentId, connId, nodeId, attempt: Number(attempt) }),
-    ),
-    expired: raw[1],
-  });
+  const maxIdleSessions = options.maxIdleSessions ?? DEFAULT_MAX_IDLE_SESSIONS;
   return {
     async enqueue(e) {
       const queue = keys.agentQueue(e.agentId);
@@ -33,23 +39,23 @@ export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, ke
         e.eventId, e.sessionKey, e.order, e.notBefore, e.expiresAt, Date.now(), maxIdleSessions,
       ])) as RawDispatch;
       await durable?.();
-      return result(e.agentId, raw);
+      return dispatchResult(e.agentId, raw);
     },
     async attach(agentId, slot) {
       const raw = (await run('attach', keys.agentQueue(agentId), [
         slot.connId, slot.nodeId, slot.maxInFlight, Date.now(), maxIdleSessions,
       ])) as RawDispatch;
-      return result(agentId, raw);
+      return dispatchResult(agentId, raw);
     },
     async detach(agentId, connId) {
       const raw = (await run('detach', keys.agentQueue(agentId), [connId, Date.now(), maxIdleSessions])) as RawDispatch;
-      return result(agentId, raw);
+      return dispatchResult(agentId, raw);
     },
     async retryLater(agentId, connId, eventId, notBefore) {
       const raw = (await run('retryLater', keys.agentQueue(agentId), [
         connId, eventId, notBefore, Date.now(), maxIdleSessions,
       ])) as RawDispatch;
-      return result(agentId, raw);
+      return dispatchResult(agentId, raw);
     },
     async remove(agentId, eventId, onlyIfWaiting) {
       const [was, connId, assigned, expired] = (await run('remove', keys.agentQueue(agentId), [
@@ -58,11 +64,11 @@ export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, ke
       return {
         was: was === '' ? null : (was as 'waiting' | 'in-flight'),
         ...(connId !== '' ? { connId } : {}),
-        ...result(agentId, [assigned, expired]),
+        ...dispatchResult(agentId, [assigned, expired]),
       };
     },
     async pump(agentId) {
-      return result(agentId, (await run('pump', keys.agentQueue(agentId), [Date.now(), maxIdleSessions])) as RawDispatch);
+      return dispatchResult(agentId, (await run('pump', keys.agentQueue(agentId), [Date.now(), maxIdleSessions])) as RawDispatch);
     },
     async waiting(agentId) {
       return client.zcard(keys.agentQueue(agentId)[AGENT_QUEUE_WAITING] as string);

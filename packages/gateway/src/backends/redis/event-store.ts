@@ -1,11 +1,31 @@
 import { runsInSendOrder, type RedisClient } from './connect';
 import type { ReplicaWait } from './replicas';
-import { DEFAULT_RATE_WINDOW_MS, RateRefused, TIMELINE_MAX_STEPS, type EventRecord, type EventStore, type RateDecision, type TimelineEntry } from '../../ports';
-import { createRedisRateLimiter, type KeyClaim } from './rate-limiter';
+import {
+  DEFAULT_RATE_WINDOW_MS,
+  rateDecision,
+  RateRefused,
+  TIMELINE_MAX_STEPS,
+  type Admission,
+  type DispatchResult,
+  type EventRecord,
+  type EventStore,
+  type NewEvent,
+  type RateDecision,
+  type TimelineEntry,
+} from '../../ports';
+import { DEFAULT_MAX_IDLE_SESSIONS, dispatchResult, type RawDispatch } from './delivery-queue';
+import { createRedisRateLimiter } from './rate-limiter';
 import type { Keys } from './keys';
 import { createExpiryRefresh } from './expiry-refresh';
 import { codeOf, ScriptCode } from './script-codes';
 import type { RunScript } from './scripts';
+
+/** An idempotency key to claim for a new event. */
+interface KeyClaim {
+  key: string;
+  eventId: string;
+  ttlMs: number;
+}
 
 /** An unfinished event outlives its TTL by this much: it may be in flight at an agent. */
 const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
@@ -18,6 +38,8 @@ export interface RedisEventStoreOptions {
   finishedRetentionMs: number;
   /** The rate windows' length (RELAY_RATE_WINDOW_MS); DEFAULT_RATE_WINDOW_MS unless given. */
   rateWindowMs?: number;
+  /** As the delivery queue's (RedisDeliveryQueueOptions), for the queueing done in an accept's step. */
+  maxIdleSessions?: number;
   /** Told the size of each final frame stored (relay_stored_final_bytes). */
   onFinalStored?: (bytes: number) => void;
   /**
@@ -30,7 +52,9 @@ export interface RedisEventStoreOptions {
 export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
   const { finishedRetentionMs } = options;
   // Counts each new event appended with an admission, and claims its key with it where it can.
-  const rateLimiter = createRedisRateLimiter(run, keys, options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS);
+  const rateWindowMs = options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS;
+  const rateLimiter = createRedisRateLimiter(run, keys, rateWindowMs);
+  const maxIdleSessions = options.maxIdleSessions ?? DEFAULT_MAX_IDLE_SESSIONS;
   const expiries = createExpiryRefresh(client);
 
   const get = async (eventId: string): Promise<EventRecord | null> => {
@@ -62,6 +86,31 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
     }
   };
 
+  /**
+   * acceptEvent-N.lua: the rate check, the order number, the key's claim and, where allowed, the
+   * queueing. `named`: as for settleClaim (only with a claim). `queued`: when the script queued it.
+   */
+  const admitInOneStep = async (event: NewEvent, admission: Admission, claim: KeyClaim | undefined) => {
+    const { softPerMin, hardPerMin } = admission.rate;
+    const { window, counter, counterTtlMs } = rateLimiter.windowAt(event.appId, event.acceptedAt);
+    const reply = (await run(
+      'acceptEvent',
+      [...keys.agentQueue(event.agentId), keys.agentOrder(event.agentId), counter, ...(claim ? [claim.key] : [])],
+      [
+        hardPerMin, counterTtlMs, softPerMin, event.id, event.sessionKey, event.expiresAt, Date.now(), maxIdleSessions,
+        admission.queueNow ? '1' : '0',
+        ...(claim ? [claim.ttlMs] : []),
+      ],
+    )) as [number, number?, (string | null)?, ...Partial<RawDispatch>];
+    const [count, order, named, assigned, expired] = reply;
+    return {
+      rate: rateDecision(count, softPerMin, window, rateWindowMs),
+      order,
+      named: named ?? null,
+      queued: assigned && expired ? dispatchResult(event.agentId, [assigned, expired]) : undefined,
+    };
+  };
+
   return {
     nextOrder(agentId) {
       // Sent as it is called: commands on one connection run in the order they are written.
@@ -69,17 +118,19 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
     },
     /**
      * Accept in steps, as the keys sit on up to three Redis Cluster slots: the agent's order
-     * counter (nextOrder, sent beside), then the record, then the idempotency key. The key is
-     * claimed last, so it never names an event without a record; a node that dies before claiming
-     * it leaves a record nothing points to and nothing queued, which expires, and the app, never
-     * told `accepted`, sends again. Two sends under one key race on the claim: one wins, the
-     * other answers with the winner's event and deletes its own record.
+     * counter (sent beside), then the record, then the idempotency key. The key is claimed last,
+     * so it never names an event without a record; a node that dies before claiming it leaves a
+     * record nothing points to and nothing queued, which expires, and the app, never told
+     * `accepted`, sends again. Two sends under one key race on the claim: one wins, the other
+     * answers with the winner's event and deletes its own record.
      *
      * With an `admission`, the record is written as `append` is called, beside the rate check,
      * and deleted again if the event is refused. Where the connection runs commands in the order
-     * sent (one primary), the key is claimed by the rate check's own script, sent after the record
-     * in the same write: the claim costs no round trip of its own. On a cluster the record may sit
-     * on another primary, so the claim waits for the record's reply, as without an admission.
+     * sent (one primary), the rate check, the order number, the key's claim and, where the
+     * admission allows, the queueing are one script (acceptEvent-N.lua), sent after the record in
+     * the same write: a new event costs one round trip of writes, under AOF one fsync. On a
+     * cluster the record may sit on another primary, so the claim waits for the record's reply,
+     * and the caller queues the event.
      */
     async append(event, idempotencyKey, idempotencyTtlMs, admission) {
       // Field, value pairs, flat as the script takes them
@@ -101,35 +152,47 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       const ttl = Math.max(0, event.expiresAt - event.acceptedAt) + IN_FLIGHT_GRACE_MS;
       const record = keys.event(event.id);
       const idemKey = idempotencyKey === undefined ? undefined : keys.idempotency(event.appId, idempotencyKey);
-      const durable = options.replicated?.([keys.agentOrder(event.agentId), record, ...(idemKey === undefined ? [] : [idemKey])]);
+      const inOneStep = admission !== undefined && runsInSendOrder(client);
+      // The order number is taken as append is called (EventStore.nextOrder's rule); in one step, by its script.
+      const ordering = admission !== undefined && !inOneStep ? client.incr(keys.agentOrder(event.agentId)) : undefined;
+      ordering?.catch(() => {}); // awaited with the rate check
+      const durable = options.replicated?.([
+        keys.agentOrder(event.agentId),
+        record,
+        ...(idemKey === undefined ? [] : [idemKey]),
+        ...(inOneStep ? keys.agentQueue(event.agentId).slice(0, 1) : []),
+      ]);
       // Two plain commands in one write, not a script: they cost Redis half as much. Redis reads
       // them together and runs them back to back (as the timeline's), so only a crash between
       // the two could leave the record without its expiry.
       const writing = Promise.all([client.hset(record, ...fields), client.pexpire(record, ttl)]);
       writing.catch(() => {}); // awaited below, after the admission
       const claim = idemKey === undefined ? undefined : { key: idemKey, eventId: event.id, ttlMs: idempotencyTtlMs };
-      const claimedWithRate = claim !== undefined && admission !== undefined && runsInSendOrder(client);
       let named: string | null | undefined;
       let notBefore = 0;
+      let order: number | undefined;
+      let queued: DispatchResult | undefined;
       if (admission) {
         const { softPerMin, hardPerMin } = admission.rate;
-        const counting: Promise<RateDecision & { named?: string | null }> = claimedWithRate
-          ? rateLimiter.hitAndClaim(event.appId, softPerMin, hardPerMin, event.acceptedAt, claim)
-          : rateLimiter.hit(event.appId, softPerMin, hardPerMin, event.acceptedAt);
-        let rate: RateDecision & { named?: string | null };
         try {
-          [rate] = await Promise.all([counting, admission.alongside]);
+          let rate: RateDecision;
+          if (inOneStep) {
+            const step = await admitInOneStep(event, admission, claim);
+            ({ rate, order, queued } = step);
+            if (claim !== undefined) named = step.named;
+          } else {
+            [rate, order] = await Promise.all([rateLimiter.hit(event.appId, softPerMin, hardPerMin, event.acceptedAt), ordering as Promise<number>]);
+          }
           if (!rate.allowed) throw new RateRefused();
+          notBefore = rate.notBefore;
         } catch (err) {
-          // Forgotten. The rate check claims a key only for an event it counts, so a key claimed
-          // here means the order number failed (a broken connection): it then names a record
-          // that is gone, so it is free again, as claimKey-1.lua takes it.
+          // Forgotten. An event is counted, numbered and its key claimed only together, so a key
+          // claimed here means the order number failed (a broken connection): it then names a
+          // record that is gone, so it is free again, as claimKey-1.lua takes it.
           await writing.catch(() => {}); // the delete after the write's reply, retried or not
           await client.del(record);
           throw err;
         }
-        notBefore = rate.notBefore;
-        if (claimedWithRate) named = rate.named ?? null;
       }
       await writing;
       if (claim !== undefined) {
@@ -140,7 +203,13 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
         }
       }
       await durable?.();
-      return { record: { ...event, queued: false, finished: false }, duplicate: false, notBefore };
+      return {
+        record: { ...event, queued: false, finished: false },
+        duplicate: false,
+        notBefore,
+        ...(order !== undefined ? { order } : {}),
+        ...(queued !== undefined ? { queued } : {}),
+      };
     },
     async findByKey(appId, idempotencyKey) {
       const eventId = await client.get(keys.idempotency(appId, idempotencyKey));

@@ -13,6 +13,7 @@ const LUA_DIR = path.join(__dirname, 'lua');
  */
 const SCRIPTS = {
   enqueue: { file: 'enqueue-15.lua', dispatch: true },
+  acceptEvent: { file: 'acceptEvent-N.lua', dispatch: true },
   attach: { file: 'attach-15.lua', dispatch: true },
   detach: { file: 'detach-15.lua', dispatch: true },
   remove: { file: 'remove-15.lua', dispatch: true },
@@ -27,7 +28,7 @@ const SCRIPTS = {
   claimExpiries: { file: 'claimExpiries-1.lua', dispatch: false },
   putOutbox: { file: 'putOutbox-1.lua', dispatch: false },
   takeOutbox: { file: 'takeOutbox-1.lua', dispatch: false },
-  admitEvent: { file: 'admitEvent-N.lua', dispatch: false },
+  admitEvent: { file: 'admitEvent-1.lua', dispatch: false },
   authenticate: { file: 'authenticate-2.lua', dispatch: false },
   casField: { file: 'casField-1.lua', dispatch: false },
   addToken: { file: 'addToken-2.lua', dispatch: false },

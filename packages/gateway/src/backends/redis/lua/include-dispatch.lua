@@ -314,3 +314,25 @@ local function assignAtOnce(id, e, now, maxIdle)
   return { { id, slot.conn, slot.node, e.attempts } }, {}
 end
 
+
+--- Adds an accepted event (entry `e`, its attempts 0) to the queue and assigns what can go at
+--- once. An event enqueued before (a retried call, or a resend) is only dispatched: one in flight
+--- is reported as assigned again, to the same connection with the same attempt, as the node that
+--- assigned it may have died before sending it there. Returns dispatch's { assigned, expired }.
+local function enqueueEvent(id, e, now, maxIdle)
+  local where = redis.call('HGET', K.where, id)
+  if where then
+    local a, x = dispatch(now, maxIdle)
+    local slot = where ~= 'w' and redis.call('HGET', K.slots, where)
+    if slot then a[#a + 1] = { id, where, split(slot)[1], readEntry(id).attempts } end
+    return { a, x }
+  end
+  redis.call('HINCRBY', K.sload, e.session, 1)
+  local a, x, slots, list = assignAtOnce(id, e, now, maxIdle)
+  if a then return { a, x } end
+  writeEntry(id, e)
+  addWaiting(id, e, now)
+  -- the loads read above still hold: filing a waiting event changes no connection's
+  a, x = dispatch(now, maxIdle, slots, list)
+  return { a, x }
+end

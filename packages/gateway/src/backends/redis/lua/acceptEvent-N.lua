@@ -1,0 +1,31 @@
+--[[
+  A new event's admission, and its queueing, in one step where one Redis primary holds every key
+  (the caller's `runsInSendOrder`): admitEvent-1.lua's rate count, the agent's next order number,
+  the idempotency key's claim as claimKey-1.lua's common case makes it (only if free), then, if
+  the caller allows it, enqueue-15.lua's work (enqueueEvent), with no hold, for an event under the
+  soft limit whose key was free. Any other event counted is left for the caller to hold, or
+  settle its key, and queue as it would without this script; it has its order number. The
+  caller writes the event's record before this runs, in the same write.
+  KEYS[1..15] the agent's queue keys (include-dispatch.lua);  KEYS[16] the agent's order counter
+  KEYS[17] the app's rate counter for this window;  KEYS[18] (optional) the idempotency key
+  ARGV[1] hard limit;  ARGV[2] counter ttl ms;  ARGV[3] soft limit;  ARGV[4] event id;
+  ARGV[5] session;  ARGV[6] expiresAt;  ARGV[7] now;  ARGV[8] maxIdleSessions;  ARGV[9] '1' when
+  the caller allows the event to be queued here (nothing of its session is queued ahead of it);
+  with KEYS[18]: ARGV[10] key ttl ms
+  Returns { -1 } when refused, else { the event's number in the window, its order number, the
+  event id the key already named or false, and when queued here dispatch's assigned, expired }.
+]]
+local count = redis.call('INCR', KEYS[17])
+if count == 1 then redis.call('PEXPIRE', KEYS[17], ARGV[2]) end
+if count > tonumber(ARGV[1]) then
+  redis.call('DECR', KEYS[17])
+  return { -1 }
+end
+local order = redis.call('INCR', KEYS[16])
+local named = false
+if #KEYS > 17 then named = redis.call('SET', KEYS[18], ARGV[4], 'PX', ARGV[10], 'NX', 'GET') end
+-- over the soft limit the event is held to a later window, which the caller works out
+if named or count > tonumber(ARGV[3]) or ARGV[9] ~= '1' then return { count, order, named } end
+local e = { session = ARGV[5], order = order, notBefore = 0, expiresAt = tonumber(ARGV[6]), attempts = 0 }
+local queued = enqueueEvent(ARGV[4], e, tonumber(ARGV[7]), tonumber(ARGV[8]))
+return { count, order, false, queued[1], queued[2] }
