@@ -7,36 +7,42 @@ import { luaCodeTable } from './script-codes';
 const LUA_DIR = path.join(__dirname, 'lua');
 
 /**
+ * The Lua shared by several scripts, prepended to each that names it, in the order named:
+ * `dispatch` (include-dispatch.lua) is the delivery queue's and names its KEYS; `rate`
+ * (include-rate.lua) counts an event against its app's rate.
+ */
+type Include = 'dispatch' | 'rate';
+
+/**
  * Scripts by file name; the number after the dash is how many KEYS each takes (N: as many as
- * the caller gives, all under one hash tag). `dispatch`
- * scripts are the delivery queue's: they get include-dispatch.lua, which names their KEYS.
+ * the caller gives, all under one hash tag where the store is a cluster), and the includes each gets.
  */
 const SCRIPTS = {
-  enqueue: { file: 'enqueue-15.lua', dispatch: true },
-  acceptEvent: { file: 'acceptEvent-N.lua', dispatch: true },
-  attach: { file: 'attach-15.lua', dispatch: true },
-  detach: { file: 'detach-15.lua', dispatch: true },
-  remove: { file: 'remove-15.lua', dispatch: true },
-  retryLater: { file: 'retryLater-15.lua', dispatch: true },
-  pump: { file: 'pump-15.lua', dispatch: true },
-  holder: { file: 'holder-15.lua', dispatch: true },
-  queuedEvents: { file: 'queuedEvents-15.lua', dispatch: true },
-  claimKey: { file: 'claimKey-1.lua', dispatch: false },
-  updateEvent: { file: 'updateEvent-1.lua', dispatch: false },
-  finishEvent: { file: 'finishEvent-1.lua', dispatch: false },
-  overdueFinals: { file: 'overdueFinals-1.lua', dispatch: false },
-  claimExpiries: { file: 'claimExpiries-1.lua', dispatch: false },
-  putOutbox: { file: 'putOutbox-1.lua', dispatch: false },
-  takeOutbox: { file: 'takeOutbox-1.lua', dispatch: false },
-  admitEvent: { file: 'admitEvent-1.lua', dispatch: false },
-  authenticate: { file: 'authenticate-2.lua', dispatch: false },
-  casField: { file: 'casField-1.lua', dispatch: false },
-  addToken: { file: 'addToken-2.lua', dispatch: false },
-  deletePrincipal: { file: 'deletePrincipal-3.lua', dispatch: false },
-  seedRegistry: { file: 'seedRegistry-5.lua', dispatch: false },
-  addConnection: { file: 'addConnection-3.lua', dispatch: false },
-  putActivity: { file: 'putActivity-N.lua', dispatch: false },
-} as const;
+  enqueue: { file: 'enqueue-15.lua', includes: ['dispatch'] },
+  acceptEvent: { file: 'acceptEvent-N.lua', includes: ['rate', 'dispatch'] },
+  attach: { file: 'attach-15.lua', includes: ['dispatch'] },
+  detach: { file: 'detach-15.lua', includes: ['dispatch'] },
+  remove: { file: 'remove-15.lua', includes: ['dispatch'] },
+  retryLater: { file: 'retryLater-15.lua', includes: ['dispatch'] },
+  pump: { file: 'pump-15.lua', includes: ['dispatch'] },
+  holder: { file: 'holder-15.lua', includes: ['dispatch'] },
+  queuedEvents: { file: 'queuedEvents-15.lua', includes: ['dispatch'] },
+  claimKey: { file: 'claimKey-1.lua', includes: [] },
+  updateEvent: { file: 'updateEvent-1.lua', includes: [] },
+  finishEvent: { file: 'finishEvent-1.lua', includes: [] },
+  overdueFinals: { file: 'overdueFinals-1.lua', includes: [] },
+  claimExpiries: { file: 'claimExpiries-1.lua', includes: [] },
+  putOutbox: { file: 'putOutbox-1.lua', includes: [] },
+  takeOutbox: { file: 'takeOutbox-1.lua', includes: [] },
+  admitEvent: { file: 'admitEvent-1.lua', includes: ['rate'] },
+  authenticate: { file: 'authenticate-2.lua', includes: [] },
+  casField: { file: 'casField-1.lua', includes: [] },
+  addToken: { file: 'addToken-2.lua', includes: [] },
+  deletePrincipal: { file: 'deletePrincipal-3.lua', includes: [] },
+  seedRegistry: { file: 'seedRegistry-5.lua', includes: [] },
+  addConnection: { file: 'addConnection-3.lua', includes: [] },
+  putActivity: { file: 'putActivity-N.lua', includes: [] },
+} as const satisfies Record<string, { file: string; includes: readonly Include[] }>;
 
 export type ScriptName = keyof typeof SCRIPTS;
 export type RunScript = (name: ScriptName, keys: string[], args: (string | number)[]) => Promise<unknown>;
@@ -45,7 +51,7 @@ interface ScriptSource {
   name: ScriptName;
   /** Undefined: as many as each call gives. */
   numberOfKeys: number | undefined;
-  /** The full Lua text: the `Code` table, then the shared include for dispatch scripts. */
+  /** The full Lua text: the `Code` table, then the script's includes, then its own. */
   lua: string;
   /** Its SHA1, what EVALSHA sends. */
   sha: string;
@@ -56,12 +62,16 @@ let sources: ScriptSource[] | undefined;
 /** Every script, read from disk once per process. */
 function scriptSources(): ScriptSource[] {
   sources ??= (() => {
-    const include = readFileSync(path.join(LUA_DIR, 'include-dispatch.lua'), 'utf8');
+    const includes = new Map<Include, string>();
+    const include = (name: Include) => {
+      if (!includes.has(name)) includes.set(name, readFileSync(path.join(LUA_DIR, `include-${name}.lua`), 'utf8'));
+      return `${includes.get(name)}\n`;
+    };
     return Object.entries(SCRIPTS).map(([name, spec]) => {
       const body = readFileSync(path.join(LUA_DIR, spec.file), 'utf8');
       const keyCount = /-(\d+|N)\.lua$/.exec(spec.file)?.[1];
       const numberOfKeys = keyCount === 'N' ? undefined : Number(keyCount);
-      const lua = `${luaCodeTable()}${spec.dispatch ? `${include}\n` : ''}${body}`;
+      const lua = `${luaCodeTable()}${spec.includes.map(include).join('')}${body}`;
       return { name: name as ScriptName, numberOfKeys, lua, sha: createHash('sha1').update(lua).digest('hex') };
     });
   })();

@@ -1,6 +1,6 @@
 --[[
   A new event's admission, and its queueing, in one step where one Redis primary holds every key
-  (the caller's `runsInSendOrder`): admitEvent-1.lua's rate count, the agent's next order number,
+  (the caller's `runsInSendOrder`): the rate count (countEvent), the agent's next order number,
   the idempotency key's claim as claimKey-1.lua's common case makes it (only if free), then, if
   the caller allows it, enqueue-15.lua's work (enqueueEvent), with no hold, for an event under the
   soft limit whose key was free. Any other event counted is left for the caller to hold, or
@@ -15,12 +15,8 @@
   Returns { -1 } when refused, else { the event's number in the window, its order number, the
   event id the key already named or false, and when queued here dispatch's assigned, expired }.
 ]]
-local count = redis.call('INCR', KEYS[17])
-if count == 1 then redis.call('PEXPIRE', KEYS[17], ARGV[2]) end
-if count > tonumber(ARGV[1]) then
-  redis.call('DECR', KEYS[17])
-  return { -1 }
-end
+local count = countEvent(KEYS[17], tonumber(ARGV[1]), ARGV[2])
+if count < 0 then return { -1 } end
 local order = redis.call('INCR', KEYS[16])
 local named = false
 if #KEYS > 17 then named = redis.call('SET', KEYS[18], ARGV[4], 'PX', ARGV[10], 'NX', 'GET') end
