@@ -23,7 +23,8 @@ export type BusMessage =
    * `avoid`: nodes found gone while routing this final, so it is not sent there again. `stream`:
    * the attempt's tokens, for the connection the event streams to (relay/resume.ts StreamEnd).
    */
-  | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[]; stream?: StreamEnd }
+  /** `paced`: a rerouted final, which the connection takes through the outbox, paced by its reads (finals.ts finalTo). */
+  | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[]; stream?: StreamEnd; paced?: boolean }
   | { kind: 'agent-cancel'; connId: string; eventId: string }
   /**
    * The app resent the event from another connection, or resumed it there: its tokens go there

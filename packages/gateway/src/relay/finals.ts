@@ -95,7 +95,7 @@ export async function rerouteFinal(ctx: RelayContext, final: FinalForApp, notCon
     (c) => c.connId !== notConnId && !avoid.includes(c.nodeId),
   );
   for (const other of others) {
-    if (await finalTo(ctx, other, final, avoid)) return;
+    if (await finalTo(ctx, other, final, avoid, true)) return;
   }
   await holdFinal(ctx, final);
   // A connection that opened while we looked has already emptied the outbox: empty it again for it.
@@ -112,8 +112,19 @@ export async function rerouteFinal(ctx: RelayContext, final: FinalForApp, notCon
  * another node: the nodes it was already sent to in vain. A connection still taking its outbox
  * (flushOutbox) gets the final behind that backlog, through the outbox, so that a live final
  * cannot fill it past RELAY_MAX_BUFFERED_BYTES before it has had a chance to read.
+ *
+ * `paced`: the final goes through the outbox and a flush however the connection stands, paced by
+ * its reads. Rerouted finals go so: a reroute may carry many large finals at once (a closed
+ * socket's unflushed ones, handed back one after another), which written as they come would
+ * close with 1013 a connection that reads as fast as it can.
  */
-export async function finalTo(ctx: RelayContext, to: Pick<ConnectionInfo, 'connId' | 'nodeId'>, final: FinalForApp, avoid: string[] = []): Promise<boolean> {
+export async function finalTo(
+  ctx: RelayContext,
+  to: Pick<ConnectionInfo, 'connId' | 'nodeId'>,
+  final: FinalForApp,
+  avoid: string[] = [],
+  paced = false,
+): Promise<boolean> {
   if (to.nodeId !== ctx.nodeId) {
     const { stream, ...rest } = final;
     await ctx.backend.bus.publish(to.nodeId, {
@@ -122,10 +133,12 @@ export async function finalTo(ctx: RelayContext, to: Pick<ConnectionInfo, 'connI
       ...rest,
       ...(avoid.length > 0 ? { avoid } : {}),
       ...(stream ? { stream } : {}),
+      ...(paced ? { paced } : {}),
     });
     return true;
   }
-  if (!ctx.outboxFlushes.has(to.connId)) return finalToLocal(ctx, to.connId, final);
+  if (!paced && !ctx.outboxFlushes.has(to.connId)) return finalToLocal(ctx, to.connId, final);
+  if (!ctx.local.has(to.connId)) return false;
   await holdFinal(ctx, final);
   await flushOutbox(ctx, to.connId, final.appId);
   return true;

@@ -1,6 +1,6 @@
 import { OUTBOX_PIECE_BYTES, type HeldFinal } from '../ports';
 import { fakeConnection, memoryBackend, relayOn, until, type FakeConnection } from '../testing/in-process';
-import { finalTo, flushOutbox } from './finals';
+import { finalTo, flushOutbox, rerouteFinal } from './finals';
 
 // Issue 11.3: a connection that opens to a large outbox gets it a piece at a time, as fast as it
 // reads. When it backs up, the rest waits in the outbox where it is: nothing taken is put back,
@@ -133,6 +133,26 @@ test('a final for a connection still taking its outbox waits behind that backlog
     expect(await finalTo(ctx, { connId: reader.app.id, nodeId: ctx.nodeId }, { appId: 'portal', ...next })).toBe(true);
     expect(reader.app.frames.at(-1)?.event_id).toBe(next.eventId);
     expect(puts).toEqual([live.eventId]);
+  } finally {
+    await relay.drain();
+    await backend.close();
+  }
+});
+
+// A closed socket's unflushed finals are handed back one after another. Written as they come to
+// the app's other connection, a burst of large ones would pass RELAY_MAX_BUFFERED_BYTES on a real
+// socket before its reader could take them, closing with 1013 a connection that keeps up.
+test('finals rerouted from a connection that is gone reach another through its outbox, paced by its reads', async () => {
+  const backend = memoryBackend();
+  const { relay, ctx } = relayOn(backend);
+  const reader = slowReader();
+  try {
+    relay.opened(reader.app);
+    await until(() => !ctx.outboxFlushes.has(reader.app.id)); // its (empty) outbox taken
+    for (let i = 0; i < COUNT; i += 1) await rerouteFinal(ctx, { appId: 'portal', ...held(i) }, 'n1.gone');
+    expect(reader.most()).toBeLessThan(COUNT / 2);
+    await readAll(reader, COUNT);
+    expect(reader.app.frames.map((f) => f.event_id)).toEqual(Array.from({ length: COUNT }, (_, i) => `evt_${i}`));
   } finally {
     await relay.drain();
     await backend.close();

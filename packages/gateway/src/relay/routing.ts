@@ -99,7 +99,7 @@ async function ackSwitch(ctx: RelayContext, connId: string, eventId: string): Pr
 /** A final frame sent here for a socket of this node; if that socket is gone, it goes on. */
 async function finalHere(ctx: RelayContext, message: Extract<BusMessage, { kind: 'app-final' }>): Promise<void> {
   const final = finalOf(message);
-  if (await finalTo(ctx, { connId: message.connId, nodeId: ctx.nodeId }, final)) return;
+  if (await finalTo(ctx, { connId: message.connId, nodeId: ctx.nodeId }, final, [], message.paced === true)) return;
   await rerouteFinal(ctx, final, message.connId, message.avoid);
 }
 
