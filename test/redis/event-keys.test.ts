@@ -94,18 +94,24 @@ test("a rate window's counter expires, also when its first event is refused, and
   expect(await client.pttl(refusedWindow)).toBeGreaterThan(1_000);
 });
 
+/** The names of the commands the client sends from now on. */
+function commandsSent(client: Redis): string[] {
+  const sent: string[] = [];
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = (command, stream) => {
+    sent.push(command.name);
+    return send(command, stream);
+  };
+  return sent;
+}
+
 test("on one primary a new event's idempotency key is claimed in its rate check's script, sent with the record: no round trip of its own", async () => {
   const client = new Redis(server.redis.url);
   try {
     const keys = createKeys(`${server.redis.prefix}-${randomBytes(3).toString('hex')}`);
     const events = createRedisEventStore(client, scriptRunner(client), keys, { finishedRetentionMs: 60_000 });
     await events.append(newEvent(), 'k-warm', 60_000, admitted()); // the script is on the server now
-    const sent: string[] = [];
-    const send = client.sendCommand.bind(client);
-    client.sendCommand = (command, stream) => {
-      sent.push(command.name);
-      return send(command, stream);
-    };
+    const sent = commandsSent(client);
     const event = newEvent();
     const { record, duplicate } = await events.append(event, 'k-one', 60_000, admitted());
     expect(duplicate).toBe(false);
@@ -127,12 +133,7 @@ test("on one primary, an event its caller lets queue at once is counted, numbere
     const queue = createRedisDeliveryQueue(client, run, keys);
     await events.append(newEvent({ agentId: 'warm' }), 'k-warm', 60_000, admitted(true)); // the script is on the server now
     await queue.attach('athena', { connId: 'n1.9', nodeId: 'n1', maxInFlight: 1 });
-    const sent: string[] = [];
-    const send = client.sendCommand.bind(client);
-    client.sendCommand = (command, stream) => {
-      sent.push(command.name);
-      return send(command, stream);
-    };
+    const sent = commandsSent(client);
     const first = newEvent();
     const appended = await events.append(first, 'k-now', 60_000, admitted(true));
     expect(sent).toEqual(['hset', 'pexpire', 'evalsha']);
@@ -148,6 +149,23 @@ test("on one primary, an event its caller lets queue at once is counted, numbere
   } finally {
     client.disconnect();
   }
+});
+
+test("on one primary, an accept whose one step ran but whose reply was lost keeps the record its key and queue now name", async () => {
+  const { client, keys } = setup();
+  const run = scriptRunner(client);
+  const lost: typeof run = async (name, ...rest) => {
+    const reply = await run(name, ...rest);
+    if (name === 'acceptEvent') throw new Error('connection lost');
+    return reply;
+  };
+  const events = createRedisEventStore(client, lost, keys, { finishedRetentionMs: 60_000 });
+  const queue = createRedisDeliveryQueue(client, run, keys);
+  const event = newEvent();
+  await expect(events.append(event, 'k-lost', 60_000, admitted(true))).rejects.toThrow('connection lost');
+  expect(await queue.events('athena')).toEqual([event.id]);
+  expect(await client.get(keys.idempotency('portal', 'k-lost'))).toBe(event.id);
+  expect(await client.hget(keys.event(event.id), 'id')).toBe(event.id); // so a resend under the key finds it
 });
 
 test.each([

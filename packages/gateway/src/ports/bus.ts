@@ -22,8 +22,9 @@ export type BusMessage =
   /**
    * `avoid`: nodes found gone while routing this final, so it is not sent there again. `stream`:
    * the attempt's tokens, for the connection the event streams to (relay/resume.ts StreamEnd).
+   * `paced`: a rerouted final, which the connection takes through the outbox, paced by its reads
+   * (relay/finals.ts finalTo).
    */
-  /** `paced`: a rerouted final, which the connection takes through the outbox, paced by its reads (finals.ts finalTo). */
   | { kind: 'app-final'; connId: string; appId: string; eventId: string; text: string; avoid?: string[]; stream?: StreamEnd; paced?: boolean }
   | { kind: 'agent-cancel'; connId: string; eventId: string }
   /**

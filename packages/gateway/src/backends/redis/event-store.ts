@@ -38,8 +38,6 @@ export interface RedisEventStoreOptions {
   finishedRetentionMs: number;
   /** The rate windows' length (RELAY_RATE_WINDOW_MS); DEFAULT_RATE_WINDOW_MS unless given. */
   rateWindowMs?: number;
-  /** As the delivery queue's (RedisDeliveryQueueOptions), for the queueing done in an accept's step. */
-  maxIdleSessions?: number;
   /** Told the size of each final frame stored (relay_stored_final_bytes). */
   onFinalStored?: (bytes: number) => void;
   /**
@@ -51,10 +49,9 @@ export interface RedisEventStoreOptions {
 
 export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
   const { finishedRetentionMs } = options;
-  // Counts each new event appended with an admission, and claims its key with it where it can.
   const rateWindowMs = options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS;
+  // Counts each new event appended with an admission (on one primary, through acceptEvent-N.lua).
   const rateLimiter = createRedisRateLimiter(run, keys, rateWindowMs);
-  const maxIdleSessions = options.maxIdleSessions ?? DEFAULT_MAX_IDLE_SESSIONS;
   const expiries = createExpiryRefresh(client);
 
   const get = async (eventId: string): Promise<EventRecord | null> => {
@@ -93,11 +90,12 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
   const admitInOneStep = async (event: NewEvent, admission: Admission, claim: KeyClaim | undefined) => {
     const { softPerMin, hardPerMin } = admission.rate;
     const { window, counter, counterTtlMs } = rateLimiter.windowAt(event.appId, event.acceptedAt);
+    // Queued with the delivery queue's bound on idle sessions, which the backend leaves at its default.
     const reply = (await run(
       'acceptEvent',
       [...keys.agentQueue(event.agentId), keys.agentOrder(event.agentId), counter, ...(claim ? [claim.key] : [])],
       [
-        hardPerMin, counterTtlMs, softPerMin, event.id, event.sessionKey, event.expiresAt, Date.now(), maxIdleSessions,
+        hardPerMin, counterTtlMs, softPerMin, event.id, event.sessionKey, event.expiresAt, Date.now(), DEFAULT_MAX_IDLE_SESSIONS,
         admission.queueNow ? '1' : '0',
         ...(claim ? [claim.ttlMs] : []),
       ],
@@ -186,11 +184,14 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
           if (!rate.allowed) throw new RateRefused();
           notBefore = rate.notBefore;
         } catch (err) {
-          // Forgotten. An event is counted, numbered and its key claimed only together, so a key
-          // claimed here means the order number failed (a broken connection): it then names a
-          // record that is gone, so it is free again, as claimKey-1.lua takes it.
-          await writing.catch(() => {}); // the delete after the write's reply, retried or not
-          await client.del(record);
+          // A step that failed in one script may still have run (its reply lost with the
+          // connection), queueing the event and claiming its key: then the record stays, as for
+          // a node that dies there, and expires unless a resend under the key finds it. Refused,
+          // or failed on a cluster (where nothing is claimed or queued yet), it is forgotten.
+          if (!inOneStep || err instanceof RateRefused) {
+            await writing.catch(() => {}); // the delete after the write's reply, retried or not
+            await client.del(record);
+          }
           throw err;
         }
       }
