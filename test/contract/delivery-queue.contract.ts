@@ -33,9 +33,9 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(await queue.waiting('athena')).toBe(3);
       const result = await queue.attach('athena', slot('c1'));
       expect(result.assigned).toEqual([
-        { eventId: 'e1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1 },
-        { eventId: 'e2', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1 },
-        { eventId: 'e3', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1 },
+        { eventId: 'e1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1, seq: 1 },
+        { eventId: 'e2', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1, seq: 2 },
+        { eventId: 'e3', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1, seq: 3 },
       ]);
       expect(await queue.waiting('athena')).toBe(0);
     });
@@ -170,7 +170,7 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(ids(await queue.attach('athena', slot('c1')))).toEqual(['e1']);
       // in flight: the same assignment again (its sending may have been lost), not a new one
       expect((await queue.enqueue(waiting)).assigned).toEqual([
-        { eventId: 'e1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1 },
+        { eventId: 'e1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 1, seq: 1 },
       ]);
       expect(await queue.holder('athena', 'e1')).toBe('c1');
       expect(await queue.waiting('athena')).toBe(0);
@@ -201,9 +201,27 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       await queue.enqueue(entry('a1', 'sA'));
       await queue.enqueue(entry('a2', 'sA'));
       expect((await queue.retryLater('athena', 'c1', 'a1', Date.now() - 1)).assigned).toEqual([
-        { eventId: 'a1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 2 },
+        { eventId: 'a1', agentId: 'athena', connId: 'c1', nodeId: 'n1', attempt: 2, seq: 2 },
       ]);
       expect(await queue.waiting('athena')).toBe(1);
+    });
+
+    test("each connection's assignments are numbered 1, 2, 3… in the order made, by every operation", async () => {
+      const seqs = (r: { assigned: { eventId: string; connId: string; seq: number }[] }) => r.assigned.map((a) => `${a.eventId}@${a.connId}#${a.seq}`);
+      await queue.enqueue(entry('a1', 'sA'));
+      expect(seqs(await queue.attach('athena', slot('c1', 2)))).toEqual(['a1@c1#1']);
+      expect(seqs(await queue.enqueue(entry('b1', 'sB')))).toEqual(['b1@c1#2']);
+      await queue.enqueue(entry('a2', 'sA'));
+      // a second connection counts from 1; the first goes on from where it was
+      expect(seqs(await queue.attach('athena', slot('c2', 3)))).toEqual([]);
+      expect(seqs(await queue.enqueue(entry('c1e', 'sC')))).toEqual(['c1e@c2#1']);
+      expect(seqs(await queue.remove('athena', 'a1', false))).toEqual(['a2@c1#3']);
+      // handed back: c1's unanswered events go on to c2, numbered there
+      expect(seqs(await queue.detach('athena', 'c1'))).toEqual(['b1@c2#2', 'a2@c2#3']);
+      expect(seqs(await queue.enqueue(entry('a3', 'sA')))).toEqual([]); // c2 is full
+      expect(seqs(await queue.remove('athena', 'c1e', false))).toEqual(['a3@c2#4']);
+      // a repeat of an assignment is reported with its own number, not a new one
+      expect(seqs(await queue.enqueue(entry('a2', 'sA')))).toEqual(['a2@c2#3']);
     });
 
     test('removing an unknown event says so', async () => {

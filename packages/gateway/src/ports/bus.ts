@@ -16,8 +16,11 @@ export interface StreamEnd {
 
 /** What one node asks of another about sockets it holds. */
 export type BusMessage =
-  /** `tries`: how many times this node's bus has already found nobody to hear it (routing.ts). */
-  | { kind: 'deliver'; assignment: Assignment; event: EventRecord; tries?: number }
+  /**
+   * `tries`: how many times this node's bus has already found nobody to hear it (routing.ts).
+   * `event` null: it ended before it could be sent; the connection's node passes its place.
+   */
+  | { kind: 'deliver'; assignment: Assignment; event: EventRecord | null; tries?: number }
   | { kind: 'app-token'; connId: string; eventId: string; text: string; attempt: number; seq: number }
   /**
    * `avoid`: nodes found gone while routing this final, so it is not sent there again. `stream`:

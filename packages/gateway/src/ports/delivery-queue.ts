@@ -18,6 +18,12 @@ export interface Assignment {
   connId: string;
   nodeId: string;
   attempt: number;
+  /**
+   * The connection's count of assignments, this one included (1 for its first). Assignments
+   * to one connection are written out by whichever node made them, so they can reach its node
+   * out of order; that node writes them in this order (relay/delivery-order.ts).
+   */
+  seq: number;
 }
 
 export interface DispatchResult {
@@ -47,7 +53,8 @@ export interface AgentConnectionSlot {
  * - while a connection holding a session is attached, that session's events go to it;
  *   a session with no live holder goes to the attached connection with the fewest in flight;
  * - no connection holds more than its `maxInFlight`;
- * - an event handed back by `detach` is assigned again with `attempt` + 1.
+ * - an event handed back by `detach` is assigned again with `attempt` + 1;
+ * - each connection's assignments are numbered 1, 2, 3… (`seq`) in the order they were made.
  *
  * Cost: an operation costs O(log n) per event it assigns or expires (n events waiting), plus
  * the connections of the agent; events that wait behind a full holder or a hold are not read.
@@ -55,7 +62,7 @@ export interface AgentConnectionSlot {
 export interface DeliveryQueue {
   /**
    * Adds the event and assigns what can go. An event already in the queue is not added again;
-   * if it is in flight, it is reported among `assigned` again (same connection and attempt), as
+   * if it is in flight, it is reported among `assigned` again (same connection, attempt and seq), as
    * its first sending may have been lost with the node that assigned it. The node holding that
    * connection writes an event to it once, however often it is sent there.
    */

@@ -2,8 +2,8 @@ import { fakeConnection, memoryBackendPerTest, openAgentAndApp, relayOn, until, 
 import type { Backend } from '../ports';
 
 // An app socket's events are accepted concurrently (accept-turns.ts), yet the socket sees what it
-// saw when they were accepted one at a time: answers in frame order, each session's events
-// delivered in the order they came, and the queue cap exact on a node.
+// saw when they were accepted one at a time: answers in frame order, none delivered before its
+// answer, each session's events delivered in the order they came, and the queue cap exact on a node.
 
 /** A gate a backend step waits at, for the events named, until it is opened. */
 function gate() {
@@ -84,7 +84,9 @@ test('an event stalled in the store does not hold up the next one, whose accepte
   await until(() => answers(app.frames).length === 2);
   expect(answers(app.frames)).toEqual(['accepted a', 'accepted b']);
   await until(() => agent.frames.filter((f) => f.type === 'event').length === 2);
-  expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['a', 'b']);
+  // Two sessions: the agent's connection gets them in the order the queue assigned them, `b`
+  // first, as `a` waited for its place (delivery-order.ts); only a session's order is kept.
+  expect(agent.frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref)).toEqual(['b', 'a']);
   await relay.drain();
 });
 

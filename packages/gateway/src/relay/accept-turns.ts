@@ -5,8 +5,9 @@ import type { Connection } from './connection';
  * queue cap, the rate budget, the record, the queue) do not wait for the previous event's, so
  * the writes of events that arrive together go out in one pipeline (with AOF, one fsync). What
  * the socket and the agent see stays as when events were accepted one at a time:
- * - the socket's answers (`accepted`, or an error) go in the order its event frames came, and so
- *   do the deliveries that follow them;
+ * - the socket's answers (`accepted`, or an error) go in the order its event frames came, and no
+ *   event is written to its agent before its answer (an agent connection then gets its events in
+ *   the order the queue assigned them: delivery-order.ts);
  * - events to one agent take their accept order (the agent's order number, which orders its
  *   queue and so its redeliveries) in the order they came, across sessions: `inOrder` asks for
  *   each event's number only after the socket's earlier events to that agent have asked for

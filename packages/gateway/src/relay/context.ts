@@ -1,5 +1,6 @@
 import type { Accepting } from './accepting';
 import { createAcceptTurns, type AcceptTurns } from './accept-turns';
+import { createDeliveryOrder, type DeliveryOrder } from './delivery-order';
 import type { Logger } from 'pino';
 import { createActivityRecorder, type ActivityRecorder } from '../activity/recorder';
 import type { Backend, EventRecord, TimelineEntry } from '../ports';
@@ -76,6 +77,8 @@ export interface RelayContext extends ContextOptions {
    * in-flight event again) can reach this node after the reply: it must not write it again.
    */
   letGo: RecentKeys;
+  /** Keeps each agent connection's events in the order the queue assigned them (delivery-order.ts). */
+  deliveryOrder: DeliveryOrder;
   /** Where each event's stream stands on this node's app connections, by connection and event id (resume.ts). */
   gates: Map<string, Map<string, StreamGate>>;
   /** Resumes waiting for the event's holder to switch, by `<connId> <eventId>` (resume.ts). */
@@ -122,6 +125,7 @@ export function createContext(options: ContextOptions): RelayContext {
     accepting: new Map(),
     acceptTurns: createAcceptTurns(),
     letGo: createRecentKeys(LET_GO_KEPT),
+    deliveryOrder: createDeliveryOrder((outcome) => metrics.deliveriesHeld.inc({ outcome })),
     gates: new Map(),
     switches: new Map(),
     outboxFlushes: new Map(),

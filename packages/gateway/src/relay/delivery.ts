@@ -32,7 +32,9 @@ async function deliverAssignment(ctx: RelayContext, assignment: Assignment, know
   const event = known ?? (await ctx.backend.events.get(assignment.eventId));
   if (!event || event.finished) {
     // Ended meanwhile. Its finisher takes it out of the queue, unless it died first: then it
-    // would hold this connection's place for ever. Taking it out twice is harmless.
+    // would hold this connection's place for ever. Taking it out twice is harmless. Its place in
+    // the connection's order is passed, so later events do not wait for it.
+    await eventToAgent(ctx, assignment, null);
     await dispatched(ctx, await ctx.backend.queue.remove(assignment.agentId, assignment.eventId, false));
     return;
   }

@@ -21,13 +21,13 @@ test('a late copy of an answered delivery is not written to the agent again; a n
     relay.received(agent, JSON.stringify({ type: 'reply', event_id: eventId, content: 'once', finish_reason: 'stop' }));
     await until(() => app.frames.some((f) => f.type === 'reply'));
 
-    const assignment = { eventId, agentId: 'athena', connId: agent.id, nodeId: 'n1', attempt: 1 };
+    const assignment = { eventId, agentId: 'athena', connId: agent.id, nodeId: 'n1', attempt: 1, seq: 1 };
     await eventToAgent(ctx, assignment, stale!);
     await wait(50);
     expect(agent.frames.filter((f) => f.type === 'event')).toHaveLength(1);
 
     // Another attempt of the same event is another delivery, and is written.
-    await eventToAgent(ctx, { ...assignment, attempt: 2 }, stale!);
+    await eventToAgent(ctx, { ...assignment, attempt: 2, seq: 2 }, stale!);
     expect(agent.frames.filter((f) => f.type === 'event').map((f) => f.attempt)).toEqual([1, 2]);
   } finally {
     await relay.drain();

@@ -54,6 +54,11 @@ export function createMetrics() {
     eventsAccepted: counter('relay_events_accepted_total', 'Events recorded and acknowledged', ['agent']),
     eventsFinished: counter('relay_events_finished_total', 'Events ended, by outcome', ['outcome']),
     deliveries: counter('relay_deliveries_total', 'Events written to an agent socket', ['attempt']),
+    deliveriesHeld: counter(
+      'relay_deliveries_held_total',
+      "Events that reached their agent connection's node before an event assigned to that connection earlier, held until it was written (filled) or for at most a second (gave_up)",
+      ['outcome'],
+    ),
     deliveryLatency: histogram(
       'relay_delivery_latency_seconds',
       'From an event accepted to its writing to an agent socket, every attempt',

@@ -139,7 +139,7 @@ export function createRedeliveries(ctx: RelayContext): Redeliveries {
       const tries = (message.tries ?? 0) + 1;
       if (stopped || tries > DELIVER_TRIES) return;
       // once per event: a dead node's events are each tried several times until it is reaped
-      if (tries === 1) ctx.log.warn({ to_node: node, event_id: message.event.id }, 'event for an agent socket that nobody heard; sending it again');
+      if (tries === 1) ctx.log.warn({ to_node: node, event_id: message.assignment.eventId }, 'event for an agent socket that nobody heard; sending it again');
       const timer = setTimeout(() => {
         timers.delete(timer);
         ctx.track('bus', ctx.backend.bus.publish(node, { ...message, tries }));

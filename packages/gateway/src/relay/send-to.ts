@@ -12,15 +12,23 @@ import { admitToken, behind, closeGate, endStream, gateOf, openGate, type TokenA
 // follows its final, a cancel forgets the event first) holds on both paths.
 
 /**
- * An assigned event to its agent socket; written, it is in flight there, its reply timer
- * running. If the socket has gone, nothing is lost: closing it detaches the connection, which
- * hands the event back.
+ * An assigned event to its agent socket, after those assigned to it earlier (delivery-order.ts);
+ * written, it is in flight there, its reply timer running. If the socket has gone, nothing is
+ * lost: closing it detaches the connection, which hands the event back. `event` null: it ended
+ * before it was sent, and only its place in the order is passed.
  */
-export async function eventToAgent(ctx: RelayContext, assignment: Assignment, event: EventRecord): Promise<void> {
+export async function eventToAgent(ctx: RelayContext, assignment: Assignment, event: EventRecord | null): Promise<void> {
   if (assignment.nodeId !== ctx.nodeId) {
     await ctx.backend.bus.publish(assignment.nodeId, { kind: 'deliver', assignment, event });
     return;
   }
+  if (!ctx.local.has(assignment.connId)) return;
+  ctx.deliveryOrder.inOrder(assignment.connId, assignment.seq, () => {
+    if (event) writeEvent(ctx, assignment, event);
+  });
+}
+
+function writeEvent(ctx: RelayContext, assignment: Assignment, event: EventRecord): void {
   const conn = ctx.local.get(assignment.connId);
   if (!conn) return;
   // Sent here again by a resend (see DeliveryQueue.enqueue): the connection has it already.

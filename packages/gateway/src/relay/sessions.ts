@@ -58,6 +58,7 @@ export function createSessions(
     ctx.local.delete(connId);
     ctx.gates.delete(connId);
     ctx.outboxFlushes.delete(connId);
+    ctx.deliveryOrder.forget(connId);
   };
 
   /** Frames routed to a connection that is gone go elsewhere: see finals.ts. */

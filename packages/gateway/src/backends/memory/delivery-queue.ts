@@ -10,10 +10,14 @@ import { MinHeap } from './min-heap';
 interface Entry extends QueueEntry {
   /** Deliveries so far; the next assignment carries attempt = attempts + 1. */
   attempts: number;
+  /** The `seq` of its latest assignment (0 before the first). */
+  seq: number;
 }
 
 interface Slot extends AgentConnectionSlot {
   inFlight: Map<string, Entry>;
+  /** Assignments made to this connection so far: the last `seq` given. */
+  assigned: number;
 }
 
 /** The waiting events of one session, in accept order from `head` on. */
@@ -54,6 +58,10 @@ interface AgentState {
 }
 
 const WAITING = 'waiting';
+
+const assignmentOf = (agentId: string, entry: Entry, slot: Slot): Assignment => ({
+  eventId: entry.eventId, agentId, connId: slot.connId, nodeId: slot.nodeId, attempt: entry.attempts, seq: entry.seq,
+});
 
 /**
  * The delivery rules of the DeliveryQueue contract, in one process. It is also the reference
@@ -248,11 +256,12 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
         continue;
       }
       entry.attempts += 1;
+      entry.seq = ++slot.assigned;
       free -= 1;
       removeWaiting(s, entry, t);
       slot.inFlight.set(entry.eventId, entry);
       s.where.set(entry.eventId, slot.connId);
-      assigned.push({ eventId: entry.eventId, agentId, connId: slot.connId, nodeId: slot.nodeId, attempt: entry.attempts });
+      assigned.push(assignmentOf(agentId, entry, slot));
     }
     evictIdleHolders(s);
     return { assigned, expired };
@@ -263,7 +272,7 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
       const s = state(entry.agentId);
       // Enqueued before (a retried call, or a resend): only dispatch; a second entry would
       // deliver the event twice. An event in flight is reported as assigned again, to the same
-      // connection with the same attempt: the node that assigned it may have died before
+      // connection with the same attempt and seq: the node that assigned it may have died before
       // sending it there.
       const where = s.where.get(entry.eventId);
       if (where !== undefined) {
@@ -271,16 +280,16 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
         const slot = s.slots.get(where);
         const held = slot?.inFlight.get(entry.eventId);
         if (slot && held) {
-          result.assigned.push({ eventId: held.eventId, agentId: entry.agentId, connId: slot.connId, nodeId: slot.nodeId, attempt: held.attempts });
+          result.assigned.push(assignmentOf(entry.agentId, held, slot));
         }
         return result;
       }
       s.sessionLoad.set(entry.sessionKey, (s.sessionLoad.get(entry.sessionKey) ?? 0) + 1);
-      addWaiting(s, { ...entry, attempts: 0 }, now());
+      addWaiting(s, { ...entry, attempts: 0, seq: 0 }, now());
       return dispatch(entry.agentId);
     },
     async attach(agentId, slot) {
-      state(agentId).slots.set(slot.connId, { ...slot, inFlight: new Map() });
+      state(agentId).slots.set(slot.connId, { ...slot, inFlight: new Map(), assigned: 0 });
       return dispatch(agentId);
     },
     async detach(agentId, connId) {

@@ -4,7 +4,7 @@ import { AGENT_QUEUE_WAITING, type Keys } from './keys';
 import type { RunScript } from './scripts';
 import type { ReplicaWait } from './replicas';
 
-type RawAssignment = [string, string, string, number];
+type RawAssignment = [string, string, string, number, number];
 /** What a queue script's dispatch returns: assigned, expired (lua/include-dispatch.lua). */
 export type RawDispatch = [RawAssignment[], string[]];
 
@@ -14,7 +14,9 @@ export const DEFAULT_MAX_IDLE_SESSIONS = 10_000;
 /** A queue script's dispatch for `agentId`, as the DeliveryQueue port gives it. */
 export function dispatchResult(agentId: string, raw: RawDispatch): DispatchResult {
   return {
-    assigned: raw[0].map(([eventId, connId, nodeId, attempt]): Assignment => ({ eventId, agentId, connId, nodeId, attempt: Number(attempt) })),
+    assigned: raw[0].map(([eventId, connId, nodeId, attempt, seq]): Assignment => ({
+      eventId, agentId, connId, nodeId, attempt: Number(attempt), seq: Number(seq),
+    })),
     expired: raw[1],
   };
 }

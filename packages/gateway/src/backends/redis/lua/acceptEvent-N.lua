@@ -22,6 +22,6 @@ local named = false
 if #KEYS > 17 then named = redis.call('SET', KEYS[18], ARGV[4], 'PX', ARGV[10], 'NX', 'GET') end
 -- over the soft limit the event is held to a later window, which the caller works out
 if named or count > tonumber(ARGV[3]) or ARGV[9] ~= '1' then return { count, order, named } end
-local e = { session = ARGV[5], order = order, notBefore = 0, expiresAt = tonumber(ARGV[6]), attempts = 0 }
+local e = { session = ARGV[5], order = order, notBefore = 0, expiresAt = tonumber(ARGV[6]), attempts = 0, seq = 0 }
 local queued = enqueueEvent(ARGV[4], e, tonumber(ARGV[7]), tonumber(ARGV[8]))
 return { count, order, false, queued[1], queued[2] }

@@ -4,9 +4,9 @@
   contract suite. Every queue script takes one agent's queue keys as KEYS[1..15], in this order
   (keys.ts agentQueue), all under the agent's hash tag; no key name is built here.
 
-    1  entries      HASH  eventId -> "session\norder\nnotBefore\nexpiresAt\nattempts"
+    1  entries      HASH  eventId -> "session\norder\nnotBefore\nexpiresAt\nattempts\nseq"
     2  where        HASH  eventId -> "w" (waiting) or the connId holding it
-    3  slots        HASH  connId -> "nodeId\nmaxInFlight"
+    3  slots        HASH  connId -> "nodeId\nmaxInFlight\nassigned" (assigned: the last seq given)
     4  slotorder    ZSET  connId by the last time it took a new session (round robin among equals)
     5  inflight     ZSET  "connId\0eventId" (score 0, read by lex range): events in flight, by connection
     6  holders      HASH  session -> connId holding it
@@ -62,11 +62,14 @@ local function readEntry(id)
   local raw = redis.call('HGET', K.entries, id)
   if not raw then return nil end
   local f = split(raw)
-  return { session = f[1], order = tonumber(f[2]), notBefore = tonumber(f[3]), expiresAt = tonumber(f[4]), attempts = tonumber(f[5]) }
+  return {
+    session = f[1], order = tonumber(f[2]), notBefore = tonumber(f[3]), expiresAt = tonumber(f[4]),
+    attempts = tonumber(f[5]), seq = tonumber(f[6]) or 0,
+  }
 end
 
 local function writeEntry(id, e)
-  redis.call('HSET', K.entries, id, e.session .. '\n' .. e.order .. '\n' .. e.notBefore .. '\n' .. e.expiresAt .. '\n' .. e.attempts)
+  redis.call('HSET', K.entries, id, e.session .. '\n' .. e.order .. '\n' .. e.notBefore .. '\n' .. e.expiresAt .. '\n' .. e.attempts .. '\n' .. e.seq)
 end
 
 local function nextSeq()
@@ -148,7 +151,7 @@ local function loadSlots()
     local f = split(raw[i + 1])
     local conn = raw[i]
     local slot = {
-      conn = conn, node = f[1], max = tonumber(f[2]),
+      conn = conn, node = f[1], max = tonumber(f[2]), assigned = tonumber(f[3]) or 0,
       count = redis.call('ZLEXCOUNT', K.inflight, '[' .. conn .. '\0', '(' .. conn .. '\1'),
       -- rr, its place in the round robin, is read only when a session needs a new holder
     }
@@ -156,6 +159,20 @@ local function loadSlots()
     list[#list + 1] = slot
   end
   return slots, list
+end
+
+--- Hands a due event (out of the waiting sets) to a connection with room: the event's attempt and
+--- the connection's count of assignments (the event's seq) go up by one. Returns the assignment.
+local function assign(id, e, slot)
+  e.attempts = e.attempts + 1
+  slot.assigned = slot.assigned + 1
+  e.seq = slot.assigned
+  writeEntry(id, e)
+  redis.call('HSET', K.slots, slot.conn, slot.node .. '\n' .. slot.max .. '\n' .. slot.assigned)
+  redis.call('HSET', K.where, id, slot.conn)
+  redis.call('ZADD', K.inflight, 0, slot.conn .. '\0' .. id)
+  slot.count = slot.count + 1
+  return { id, slot.conn, slot.node, e.attempts, e.seq }
 end
 
 --- A connection's place in the round robin among equally loaded ones: the last time it took a new session.
@@ -229,7 +246,7 @@ local function nextSession(list)
 end
 
 --- Assigns waiting events in accept order, as one pass over them all would: a session that
---- cannot go holds back its later events. Returns { {eventId, connId, nodeId, attempt}... },
+--- cannot go holds back its later events. Returns { {eventId, connId, nodeId, attempt, seq}... },
 --- { expiredId... }: waiting events met past their expiresAt (the scheduler's expiry finds
 --- the others). `slots` and `list`: loadSlots() as read earlier in the same script, if it was.
 local function dispatch(now, maxIdle, slots, list)
@@ -260,14 +277,9 @@ local function dispatch(now, maxIdle, slots, list)
       if slot.count >= slot.max then
         park(session, slot.conn, e.order)
       else
-        e.attempts = e.attempts + 1
-        writeEntry(id, e)
         removeWaiting(id, e, now)
-        redis.call('HSET', K.where, id, slot.conn)
-        redis.call('ZADD', K.inflight, 0, slot.conn .. '\0' .. id)
-        slot.count = slot.count + 1
+        assigned[#assigned + 1] = assign(id, e, slot)
         free = free - 1
-        assigned[#assigned + 1] = { id, slot.conn, slot.node, e.attempts }
       end
     end
   end
@@ -306,25 +318,25 @@ local function assignAtOnce(id, e, now, maxIdle)
   if holder and slots[holder] and slots[holder].count >= slots[holder].max then return nil, nil, slots, list end
   local slot = slotFor(slots, list, e.session, holder)
   if not slot then return nil, nil, slots, list end
-  e.attempts = e.attempts + 1
-  writeEntry(id, e)
-  redis.call('HSET', K.where, id, slot.conn)
-  redis.call('ZADD', K.inflight, 0, slot.conn .. '\0' .. id)
+  local a = assign(id, e, slot)
   evictIdleHolders(maxIdle)
-  return { { id, slot.conn, slot.node, e.attempts } }, {}
+  return { a }, {}
 end
 
 
 --- Adds an accepted event (entry `e`, its attempts 0) to the queue and assigns what can go at
 --- once. An event enqueued before (a retried call, or a resend) is only dispatched: one in flight
---- is reported as assigned again, to the same connection with the same attempt, as the node that
+--- is reported as assigned again, to the same connection with the same attempt and seq, as the node that
 --- assigned it may have died before sending it there. Returns dispatch's { assigned, expired }.
 local function enqueueEvent(id, e, now, maxIdle)
   local where = redis.call('HGET', K.where, id)
   if where then
     local a, x = dispatch(now, maxIdle)
     local slot = where ~= 'w' and redis.call('HGET', K.slots, where)
-    if slot then a[#a + 1] = { id, where, split(slot)[1], readEntry(id).attempts } end
+    if slot then
+      local e = readEntry(id)
+      a[#a + 1] = { id, where, split(slot)[1], e.attempts, e.seq }
+    end
     return { a, x }
   end
   redis.call('HINCRBY', K.sload, e.session, 1)
