@@ -138,7 +138,7 @@ test("on one primary, an event its caller lets queue at once is counted, numbere
     const appended = await events.append(first, 'k-now', 60_000, admitted(true));
     expect(sent).toEqual(['hset', 'pexpire', 'evalsha']);
     // handed out at once, as enqueue would have: the connection had room
-    expect(appended.queued).toEqual({ assigned: [{ eventId: first.id, agentId: 'athena', connId: 'n1.9', nodeId: 'n1', attempt: 1 }], expired: [] });
+    expect(appended.queued).toEqual({ assigned: [{ eventId: first.id, agentId: 'athena', connId: 'n1.9', nodeId: 'n1', attempt: 1, seq: 1 }], expired: [] });
     expect(await client.get(keys.idempotency('portal', 'k-now'))).toBe(first.id);
     // the next one waits: the connection is full
     const second = await events.append(newEvent({ sessionKey: 'relay:athena:portal:task-2' }), undefined, 60_000, admitted(true));
