@@ -125,7 +125,13 @@ export function createContext(options: ContextOptions): RelayContext {
     accepting: new Map(),
     acceptTurns: createAcceptTurns(),
     letGo: createRecentKeys(LET_GO_KEPT),
-    deliveryOrder: createDeliveryOrder((outcome) => metrics.deliveriesHeld.inc({ outcome })),
+    deliveryOrder: createDeliveryOrder({
+      counted: (outcome) => metrics.deliveriesHeld.inc({ outcome }),
+      failed: (err) => {
+        metrics.backgroundErrors.inc({ task: 'deliver' });
+        log.error({ err }, 'writing an event that waited for an earlier one failed');
+      },
+    }),
     gates: new Map(),
     switches: new Map(),
     outboxFlushes: new Map(),

@@ -5,9 +5,10 @@ describe('delivery order', () => {
   const setup = (waitMs = 1_000) => {
     const ran: string[] = [];
     const outcomes: string[] = [];
-    const order = createDeliveryOrder((o) => outcomes.push(o), waitMs);
+    const failures: unknown[] = [];
+    const order = createDeliveryOrder({ counted: (o) => outcomes.push(o), failed: (err) => failures.push(err), waitMs });
     const run = (conn: string, seq: number, name = `${conn}#${seq}`) => order.inOrder(conn, seq, () => ran.push(name));
-    return { order, ran, outcomes, run };
+    return { order, ran, outcomes, failures, run };
   };
 
   test("each connection's assignments run in seq order; one that comes early waits for those before it", () => {
@@ -49,6 +50,32 @@ describe('delivery order', () => {
     run('c1', 1);
     run('c1', 6);
     expect(ran).toEqual(['c1#2', 'c1#5', 'c1#1', 'c1#6']);
+    order.forget('c1');
+  });
+
+  test('a write that throws does not keep the ones after it from running', () => {
+    const { ran, run, order } = setup();
+    run('c1', 2);
+    expect(() =>
+      order.inOrder('c1', 1, () => {
+        throw new Error('socket gone wrong');
+      }),
+    ).toThrow('socket gone wrong');
+    expect(ran).toEqual(['c1#2']);
+    run('c1', 3);
+    expect(ran).toEqual(['c1#2', 'c1#3']);
+    order.forget('c1');
+  });
+
+  test('a write that throws when a wait ends is reported, not thrown out of the timer', async () => {
+    const { ran, run, order, failures } = setup(20);
+    order.inOrder('c1', 2, () => {
+      throw new Error('socket gone wrong');
+    });
+    run('c1', 3);
+    await until(() => ran.length === 1);
+    expect(ran).toEqual(['c1#3']);
+    expect(failures).toEqual([new Error('socket gone wrong')]);
     order.forget('c1');
   });
 

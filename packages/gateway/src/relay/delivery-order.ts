@@ -33,32 +33,49 @@ interface Line {
   timer?: NodeJS.Timeout | undefined;
 }
 
-export function createDeliveryOrder(counted: (outcome: 'filled' | 'gave_up') => void, waitMs = GAP_WAIT_MS): DeliveryOrder {
+export interface DeliveryOrderOptions {
+  /** An assignment that waited was run: once the earlier one came (filled), or after the wait. */
+  counted(outcome: 'filled' | 'gave_up'): void;
+  /** A write run when a wait ended threw: there is no caller to throw to. */
+  failed(err: unknown): void;
+  waitMs?: number;
+}
+
+export function createDeliveryOrder({ counted, failed, waitMs = GAP_WAIT_MS }: DeliveryOrderOptions): DeliveryOrder {
   const lines = new Map<string, Line>();
 
-  const release = (line: Line) => {
+  /**
+   * Takes the waiting writes that are due now (from `next` on, with no gap), and keeps a timer
+   * running while any still wait. The line is settled before any write runs.
+   */
+  const due = (line: Line): (() => void)[] => {
+    const writes: (() => void)[] = [];
     for (let write = line.waiting.get(line.next); write; write = line.waiting.get(line.next)) {
       line.waiting.delete(line.next);
       line.next += 1;
-      counted('filled');
-      write();
+      writes.push(write);
     }
     if (line.waiting.size === 0) {
       clearTimeout(line.timer);
       line.timer = undefined;
+    } else {
+      line.timer ??= setTimeout(() => giveUp(line), waitMs);
     }
+    return writes;
   };
 
+  /** The wait is over: the earliest waiting write goes, and the rest follow it as they can. */
   const giveUp = (line: Line) => {
     line.timer = undefined;
-    const first = Math.min(...line.waiting.keys());
-    const write = line.waiting.get(first) as () => void;
-    line.waiting.delete(first);
-    line.next = first + 1;
+    line.next = Math.min(...line.waiting.keys());
     counted('gave_up');
-    write();
-    release(line);
-    if (line.waiting.size > 0) line.timer = setTimeout(() => giveUp(line), waitMs);
+    const writes = due(line);
+    for (let i = 1; i < writes.length; i += 1) counted('filled');
+    try {
+      runInTurn(writes);
+    } catch (err) {
+      failed(err);
+    }
   };
 
   return {
@@ -72,17 +89,30 @@ export function createDeliveryOrder(counted: (outcome: 'filled' | 'gave_up') => 
       if (seq < line.next) return write();
       if (seq > line.next) {
         line.waiting.set(seq, write);
-        const waiting = line;
-        line.timer ??= setTimeout(() => giveUp(waiting), waitMs);
+        due(line);
         return;
       }
       line.next += 1;
-      write();
-      release(line);
+      const after = due(line);
+      for (let i = 0; i < after.length; i += 1) counted('filled');
+      runInTurn([write, ...after]);
     },
     forget(connId) {
       clearTimeout(lines.get(connId)?.timer);
       lines.delete(connId);
     },
   };
+}
+
+/** Runs the writes in order, each whatever the one before it did; then throws the first failure. */
+function runInTurn(writes: (() => void)[]): void {
+  let failure: { err: unknown } | undefined;
+  for (const write of writes) {
+    try {
+      write();
+    } catch (err) {
+      failure ??= { err };
+    }
+  }
+  if (failure) throw failure.err;
 }
