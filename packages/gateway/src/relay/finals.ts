@@ -164,13 +164,17 @@ async function holdFinal(ctx: RelayContext, { appId, eventId, text, stream }: Fi
 }
 
 /**
- * Hands every held final frame of the app to this connection, a piece at a time and paced by
- * its send buffer: a connection that has just opened must not be closed (1013) for a backlog it
- * had no chance to read yet, so once it is backed up the next piece waits until it drains. What
- * was not taken stays in the outbox untouched, and the node holds one piece at a time.
+ * Hands every held final frame of the app to this connection, paced by its send buffer: a
+ * connection that has just opened must not be closed (1013) for a backlog it had no chance to
+ * read yet. The outbox is taken a piece at a time, and a piece's finals are written one by one,
+ * each only while the connection is not backed up; the rest wait for it to drain. (A piece's
+ * size counts finals as stored; on the wire a reply carries its content twice, so a piece
+ * written at once could pass RELAY_MAX_BUFFERED_BYTES by itself.) What was not taken stays in
+ * the outbox untouched, and the node holds one piece at a time; should the connection close
+ * first, what is left of the piece goes on from there (`leftOfPiece`).
  *
- * One flush per connection: two would each write a piece before either saw the buffer fill. A
- * call while one runs makes it take again before it ends, for what was held since its last take.
+ * One flush per connection: two would each write before either saw the buffer fill. A call
+ * while one runs makes it take again before it ends, for what was held since its last take.
  */
 export async function flushOutbox(ctx: RelayContext, connId: string, appId: string): Promise<void> {
   const running = ctx.outboxFlushes.get(connId);
@@ -178,7 +182,7 @@ export async function flushOutbox(ctx: RelayContext, connId: string, appId: stri
     running.again = true;
     return;
   }
-  const flush = { again: false };
+  const flush: OutboxFlush = { again: false, piece: [] };
   ctx.outboxFlushes.set(connId, flush);
   await pumpOutbox(ctx, connId, appId, flush);
 }
@@ -187,24 +191,43 @@ async function pumpOutbox(ctx: RelayContext, connId: string, appId: string, flus
   try {
     for (;;) {
       const conn = ctx.local.get(connId);
-      if (!conn) return flushEnded(ctx, connId, flush);
+      if (!conn) {
+        flushEnded(ctx, connId, flush);
+        return await rerouteAll(ctx, flush.piece.splice(0), connId);
+      }
       if (conn.backedUp()) {
         conn.whenDrained(() => ctx.track('final', pumpOutbox(ctx, connId, appId, flush)));
         return;
       }
+      const final = flush.piece.shift();
+      if (final) {
+        if (!finalToLocal(ctx, connId, final)) await rerouteFinal(ctx, final, connId);
+        continue;
+      }
       flush.again = false;
       const piece = await ctx.backend.outbox.take(appId, Date.now());
       if (piece.length === 0 && !flush.again) return flushEnded(ctx, connId, flush);
-      for (const held of piece) {
-        const final = { appId, eventId: held.eventId, text: held.text, stream: held.stream };
-        if (!finalToLocal(ctx, connId, final)) await rerouteFinal(ctx, final, connId);
-      }
+      flush.piece = piece.map((held) => ({ appId, eventId: held.eventId, text: held.text, stream: held.stream }));
     }
   } catch (err) {
-    // A failed step (Redis is down) ends this flush, so that a later one can start.
+    // A failed step (Redis is down) ends this flush, so that a later one can start; what it
+    // held of its piece goes on as from a connection that is gone.
     flushEnded(ctx, connId, flush);
+    ctx.track('final', rerouteAll(ctx, flush.piece.splice(0), connId));
     throw err;
   }
+}
+
+/**
+ * What a flush had taken from the outbox and not yet written, taken from it: for the caller to
+ * send on when the connection closes while the flush waits for it to drain.
+ */
+export function leftOfPiece(ctx: RelayContext, connId: string): FinalForApp[] {
+  return ctx.outboxFlushes.get(connId)?.piece.splice(0) ?? [];
+}
+
+async function rerouteAll(ctx: RelayContext, finals: FinalForApp[], connId: string): Promise<void> {
+  for (const final of finals) await rerouteFinal(ctx, final, connId);
 }
 
 /** Where this node's outbox flushes stand, by connection id (flushOutbox). */
@@ -213,6 +236,8 @@ export type OutboxFlushes = Map<string, OutboxFlush>;
 interface OutboxFlush {
   /** A final was held for the connection since the flush last took from the outbox. */
   again: boolean;
+  /** What the flush took from the outbox and has not written yet, in order. */
+  piece: FinalForApp[];
 }
 
 function flushEnded(ctx: RelayContext, connId: string, flush: OutboxFlush): void {

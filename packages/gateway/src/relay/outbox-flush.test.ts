@@ -158,3 +158,43 @@ test('finals rerouted from a connection that is gone reach another through its o
     await backend.close();
   }
 });
+
+// A piece is sized by the finals as stored, and on the wire a reply carries its content twice: a
+// piece written at once passed RELAY_MAX_BUFFERED_BYTES by itself, and the connection the flush
+// paces was closed with 1013 (conformance/backpressure, at random under load). Each final waits
+// for the connection to take the ones before it.
+test("no final of a piece is written while the connection is backed up", async () => {
+  const { backend, taken } = await backlog();
+  const { relay } = relayOn(backend);
+  const reader = slowReader();
+  try {
+    relay.opened(reader.app);
+    await readAll(reader, COUNT);
+    expect(Math.max(...taken.map((p) => p.length))).toBeGreaterThan(3); // pieces larger than what it takes at once
+    expect(reader.most()).toBe(3); // it backs up at 3 unread
+    expect(reader.app.frames.map((f) => f.event_id)).toEqual(Array.from({ length: COUNT }, (_, i) => `evt_${i}`));
+  } finally {
+    await relay.drain();
+    await backend.close();
+  }
+});
+
+test('a connection that closes while its flush waits hands what is left of the piece on', async () => {
+  const { backend } = await backlog();
+  const { relay } = relayOn(backend);
+  const reader = slowReader();
+  try {
+    relay.opened(reader.app);
+    await until(() => reader.waiting());
+    const first = reader.app.frames.map((f) => f.event_id);
+    relay.closed(reader.app, []);
+    const next = fakeConnection('n1.2', 'app', 'portal');
+    relay.opened(next);
+    await until(() => first.length + next.frames.length >= COUNT);
+    const all = [...first, ...next.frames.map((f) => f.event_id)];
+    expect(all.sort()).toEqual(Array.from({ length: COUNT }, (_, i) => `evt_${i}`).sort());
+  } finally {
+    await relay.drain();
+    await backend.close();
+  }
+});

@@ -1,8 +1,9 @@
 import { CloseCode, type Role } from '@relay/protocol';
 import type { Connection, UnflushedFinal } from './connection';
+import type { FinalForApp } from './send-to';
 import type { RelayContext } from './context';
 import { dispatched } from './delivery';
-import { flushOutbox, rerouteFinal } from './finals';
+import { flushOutbox, leftOfPiece, rerouteFinal } from './finals';
 import { agentQueueBudget, type FrameQueue } from './frame-queue';
 import type { Kicks } from './kick';
 import { forgetInFlight } from './lifecycle';
@@ -61,12 +62,14 @@ export function createSessions(
     ctx.deliveryOrder.forget(connId);
   };
 
-  /** Frames routed to a connection that is gone go elsewhere: see finals.ts. */
-  const handBack = async (conn: Connection, unflushed: UnflushedFinal[]) => {
-    for (const final of unflushed) {
-      await ctx.owed.run({ step: 'final', conn: conn.id }, () =>
-        rerouteFinal(ctx, { appId: conn.principal.id, eventId: final.eventId, text: final.text }, conn.id),
-      );
+  /**
+   * Frames routed to a connection that is gone go elsewhere (see finals.ts): those it may not
+   * have sent, then those its outbox flush had taken and not yet written (`left`).
+   */
+  const handBack = async (conn: Connection, unflushed: UnflushedFinal[], left: FinalForApp[]) => {
+    const finals = [...unflushed.map((f) => ({ appId: conn.principal.id, eventId: f.eventId, text: f.text })), ...left];
+    for (const final of finals) {
+      await ctx.owed.run({ step: 'final', conn: conn.id }, () => rerouteFinal(ctx, final, conn.id));
     }
   };
 
@@ -114,6 +117,7 @@ export function createSessions(
     },
 
     closed(conn: Connection, unflushed: UnflushedFinal[]) {
+      const left = leftOfPiece(ctx, conn.id);
       forgetHere(conn.id);
       metrics.connections.dec({ role: conn.role });
       log.info({ conn: conn.id, role: conn.role, [`${conn.role}_id`]: conn.principal.id }, 'connection closed');
@@ -130,7 +134,7 @@ export function createSessions(
             for (const [eventId, held] of ctx.inFlight) if (held.connId === conn.id) forgetInFlight(ctx, eventId);
             await ctx.owed.run({ step: 'detach', conn: conn.id }, () => detach(conn.principal.id, conn.id));
           }
-          await handBack(conn, unflushed);
+          await handBack(conn, unflushed, left);
         })(),
       );
     },
@@ -140,12 +144,13 @@ export function createSessions(
     },
 
     requestEnded(conn: Connection, unflushed: UnflushedFinal[]) {
+      const left = leftOfPiece(ctx, conn.id);
       forgetHere(conn.id);
       ctx.track(
         'close',
         (async () => {
           await queue.closed(conn.id);
-          await handBack(conn, unflushed);
+          await handBack(conn, unflushed, left);
         })(),
       );
     },
