@@ -226,8 +226,12 @@ export function leftOfPiece(ctx: RelayContext, connId: string): FinalForApp[] {
   return ctx.outboxFlushes.get(connId)?.piece.splice(0) ?? [];
 }
 
-async function rerouteAll(ctx: RelayContext, finals: FinalForApp[], connId: string): Promise<void> {
-  for (const final of finals) await rerouteFinal(ctx, final, connId);
+/**
+ * Finals that were on their way to a connection that is gone, sent on one after another; each
+ * one the backend refuses (Redis is down) is owed and sent again once it is back.
+ */
+export async function rerouteAll(ctx: RelayContext, finals: FinalForApp[], connId: string): Promise<void> {
+  for (const final of finals) await ctx.owed.run({ step: 'final', conn: connId }, () => rerouteFinal(ctx, final, connId));
 }
 
 /** Where this node's outbox flushes stand, by connection id (flushOutbox). */

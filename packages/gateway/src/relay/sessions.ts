@@ -3,7 +3,7 @@ import type { Connection, UnflushedFinal } from './connection';
 import type { FinalForApp } from './send-to';
 import type { RelayContext } from './context';
 import { dispatched } from './delivery';
-import { flushOutbox, leftOfPiece, rerouteFinal } from './finals';
+import { flushOutbox, leftOfPiece, rerouteAll } from './finals';
 import { agentQueueBudget, type FrameQueue } from './frame-queue';
 import type { Kicks } from './kick';
 import { forgetInFlight } from './lifecycle';
@@ -68,9 +68,7 @@ export function createSessions(
    */
   const handBack = async (conn: Connection, unflushed: UnflushedFinal[], left: FinalForApp[]) => {
     const finals = [...unflushed.map((f) => ({ appId: conn.principal.id, eventId: f.eventId, text: f.text })), ...left];
-    for (const final of finals) {
-      await ctx.owed.run({ step: 'final', conn: conn.id }, () => rerouteFinal(ctx, final, conn.id));
-    }
+    await rerouteAll(ctx, finals, conn.id);
   };
 
   return {
