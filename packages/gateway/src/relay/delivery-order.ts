@@ -45,14 +45,16 @@ export function createDeliveryOrder({ counted, failed, waitMs = GAP_WAIT_MS }: D
   const lines = new Map<string, Line>();
 
   /**
-   * Takes the waiting writes that are due now (from `next` on, with no gap), and keeps a timer
-   * running while any still wait. The line is settled before any write runs.
+   * Takes the waiting writes that are due now (from `next` on, with no gap), each counted as
+   * filled, and keeps a timer running while any still wait. The line is settled before any
+   * write runs.
    */
   const due = (line: Line): (() => void)[] => {
     const writes: (() => void)[] = [];
     for (let write = line.waiting.get(line.next); write; write = line.waiting.get(line.next)) {
       line.waiting.delete(line.next);
       line.next += 1;
+      counted('filled');
       writes.push(write);
     }
     if (line.waiting.size === 0) {
@@ -67,12 +69,13 @@ export function createDeliveryOrder({ counted, failed, waitMs = GAP_WAIT_MS }: D
   /** The wait is over: the earliest waiting write goes, and the rest follow it as they can. */
   const giveUp = (line: Line) => {
     line.timer = undefined;
-    line.next = Math.min(...line.waiting.keys());
+    const first = Math.min(...line.waiting.keys());
+    const write = line.waiting.get(first) as () => void;
+    line.waiting.delete(first);
+    line.next = first + 1;
     counted('gave_up');
-    const writes = due(line);
-    for (let i = 1; i < writes.length; i += 1) counted('filled');
     try {
-      runInTurn(writes);
+      runInTurn([write, ...due(line)]);
     } catch (err) {
       failed(err);
     }
@@ -93,9 +96,7 @@ export function createDeliveryOrder({ counted, failed, waitMs = GAP_WAIT_MS }: D
         return;
       }
       line.next += 1;
-      const after = due(line);
-      for (let i = 0; i < after.length; i += 1) counted('filled');
-      runInTurn([write, ...after]);
+      runInTurn([write, ...due(line)]);
     },
     forget(connId) {
       clearTimeout(lines.get(connId)?.timer);
