@@ -201,7 +201,7 @@ async function pumpOutbox(ctx: RelayContext, connId: string, appId: string, flus
       }
       const final = flush.piece.shift();
       if (final) {
-        if (!finalToLocal(ctx, connId, final)) await rerouteFinal(ctx, final, connId);
+        if (!finalToLocal(ctx, connId, final)) await rerouteAll(ctx, [final], connId);
         continue;
       }
       flush.again = false;
