@@ -224,6 +224,19 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(seqs(await queue.enqueue(entry('a2', 'sA')))).toEqual(['a2@c2#3']);
     });
 
+    test('enqueueAfter queues only while the event named is in the queue, waiting or in flight; otherwise it changes nothing', async () => {
+      await queue.attach('athena', slot('c1', 1));
+      expect(await queue.enqueueAfter(entry('e2', 'sA'), 'e1')).toBeNull(); // e1 not queued yet
+      expect(await queue.events('athena')).toEqual([]);
+      expect(ids(await queue.enqueue(entry('e1', 'sA')))).toEqual(['e1']);
+      expect(await queue.enqueueAfter(entry('e2', 'sA'), 'e1')).toEqual({ assigned: [], expired: [] }); // behind e1, in flight
+      expect(await queue.enqueueAfter(entry('e3', 'sA'), 'e2')).toEqual({ assigned: [], expired: [] }); // behind e2, waiting
+      await queue.remove('athena', 'e1', false);
+      expect(await queue.enqueueAfter(entry('e4', 'sA'), 'e1')).toBeNull(); // e1 has left the queue
+      expect((await queue.events('athena')).sort()).toEqual(['e2', 'e3']);
+      expect(await queue.waiting('athena')).toBe(1);
+    });
+
     test('removing an unknown event says so', async () => {
       expect(await queue.remove('athena', 'nope', false)).toMatchObject({ was: null, assigned: [], expired: [] });
     });

@@ -103,7 +103,7 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
     });
 
     /** An admission whose rate limits are out of the way unless given; the store never asked to queue the event. */
-    const admitted = (rate = { softPerMin: 1_000, hardPerMin: 1_000 }) => ({ rate, queueNow: false });
+    const admitted = (rate = { softPerMin: 1_000, hardPerMin: 1_000 }) => ({ rate, queueAfter: 'evt_not-queued' });
 
     test('with an admission, append takes the order number as it is called, and claims the key', async () => {
       const { events } = store;

@@ -52,8 +52,11 @@ test("an event's record and idempotency key expire, before and after its finish"
   expect(plainKept).toBeLessThanOrEqual(60_000);
 });
 
+/** An event id no queue holds: an admission after it is left for its caller to queue. */
+const NOT_QUEUED = 'evt_not-queued';
+
 /** An admission with the rate limits out of the way. */
-const admitted = (queueNow = false) => ({ rate: { softPerMin: 1_000, hardPerMin: 1_000 }, queueNow });
+const admitted = (queueAfter: string | null = NOT_QUEUED) => ({ rate: { softPerMin: 1_000, hardPerMin: 1_000 }, queueAfter });
 
 test.each([
   ['claimed on its own', undefined],
@@ -131,17 +134,17 @@ test("on one primary, an event its caller lets queue at once is counted, numbere
     const run = scriptRunner(client);
     const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
     const queue = createRedisDeliveryQueue(client, run, keys);
-    await events.append(newEvent({ agentId: 'warm' }), 'k-warm', 60_000, admitted(true)); // the script is on the server now
+    await events.append(newEvent({ agentId: 'warm' }), 'k-warm', 60_000, admitted(null)); // the script is on the server now
     await queue.attach('athena', { connId: 'n1.9', nodeId: 'n1', maxInFlight: 1 });
     const sent = commandsSent(client);
     const first = newEvent();
-    const appended = await events.append(first, 'k-now', 60_000, admitted(true));
+    const appended = await events.append(first, 'k-now', 60_000, admitted(null));
     expect(sent).toEqual(['hset', 'pexpire', 'evalsha']);
     // handed out at once, as enqueue would have: the connection had room
     expect(appended.queued).toEqual({ assigned: [{ eventId: first.id, agentId: 'athena', connId: 'n1.9', nodeId: 'n1', attempt: 1, seq: 1 }], expired: [] });
     expect(await client.get(keys.idempotency('portal', 'k-now'))).toBe(first.id);
     // the next one waits: the connection is full
-    const second = await events.append(newEvent({ sessionKey: 'relay:athena:portal:task-2' }), undefined, 60_000, admitted(true));
+    const second = await events.append(newEvent({ sessionKey: 'relay:athena:portal:task-2' }), undefined, 60_000, admitted(null));
     expect(second.queued).toEqual({ assigned: [], expired: [] });
     expect(second.order).toBeGreaterThan(appended.order as number);
     expect(await queue.waiting('athena')).toBe(1);
@@ -162,25 +165,45 @@ test("on one primary, an accept whose one step ran but whose reply was lost keep
   const events = createRedisEventStore(client, lost, keys, { finishedRetentionMs: 60_000 });
   const queue = createRedisDeliveryQueue(client, run, keys);
   const event = newEvent();
-  await expect(events.append(event, 'k-lost', 60_000, admitted(true))).rejects.toThrow('connection lost');
+  await expect(events.append(event, 'k-lost', 60_000, admitted(null))).rejects.toThrow('connection lost');
   expect(await queue.events('athena')).toEqual([event.id]);
   expect(await client.get(keys.idempotency('portal', 'k-lost'))).toBe(event.id);
   expect(await client.hget(keys.event(event.id), 'id')).toBe(event.id); // so a resend under the key finds it
 });
 
+test("on one primary, an event whose session's previous event is already in the queue is queued in its record's own step, after it", async () => {
+  const { client, keys, events } = setup();
+  const queue = createRedisDeliveryQueue(client, scriptRunner(client), keys);
+  await queue.attach('athena', { connId: 'n1.9', nodeId: 'n1', maxInFlight: 1 });
+  const first = await events.append(newEvent(), undefined, 60_000, admitted(null));
+  expect(first.queued?.assigned.map((a) => a.eventId)).toEqual([first.record.id]); // handed out
+  const second = await events.append(newEvent(), undefined, 60_000, admitted(first.record.id));
+  expect(second.queued).toEqual({ assigned: [], expired: [] }); // waiting: the connection is full
+  const third = await events.append(newEvent(), undefined, 60_000, admitted(second.record.id));
+  expect(third.queued).toEqual({ assigned: [], expired: [] });
+  expect(await queue.waiting('athena')).toBe(2);
+  // the session's next goes to the connection as the one before it is done, in order
+  const handedOn: string[] = [];
+  for (const done of [first, second]) {
+    const result = await queue.remove('athena', done.record.id, false);
+    handedOn.push(...result.assigned.map((a) => a.eventId));
+  }
+  expect(handedOn).toEqual([second.record.id, third.record.id]);
+});
+
 test.each([
-  ['its caller does not let it', { queueNow: false, soft: 1_000, key: undefined }],
-  ['it is over the soft limit, so held', { queueNow: true, soft: 1, key: undefined }],
-  ['its key names an event already', { queueNow: true, soft: 1_000, key: 'k-taken' }],
-])('on one primary, an event is left for its caller to queue when %s', async (_, { queueNow, soft, key }) => {
+  ["the event before it in its session is not in the queue", { queueAfter: NOT_QUEUED, soft: 1_000, key: undefined }],
+  ['it is over the soft limit, so held', { queueAfter: null, soft: 1, key: undefined }],
+  ['its key names an event already', { queueAfter: null, soft: 1_000, key: 'k-taken' }],
+])('on one primary, an event is left for its caller to queue when %s', async (_, { queueAfter, soft, key }) => {
   const { client, keys, events } = setup();
   const queue = createRedisDeliveryQueue(client, scriptRunner(client), keys);
   const appId = `app-${randomBytes(3).toString('hex')}`;
   const rate = { softPerMin: soft, hardPerMin: 1_000 };
-  const before = await events.append(newEvent({ appId }), 'k-taken', 60_000, { rate, queueNow: true });
+  const before = await events.append(newEvent({ appId }), 'k-taken', 60_000, { rate, queueAfter: null });
   expect(before.queued).toBeDefined();
   const event = newEvent({ appId, sessionKey: 'relay:athena:portal:task-2' });
-  const appended = await events.append(event, key, 60_000, { rate, queueNow });
+  const appended = await events.append(event, key, 60_000, { rate, queueAfter });
   expect(appended.queued).toBeUndefined();
   expect(await queue.events('athena')).toEqual([before.record.id]);
   if (key !== undefined) {

@@ -67,6 +67,13 @@ export interface DeliveryQueue {
    * connection writes an event to it once, however often it is sent there.
    */
   enqueue(entry: QueueEntry): Promise<DispatchResult>;
+  /**
+   * `enqueue`, only while the event `after` is in the queue (waiting or in flight), all in one
+   * step; else nothing is done and it resolves with null. Lets one session's events be queued
+   * one after another without waiting for each other's replies: a queueing sent after the one
+   * before it is refused if that one has not been queued (its queueing failed, or ran late).
+   */
+  enqueueAfter(entry: QueueEntry, after: string): Promise<DispatchResult | null>;
   attach(agentId: string, slot: AgentConnectionSlot): Promise<DispatchResult>;
   /** The connection is gone: its unanswered events go back to the queue, ahead of later ones. */
   detach(agentId: string, connId: string): Promise<DispatchResult>;

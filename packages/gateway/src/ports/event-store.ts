@@ -87,12 +87,14 @@ export interface AppendResult {
 export interface Admission {
   rate: { softPerMin: number; hardPerMin: number };
   /**
-   * Whether the store may also queue the event in the admission's step (the caller has nothing
-   * of the event's session still to queue ahead of it). A store that can, does so for an event
-   * counted under the soft limit whose key was free (one step, so under AOF one fsync, before
-   * `accepted`); any other event is left for the caller to queue.
+   * Whether the store may also queue the event in the admission's step. `null`: nothing of the
+   * event's session is still to be queued ahead of it on the caller's socket. An event id: the
+   * event of its session that came just before it there; once that one is in the agent's queue,
+   * so is every earlier one. A store that can, queues in the step an event counted under the
+   * soft limit whose key was free, when `queueAfter` is null or already in the queue (one step,
+   * so under AOF one fsync, before `accepted`); any other event is left for the caller to queue.
    */
-  queueNow: boolean;
+  queueAfter: string | null;
 }
 
 /**

@@ -47,6 +47,12 @@ function queuedOrders(backend: Backend): Array<[string, number]> {
     orders.push([refs.get(entry.eventId) as string, entry.order]);
     return enqueue(entry);
   };
+  const enqueueAfter = backend.queue.enqueueAfter.bind(backend.queue);
+  backend.queue.enqueueAfter = async (entry, after) => {
+    const queued = await enqueueAfter(entry, after);
+    if (queued) orders.push([refs.get(entry.eventId) as string, entry.order]);
+    return queued;
+  };
   return orders;
 }
 

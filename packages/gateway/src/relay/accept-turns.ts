@@ -13,8 +13,11 @@ import type { Connection } from './connection';
  *   each event's number only after the socket's earlier events to that agent have asked for
  *   theirs (EventStore.nextOrder takes the number as it is called, so this costs no round trip);
  * - events of one session are queued one at a time, in the order they came (`inSession`), so none
- *   is handed out before an earlier one of its session is queued; an event with none of its
- *   session ahead of it (`firstOfSession`) may be queued in its record's own step;
+ *   is handed out before an earlier one of its session is queued. On a store that runs steps in
+ *   call order, "one at a time" means each queueing is sent after the one before it was sent
+ *   (`queueSent`), not answered, and made on condition that the one before it is in the queue
+ *   (`queueAfter`): the store may then queue an event in its record's own step, and a queueing
+ *   whose condition fails is made again once the earlier ones are queued (`earlierQueued`);
  * - the queue cap is exact on a node: near it, an event waits for the places of the agent's
  *   events this node began accepting before it to be taken, and counts again (`mayCrowd`).
  *
@@ -28,13 +31,30 @@ export interface AcceptTurn {
   answered(): void;
   /** Calls `take` (EventStore.nextOrder) once the socket's earlier events to the same agent have called theirs, or will not. */
   inOrder<T>(take: () => Promise<T>): Promise<T>;
-  /** Runs `work` after the socket's earlier events of the same session have finished theirs. */
+  /**
+   * Runs `work` after the socket's earlier events of the same session have finished theirs, or
+   * sent their queueing (`queueSent`).
+   */
   inSession<T>(work: () => Promise<T>): Promise<T>;
   /**
-   * No earlier event of the same session on this socket was still to be queued when the turn was
-   * taken: this one may be queued as soon as it is recorded, without waiting for `inSession`.
+   * Inside `inSession`: this event's queueing has been sent to a store that carries out steps in
+   * the order they are called (Backend.runsInCallOrder), so the session's next event may send
+   * its own: the store runs it after this one's. Idempotent.
    */
-  firstOfSession: boolean;
+  queueSent(): void;
+  /** Resolves once the socket's earlier events of the same session have finished `inSession`: each is queued, or never will be. */
+  earlierQueued: Promise<void>;
+  /**
+   * Call with the event's id as its append is called (inside `inOrder`, so in frame order per
+   * agent). Returns the id of the event of its session appended just before it on this socket,
+   * while that one's session turn (`inSession`) is not over, else null. Once that event is in the
+   * queue, so is every earlier one of the session here (each was queued after the one before
+   * it), so this one may be queued as soon as it is recorded, without waiting for `inSession`; an
+   * earlier event that failed before its append was never queued and holds nothing up. A
+   * queueing of this event made on that condition fails it while that event is not in the
+   * queue: it has not been queued yet, or has already left it (then it was queued).
+   */
+  queueAfter(eventId: string): string | null;
   /**
    * Whether, with `waiting` events in the agent's queue, the events of that agent this node is
    * still accepting ahead of this one could fill it (they are not yet counted in `waiting`).
@@ -53,9 +73,20 @@ export interface AcceptTurn {
  * earlier turn has left, whatever order they leave in (a later turn that fails early leaves
  * before an earlier one that is still waiting, and must not let the next one go ahead of it).
  */
-type Lines = Map<string, { inside: number; allLeft: Promise<void> }>;
+type Lines = Map<string, Line>;
+
+interface Line {
+  inside: number;
+  allLeft: Promise<void>;
+  /**
+   * Session lines: the latest event whose append was called, until its session turn is over
+   * (it is queued, or never will be).
+   */
+  lastAppended?: string;
+}
 
 interface Turn {
+  line: Line;
   /** How many earlier turns had not yet left when this one was taken. */
   earlier: number;
   /** Resolves once every earlier turn has left. */
@@ -68,8 +99,10 @@ interface SocketTurns {
   lastAnswer: Promise<void>;
   /** By agent id: whose order number comes next. */
   orders: Lines;
-  /** By session key: whose record and queue place come next. */
+  /** By session key: whose queue place comes next, once the earlier ones are queued. */
   sessions: Lines;
+  /** By session key: whose queueing is sent next, once the earlier ones' are sent. */
+  sessionsSent: Lines;
 }
 
 export interface AcceptTurns {
@@ -101,7 +134,7 @@ function join(lines: Lines, key: string): Turn {
     own.inside -= 1;
     if (own.inside === 0 && lines.get(key) === own) lines.delete(key);
   };
-  return { earlier, before, leave };
+  return { line: own, earlier, before, leave };
 }
 
 export function createAcceptTurns(): AcceptTurns {
@@ -112,7 +145,7 @@ export function createAcceptTurns(): AcceptTurns {
   return {
     take(conn, agentId, sessionKey) {
       let socket = sockets.get(conn);
-      if (!socket) sockets.set(conn, (socket = { lastAnswer: Promise.resolve(), orders: new Map(), sessions: new Map() }));
+      if (!socket) sockets.set(conn, (socket = { lastAnswer: Promise.resolve(), orders: new Map(), sessions: new Map(), sessionsSent: new Map() }));
       const turns = socket;
 
       const answerAfter = turns.lastAnswer;
@@ -120,8 +153,11 @@ export function createAcceptTurns(): AcceptTurns {
       turns.lastAnswer = answer.promise;
 
       const place = join(places, agentId);
+      /** This event's id, once its append is called. */
+      let appendedAs: string | undefined;
       const order = join(turns.orders, agentId);
       const session = join(turns.sessions, sessionKey);
+      const sent = join(turns.sessionsSent, sessionKey);
 
       return {
         answerAfter,
@@ -135,20 +171,33 @@ export function createAcceptTurns(): AcceptTurns {
           }
         },
         async inSession(work) {
-          await session.before;
+          await sent.before;
           try {
-            return await work();
+            const done = await work();
+            // Queued (or a duplicate): so is every earlier event of the session here, or it never
+            // will be, and the session's next need not name this one to the store.
+            if (appendedAs !== undefined && session.line.lastAppended === appendedAs) session.line.lastAppended = undefined;
+            return done;
           } finally {
+            sent.leave();
             session.leave();
           }
         },
-        firstOfSession: session.earlier === 0,
+        queueSent: sent.leave,
+        earlierQueued: session.before,
+        queueAfter(eventId) {
+          const after = session.earlier === 0 ? null : (session.line.lastAppended ?? null);
+          appendedAs = eventId;
+          session.line.lastAppended = eventId;
+          return after;
+        },
         mayCrowd: (waiting, maxQueue) => waiting + place.earlier >= maxQueue,
         earlierPlacesTaken: place.before,
         placeTaken: place.leave,
         end() {
           place.leave();
           order.leave();
+          sent.leave();
           session.leave();
         },
       };

@@ -5,7 +5,7 @@ import {
   type AppCancelFrame,
   type AppEventFrame,
 } from '@relay/protocol';
-import { isAllowed, RateRefused, type DispatchResult, type EventRecord } from '../ports';
+import { isAllowed, RateRefused, type DispatchResult, type EventRecord, type QueueEntry } from '../ports';
 import { newEventId, nodeOfConnection } from '../ids';
 import type { Connection } from './connection';
 import type { RelayContext } from './context';
@@ -100,18 +100,20 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
     const expiring = backend.scheduler.at(event.expiresAt, expiry);
     expiring.catch(() => {}); // awaited once the event is queued
     // The record, the rate check and the order number go in one round trip (under AOF one
-    // fsync), and, on a store that can, the queueing too: nothing of its session is queued
-    // ahead of it on this socket. Nobody knows the event's id before `accepted`, so the record
+    // fsync), and, on a store that can, the queueing too, when nothing of its session is still
+    // to be queued ahead of it on this socket (AcceptTurn.queueAfter). Nobody knows the event's id before `accepted`, so the record
     // of an event the limiter refuses is simply forgotten, and so is the order number it took.
     // Its idempotency key, once claimed, answers resends: the store claims it only once the
     // event is counted (EventStore.append).
+    let queueAfter: string | null = null;
     const appended = turn
-      .inOrder(() =>
-        backend.events.append(event, frame.idempotency_key, ctx.limits.idempotencyTtlMs, {
+      .inOrder(() => {
+        queueAfter = turn.queueAfter(event.id);
+        return backend.events.append(event, frame.idempotency_key, ctx.limits.idempotencyTtlMs, {
           rate: { softPerMin: app.rateLimitPerMin, hardPerMin: app.hardRateLimitPerMin },
-          queueNow: turn.firstOfSession,
-        }),
-      )
+          queueAfter,
+        });
+      })
       .catch((err: unknown) => {
         if (err instanceof RateRefused) throw new RelayError(ErrorCode.RATE_LIMITED, `Over ${app.hardRateLimitPerMin} events per minute; retry later`);
         throw err;
@@ -122,7 +124,7 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
       if (duplicate) return { record, duplicate, notBefore };
       const result =
         queuedInStep ??
-        (await backend.queue.enqueue({
+        (await enqueueInSession(ctx, turn, queueAfter, {
           eventId: record.id,
           agentId: record.agentId,
           sessionKey: record.sessionKey,
@@ -145,6 +147,29 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
   } finally {
     endAccepting(ctx, event.id); // after a failure too: what waited goes as it would have
   }
+}
+
+/**
+ * Queues an event its record's step did not, in its session's turn on its socket. On a store that
+ * runs steps in call order the turn comes once the session's earlier events here have sent
+ * theirs: this one is sent at once, on condition that `after` (the one appended just before it,
+ * unless that was queued by then) is in the queue, so a session's events go out together
+ * instead of one round trip apart. Refused (that one had not been queued after all, or has
+ * already left the queue), it is made again once every earlier one is queued, or never will be.
+ */
+async function enqueueInSession(ctx: RelayContext, turn: AcceptTurn, after: string | null, entry: QueueEntry): Promise<DispatchResult> {
+  const { queue, runsInCallOrder } = ctx.backend;
+  if (!runsInCallOrder || after === null) {
+    const queueing = queue.enqueue(entry);
+    if (runsInCallOrder) turn.queueSent();
+    return queueing;
+  }
+  const queueing = queue.enqueueAfter(entry, after);
+  turn.queueSent();
+  const queued = await queueing;
+  if (queued) return queued;
+  await turn.earlierQueued;
+  return queue.enqueue(entry);
 }
 
 /** What a queued event waits with, then `accepted` in its socket's turn, then its delivery if it is assigned. */

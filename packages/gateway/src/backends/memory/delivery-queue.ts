@@ -267,26 +267,34 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
     return { assigned, expired };
   };
 
+  /** DeliveryQueue.enqueue, at once: it reads and changes the queue before it first yields. */
+  const enqueue = (entry: QueueEntry): DispatchResult => {
+    const s = state(entry.agentId);
+    // Enqueued before (a retried call, or a resend): only dispatch; a second entry would
+    // deliver the event twice. An event in flight is reported as assigned again, to the same
+    // connection with the same attempt and seq: the node that assigned it may have died before
+    // sending it there.
+    const where = s.where.get(entry.eventId);
+    if (where !== undefined) {
+      const result = dispatch(entry.agentId);
+      const slot = s.slots.get(where);
+      const held = slot?.inFlight.get(entry.eventId);
+      if (slot && held) {
+        result.assigned.push(assignmentOf(entry.agentId, held, slot));
+      }
+      return result;
+    }
+    s.sessionLoad.set(entry.sessionKey, (s.sessionLoad.get(entry.sessionKey) ?? 0) + 1);
+    addWaiting(s, { ...entry, attempts: 0, seq: 0 }, now());
+    return dispatch(entry.agentId);
+  };
+
   return {
     async enqueue(entry) {
-      const s = state(entry.agentId);
-      // Enqueued before (a retried call, or a resend): only dispatch; a second entry would
-      // deliver the event twice. An event in flight is reported as assigned again, to the same
-      // connection with the same attempt and seq: the node that assigned it may have died before
-      // sending it there.
-      const where = s.where.get(entry.eventId);
-      if (where !== undefined) {
-        const result = dispatch(entry.agentId);
-        const slot = s.slots.get(where);
-        const held = slot?.inFlight.get(entry.eventId);
-        if (slot && held) {
-          result.assigned.push(assignmentOf(entry.agentId, held, slot));
-        }
-        return result;
-      }
-      s.sessionLoad.set(entry.sessionKey, (s.sessionLoad.get(entry.sessionKey) ?? 0) + 1);
-      addWaiting(s, { ...entry, attempts: 0, seq: 0 }, now());
-      return dispatch(entry.agentId);
+      return enqueue(entry);
+    },
+    async enqueueAfter(entry, after) {
+      return state(entry.agentId).where.has(after) ? enqueue(entry) : null;
     },
     async attach(agentId, slot) {
       state(agentId).slots.set(slot.connId, { ...slot, inFlight: new Map(), assigned: 0 });

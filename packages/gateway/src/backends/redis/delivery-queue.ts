@@ -1,5 +1,5 @@
 import type { RedisClient } from './connect';
-import type { Assignment, DeliveryQueue, DispatchResult } from '../../ports';
+import type { Assignment, DeliveryQueue, DispatchResult, QueueEntry } from '../../ports';
 import { AGENT_QUEUE_WAITING, type Keys } from './keys';
 import type { RunScript } from './scripts';
 import type { ReplicaWait } from './replicas';
@@ -33,16 +33,21 @@ export interface RedisDeliveryQueueOptions {
  */
 export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, keys: Keys, options: RedisDeliveryQueueOptions = {}): DeliveryQueue {
   const maxIdleSessions = options.maxIdleSessions ?? DEFAULT_MAX_IDLE_SESSIONS;
+  /** enqueue-15.lua; `after` '' for none. */
+  const enqueue = async (e: QueueEntry, after: string): Promise<DispatchResult | null> => {
+    const queue = keys.agentQueue(e.agentId);
+    const durable = options.replicated?.(queue.slice(0, 1));
+    const raw = (await run('enqueue', queue, [
+      e.eventId, e.sessionKey, e.order, e.notBefore, e.expiresAt, Date.now(), maxIdleSessions, after,
+    ])) as RawDispatch | null;
+    await durable?.();
+    return raw && dispatchResult(e.agentId, raw);
+  };
   return {
     async enqueue(e) {
-      const queue = keys.agentQueue(e.agentId);
-      const durable = options.replicated?.(queue.slice(0, 1));
-      const raw = (await run('enqueue', queue, [
-        e.eventId, e.sessionKey, e.order, e.notBefore, e.expiresAt, Date.now(), maxIdleSessions,
-      ])) as RawDispatch;
-      await durable?.();
-      return dispatchResult(e.agentId, raw);
+      return (await enqueue(e, '')) as DispatchResult;
     },
+    enqueueAfter: enqueue,
     async attach(agentId, slot) {
       const raw = (await run('attach', keys.agentQueue(agentId), [
         slot.connId, slot.nodeId, slot.maxInFlight, Date.now(), maxIdleSessions,

@@ -96,7 +96,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       [...keys.agentQueue(event.agentId), keys.agentOrder(event.agentId), counter, ...(claim ? [claim.key] : [])],
       [
         hardPerMin, counterTtlMs, softPerMin, event.id, event.sessionKey, event.expiresAt, Date.now(), DEFAULT_MAX_IDLE_SESSIONS,
-        admission.queueNow ? '1' : '0',
+        admission.queueAfter ?? '',
         ...(claim ? [claim.ttlMs] : []),
       ],
     )) as [number, number?, (string | null)?, ...Partial<RawDispatch>];

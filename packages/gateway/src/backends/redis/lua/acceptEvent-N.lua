@@ -2,16 +2,17 @@
   A new event's admission, and its queueing, in one step where one Redis primary holds every key
   (the caller's `runsInSendOrder`): the rate count (countEvent), the agent's next order number,
   the idempotency key's claim as claimKey-1.lua's common case makes it (only if free), then, if
-  the caller allows it, enqueue-15.lua's work (enqueueEvent), with no hold, for an event under the
-  soft limit whose key was free. Any other event counted is left for the caller to hold, or
+  nothing of its session is left to queue ahead of it, enqueue-15.lua's work (enqueueEvent), with
+  no hold, for an event under the soft limit whose key was free. Any other event counted is left for the caller to hold, or
   settle its key, and queue as it would without this script; it has its order number. The
   caller writes the event's record before this runs, in the same write.
   KEYS[1..15] the agent's queue keys (include-dispatch.lua);  KEYS[16] the agent's order counter
   KEYS[17] the app's rate counter for this window;  KEYS[18] (optional) the idempotency key
   ARGV[1] hard limit;  ARGV[2] counter ttl ms;  ARGV[3] soft limit;  ARGV[4] event id;
-  ARGV[5] session;  ARGV[6] expiresAt;  ARGV[7] now;  ARGV[8] maxIdleSessions;  ARGV[9] '1' when
-  the caller allows the event to be queued here (nothing of its session is queued ahead of it);
-  with KEYS[18]: ARGV[10] key ttl ms
+  ARGV[5] session;  ARGV[6] expiresAt;  ARGV[7] now;  ARGV[8] maxIdleSessions;  ARGV[9] '' when
+  nothing of the event's session is still to be queued ahead of it, else the id of the event of
+  its session just before it: it may be queued here once that one is in the queue (so is every
+  earlier one then);  with KEYS[18]: ARGV[10] key ttl ms
   Returns { -1 } when refused, else { the event's number in the window, its order number, the
   event id the key already named or false, and when queued here dispatch's assigned, expired }.
 ]]
@@ -21,7 +22,8 @@ local order = redis.call('INCR', KEYS[16])
 local named = false
 if #KEYS > 17 then named = redis.call('SET', KEYS[18], ARGV[4], 'PX', ARGV[10], 'NX', 'GET') end
 -- over the soft limit the event is held to a later window, which the caller works out
-if named or count > tonumber(ARGV[3]) or ARGV[9] ~= '1' then return { count, order, named } end
+if named or count > tonumber(ARGV[3]) then return { count, order, named } end
+if ARGV[9] ~= '' and redis.call('HEXISTS', K.where, ARGV[9]) == 0 then return { count, order, named } end
 local e = { session = ARGV[5], order = order, notBefore = 0, expiresAt = tonumber(ARGV[6]), attempts = 0, seq = 0 }
 local queued = enqueueEvent(ARGV[4], e, tonumber(ARGV[7]), tonumber(ARGV[8]))
 return { count, order, false, queued[1], queued[2] }
