@@ -101,8 +101,9 @@ async function accept(ctx: RelayContext, conn: Connection, frame: AppEventFrame,
     expiring.catch(() => {}); // awaited once the event is queued
     // The record, the rate check and the order number go in one round trip (under AOF one
     // fsync), and, on a store that can, the queueing too, when nothing of its session is still
-    // to be queued ahead of it on this socket (AcceptTurn.queueAfter). Nobody knows the event's id before `accepted`, so the record
-    // of an event the limiter refuses is simply forgotten, and so is the order number it took.
+    // to be queued ahead of it on this socket (AcceptTurn.queueAfter). Nobody knows the event's
+    // id before `accepted`, so the record of an event the limiter refuses is simply forgotten,
+    // and so is the order number it took.
     // Its idempotency key, once claimed, answers resends: the store claims it only once the
     // event is counted (EventStore.append).
     let queueAfter: string | null = null;

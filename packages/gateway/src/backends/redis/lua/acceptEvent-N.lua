@@ -1,11 +1,12 @@
 --[[
   A new event's admission, and its queueing, in one step where one Redis primary holds every key
   (the caller's `runsInSendOrder`): the rate count (countEvent), the agent's next order number,
-  the idempotency key's claim as claimKey-1.lua's common case makes it (only if free), then, if
-  nothing of its session is left to queue ahead of it, enqueue-15.lua's work (enqueueEvent), with
-  no hold, for an event under the soft limit whose key was free. Any other event counted is left for the caller to hold, or
-  settle its key, and queue as it would without this script; it has its order number. The
-  caller writes the event's record before this runs, in the same write.
+  the idempotency key's claim as claimKey-1.lua's common case makes it (only if free), then
+  enqueue-15.lua's work (enqueueEvent), with no hold, for an event under the soft limit whose key
+  was free and whose session has nothing left to queue ahead of it (ARGV[9]). Any other event
+  counted is left for the caller to hold, or settle its key, and queue as it would without this
+  script; it has its order number. The caller writes the event's record before this runs, in the
+  same write.
   KEYS[1..15] the agent's queue keys (include-dispatch.lua);  KEYS[16] the agent's order counter
   KEYS[17] the app's rate counter for this window;  KEYS[18] (optional) the idempotency key
   ARGV[1] hard limit;  ARGV[2] counter ttl ms;  ARGV[3] soft limit;  ARGV[4] event id;
