@@ -33,15 +33,23 @@ function runWaiting(): void {
     const works = waiting.length > 0 ? waiting : last;
     if (works === waiting) waiting = [];
     else last = [];
-    for (const work of works) {
-      // Every work runs, a connection's uncork among them, whatever another one throws.
-      try {
-        work();
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
+    // Every work runs, a connection's uncork among them, whatever another one throws.
+    const failed = runEach(works);
+    failure ??= failed;
   }
   running = false;
   if (failure) throw failure.err;
+}
+
+/** Runs every one of `works` in order, whatever any of them throws; returns the first failure. */
+export function runEach(works: (() => void)[]): { err: unknown } | undefined {
+  let failure: { err: unknown } | undefined;
+  for (const work of works) {
+    try {
+      work();
+    } catch (err) {
+      failure ??= { err };
+    }
+  }
+  return failure;
 }

@@ -1,3 +1,5 @@
+import { runEach } from '../turn-end';
+
 /**
  * Writes each agent connection's events in the order the queue assigned them (Assignment.seq).
  *
@@ -74,11 +76,8 @@ export function createDeliveryOrder({ counted, failed, waitMs = GAP_WAIT_MS }: D
     line.waiting.delete(first);
     line.next = first + 1;
     counted('gave_up');
-    try {
-      runInTurn([write, ...due(line)]);
-    } catch (err) {
-      failed(err);
-    }
+    const failure = runEach([write, ...due(line)]);
+    if (failure) failed(failure.err);
   };
 
   return {
@@ -96,24 +95,12 @@ export function createDeliveryOrder({ counted, failed, waitMs = GAP_WAIT_MS }: D
         return;
       }
       line.next += 1;
-      runInTurn([write, ...due(line)]);
+      const failure = runEach([write, ...due(line)]);
+      if (failure) throw failure.err;
     },
     forget(connId) {
       clearTimeout(lines.get(connId)?.timer);
       lines.delete(connId);
     },
   };
-}
-
-/** Runs the writes in order, each whatever the one before it did; then throws the first failure. */
-function runInTurn(writes: (() => void)[]): void {
-  let failure: { err: unknown } | undefined;
-  for (const write of writes) {
-    try {
-      write();
-    } catch (err) {
-      failure ??= { err };
-    }
-  }
-  if (failure) throw failure.err;
 }
