@@ -37,7 +37,10 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
   const { retryStrategy, enableOfflineQueue, batchWrites: batched, ...rest } = options;
   if ('url' in target) {
     const redis = new Redis(target.url, { ...rest, retryStrategy, ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }) });
-    if (batched) batchWrites(redis);
+    if (batched) {
+      batchWrites(redis);
+      batchedClients.add(redis);
+    }
     return redis;
   }
   const seeds = target.clusterUrls.map((url) => new URL(url));
@@ -64,6 +67,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     // Each node's connection batches its own writes; the seeds' were made in the constructor.
     for (const node of cluster.nodes('all')) batchWrites(node);
     cluster.on('+node', batchWrites);
+    batchedClients.add(cluster);
   }
   return cluster;
 }
@@ -79,6 +83,31 @@ export function onEachConnect(client: RedisClient, handler: () => void): void {
 }
 
 const batching = new WeakSet<Redis>();
+/** Clients made with `batchWrites`: what they are asked in a turn leaves at the turn's end. */
+const batchedClients = new WeakSet<RedisClient>();
+
+/**
+ * A read by id that callers in one turn of the event loop share, on a client that batches its
+ * writes: a read of an id already asked for in this turn is not sent again. The shared read
+ * leaves at the turn's end, after every caller that shares it began, so each caller sees every
+ * write answered before it began, as with a read of its own (one connection runs its commands
+ * in the order sent). A write not yet answered is concurrent with the read, as another node's
+ * would be: a caller that counts on its own write awaits it first. On a client that sends each
+ * command as it is called, every call reads.
+ */
+export function sharedInTurn<T>(client: RedisClient, read: (id: string) => Promise<T>): (id: string) => Promise<T> {
+  if (!batchedClients.has(client)) return read;
+  const pending = new Map<string, Promise<T>>();
+  return (id) => {
+    let reading = pending.get(id);
+    if (!reading) {
+      if (pending.size === 0) afterTurnEnd(() => pending.clear());
+      reading = read(id);
+      pending.set(id, reading);
+    }
+    return reading;
+  };
+}
 
 /**
  * Commands called in one turn of the event loop leave in one write: the socket is corked at the

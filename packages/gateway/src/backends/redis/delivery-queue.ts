@@ -1,4 +1,4 @@
-import type { RedisClient } from './connect';
+import { sharedInTurn, type RedisClient } from './connect';
 import type { Assignment, DeliveryQueue, DispatchResult, QueueEntry } from '../../ports';
 import { AGENT_QUEUE_WAITING, type Keys } from './keys';
 import type { RunScript } from './scripts';
@@ -33,6 +33,8 @@ export interface RedisDeliveryQueueOptions {
  */
 export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, keys: Keys, options: RedisDeliveryQueueOptions = {}): DeliveryQueue {
   const maxIdleSessions = options.maxIdleSessions ?? DEFAULT_MAX_IDLE_SESSIONS;
+  // Every accept counts its agent's queue: callers in one turn share a count.
+  const countWaiting = sharedInTurn(client, (agentId) => client.zcard(keys.agentQueue(agentId)[AGENT_QUEUE_WAITING] as string));
   /** enqueue-15.lua; `after` '' for none. */
   const enqueue = async (e: QueueEntry, after: string): Promise<DispatchResult | null> => {
     const queue = keys.agentQueue(e.agentId);
@@ -77,9 +79,7 @@ export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, ke
     async pump(agentId) {
       return dispatchResult(agentId, (await run('pump', keys.agentQueue(agentId), [Date.now(), maxIdleSessions])) as RawDispatch);
     },
-    async waiting(agentId) {
-      return client.zcard(keys.agentQueue(agentId)[AGENT_QUEUE_WAITING] as string);
-    },
+    waiting: countWaiting,
     async events(agentId) {
       return (await run('queuedEvents', keys.agentQueue(agentId), [])) as string[];
     },

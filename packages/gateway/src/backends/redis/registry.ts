@@ -1,4 +1,4 @@
-import type { RedisClient } from './connect';
+import { sharedInTurn, type RedisClient } from './connect';
 import type { Role } from '@relay/protocol';
 import { isAllowed, type AgentRecord, type AppRecord, type Principal, type Registry, type RegistryData, type TokenRecord } from '../../ports';
 import { hashToken, tokenId } from '../../tokens';
@@ -18,8 +18,9 @@ export type SeedMode = 'replace' | 'if-empty';
 const byId = <T extends { id: string }>(records: T[]): T[] => records.sort((a, b) => (a.id < b.id ? -1 : 1));
 
 /**
- * Apps, agents and token hashes in Redis, shared by every node and read afresh on every call, so
- * an admin change applies to the next event on any node. Tokens are looked up by their SHA-256:
+ * Apps, agents and token hashes in Redis, shared by every node and read afresh on every call
+ * (callers in one turn share a read that leaves after them all: connect.ts sharedInTurn), so an
+ * admin change applies to the next event on any node. Tokens are looked up by their SHA-256:
  * the secret itself is never stored or compared, so the lookup leaks nothing about it.
  */
 export function createRedisRegistry(
@@ -29,6 +30,10 @@ export function createRedisRegistry(
 ): Registry & { seed(data: RegistryData, mode: SeedMode): Promise<boolean> } {
   const parse = <T>(raw: string | null): T | null => (raw === null ? null : (JSON.parse(raw) as T));
   const recordsKey = (role: Role) => (role === 'app' ? keys.registryApps : keys.registryAgents);
+
+  // The records every event reads, on its accept and its final: callers in one turn share a read.
+  const readApp = sharedInTurn(client, (id) => client.hget(keys.registryApps, id));
+  const readAgent = sharedInTurn(client, (id) => client.hget(keys.registryAgents, id));
 
   const CAS = [ScriptCode.Ok, ScriptCode.Conflict, ScriptCode.Missing] as const;
 
@@ -96,10 +101,10 @@ export function createRedisRegistry(
       return entry ? { role, id: entry.principalId, tokenId: entry.id } : null;
     },
     async app(id) {
-      return parse<AppRecord>(await client.hget(keys.registryApps, id));
+      return parse<AppRecord>(await readApp(id));
     },
     async agent(id) {
-      return parse<AgentRecord>(await client.hget(keys.registryAgents, id));
+      return parse<AgentRecord>(await readAgent(id));
     },
     async agentsFor(appId) {
       return (await this.agents()).filter((a) => isAllowed(a, appId));
