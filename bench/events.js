@@ -29,6 +29,8 @@ const HELP = `npm run bench:events -- [options]
   --json            print the figures as one JSON object instead
   --cpu-prof DIR    run the node with node --cpu-prof into DIR (node.cpuprofile)
   --log-level L     the node's LOG_LEVEL                              (info)
+  --node-args=A     extra flags for the node, space-separated, e.g.
+                    --node-args=--max-semi-space-size=32
 `;
 
 /** @param {string | undefined} dir */
@@ -52,6 +54,7 @@ function options() {
       json: { type: 'boolean' },
       'cpu-prof': { type: 'string' },
       'log-level': { type: 'string' },
+      'node-args': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -77,6 +80,7 @@ function options() {
     json: values.json ?? false,
     cpuProf: values['cpu-prof'],
     logLevel: values['log-level'] ?? 'info',
+    nodeArgs: (values['node-args'] ?? '').split(' ').filter(Boolean),
   };
 }
 
@@ -141,7 +145,7 @@ async function main() {
   const { pairs, file } = registry(o.n, o.inflight);
   const registryFile = path.join(dir, 'registry.json');
   writeRegistry(registryFile, file);
-  const node = await startGateway({ name: 'node', dir, redisUrl: redis.url, prefix: `bench-${randomBytes(3).toString('hex')}`, registryFile, logLevel: o.logLevel, nodeArgs: cpuProfArgs(o.cpuProf) });
+  const node = await startGateway({ name: 'node', dir, redisUrl: redis.url, prefix: `bench-${randomBytes(3).toString('hex')}`, registryFile, logLevel: o.logLevel, nodeArgs: [...cpuProfArgs(o.cpuProf), ...o.nodeArgs] });
   log(`redis ${redisVersion} at ${redis.url}${o.aof ? ' (AOF, fsync always)' : ''}; node ${node.url}; logs in ${dir}`);
 
   /**
@@ -216,7 +220,7 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
-    config: { n: o.n, inflight: o.inflight, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, keys: o.keys },
+    config: { n: o.n, inflight: o.inflight, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, keys: o.keys, nodeArgs: o.nodeArgs },
     relay: { ...relay, ...perEvent(relay, relayWindow.out) },
     bullmq: { ...bull, ...perEvent(bull, bullWindow.out) },
   };
@@ -231,7 +235,7 @@ async function main() {
     [
       '',
       `Events against jobs, ${result.date}; ${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
-      `Relay: one node, ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens + a reply each${o.keys ? ', each with an idempotency key' : ''}; BullMQ: ${o.n * o.inflight} jobs in flight, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}`,
+      `Relay: one node, ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens + a reply each${o.keys ? ', each with an idempotency key' : ''}; BullMQ: ${o.n * o.inflight} jobs in flight, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}${o.nodeArgs.length ? ` ${o.nodeArgs.join(' ')}` : ''}`,
       `${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured each. Everything shares the cores: CPU per event is the figure to compare.`,
       '',
       row('', 'relay', 'bullmq'),
