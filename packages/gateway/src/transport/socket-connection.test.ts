@@ -52,6 +52,20 @@ test("a turn's frames, control and token alike, leave in one cork, in order", as
   expect(corks).toHaveLength(2);
 });
 
+test("frames queued by the turn's later callbacks and promise continuations join the same cork", async () => {
+  const { corks, conn } = fakeSocket();
+  // As when one Redis read answers several events' steps: each one's frame is queued a few
+  // promise continuations after the one before, and a later callback of the turn adds more.
+  const later = (n: number, work: () => void): Promise<void> => (n === 0 ? Promise.resolve().then(work) : Promise.resolve().then(() => later(n - 1, work)));
+  const steps = [later(1, () => conn.send('accepted 1', 'control')), later(4, () => conn.send('accepted 2', 'control'))];
+  setImmediate(() => conn.send('accepted 3', 'control')); // a callback of the turn, before its end
+  await Promise.all(steps);
+  expect(corks).toEqual([]);
+  await turnEnd();
+  await turnEnd();
+  expect(corks).toEqual([['accepted 1', 'accepted 2', 'accepted 3']]);
+});
+
 test('a final queued but not yet written when the socket closes is handed back', () => {
   const { corks, conn } = fakeSocket();
   conn.sendFinal('e1', 'final 1');

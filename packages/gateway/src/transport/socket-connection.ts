@@ -3,6 +3,7 @@ import type { Principal } from '../ports';
 import type { Connection, UnflushedFinal } from '../relay/connection';
 import { finalOnWire } from '../relay/outbound';
 import type { WebSocket } from './uws';
+import { atTurnEnd } from '../turn-end';
 
 export interface SocketData {
   role: Role;
@@ -43,11 +44,12 @@ export class SocketConnection implements Connection {
   private sentFinals = new Set<string>();
   private drainListeners: (() => void)[] = [];
   /**
-   * Frames accepted in this turn of the event loop, written together when it ends: one cork, so
-   * one write to the kernel per socket per turn instead of one per frame. Tokens from the bus
-   * arrive many to a Redis message, and the replies to many events' Redis steps arrive in one
-   * read: written one by one, those writes were the largest cost on the app's node
-   * (docs/benchmarks.md).
+   * Frames accepted in this turn of the event loop, written together when it ends (turn-end.ts):
+   * one cork, so one write to the kernel per socket per turn instead of one per frame. Tokens
+   * from the bus arrive many to a Redis message, and the replies to many events' Redis steps
+   * arrive in one read: written one by one, those writes were the largest cost on the app's
+   * node (docs/benchmarks.md). Not at the next microtask: each event's frame comes a few
+   * promise continuations after the one before, so that wrote about one frame a write.
    */
   private queued: string[] = [];
   private queuedBytes = 0;
@@ -88,7 +90,7 @@ export class SocketConnection implements Connection {
       this.close(CloseCode.OVERLOADED, 'Not reading fast enough');
       return false;
     }
-    if (this.queued.push(text) === 1) queueMicrotask(this.writeQueued);
+    if (this.queued.push(text) === 1) atTurnEnd(this.writeQueued);
     this.queuedBytes += text.length;
     if (final) this.queuedFinals.push(final);
     // Large frames gain nothing by waiting for the turn's end, and must not: several written in
