@@ -46,3 +46,24 @@ test('on one primary the finish is sent without waiting for the pending note, an
   expect(await events.finish(record.id, '{"type":"other"}', Date.now())).toBeNull();
   expect(await client.zscore(keys.finalsPending, record.id)).toBeNull();
 });
+
+test('finals handed on in one turn leave the pending list in one command', async () => {
+  const { client } = server;
+  const keys = createKeys(`${server.redis.prefix}-${randomBytes(3).toString('hex')}`);
+  const events = createRedisEventStore(client, scriptRunner(client), keys, { finishedRetentionMs: 60_000 });
+  const ids = ['evt_h1', 'evt_h2', 'evt_h3'];
+  await client.zadd(keys.finalsPending, 1, 'evt_h1', 2, 'evt_h2', 3, 'evt_h3', 4, 'evt_other');
+  const sent: string[] = [];
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = (command, ...rest) => {
+    sent.push(command.name);
+    return send(command, ...rest);
+  };
+  try {
+    await Promise.all(ids.map((id) => events.finalHandedOn(id)));
+  } finally {
+    client.sendCommand = send;
+  }
+  expect(sent).toEqual(['zrem']);
+  expect(await client.zrange(keys.finalsPending, 0, -1)).toEqual(['evt_other']);
+});

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { afterTurnEnd, atTurnEnd } from './turn-end';
+import { afterTurnEnd, atTurnEnd, gatherInTurn } from './turn-end';
 
 test('work put off to the turn end runs in order, all in one tick, after the current turn', async () => {
   const ran: string[] = [];
@@ -48,4 +48,33 @@ test('work put off after the turn end runs once every turn-end work has, and wha
   });
   await new Promise((resolve) => setImmediate(resolve));
   expect(ran).toEqual(['first', 'added by first', 'after']);
+});
+
+test("a turn's items are flushed together at its end, each caller settling with that flush", async () => {
+  const flushes: string[][] = [];
+  const gather = gatherInTurn<string>(async (items) => {
+    flushes.push([...items]);
+  });
+  const first = [gather('a'), gather('b')];
+  await Promise.resolve().then(() => first.push(gather('c'))); // a promise continuation of the same turn
+  expect(flushes).toEqual([]);
+  await Promise.all(first);
+  expect(flushes).toEqual([['a', 'b', 'c']]);
+  await gather('d'); // the next turn's
+  expect(flushes).toEqual([['a', 'b', 'c'], ['d']]);
+});
+
+test("a failed flush fails every caller of its turn, and the next turn's items flush again", async () => {
+  let fail = true;
+  const flushes: number[][] = [];
+  const gather = gatherInTurn<number>((items) => {
+    flushes.push(items);
+    if (fail) throw new Error('store down'); // thrown, not rejected: still settles the callers
+    return Promise.resolve();
+  });
+  const results = await Promise.allSettled([gather(1), gather(2)]);
+  expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+  fail = false;
+  await gather(3);
+  expect(flushes).toEqual([[1, 2], [3]]);
 });

@@ -53,3 +53,33 @@ export function runEach(works: (() => void)[]): { err: unknown } | undefined {
   }
   return failure;
 }
+
+/**
+ * Gathers the items handed to it in one turn and passes them to `flush` together at the turn's
+ * end: one command for what would have been one per item. Each caller's promise settles with
+ * the flush that took its item.
+ */
+export function gatherInTurn<T>(flush: (items: T[]) => Promise<unknown>): (item: T) => Promise<void> {
+  let items: T[] | undefined;
+  let flushed = Promise.resolve();
+  return (item) => {
+    if (!items) {
+      const batch: T[] = (items = []);
+      flushed = new Promise<void>((resolve, reject) =>
+        atTurnEnd(() => {
+          items = undefined;
+          // Called here, not in a promise's callback: its command must leave with the turn's.
+          let flushing: Promise<unknown>;
+          try {
+            flushing = flush(batch);
+          } catch (err) {
+            flushing = Promise.reject(err);
+          }
+          flushing.then(() => resolve(), reject);
+        }),
+      );
+    }
+    items.push(item);
+    return flushed;
+  };
+}

@@ -1,4 +1,5 @@
 import { runsInSendOrder, type RedisClient } from './connect';
+import { gatherInTurn } from '../../turn-end';
 import type { ReplicaWait } from './replicas';
 import {
   DEFAULT_RATE_WINDOW_MS,
@@ -53,6 +54,9 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
   // Counts each new event appended with an admission (on one primary, through acceptEvent-N.lua).
   const rateLimiter = createRedisRateLimiter(run, keys, rateWindowMs);
   const expiries = createExpiryRefresh(client);
+
+  // Finals handed on in one turn leave the pending list in one command.
+  const handedOn = gatherInTurn<string>((eventIds) => client.zrem(keys.finalsPending, ...eventIds));
 
   const get = async (eventId: string): Promise<EventRecord | null> => {
     const fields = await client.hgetall(keys.event(eventId));
@@ -245,9 +249,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
       return { ...toRecord(fields), finished: true, final };
     },
-    async finalHandedOn(eventId) {
-      await client.zrem(keys.finalsPending, eventId);
-    },
+    finalHandedOn: handedOn,
     async overdueFinals(before, now, limit) {
       return (await run('overdueFinals', [keys.finalsPending], [before, now, limit])) as string[];
     },
