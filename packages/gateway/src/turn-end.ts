@@ -2,10 +2,12 @@
  * Work put off until the current turn of the event loop is over, all of it in one setImmediate:
  * after the poll phase has run every I/O callback that was ready, so work from all of them goes
  * together. The batchers that wait for the turn's end (the bus's publishes, the token streams'
- * records, the timeline's steps) issue their Redis commands there, and after them the node's
- * Redis connection lets its corked writes go (`afterTurnEnd`, backends/redis/connect.ts
- * batchWrites): what one turn of the loop asked of Redis leaves in one write. Work put off
- * while this runs runs in the same tick, after what came before it.
+ * records, the timeline's steps, `gatherInTurn`'s) issue their Redis commands there, and after
+ * them the node's Redis connection lets its corked writes go (`afterTurnEnd`,
+ * backends/redis/connect.ts batchWrites): what one turn of the loop asked of Redis leaves in one
+ * write. Each socket's frames leave there too, in one write per socket
+ * (transport/socket-connection.ts). Work put off while this runs runs in the same tick, after
+ * what came before it.
  */
 let waiting: (() => void)[] = [];
 let last: (() => void)[] = [];
