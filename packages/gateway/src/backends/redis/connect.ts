@@ -37,10 +37,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
   const { retryStrategy, enableOfflineQueue, batchWrites: batched, ...rest } = options;
   if ('url' in target) {
     const redis = new Redis(target.url, { ...rest, retryStrategy, ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }) });
-    if (batched) {
-      batchWrites(redis);
-      batchedClients.add(redis);
-    }
+    if (batched) batchWrites(redis);
     return redis;
   }
   const seeds = target.clusterUrls.map((url) => new URL(url));
@@ -67,7 +64,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     // Each node's connection batches its own writes; the seeds' were made in the constructor.
     for (const node of cluster.nodes('all')) batchWrites(node);
     cluster.on('+node', batchWrites);
-    batchedClients.add(cluster);
+    batching.add(cluster);
   }
   return cluster;
 }
@@ -82,9 +79,11 @@ export function onEachConnect(client: RedisClient, handler: () => void): void {
   client.on('+node', (node: Redis) => node.on('ready', handler));
 }
 
-const batching = new WeakSet<Redis>();
-/** Clients made with `batchWrites`: what they are asked in a turn leaves at the turn's end. */
-const batchedClients = new WeakSet<RedisClient>();
+/**
+ * Connections that batch their writes, and clusters whose every node's connection does: what
+ * they are asked in a turn leaves at the turn's end.
+ */
+const batching = new WeakSet<RedisClient>();
 
 /**
  * A read by id that callers in one turn of the event loop share, on a client that batches its
@@ -96,7 +95,7 @@ const batchedClients = new WeakSet<RedisClient>();
  * command as it is called, every call reads.
  */
 export function sharedInTurn<T>(client: RedisClient, read: (id: string) => Promise<T>): (id: string) => Promise<T> {
-  if (!batchedClients.has(client)) return read;
+  if (!batching.has(client)) return read;
   const pending = new Map<string, Promise<T>>();
   return (id) => {
     let reading = pending.get(id);
