@@ -62,26 +62,26 @@ export function runEach(works: (() => void)[]): { err: unknown } | undefined {
  * the flush that took its item.
  */
 export function gatherInTurn<T>(flush: (items: T[]) => Promise<unknown>): (item: T) => Promise<void> {
-  let items: T[] | undefined;
-  let flushed = Promise.resolve();
+  let batch: { items: T[]; flushed: Promise<void> } | undefined;
   return (item) => {
-    if (!items) {
-      const batch: T[] = (items = []);
-      flushed = new Promise<void>((resolve, reject) =>
+    if (!batch) {
+      const items: T[] = [];
+      const flushed = new Promise<void>((resolve, reject) =>
         atTurnEnd(() => {
-          items = undefined;
+          batch = undefined;
           // Called here, not in a promise's callback: its command must leave with the turn's.
           let flushing: Promise<unknown>;
           try {
-            flushing = flush(batch);
+            flushing = flush(items);
           } catch (err) {
             flushing = Promise.reject(err);
           }
           flushing.then(() => resolve(), reject);
         }),
       );
+      batch = { items, flushed };
     }
-    items.push(item);
-    return flushed;
+    batch.items.push(item);
+    return batch.flushed;
   };
 }
