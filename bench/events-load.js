@@ -20,10 +20,27 @@ function connect(url, role, token) {
 }
 
 /**
- * Closed loop: warm-up, `durationMs` measured (events whose final arrives in the window count),
- * then the events in flight are let finish.
+ * Open loop: `send` called `rate` times a second (the n-th call at n / rate s, late ones at once),
+ * whatever is in flight, until the returned function is called.
+ * @param {number} rate @param {(n: number) => void} send @returns {() => void}
+ */
+function pace(rate, send) {
+  const start = performance.now();
+  let sent = 0;
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - start) * rate) / 1000);
+    while (sent < due) send(sent++);
+  }, 1);
+  return () => clearInterval(timer);
+}
+
+/**
+ * Closed loop (each final answered by a new event, W in flight per app), or with `rate` an open
+ * loop (`rate` events a second across the apps, whatever is in flight): warm-up, `durationMs`
+ * measured (events whose final arrives in the window count), then the events in flight are let
+ * finish. Latencies run from each frame's actual send.
  * @param {{ url: string, pairs: { app: { id: string, token: string }, agent: { id: string, token: string } }[],
- *   inflight: number, tokens: number, keys: boolean, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
+ *   inflight: number, rate?: number, tokens: number, keys: boolean, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
  * @returns {Promise<EventFigures>}
  */
 async function runRelayEvents(o) {
@@ -41,6 +58,8 @@ async function runRelayEvents(o) {
   /** @type {() => void} */
   let drained = () => {};
   const sockets = [];
+  /** @type {(() => void)[]} */
+  const senders = [];
   for (const { agent } of o.pairs) {
     const ws = await connect(o.url, 'agent', agent.token);
     ws.on('message', (/** @type {Buffer} */ data) => {
@@ -68,8 +87,8 @@ async function runRelayEvents(o) {
     };
     const done = () => {
       outstanding--;
-      if (!draining) send();
-      else if (outstanding === 0) drained();
+      if (!draining && o.rate === undefined) send();
+      else if (draining && outstanding === 0) drained();
     };
     ws.on('message', (/** @type {Buffer} */ data) => {
       const frame = JSON.parse(data.toString());
@@ -96,8 +115,10 @@ async function runRelayEvents(o) {
       } else if (frame.type === 'ping') ws.send('{"type":"pong"}');
     });
     sockets.push(ws);
-    for (let i = 0; i < o.inflight; i++) send();
+    senders.push(send);
   }
+  const stopPacing = o.rate === undefined ? () => {} : pace(o.rate, (n) => senders[n % senders.length]?.());
+  if (o.rate === undefined) for (const send of senders) for (let i = 0; i < o.inflight; i++) send();
   await new Promise((resolve) => setTimeout(resolve, o.warmupMs));
   await o.onWindow('start');
   measuring = true;
@@ -105,6 +126,7 @@ async function runRelayEvents(o) {
   await new Promise((resolve) => setTimeout(resolve, o.durationMs));
   measuring = false;
   const seconds = (performance.now() - start) / 1000;
+  stopPacing();
   await o.onWindow('end');
   draining = true;
   await new Promise((resolve) => {
@@ -122,11 +144,11 @@ async function runRelayEvents(o) {
 }
 
 /**
- * BullMQ in this process: a producer keeping `inflight` jobs outstanding and a worker of that
- * concurrency completing each at once. "Accept" is add() resolving, "final" is the worker's
+ * BullMQ in this process: a producer keeping `inflight` jobs outstanding (or with `rate`, adding
+ * `rate` a second) and a worker of concurrency `inflight` completing each at once. "Accept" is add() resolving, "final" is the worker's
  * completed event after it.
  * With `keys`, each job is added under a job id of its own (BullMQ's deduplication by id).
- * @param {{ redisUrl: string, inflight: number, keys: boolean, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
+ * @param {{ redisUrl: string, inflight: number, rate?: number, keys: boolean, warmupMs: number, durationMs: number, onWindow: (edge: 'start' | 'end') => Promise<void> | void }} o
  * @returns {Promise<EventFigures>}
  */
 async function runBullmq(o) {
@@ -163,11 +185,12 @@ async function runBullmq(o) {
     }
     addedAt.delete(/** @type {string} */ (job.id));
     outstanding--;
-    if (!draining) add();
-    else if (outstanding === 0) drained();
+    if (!draining && o.rate === undefined) add();
+    else if (draining && outstanding === 0) drained();
   });
   await worker.waitUntilReady();
-  for (let i = 0; i < o.inflight; i++) add();
+  const stopPacing = o.rate === undefined ? () => {} : pace(o.rate, add);
+  if (o.rate === undefined) for (let i = 0; i < o.inflight; i++) add();
   await new Promise((resolve) => setTimeout(resolve, o.warmupMs));
   await o.onWindow('start');
   measuring = true;
@@ -175,6 +198,7 @@ async function runBullmq(o) {
   await new Promise((resolve) => setTimeout(resolve, o.durationMs));
   measuring = false;
   const seconds = (performance.now() - start) / 1000;
+  stopPacing();
   await o.onWindow('end');
   draining = true;
   await new Promise((resolve) => {

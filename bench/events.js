@@ -19,6 +19,9 @@ const HELP = `npm run bench:events -- [options]
 
   --n N             apps, and as many agents (agent i serves app i)   (1)
   --inflight W      events each app keeps in flight                   (50)
+  --rate R          open loop instead: R events a second across the
+                    apps (BullMQ: R adds a second), whatever is in
+                    flight; W is then BullMQ's worker concurrency ÷ N
   --tokens T        tokens per event before the reply                 (0)
   --warmup S        seconds before measuring                          (2)
   --duration S      seconds measured, each system                     (8)
@@ -45,6 +48,7 @@ function options() {
     options: {
       n: { type: 'string' },
       inflight: { type: 'string' },
+      rate: { type: 'string' },
       tokens: { type: 'string' },
       warmup: { type: 'string' },
       duration: { type: 'string' },
@@ -71,6 +75,7 @@ function options() {
   return {
     n: Math.floor(num(values.n, 1, '--n')),
     inflight: Math.floor(num(values.inflight, 50, '--inflight')),
+    rate: values.rate === undefined ? undefined : num(values.rate, 0, '--rate'),
     tokens: Math.floor(num(values.tokens, 0, '--tokens', 0)),
     warmupMs: num(values.warmup, 2, '--warmup', 0) * 1000,
     durationMs: num(values.duration, 8, '--duration') * 1000,
@@ -188,15 +193,16 @@ async function main() {
     };
   };
 
-  log(`relay: ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens each ...`);
+  const load = o.rate === undefined ? `${o.n} app(s) × ${o.inflight} events in flight` : `${o.n} app(s), ${o.rate} events/s in all`;
+  log(`relay: ${load}, ${o.tokens} tokens each ...`);
   const relayWindow = measured({ node: node.child, redis: redis.child }, node.url.replace(/^ws:/, 'http:'));
-  const relay = await runRelayEvents({ url: node.url, pairs, inflight: o.inflight, tokens: o.tokens, keys: o.keys, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: relayWindow.onWindow });
+  const relay = await runRelayEvents({ url: node.url, pairs, inflight: o.inflight, rate: o.rate, tokens: o.tokens, keys: o.keys, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: relayWindow.onWindow });
   if (relay.events === 0) throw new Error(`no event finished: ${relay.errorTexts.join(' | ') || `see logs in ${dir}`}`);
   await stopAll(5_000, ['node']); // its heartbeats would count in BullMQ's commandstats
 
-  log(`BullMQ: ${o.n * o.inflight} jobs in flight ...`);
+  log(o.rate === undefined ? `BullMQ: ${o.n * o.inflight} jobs in flight ...` : `BullMQ: ${o.rate} adds/s ...`);
   const bullWindow = measured({ redis: redis.child });
-  const bull = await runBullmq({ redisUrl: redis.url, inflight: o.n * o.inflight, keys: o.keys, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: bullWindow.onWindow });
+  const bull = await runBullmq({ redisUrl: redis.url, inflight: o.n * o.inflight, rate: o.rate, keys: o.keys, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: bullWindow.onWindow });
   admin.disconnect();
   await stopAll();
   rmSync(dir, { recursive: true, force: true });
@@ -220,7 +226,7 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
-    config: { n: o.n, inflight: o.inflight, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, keys: o.keys, nodeArgs: o.nodeArgs },
+    config: { n: o.n, inflight: o.inflight, rate: o.rate ?? null, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, keys: o.keys, nodeArgs: o.nodeArgs },
     relay: { ...relay, ...perEvent(relay, relayWindow.out) },
     bullmq: { ...bull, ...perEvent(bull, bullWindow.out) },
   };
@@ -235,7 +241,7 @@ async function main() {
     [
       '',
       `Events against jobs, ${result.date}; ${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
-      `Relay: one node, ${o.n} app(s) × ${o.inflight} events in flight, ${o.tokens} tokens + a reply each${o.keys ? ', each with an idempotency key' : ''}; BullMQ: ${o.n * o.inflight} jobs in flight, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}${o.nodeArgs.length ? ` ${o.nodeArgs.join(' ')}` : ''}`,
+      `Relay: one node, ${load}, ${o.tokens} tokens + a reply each${o.keys ? ', each with an idempotency key' : ''}; BullMQ: ${o.rate === undefined ? `${o.n * o.inflight} jobs in flight` : `${o.rate} adds/s`}, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}${o.nodeArgs.length ? ` ${o.nodeArgs.join(' ')}` : ''}`,
       `${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured each. Everything shares the cores: CPU per event is the figure to compare.`,
       '',
       row('', 'relay', 'bullmq'),
