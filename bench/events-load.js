@@ -165,7 +165,8 @@ async function runBullmq(o) {
   let drained = () => {};
   /** @type {Map<string, number>} job id → added at */
   const addedAt = new Map();
-  const worker = new Worker(name, async () => 'done', { connection: new Redis(o.redisUrl, { maxRetriesPerRequest: null }), concurrency: o.inflight });
+  const workerConnection = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
+  const worker = new Worker(name, async () => 'done', { connection: workerConnection, concurrency: o.inflight });
   let n = 0;
   const add = () => {
     outstanding++;
@@ -211,7 +212,9 @@ async function runBullmq(o) {
   });
   await worker.close();
   await queue.close();
+  // BullMQ leaves connections it was given open: the next round's Redis is another.
   connection.disconnect();
+  workerConnection.disconnect();
   const [acceptP50, acceptP99] = accept.percentiles([50, 99]);
   const [finalP50, finalP99] = final.percentiles([50, 99]);
   return { events: finished, seconds, eventsPerSec: finished / seconds, acceptP50: /** @type {number} */ (acceptP50), acceptP99: /** @type {number} */ (acceptP99), finalP50: /** @type {number} */ (finalP50), finalP99: /** @type {number} */ (finalP99), errors: 0, errorTexts: [], unfinished: outstanding };

@@ -25,6 +25,8 @@ const HELP = `npm run bench:events -- [options]
   --tokens T        tokens per event before the reply                 (0)
   --warmup S        seconds before measuring                          (2)
   --duration S      seconds measured, each system                     (8)
+  --rounds R        rounds, each Relay then BullMQ on a Redis of its
+                    own; the table gives the medians                  (1)
   --aof             Redis with AOF and appendfsync always
   --keys            each event with an idempotency key, as the SDKs send
                     them (BullMQ: each job under a job id of its own)
@@ -52,6 +54,7 @@ function options() {
       tokens: { type: 'string' },
       warmup: { type: 'string' },
       duration: { type: 'string' },
+      rounds: { type: 'string' },
       aof: { type: 'boolean' },
       keys: { type: 'boolean' },
       'redis-server': { type: 'string' },
@@ -79,6 +82,7 @@ function options() {
     tokens: Math.floor(num(values.tokens, 0, '--tokens', 0)),
     warmupMs: num(values.warmup, 2, '--warmup', 0) * 1000,
     durationMs: num(values.duration, 8, '--duration') * 1000,
+    rounds: Math.floor(num(values.rounds, 1, '--rounds')),
     aof: values.aof ?? false,
     keys: values.keys ?? false,
     redisServer: values['redis-server'] ?? 'redis-server',
@@ -139,11 +143,12 @@ async function readsProcessed(redis) {
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const SCRIPTS = new Set(['evalsha', 'eval', 'fcall', 'evalsha_ro', 'eval_ro']);
 
-async function main() {
-  const o = options();
-  if (!existsSync(path.resolve(__dirname, '../packages/gateway/dist/main.js'))) throw new Error('packages/gateway/dist is missing: run `npm run build` first');
+/**
+ * One round: a Redis of its own, Relay's load on one node, then BullMQ's on the same Redis.
+ * @param {ReturnType<typeof options>} o @param {(line: string) => void} log
+ */
+async function round(o, log) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'relay-bench-events-'));
-  const log = o.json ? () => {} : (/** @type {string} */ line) => process.stderr.write(`${line}\n`);
   const redis = await startRedis({ dir, aof: o.aof, binary: o.redisServer });
   const admin = new Redis(redis.url);
   const redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
@@ -193,8 +198,7 @@ async function main() {
     };
   };
 
-  const load = o.rate === undefined ? `${o.n} app(s) × ${o.inflight} events in flight` : `${o.n} app(s), ${o.rate} events/s in all`;
-  log(`relay: ${load}, ${o.tokens} tokens each ...`);
+  log(`relay: ${loadOf(o)}, ${o.tokens} tokens each ...`);
   const relayWindow = measured({ node: node.child, redis: redis.child }, node.url.replace(/^ws:/, 'http:'));
   const relay = await runRelayEvents({ url: node.url, pairs, inflight: o.inflight, rate: o.rate, tokens: o.tokens, keys: o.keys, warmupMs: o.warmupMs, durationMs: o.durationMs, onWindow: relayWindow.onWindow });
   if (relay.events === 0) throw new Error(`no event finished: ${relay.errorTexts.join(' | ') || `see logs in ${dir}`}`);
@@ -223,12 +227,60 @@ async function main() {
       top: w.commands.slice(0, 8).map((c) => ({ command: c.command, perEvent: c.calls / f.events, usecPerCall: c.usec / c.calls })),
     };
   };
+  return { redisVersion, relay: { ...relay, ...perEvent(relay, relayWindow.out) }, bullmq: { ...bull, ...perEvent(bull, bullWindow.out) } };
+}
+
+/** Relay's load, in words. @param {ReturnType<typeof options>} o */
+const loadOf = (o) => (o.rate === undefined ? `${o.n} app(s) × ${o.inflight} events in flight` : `${o.n} app(s), ${o.rate} events/s in all`);
+
+/** @param {number[]} xs */
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/**
+ * One system's figures over the rounds: counts summed, every other number the median of the
+ * rounds' (each on its own), the commands per event and error texts of the first round.
+ * @template {Record<string, any>} T @param {T[]} figures @returns {T}
+ */
+function overRounds(figures) {
+  const [first] = figures;
+  if (figures.length === 1 || first === undefined) return /** @type {T} */ (first);
+  /** @type {Record<string, any>} */
+  const out = {};
+  for (const [key, value] of Object.entries(first)) {
+    const all = figures.map((f) => f[key]);
+    if (['events', 'errors', 'unfinished'].includes(key)) out[key] = all.reduce((a, b) => a + b, 0);
+    else if (typeof value === 'number') out[key] = median(all);
+    else if (value && typeof value === 'object' && !Array.isArray(value)) out[key] = overRounds(all);
+    else out[key] = value;
+  }
+  return /** @type {T} */ (out);
+}
+
+async function main() {
+  const o = options();
+  if (!existsSync(path.resolve(__dirname, '../packages/gateway/dist/main.js'))) throw new Error('packages/gateway/dist is missing: run `npm run build` first');
+  if (o.cpuProf && o.rounds > 1) throw new Error('--cpu-prof profiles one round: leave out --rounds');
+  const log = o.json ? () => {} : (/** @type {string} */ line) => process.stderr.write(`${line}\n`);
+  /** @type {Awaited<ReturnType<typeof round>>[]} */
+  const rounds = [];
+  for (let i = 0; i < o.rounds; i++) {
+    const r = await round(o, log);
+    rounds.push(r);
+    log(`round ${i + 1}: relay ${fmt(r.relay.eventsPerSec)} events/s, BullMQ ${fmt(r.bullmq.eventsPerSec)} jobs/s (${fmt(r.relay.eventsPerSec / r.bullmq.eventsPerSec, 2)} ×); Redis CPU per event ${fmt((r.relay.cpuUs.redis ?? NaN) / (r.bullmq.cpuUs.redis ?? NaN), 2)} × BullMQ's; node ${fmt(r.relay.cpuUs.node ?? NaN)} µs per event; accept p99 ${fmt(r.relay.acceptP99, 2)} ms`);
+  }
+  const redisVersion = rounds[0]?.redisVersion ?? 'unknown';
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, redis: redisVersion },
-    config: { n: o.n, inflight: o.inflight, rate: o.rate ?? null, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, aof: o.aof, keys: o.keys, nodeArgs: o.nodeArgs },
-    relay: { ...relay, ...perEvent(relay, relayWindow.out) },
-    bullmq: { ...bull, ...perEvent(bull, bullWindow.out) },
+    config: { n: o.n, inflight: o.inflight, rate: o.rate ?? null, tokens: o.tokens, warmupS: o.warmupMs / 1000, durationS: o.durationMs / 1000, rounds: o.rounds, aof: o.aof, keys: o.keys, nodeArgs: o.nodeArgs },
+    relay: overRounds(rounds.map((r) => r.relay)),
+    bullmq: overRounds(rounds.map((r) => r.bullmq)),
+    /** Each round's Relay ÷ BullMQ, then the median over the rounds. */
+    ratios: {
+      eventsPerSec: median(rounds.map((r) => r.relay.eventsPerSec / r.bullmq.eventsPerSec)),
+      redisCpuPerEvent: median(rounds.map((r) => (r.relay.cpuUs.redis ?? NaN) / (r.bullmq.cpuUs.redis ?? NaN))),
+    },
+    rounds: o.rounds > 1 ? rounds.map(({ relay, bullmq }) => ({ relay, bullmq })) : undefined,
   };
   if (o.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -241,16 +293,18 @@ async function main() {
     [
       '',
       `Events against jobs, ${result.date}; ${os.cpus().length} cores, Node ${process.version}, Redis ${redisVersion}${o.aof ? ' (AOF, fsync always)' : ' (no persistence)'}, all on 127.0.0.1`,
-      `Relay: one node, ${load}, ${o.tokens} tokens + a reply each${o.keys ? ', each with an idempotency key' : ''}; BullMQ: ${o.rate === undefined ? `${o.n * o.inflight} jobs in flight` : `${o.rate} adds/s`}, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}${o.nodeArgs.length ? ` ${o.nodeArgs.join(' ')}` : ''}`,
-      `${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured each. Everything shares the cores: CPU per event is the figure to compare.`,
+      `Relay: one node, ${loadOf(o)}, ${o.tokens} tokens + a reply each${o.keys ? ', each with an idempotency key' : ''}; BullMQ: ${o.rate === undefined ? `${o.n * o.inflight} jobs in flight` : `${o.rate} adds/s`}, worker concurrency ${o.n * o.inflight}, in this process; node LOG_LEVEL=${o.logLevel}${o.nodeArgs.length ? ` ${o.nodeArgs.join(' ')}` : ''}`,
+      `${o.warmupMs / 1000} s warm-up, ${o.durationMs / 1000} s measured each${o.rounds > 1 ? `; ${o.rounds} rounds, each on a Redis of its own: medians of the rounds` : ''}. Everything shares the cores: CPU per event is the figure to compare.`,
       '',
       row('', 'relay', 'bullmq'),
       row('events (jobs) per second', fmt(r.eventsPerSec), fmt(b.eventsPerSec)),
+      row('  relay ÷ bullmq (median of the rounds\')', fmt(result.ratios.eventsPerSec, 2), ''),
       row('accept (add) latency p50 / p99 ms', `${fmt(r.acceptP50, 2)} / ${fmt(r.acceptP99, 1)}`, `${fmt(b.acceptP50, 2)} / ${fmt(b.acceptP99, 1)}`),
       row('accept → final (add → completed) p50 / p99', `${fmt(r.finalP50, 2)} / ${fmt(r.finalP99, 1)}`, `${fmt(b.finalP50, 2)} / ${fmt(b.finalP99, 1)}`),
       row('node CPU per event µs', fmt(r.cpuUs.node ?? NaN), '—'),
       row('node GC pause per event µs (minor / major)', `${fmt(r.gcPauseUs.minor ?? NaN)} / ${fmt((r.gcPauseUs.major ?? 0) + (r.gcPauseUs.incremental ?? 0))}`, '—'),
       row('Redis CPU per event µs (/proc)', fmt(r.cpuUs.redis ?? NaN), fmt(b.cpuUs.redis ?? NaN)),
+      row('  relay ÷ bullmq (median of the rounds\')', fmt(result.ratios.redisCpuPerEvent, 2), ''),
       row('Redis commandstats usec per event (all)', fmt(r.commandstatsUs), fmt(b.commandstatsUs)),
       row('  … of it in scripts (EVALSHA etc.)', fmt(r.scriptUs), fmt(b.scriptUs)),
       row('Redis commands per event (inside scripts too)', fmt(r.commands, 1), fmt(b.commands, 1)),
@@ -259,9 +313,9 @@ async function main() {
       row('load generator CPU per event µs', fmt(r.cpuUs['load generator'] ?? NaN), fmt(b.cpuUs['load generator'] ?? NaN)),
       row('other processes, % of a core', fmt(r.otherPercent), fmt(b.otherPercent)),
       '',
-      `Relay's commands per event: ${r.top.map((c) => `${c.command} ${fmt(c.perEvent, 1)} × ${fmt(c.usecPerCall, 1)} µs`).join(', ')}`,
-      `BullMQ's commands per job: ${b.top.map((c) => `${c.command} ${fmt(c.perEvent, 1)} × ${fmt(c.usecPerCall, 1)} µs`).join(', ')}`,
-      `Accounting: relay ${r.events} events in the window, ${r.errors} error frames, ${r.unfinished} unfinished; BullMQ ${b.events} jobs, ${b.unfinished} unfinished`,
+      `Relay's commands per event${o.rounds > 1 ? ' (first round)' : ''}: ${r.top.map((c) => `${c.command} ${fmt(c.perEvent, 1)} × ${fmt(c.usecPerCall, 1)} µs`).join(', ')}`,
+      `BullMQ's commands per job${o.rounds > 1 ? ' (first round)' : ''}: ${b.top.map((c) => `${c.command} ${fmt(c.perEvent, 1)} × ${fmt(c.usecPerCall, 1)} µs`).join(', ')}`,
+      `Accounting${o.rounds > 1 ? ', all rounds' : ''}: relay ${r.events} events in the windows, ${r.errors} error frames, ${r.unfinished} unfinished; BullMQ ${b.events} jobs, ${b.unfinished} unfinished`,
       ...r.errorTexts.map((t) => `  error: ${t}`),
       '',
     ].join('\n'),
