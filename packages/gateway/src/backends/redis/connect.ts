@@ -1,6 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { keySlot } from './slot';
 import { afterTurnEnd } from '../../turn-end';
+import './command-args'; // every command ioredis builds from here on, built without args.flat()
 
 /** One Redis primary or a Redis Cluster: every port takes either, the commands are the same. */
 export type RedisClient = Redis | Cluster;
