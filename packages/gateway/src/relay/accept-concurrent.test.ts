@@ -1,4 +1,4 @@
-import { fakeConnection, memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { fakeConnection, memoryBackendPerTest, openAgentAndApp, refsOf, relayOn, until, wait } from '../testing/in-process';
 import type { Backend } from '../ports';
 
 // An app socket's events are accepted concurrently (accept-turns.ts), yet the socket sees what it
@@ -35,12 +35,7 @@ function stallFirstCapRead(backend: Backend, until: Promise<void>) {
 
 /** `[ref, order]` of each event as it is queued, in the order they are queued. */
 function queuedOrders(backend: Backend): Array<[string, number]> {
-  const refs = new Map<string, string>();
-  const append = backend.events.append.bind(backend.events);
-  backend.events.append = async (event, ...rest) => {
-    refs.set(event.id, JSON.parse(event.payloadRaw).ref as string);
-    return append(event, ...rest);
-  };
+  const refs = refsOf(backend);
   const orders: Array<[string, number]> = [];
   const enqueue = backend.queue.enqueue.bind(backend.queue);
   backend.queue.enqueue = async (entry) => {

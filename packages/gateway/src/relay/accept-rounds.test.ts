@@ -1,4 +1,4 @@
-import { memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { memoryBackendPerTest, openAgentAndApp, refsOf, relayOn, until, wait } from '../testing/in-process';
 import { createAcceptTurns } from './accept-turns';
 import type { Connection } from './connection';
 
@@ -103,17 +103,6 @@ test("the event a session's next event may be queued after: the last one appende
   expect(seventh.queueAfter('evt_7')).toBeNull();
   expect(turns.take(socket, 'athena', 'relay:athena:portal:b').queueAfter('evt_7')).toBeNull();
 });
-
-/** Refs of a backend's events by id, as they are appended; and the refs of its agent's events in the order delivered. */
-function refsOf(backend: ReturnType<typeof freshBackend>) {
-  const refs = new Map<string, string>();
-  const append = backend.events.append.bind(backend.events);
-  backend.events.append = async (event, ...rest) => {
-    refs.set(event.id, JSON.parse(event.payloadRaw).ref as string);
-    return append(event, ...rest);
-  };
-  return refs;
-}
 
 const delivered = (frames: Record<string, unknown>[]) => frames.filter((f) => f.type === 'event').map((f) => (f.payload as { ref: string }).ref);
 const inSessionA = (ref: string) => JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:a', payload: { ref }, ref });

@@ -130,3 +130,17 @@ export async function until(check: () => boolean, timeoutMs = 5_000): Promise<vo
     await wait(10);
   }
 }
+
+/**
+ * The `ref` of each event a backend appends, by event id, from now on: the tests send each
+ * event's ref in its payload too, so what the backend is asked can be told apart by ref.
+ */
+export function refsOf(backend: Backend): Map<string, string> {
+  const refs = new Map<string, string>();
+  const append = backend.events.append.bind(backend.events);
+  backend.events.append = async (event, ...rest) => {
+    refs.set(event.id, JSON.parse(event.payloadRaw).ref as string);
+    return append(event, ...rest);
+  };
+  return refs;
+}
