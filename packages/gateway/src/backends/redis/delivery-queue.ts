@@ -47,7 +47,10 @@ export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, ke
   };
   return {
     async enqueue(e) {
-      return (await enqueue(e, '')) as DispatchResult;
+      const result = await enqueue(e, '');
+      // enqueue-15.lua answers nil only for an event queued after another that is not in the queue
+      if (!result) throw new Error(`enqueue of ${e.eventId} answered nothing, though it waits for no other event`);
+      return result;
     },
     enqueueAfter: enqueue,
     async attach(agentId, slot) {
