@@ -14,6 +14,7 @@ const { Redis } = require('ioredis');
 const { runBullmq, runRelayEvents } = require('./events-load');
 const { cpuWindow, runBench, startGateway, startRedis, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
+const { median } = require('./samples');
 
 const HELP = `npm run bench:events -- [options]
 
@@ -232,9 +233,6 @@ async function round(o, log) {
 
 /** Relay's load, in words. @param {ReturnType<typeof options>} o */
 const loadOf = (o) => (o.rate === undefined ? `${o.n} app(s) × ${o.inflight} events in flight` : `${o.n} app(s), ${o.rate} events/s in all`);
-
-/** @param {number[]} xs */
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /**
  * One system's figures over the rounds: counts summed, every other number the median of the

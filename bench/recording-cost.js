@@ -9,6 +9,7 @@
 // also shown relative to node A's in the same window: what contention from other processes adds
 // to both cancels out. See docs/benchmarks.md.
 const { spawn } = require('node:child_process');
+const { median } = require('./samples');
 
 /** Options that choose the rounds, not what each round runs. */
 const OWN = new Set(['--recording', '--rounds', '--json', '--no-recording']);
@@ -48,13 +49,6 @@ function round(script, args) {
       }
     });
   });
-}
-
-/** @param {number[]} values */
-function median(values) {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
 /** @param {number} x */

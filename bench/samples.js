@@ -24,7 +24,14 @@ class Samples {
   }
 }
 
+/** The median of some figures (of an even count, the mean of the middle two); NaN of none. @param {number[]} values */
+function median(values) {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
 /** Now, in ms, as the text stamped into a token. */
 const stamp = () => performance.now().toFixed(3);
 
-module.exports = { Samples, stamp };
+module.exports = { Samples, median, stamp };

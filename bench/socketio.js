@@ -11,6 +11,7 @@ const { parseArgs } = require('node:util');
 const { loadShape, runRelay } = require('./load');
 const { cpuWindow, runBench, startGateway, startRedis, startSocketIo, stopAll, writeRegistry } = require('./processes');
 const { registry } = require('./registry');
+const { median } = require('./samples');
 const { runSocketIo } = require('./socketio-load');
 
 const HELP = `npm run bench:socketio -- [options]
@@ -66,11 +67,6 @@ function options() {
 
 /** @param {number} x */
 const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
-/** @param {number[]} xs */
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? /** @type {number} */ (s[(s.length - 1) / 2]) : ((s[s.length / 2 - 1] ?? NaN) + (s[s.length / 2] ?? NaN)) / 2;
-};
 
 async function main() {
   const o = options();
