@@ -1,4 +1,4 @@
-import Command from 'ioredis/built/Command';
+import type Command from 'ioredis/built/Command';
 import { flattenArgs, ioredisBuildsAsExpected, QuickCommand } from './command-args';
 
 // QuickCommand stands in for ioredis' own command class: every command it builds must carry

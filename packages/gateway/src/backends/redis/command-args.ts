@@ -1,4 +1,4 @@
-import Command from 'ioredis/built/Command';
+import type Command from 'ioredis/built/Command';
 
 /**
  * ioredis builds every command with `args.flat()`, which in Node 20's V8 costs about 2 µs for
@@ -12,7 +12,7 @@ import Command from 'ioredis/built/Command';
  * that constructor does after the flattening (the argument transformer, `stringifyArguments`).
  * Commands with a key prefix, which the constructor also rewrites, are built by ioredis itself.
  * If the installed ioredis builds its commands some other way, nothing is replaced
- * (`ioredisBuildsAsExpected`), and test/redis/command-args.test.ts fails to say so.
+ * (`ioredisBuildsAsExpected`), and command-args.test.ts fails to say so.
  */
 const commandModule = require('ioredis/built/Command') as { default: typeof Command };
 const IoredisCommand = commandModule.default;
