@@ -2,6 +2,7 @@ import type { RedisClient } from './connect';
 import type { Bus, BusMessage } from '../../ports';
 import type { Keys } from './keys';
 import { atTurnEnd } from '../../turn-end';
+import { decodeBatch, encodeBatch, readsLines } from './bus-lines';
 
 /**
  * One sharded pub/sub channel per node (SPUBLISH / SSUBSCRIBE, Redis 7): on a Redis Cluster a
@@ -20,6 +21,8 @@ export interface RedisBus extends Bus {
   listening(): boolean;
 }
 
+/** How long a node whose liveness key could not be read (not yet written, or Redis failing) is sent JSON before the key is read again. */
+const FRAMING_ASK_MS = 1_000;
 /** How long a subscriber whose connection ended, or whose SSUBSCRIBE failed, waits before the next try; doubled each time. */
 const RENEW_MS = { first: 100, max: 2_000 };
 const SUBSCRIBE_TIMEOUT_MS = 2_000;
@@ -98,6 +101,27 @@ export function createRedisBus(
     }, renewDelay);
     renewDelay = Math.min(renewDelay * 2, RENEW_MS.max);
   };
+  /**
+   * How each node reads its batches (bus-lines.ts): lines, JSON arrays, or not known yet (when
+   * its liveness key was last asked for). Until a node is known to read lines it is sent JSON,
+   * which every node reads. Its own node reads lines.
+   */
+  const framings = new Map<string, 'lines' | 'json' | number>();
+  const framingOf = (nodeId: string): 'lines' | 'json' => {
+    const known = framings.get(nodeId);
+    if (typeof known === 'string') return known;
+    const now = Date.now();
+    if (known === undefined || now - known >= FRAMING_ASK_MS) {
+      framings.set(nodeId, now);
+      publisher.get(keys.nodeAlive(nodeId)).then(
+        (value) => {
+          if (value !== null && framings.get(nodeId) === now) framings.set(nodeId, readsLines(value) ? 'lines' : 'json');
+        },
+        () => {},
+      );
+    }
+    return 'json';
+  };
   const pending = new Map<string, BusMessage[]>();
   const inFlight = new Map<string, Promise<void>>();
   /** Failed tries in a row of the batch in flight to each node. */
@@ -109,10 +133,14 @@ export function createRedisBus(
     const messages = pending.get(nodeId);
     if (!messages || inFlight.has(nodeId)) return;
     pending.delete(nodeId);
-    const sent = publisher.spublish(keys.busChannel(nodeId), JSON.stringify(messages)).then(
+    const batch = framingOf(nodeId) === 'lines' ? encodeBatch(messages) : JSON.stringify(messages);
+    const sent = publisher.spublish(keys.busChannel(nodeId), batch).then(
       (receivers) => {
         failures.delete(nodeId);
-        if (receivers === 0) for (const message of messages) undelivered?.(nodeId, message);
+        if (receivers === 0) {
+          framings.delete(nodeId);
+          for (const message of messages) undelivered?.(nodeId, message);
+        }
       },
       (err: unknown) => {
         onError(err);
@@ -171,9 +199,10 @@ export function createRedisBus(
       const channel = keys.busChannel(nodeId);
       const listener = (from: string, raw: string) => {
         if (from !== channel) return;
-        for (const message of JSON.parse(raw) as BusMessage[]) handler(message);
+        for (const message of decodeBatch(raw)) handler(message);
       };
       subscription = { channel, listener };
+      framings.set(nodeId, 'lines');
       await subscribeAfresh();
     },
     async close() {

@@ -2,6 +2,7 @@ import type { RedisClient } from './connect';
 import type { ConnectionInfo, Presence } from '../../ports';
 import type { Keys } from './keys';
 import type { RunScript } from './scripts';
+import { LINES_MARK } from './bus-lines';
 
 /**
  * How long a node found alive is trusted locally before asking Redis again. Only "alive" is
@@ -104,7 +105,7 @@ export function createRedisPresence(client: RedisClient, run: RunScript, keys: K
       // One transaction, so no reaper can claim this node between the reads and the refresh.
       const [[, previous], [, claimed], [, added]] = (await client
         .multi()
-        .set(keys.nodeAlive(nodeId), String(Date.now()), 'PX', ttlMs, 'GET')
+        .set(keys.nodeAlive(nodeId), `${Date.now()} ${LINES_MARK}`, 'PX', ttlMs, 'GET')
         .exists(keys.reapLock(nodeId))
         .sadd(keys.nodes, nodeId)
         .exec()) as [[Error | null, string | null], [Error | null, number], [Error | null, number]];
