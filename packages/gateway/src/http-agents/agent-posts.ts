@@ -33,7 +33,7 @@ async function route(ctx: RelayContext, webhooks: WebhookAgents, agent: Principa
   const info = holder === null ? null : await ctx.backend.presence.get(holder);
   if (!info || info.principalId !== agent.id || info.tokenId !== WEBHOOK_TOKEN_ID) return false;
   if (info.nodeId === ctx.nodeId) return laterHere(ctx, webhooks, agent.id, eventId, posted);
-  await ctx.backend.bus.publish(info.nodeId, { kind: 'agent-later', agentId: agent.id, eventId, posted });
+  ctx.backend.bus.publish(info.nodeId, { kind: 'agent-later', agentId: agent.id, eventId, posted });
   return true;
 }
 

@@ -115,7 +115,7 @@ export function createHttpAgentConnection(
   async function laterFrame(frame: AgentTokenFrame | AgentReplyFrame, payloadRaw: string | undefined): Promise<boolean> {
     if (!holds(ctx.inFlight.get(frame.event_id))) return false;
     if (frame.type === 'token') {
-      await relayToken(ctx, conn, frame);
+      relayToken(ctx, conn, frame);
       return true;
     }
     await acceptReply(ctx, conn, frame, payloadRaw);
@@ -203,7 +203,7 @@ export function createHttpAgentConnection(
         first = false;
         if (ctx.inFlight.get(held.event.id) !== held) break; // cancelled or timed out: stop reading
         const parsed = answerFrame(held.event.id, line);
-        if (parsed.frame.type === 'token') await relayToken(ctx, conn, parsed.frame);
+        if (parsed.frame.type === 'token') relayToken(ctx, conn, parsed.frame);
         else if (parsed.frame.type === 'reply') {
           await acceptReply(ctx, conn, parsed.frame, parsed.payloadRaw);
           controller.abort(new Answered()); // anything after the reply line is not read

@@ -49,7 +49,11 @@ export type BusMessage =
  * published (tokens rely on it); a message for a node that is gone is dropped.
  */
 export interface Bus {
-  publish(nodeId: string, message: BusMessage): Promise<void>;
+  /**
+   * Queues `message` for its node and returns: it never fails. One that cannot reach its node
+   * goes to the undelivered handler, so no caller waits on Redis to hand a frame on.
+   */
+  publish(nodeId: string, message: BusMessage): void;
   /** Receives every message published to this node. */
   subscribe(nodeId: string, handler: (message: BusMessage) => void): Promise<void>;
   /**

@@ -23,7 +23,7 @@ function heldBy(ctx: RelayContext, conn: Connection, eventId: string, ref: strin
 }
 
 /** Relays one token to the app connection that sent the event; `tokenJson` as parseAgentFrame gave it. */
-export async function relayToken(ctx: RelayContext, conn: Connection, frame: AgentTokenFrame, tokenJson?: string): Promise<void> {
+export function relayToken(ctx: RelayContext, conn: Connection, frame: AgentTokenFrame, tokenJson?: string): void {
   const held = heldBy(ctx, conn, frame.event_id, frame.ref);
   if (!held) return;
   const at = { attempt: held.attempt, seq: held.tokens };
@@ -31,7 +31,7 @@ export async function relayToken(ctx: RelayContext, conn: Connection, frame: Age
   tokenRelayed(ctx, held, frame.token, at.seq);
   held.tokens += 1;
   held.timer.refresh(); // the reply timeout counts silence, not the length of the answer
-  await tokenToApp(ctx, held.event.appConnId, held.event.id, text, at);
+  tokenToApp(ctx, held.event.appConnId, held.event.id, text, at);
 }
 
 /** The agent's final answer: ends the event once and sends the reply to the app. */

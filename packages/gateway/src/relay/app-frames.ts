@@ -246,7 +246,7 @@ async function streamHere(ctx: RelayContext, conn: Connection, record: EventReco
       const agentConn = await ctx.backend.queue.holder(record.agentId, record.id);
       const node = agentConn === null ? ctx.nodeId : nodeOfConnection(agentConn);
       if (node !== ctx.nodeId) {
-        await ctx.backend.bus.publish(node, { kind: 'app-moved', eventId: record.id, appConnId: conn.id });
+        ctx.backend.bus.publish(node, { kind: 'app-moved', eventId: record.id, appConnId: conn.id });
       }
     }
   }

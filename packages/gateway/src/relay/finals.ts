@@ -127,7 +127,7 @@ export async function finalTo(
 ): Promise<boolean> {
   if (to.nodeId !== ctx.nodeId) {
     const { stream, ...rest } = final;
-    await ctx.backend.bus.publish(to.nodeId, {
+    ctx.backend.bus.publish(to.nodeId, {
       kind: 'app-final',
       connId: to.connId,
       ...rest,

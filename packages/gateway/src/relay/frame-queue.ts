@@ -29,8 +29,11 @@ export interface FrameQueue {
    * waits on Redis holds up the rest of its event, not the agent's tokens for its other events
    * (issue 19). An app's event frames each have a lane of their own (accept-turns.ts keeps
    * what must stay in order). Work without a lane waits for everything queued before it.
+   *
+   * Laned work with nothing to wait for runs at once, inside this call; if it returns no promise
+   * it is done, and later frames do not wait for it.
    */
-  run(conn: Connection, bytes: number, work: () => Promise<void>, echo?: Echo, lane?: string): void;
+  run(conn: Connection, bytes: number, work: () => void | Promise<void>, echo?: Echo, lane?: string): void;
   /** Sets how many bytes of frames the socket may have waiting (agentQueueBudget). */
   setBudget(conn: Connection, bytes: number): void;
   /** Waits for the socket's queued work, then forgets the socket. */
@@ -48,6 +51,8 @@ interface SocketWork {
   shared: Promise<void>;
   /** Created at a socket's first laned frame: most sockets never have one. */
   lanes: Map<string, Lane> | undefined;
+  /** Work without a lane not yet finished: while there is any, every frame waits in line. */
+  sharedWaiting: number;
   depth: number;
   bytes: number;
   budget: number;
@@ -58,7 +63,7 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
   const socketOf = (conn: Connection) => {
     let socket = sockets.get(conn.id);
     if (!socket) {
-      socket = { shared: Promise.resolve(), lanes: undefined, depth: 0, bytes: 0, budget: MAX_QUEUED_BYTES };
+      socket = { shared: Promise.resolve(), lanes: undefined, sharedWaiting: 0, depth: 0, bytes: 0, budget: MAX_QUEUED_BYTES };
       sockets.set(conn.id, socket);
     }
     return socket;
@@ -74,6 +79,20 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
         conn.close(CloseCode.OVERLOADED, 'Too many frames waiting; slow down');
         return;
       }
+      const failed = (err: unknown) => rejectFrame(ctx, conn, err, echo);
+      // Nothing it must wait for: the work runs now, and a token, which ends in this turn, leaves
+      // no promise behind it (every token frame comes this way while its event's lane is idle).
+      let started: Promise<void> | undefined;
+      if (lane !== undefined && socket.sharedWaiting === 0 && !socket.lanes?.has(lane)) {
+        try {
+          const result = work();
+          if (!result) return;
+          started = result;
+        } catch (err) {
+          failed(err);
+          return;
+        }
+      }
       socket.depth += 1;
       socket.bytes += bytes;
       const finish = (done: () => void) => {
@@ -82,20 +101,23 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
         done();
       };
       // One `then` for both outcomes rather than catch + finally: each is a promise and a
-      // microtask more, and every token frame takes this path.
+      // microtask more.
       const step = (after: Promise<unknown>, done: () => void) =>
-        after.then(work).then(
+        (started ?? after.then(work)).then(
           () => finish(done),
           (err: unknown) => {
             try {
-              rejectFrame(ctx, conn, err, echo);
+              failed(err);
             } finally {
               finish(done);
             }
           },
         );
       if (lane === undefined) {
-        socket.shared = step(everything(socket), () => {});
+        socket.sharedWaiting += 1;
+        socket.shared = step(everything(socket), () => {
+          socket.sharedWaiting -= 1;
+        });
         socket.lanes?.clear(); // `shared` now follows them
         ctx.track('frame', socket.shared);
         return;

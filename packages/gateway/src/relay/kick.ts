@@ -13,7 +13,7 @@ export async function kickTokens(ctx: RelayContext, tokenIds: string[], reason: 
   if (tokenIds.length === 0) return;
   const message: BusMessage = { kind: 'kick', tokenIds, code: CloseCode.POLICY, reason };
   const nodes = new Set([ctx.nodeId, ...(await ctx.backend.presence.nodes())]);
-  await Promise.all([...nodes].map((node) => ctx.backend.bus.publish(node, message)));
+  for (const node of nodes) ctx.backend.bus.publish(node, message);
 }
 
 /** A rotated token's grace is over: it stops working now, on every node. */

@@ -89,7 +89,7 @@ export function startLiveness(ctx: RelayContext, ttlMs: number): Liveness {
     }
     if (probeOutstanding === undefined && !resubscribing) {
       probeOutstanding = now;
-      await backend.bus.publish(nodeId, { kind: 'probe', sentAt: now });
+      backend.bus.publish(nodeId, { kind: 'probe', sentAt: now });
     }
 
     if (Date.now() >= reapNotBefore) {

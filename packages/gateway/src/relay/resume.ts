@@ -315,7 +315,7 @@ async function pointAt(ctx: RelayContext, record: EventRecord, connId: string): 
       resolve();
     }
     ctx.switches.set(key, done);
-    ctx.backend.bus.publish(node, { kind: 'app-moved', eventId: record.id, appConnId: connId, ack: true }).catch(done);
+    ctx.backend.bus.publish(node, { kind: 'app-moved', eventId: record.id, appConnId: connId, ack: true });
   });
 }
 

@@ -70,7 +70,7 @@ export function busMessage(ctx: RelayContext, message: BusMessage, node: { liven
     case 'deliver':
       return ctx.track('bus', eventToAgent(ctx, message.assignment, message.event));
     case 'app-token':
-      return ctx.track('bus', tokenToApp(ctx, message.connId, message.eventId, message.text, message));
+      return tokenToApp(ctx, message.connId, message.eventId, message.text, message);
     case 'app-final':
       return ctx.track('final', finalHere(ctx, message));
     case 'agent-cancel':
@@ -93,7 +93,7 @@ export function busMessage(ctx: RelayContext, message: BusMessage, node: { liven
 /** Tells a resuming connection's node that this one switched, once its records are written. */
 async function ackSwitch(ctx: RelayContext, connId: string, eventId: string): Promise<void> {
   await ctx.backend.streams.flushed();
-  await ctx.backend.bus.publish(nodeOfConnection(connId), { kind: 'app-switched', connId, eventId });
+  ctx.backend.bus.publish(nodeOfConnection(connId), { kind: 'app-switched', connId, eventId });
 }
 
 /** A final frame sent here for a socket of this node; if that socket is gone, it goes on. */
@@ -142,7 +142,7 @@ export function createRedeliveries(ctx: RelayContext): Redeliveries {
       if (tries === 1) ctx.log.warn({ to_node: node, event_id: message.assignment.eventId }, 'event for an agent socket that nobody heard; sending it again');
       const timer = setTimeout(() => {
         timers.delete(timer);
-        ctx.track('bus', ctx.backend.bus.publish(node, { ...message, tries }));
+        ctx.backend.bus.publish(node, { ...message, tries });
       }, beatInterval(ctx.limits.nodeTtlMs));
       timers.add(timer);
     },

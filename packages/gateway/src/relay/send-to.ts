@@ -19,7 +19,7 @@ import { admitToken, behind, closeGate, endStream, gateOf, openGate, type TokenA
  */
 export async function eventToAgent(ctx: RelayContext, assignment: Assignment, event: EventRecord | null): Promise<void> {
   if (assignment.nodeId !== ctx.nodeId) {
-    await ctx.backend.bus.publish(assignment.nodeId, { kind: 'deliver', assignment, event });
+    ctx.backend.bus.publish(assignment.nodeId, { kind: 'deliver', assignment, event });
     return;
   }
   if (!ctx.local.has(assignment.connId)) return;
@@ -57,11 +57,11 @@ function writeEvent(ctx: RelayContext, assignment: Assignment, event: EventRecor
  * gate on the connection (resume.ts): behind a resume's replay, or a gap being filled. No lookup per token: the connection id names its node, which drops it
  * if the socket is gone.
  */
-export async function tokenToApp(ctx: RelayContext, appConnId: string, eventId: string, text: string, at: TokenAt): Promise<void> {
+export function tokenToApp(ctx: RelayContext, appConnId: string, eventId: string, text: string, at: TokenAt): void {
   const node = nodeOfConnection(appConnId);
   const conn = ctx.local.get(appConnId);
   if (!conn && node !== ctx.nodeId) {
-    await ctx.backend.bus.publish(node, { kind: 'app-token', connId: appConnId, eventId, text, ...at });
+    ctx.backend.bus.publish(node, { kind: 'app-token', connId: appConnId, eventId, text, ...at });
     return;
   }
   if (heldUntilAccepted(ctx, eventId, () => writeToken(ctx, appConnId, eventId, text, at))) return;
@@ -93,7 +93,7 @@ export async function cancelToAgent(ctx: RelayContext, agentConnId: string, even
   const node = here ? ctx.nodeId : (await ctx.backend.presence.get(agentConnId))?.nodeId;
   if (node === undefined) return;
   if (node !== ctx.nodeId) {
-    await ctx.backend.bus.publish(node, { kind: 'agent-cancel', connId: agentConnId, eventId });
+    ctx.backend.bus.publish(node, { kind: 'agent-cancel', connId: agentConnId, eventId });
     return;
   }
   forgetInFlight(ctx, eventId);

@@ -5,7 +5,7 @@ export function createMemoryBus(): Bus {
   const handlers = new Map<string, (message: BusMessage) => void>();
   let undelivered: ((nodeId: string, message: BusMessage) => void) | undefined;
   return {
-    async publish(nodeId, message) {
+    publish(nodeId, message) {
       const handler = handlers.get(nodeId);
       if (handler) queueMicrotask(() => handler(message));
       else if (undelivered) queueMicrotask(() => undelivered?.(nodeId, message));

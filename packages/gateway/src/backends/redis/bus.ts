@@ -186,7 +186,7 @@ export function createRedisBus(
       await subscribeAfresh();
     },
     listening: () => current?.status === 'ready',
-    async publish(nodeId, message) {
+    publish(nodeId, message) {
       let list = pending.get(nodeId);
       if (!list) pending.set(nodeId, (list = []));
       list.push(message);
