@@ -1,16 +1,9 @@
-import { fakeConnection, memoryBackendPerTest, openAgentAndApp, refsOf, relayOn, until, wait } from '../testing/in-process';
+import { fakeConnection, gate, memoryBackendPerTest, openAgentAndApp, refsOf, relayOn, until, wait } from '../testing/in-process';
 import type { Backend } from '../ports';
 
 // An app socket's events are accepted concurrently (accept-turns.ts), yet the socket sees what it
 // saw when they were accepted one at a time: answers in frame order, none delivered before its
 // answer, each session's events delivered in the order they came, and the queue cap exact on a node.
-
-/** A gate a backend step waits at, for the events named, until it is opened. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { opened, open };
-}
 
 /** Makes the `which`-th record and rate check (EventStore.append) wait for `until`, then fail with `fail`. */
 function failAppend(backend: Backend, which: number, until: Promise<void>, fail: Error) {

@@ -1,4 +1,4 @@
-import { memoryBackendPerTest, openAgentAndApp, refsOf, relayOn, until, wait } from '../testing/in-process';
+import { gate, memoryBackendPerTest, openAgentAndApp, refsOf, relayOn, until, wait } from '../testing/in-process';
 import { createAcceptTurns } from './accept-turns';
 import type { Connection } from './connection';
 
@@ -7,12 +7,6 @@ import type { Connection } from './connection';
 // step back and seeing which others are already under way.
 
 const freshBackend = memoryBackendPerTest();
-
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { opened, open };
-}
 
 const eventFrame = (ref: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: `portal:${ref}`, payload: { ref }, ref, ...extra });

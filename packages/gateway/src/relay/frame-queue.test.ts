@@ -1,7 +1,7 @@
 import { createFrameQueue } from './frame-queue';
 import { RelayError } from './relay-error';
 import { ErrorCode } from '@relay/protocol';
-import { fakeConnection, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
+import { fakeConnection, gate, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
 
 // Laned work with nothing before it runs inside `run`, so a token costs no promise; everything
 // else keeps its place: behind its lane's earlier work and behind the socket's unlaned work.
@@ -17,13 +17,6 @@ function queueOn() {
       await backend.close();
     },
   };
-}
-
-/** A promise and the function that settles it. */
-function gate() {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { opened, open };
 }
 
 test('laned work with nothing before it runs inside run; a promise it returns holds its lane, not the others', async () => {

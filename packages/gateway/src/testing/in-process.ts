@@ -144,3 +144,10 @@ export function refsOf(backend: Backend): Map<string, string> {
   };
   return refs;
 }
+
+/** A promise a test holds a step at, and the function that lets it go. */
+export function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
