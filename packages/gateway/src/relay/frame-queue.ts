@@ -79,7 +79,6 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
         conn.close(CloseCode.OVERLOADED, 'Too many frames waiting; slow down');
         return;
       }
-      const failed = (err: unknown) => rejectFrame(ctx, conn, err, echo);
       // Nothing it must wait for: the work runs now, and a token, which ends in this turn, leaves
       // no promise behind it (every token frame comes this way while its event's lane is idle).
       let started: Promise<void> | undefined;
@@ -89,7 +88,7 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
           if (!result) return;
           started = result;
         } catch (err) {
-          failed(err);
+          rejectFrame(ctx, conn, err, echo);
           return;
         }
       }
@@ -107,7 +106,7 @@ export function createFrameQueue(ctx: RelayContext): FrameQueue {
           () => finish(done),
           (err: unknown) => {
             try {
-              failed(err);
+              rejectFrame(ctx, conn, err, echo);
             } finally {
               finish(done);
             }
