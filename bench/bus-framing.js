@@ -19,6 +19,7 @@ const dist = path.resolve(__dirname, '../packages/gateway/dist/backends/redis');
 const { createRedisBus } = require(path.join(dist, 'bus.js'));
 const { createKeys } = require(path.join(dist, 'keys.js'));
 const { LINES_MARK } = require(path.join(dist, 'bus-lines.js'));
+const { appTokenFrame } = require(path.resolve(dist, '../../relay/outbound.js'));
 
 const PREFIX = 'bench-bus';
 const SUBSCRIBER = 'node-sub-1a2b3c';
@@ -26,10 +27,10 @@ const SUBSCRIBER = 'node-sub-1a2b3c';
 const WINDOW = 8_000;
 const REPORT_EVERY = 1_000;
 
-/** One of bench:cluster's app-token messages (24-byte token, as outbound.ts frames it). */
+/** One of bench:cluster's app-token messages (a 24-byte token, in the frame outbound.ts makes). */
 function tokenMessage(/** @type {number} */ i) {
   const eventId = `evt_01J9ZQ3K8M${i % 40}`;
-  const text = `{"type":"token","event_id":"${eventId}","agent_id":"agent-07","token":"lorem ipsum dolor sit am","seq":${i},"attempt":1}`;
+  const text = appTokenFrame({ id: eventId, agentId: 'agent-07' }, 'lorem ipsum dolor sit am', i, 1);
   return { kind: 'app-token', connId: `${SUBSCRIBER}.${i % 20}`, eventId, text, attempt: 1, seq: i };
 }
 
@@ -92,7 +93,7 @@ async function main() {
       const bus = createRedisBus(publisher, () => new Redis(redis.url), keys, (/** @type {unknown} */ err) => console.error(err));
       // Learning the framing takes one round trip: warm up with a few bursts first.
       for (let i = 0; i < 20; i++) {
-        await bus.publish(SUBSCRIBER, { kind: 'probe', sentAt: 0 });
+        bus.publish(SUBSCRIBER, { kind: 'probe', sentAt: 0 });
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
       let heard = 0;
@@ -108,7 +109,7 @@ async function main() {
       const cpu = process.cpuUsage();
       let sent = 0;
       while (sent < messages) {
-        for (let i = 0; i < burst && sent < messages; i++) void bus.publish(SUBSCRIBER, tokenMessage(sent++));
+        for (let i = 0; i < burst && sent < messages; i++) bus.publish(SUBSCRIBER, tokenMessage(sent++));
         while (sent - heard > WINDOW) await new Promise((resolve) => setImmediate(resolve));
         await new Promise((resolve) => setImmediate(resolve));
       }
