@@ -46,9 +46,9 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>) {
       const sent = [...Array.from({ length: 200 }, (_, i) => token(i)), deliver];
       // interleaved with messages to this node, and spread over several event-loop turns
       for (const [i, m] of sent.entries()) {
-        await under.bus.publish('n2', m);
+        under.bus.publish('n2', m);
         if (i % 50 === 0) {
-          await under.bus.publish('n1', { kind: 'probe', sentAt: i });
+          under.bus.publish('n1', { kind: 'probe', sentAt: i });
           await sleep(1);
         }
       }
@@ -64,8 +64,8 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>) {
       under.bus.onUndelivered((nodeId, m) => undelivered.push([nodeId, m]));
       await under.bus.subscribe('n1', (m) => received.push(m));
       const lost: BusMessage = { kind: 'agent-cancel', connId: 'gone.1', eventId: 'evt_2' };
-      await under.bus.publish('gone', lost);
-      await under.bus.publish('n1', { kind: 'probe', sentAt: 1 });
+      under.bus.publish('gone', lost);
+      under.bus.publish('n1', { kind: 'probe', sentAt: 1 });
       await until(() => undelivered.length === 1 && received.length === 1, 'the undelivered message and the probe');
       expect(undelivered).toEqual([['gone', lost]]);
       expect(received).toEqual([{ kind: 'probe', sentAt: 1 }]);
@@ -79,11 +79,11 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>) {
       // A probe sent while the subscription is being made again may be lost: send until one comes back.
       for (let i = 0; received.length === 0; i++) {
         if (i > 500) throw new Error('no probe came back after resubscribing');
-        await under.bus.publish('n1', { kind: 'probe', sentAt: i });
+        under.bus.publish('n1', { kind: 'probe', sentAt: i });
         await sleep(10);
       }
       // Probes of the loop still on their way may land after this one is sent: look for it by name.
-      await under.bus.publish('n1', { kind: 'probe', sentAt: -1 });
+      under.bus.publish('n1', { kind: 'probe', sentAt: -1 });
       await until(() => received.some((m) => m.kind === 'probe' && m.sentAt === -1), 'a probe after the subscription was made again');
       expect(received.filter((m) => m.kind === 'probe' && m.sentAt === -1)).toHaveLength(1);
     });

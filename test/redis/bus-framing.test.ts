@@ -66,7 +66,7 @@ test('a node of the version before is sent JSON arrays, one of this version line
       for (const nodeId of ['old', 'new'] as const) {
         const message = token(nodeId, seq);
         sent[nodeId].push(message);
-        await sender.publish(nodeId, message);
+        sender.publish(nodeId, message);
       }
       if (seq % 10 === 9) await sleep(2);
     }

@@ -96,7 +96,7 @@ test("a node's bus subscriber follows its channel's slot to the promoted replica
       if (m.kind === 'probe') received.push(m.sentAt);
     });
     const heard = async (sentAt: number) => {
-      await bus.publish('n1', { kind: 'probe', sentAt });
+      bus.publish('n1', { kind: 'probe', sentAt });
       await until(`probe ${sentAt}`, async () => received.includes(sentAt), 2_000).catch(() => {});
       return received.includes(sentAt);
     };
