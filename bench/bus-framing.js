@@ -19,7 +19,7 @@ const dist = path.resolve(__dirname, '../packages/gateway/dist/backends/redis');
 const { createRedisBus } = require(path.join(dist, 'bus.js'));
 const { createKeys } = require(path.join(dist, 'keys.js'));
 const { LINES_MARK } = require(path.join(dist, 'bus-lines.js'));
-const { appTokenFrame } = require(path.resolve(dist, '../../relay/outbound.js'));
+const { appTokenFrame, appTokenHead } = require(path.resolve(dist, '../../relay/outbound.js'));
 
 const PREFIX = 'bench-bus';
 const SUBSCRIBER = 'node-sub-1a2b3c';
@@ -30,7 +30,7 @@ const REPORT_EVERY = 1_000;
 /** One of bench:cluster's app-token messages (a 24-byte token, in the frame outbound.ts makes). */
 function tokenMessage(/** @type {number} */ i) {
   const eventId = `evt_01J9ZQ3K8M${i % 40}`;
-  const text = appTokenFrame({ id: eventId, agentId: 'agent-07' }, 'lorem ipsum dolor sit am', i, 1);
+  const text = appTokenFrame(appTokenHead({ id: eventId, agentId: 'agent-07' }), 'lorem ipsum dolor sit am', i, 1);
   return { kind: 'app-token', connId: `${SUBSCRIBER}.${i % 20}`, eventId, text, attempt: 1, seq: i };
 }
 

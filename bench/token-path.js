@@ -32,10 +32,13 @@ for (const [kind, tokenText] of Object.entries(kinds)) {
   const frames = Array.from({ length: 1000 }, (_, i) => `{"type":"token","event_id":"${event.id}","token":"${tokenText(i)}"}`);
   const steps = builds.map((b) => {
     const { parseAgentFrame } = require(path.join(b.protocol, 'parse.js'));
-    const { appTokenFrame } = require(path.join(b.gateway, 'relay/outbound.js'));
+    const { appTokenFrame, appTokenHead } = require(path.join(b.gateway, 'relay/outbound.js'));
+    // As the relay does: the event's head made once, at its delivery (builds before appTokenHead
+    // took the event itself).
+    const head = appTokenHead ? appTokenHead(event) : event;
     return { name: b.name, step: (/** @type {string} */ text, /** @type {number} */ seq) => {
       const parsed = parseAgentFrame(text);
-      return appTokenFrame(event, parsed.frame.token, seq, 1, parsed.tokenJson);
+      return appTokenFrame(head, parsed.frame.token, seq, 1, parsed.tokenJson);
     } };
   });
   // Every build must write the same frame for these tokens (they are written as JSON.stringify writes them).

@@ -27,7 +27,7 @@ export function relayToken(ctx: RelayContext, conn: Connection, frame: AgentToke
   const held = heldBy(ctx, conn, frame.event_id, frame.ref);
   if (!held) return;
   const at = { attempt: held.attempt, seq: held.tokens };
-  const text = appTokenFrame(held.event, frame.token, at.seq, at.attempt, tokenJson);
+  const text = appTokenFrame(held.tokenHead, frame.token, at.seq, at.attempt, tokenJson);
   tokenRelayed(ctx, held, frame.token, at.seq);
   held.tokens += 1;
   held.timer.refresh(); // the reply timeout counts silence, not the length of the answer

@@ -42,6 +42,8 @@ export interface InFlight {
   event: EventRecord;
   connId: string;
   attempt: number;
+  /** The start of this event's token frames (outbound.ts appTokenHead). */
+  tokenHead: string;
   /** Token frames relayed so far (the next token's seq). */
   tokens: number;
   /** Bytes of token text recorded for resume so far (capped at streamMaxBytes). */

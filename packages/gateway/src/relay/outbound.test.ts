@@ -1,6 +1,6 @@
 import type { EventRecord } from '../ports';
 import { parseAgentFrame } from '@relay/protocol';
-import { appReplyFrame, appTokenFrame, errorFrame, finalOnWire } from './outbound';
+import { appReplyFrame, appTokenFrame, appTokenHead, errorFrame, finalOnWire } from './outbound';
 
 // Issue 11.6: a stored final carries the answer once; the app's frame has it under both
 // `content` and `reply`, built when it is written to the socket.
@@ -62,7 +62,7 @@ describe('appTokenFrame with the token as sent', () => {
   ])('%s, written as JSON.stringify writes it: the same bytes as encoding it', (_name, token) => {
     const sent = asSent(JSON.stringify(token));
     expect(sent.token).toBe(token);
-    expect(appTokenFrame(event, sent.token, 7, 2, sent.tokenJson)).toBe(encoded(token));
+    expect(appTokenFrame(appTokenHead(event), sent.token, 7, 2, sent.tokenJson)).toBe(encoded(token));
   });
 
   test.each([
@@ -75,7 +75,7 @@ describe('appTokenFrame with the token as sent', () => {
   ])('%s, as the agent wrote it: valid JSON carrying exactly the token', (_name, tokenText, token) => {
     const sent = asSent(tokenText);
     expect(sent.tokenJson).toBe(tokenText); // spliced, not encoded again
-    const frame = appTokenFrame(event, sent.token, 7, 2, sent.tokenJson);
+    const frame = appTokenFrame(appTokenHead(event), sent.token, 7, 2, sent.tokenJson);
     expect(frame).toBe(`{"type":"token","event_id":"${event.id}","agent_id":"${event.agentId}","token":${tokenText},"seq":7,"attempt":2}`);
     expect(JSON.parse(frame)).toStrictEqual(JSON.parse(encoded(token)));
     expect(Buffer.from(frame, 'utf8').toString('utf8')).toBe(frame);
@@ -84,7 +84,7 @@ describe('appTokenFrame with the token as sent', () => {
   test('a raw lone surrogate (which no socket can deliver) is encoded, never spliced', () => {
     const sent = asSent('"a\ud800b"');
     expect(sent.tokenJson).toBeUndefined();
-    expect(appTokenFrame(event, sent.token, 7, 2, sent.tokenJson)).toBe(encoded('a\ud800b'));
+    expect(appTokenFrame(appTokenHead(event), sent.token, 7, 2, sent.tokenJson)).toBe(encoded('a\ud800b'));
   });
 });
 
@@ -117,7 +117,7 @@ test('appTokenFrame with the token as sent equals JSON.stringify on a generated 
     if (!parsed.ok || parsed.frame.type !== 'token') throw new Error(`not a token frame: ${JSON.stringify(token)}`);
     if (parsed.tokenJson !== undefined) spliced += 1;
     const expected = JSON.stringify({ type: 'token', event_id: event.id, agent_id: event.agentId, token, seq, attempt });
-    const frame = appTokenFrame(event, parsed.frame.token, seq, attempt, parsed.tokenJson);
+    const frame = appTokenFrame(appTokenHead(event), parsed.frame.token, seq, attempt, parsed.tokenJson);
     if (frame !== expected) expect(frame).toBe(expected); // one expect per mismatch, not 20,000
   }
   expect(spliced).toBeGreaterThan(10_000); // the corpus mostly exercises the splice, not the fallback

@@ -75,17 +75,20 @@ export function agentCancelFrame(eventId: string): string {
 }
 
 /**
- * `tokenJson`, the token's JSON string as the agent wrote it (the parser's fast path has it), is
- * spliced in as it stands rather than encoded again: the token is most of a frame's text.
+ * What every token frame of one event starts with, up to its token: made once per delivery
+ * (`InFlight.tokenHead`), as the ids it encodes are most of a token frame's work but the token.
  */
-export function appTokenFrame(
-  event: Pick<EventRecord, 'id' | 'agentId'>,
-  token: string,
-  seq: number,
-  attempt: number,
-  tokenJson = JSON.stringify(token),
-): string {
-  return `{"type":"token","event_id":${JSON.stringify(event.id)},"agent_id":${JSON.stringify(event.agentId)},"token":${tokenJson},"seq":${seq},"attempt":${attempt}}`;
+export function appTokenHead(event: Pick<EventRecord, 'id' | 'agentId'>): string {
+  return `{"type":"token","event_id":${JSON.stringify(event.id)},"agent_id":${JSON.stringify(event.agentId)},"token":`;
+}
+
+/**
+ * `head` from appTokenHead. `tokenJson`, the token's JSON string as the agent wrote it (the
+ * parser's fast path has it), is spliced in as it stands rather than encoded again: the token is
+ * most of a frame's text.
+ */
+export function appTokenFrame(head: string, token: string, seq: number, attempt: number, tokenJson = JSON.stringify(token)): string {
+  return `${head}${tokenJson},"seq":${seq},"attempt":${attempt}}`;
 }
 
 export function resumedFrame(eventId: string, attempt: number, fromSeq: number, ref: string | undefined): string {

@@ -5,7 +5,7 @@ import type { Connection } from './connection';
 import type { RelayContext } from './context';
 import { rerouteFinal } from './finals';
 import { followApp } from './lifecycle';
-import { appTokenFrame, resumedFrame } from './outbound';
+import { appTokenFrame, appTokenHead, resumedFrame } from './outbound';
 import { RelayError } from './relay-error';
 
 // Where an event's stream stands on each app connection of this node, and an app's `resume`: the
@@ -159,9 +159,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * dropped for backpressure would be a gap the app cannot see.
  */
 function sendRecorded(conn: Connection, event: { id: string; agentId: string }, tokens: string[], from: number, attempt: number): number {
+  const head = appTokenHead(event);
   let written = 0;
   tokens.forEach((token, i) => {
-    if (conn.send(appTokenFrame(event, token, from + i, attempt), 'control')) written += 1;
+    if (conn.send(appTokenFrame(head, token, from + i, attempt), 'control')) written += 1;
   });
   return written;
 }

@@ -3,7 +3,7 @@ import { nodeOfConnection } from '../ids';
 import type { Assignment, ConnectionInfo, EventRecord, StreamEnd } from '../ports';
 import type { RelayContext } from './context';
 import { deliveryKey, eventDelivered, forgetInFlight, replyTimer } from './lifecycle';
-import { agentCancelFrame, agentEventFrame } from './outbound';
+import { agentCancelFrame, agentEventFrame, appTokenHead } from './outbound';
 import { admitToken, behind, closeGate, endStream, gateOf, openGate, type TokenAt } from './resume';
 
 // "Send this to that connection, here or on its node": one function per kind of frame. A frame
@@ -40,6 +40,7 @@ function writeEvent(ctx: RelayContext, assignment: Assignment, event: EventRecor
     event,
     connId: conn.id,
     attempt: assignment.attempt,
+    tokenHead: appTokenHead(event),
     tokens: 0,
     recordedBytes: 0,
     answered: false,
