@@ -299,6 +299,28 @@ test("a timeline's expiry is set once for one node's steps of an event, and agai
   expect((await events.timeline(id)).map((step) => step.kind)).toEqual(['delivered', 'first_token', 'final', 'webhook']);
 });
 
+test("a timeline step sent before the previous step's answer sets no expiry of its own; one whose write failed leaves it to the next", async () => {
+  const { client, keys, events } = setup();
+  const id = newEvent().id;
+  await pexpiresSince(client);
+  // `delivered`, then the agent's first token in a later turn, before the first write is answered
+  const delivered = events.note(id, [{ at: 1, kind: 'delivered', node: 'b', conn: 'b.1', attempt: 1 }], 3_600_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  await Promise.all([delivered, events.note(id, [{ at: 2, kind: 'first_token', node: 'b', attempt: 1 }], 3_600_000)]);
+  expect(await pexpiresSince(client)).toBe(1);
+  expect(await client.pttl(keys.timeline(id))).toBeGreaterThan(3_590_000);
+
+  // A write that fails (the key is not a list) does not count as having set the expiry.
+  const other = newEvent().id;
+  await client.set(keys.timeline(other), 'not a list');
+  await expect(events.note(other, [{ at: 1, kind: 'delivered', node: 'b', conn: 'b.1', attempt: 1 }], 3_600_000)).rejects.toThrow(/WRONGTYPE/);
+  await client.del(keys.timeline(other));
+  await pexpiresSince(client);
+  await events.note(other, [{ at: 2, kind: 'first_token', node: 'b', attempt: 1 }], 3_600_000);
+  expect(await pexpiresSince(client)).toBe(1);
+  expect(await client.pttl(keys.timeline(other))).toBeGreaterThan(3_590_000); // not -1: it would stay for ever
+});
+
 test('a stream’s writes count as sent once they are on the connection, before Redis has answered them', async () => {
   const { client, keys, writer, streams } = setupStreams();
   try {

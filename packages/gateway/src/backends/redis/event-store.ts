@@ -263,10 +263,19 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       const texts = steps.map((step) => JSON.stringify(step));
       const now = Date.now();
       const expiry = expiries.expiryFor(key, retentionMs, now);
-      const [length] = await Promise.all([client.rpush(key, ...texts), expiry !== undefined && client.pexpire(key, expiry)]);
+      // Counted as set once sent, not once answered: a step of a later turn sent before this
+      // write's answer (an event's `first_token` right after its `delivered`) needs no PEXPIRE
+      // of its own. A write that fails takes it back, so the next one sets it.
+      if (expiry !== undefined) expiries.wasSet(key, retentionMs, now);
+      let length: number;
+      try {
+        [length] = await Promise.all([client.rpush(key, ...texts), expiry !== undefined && client.pexpire(key, expiry)]);
+      } catch (err) {
+        if (expiry !== undefined) expiries.forget(key);
+        throw err;
+      }
       // An event's steps after its final (webhook tries) are few and may come from any node.
       if (steps.some((step) => step.kind === 'final')) expiries.forget(key);
-      else if (expiry !== undefined) expiries.wasSet(key, retentionMs, now);
       let kept = length - steps.length;
       const dropped: string[] = [];
       steps.forEach((step, i) => {

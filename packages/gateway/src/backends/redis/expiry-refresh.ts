@@ -25,14 +25,17 @@ export function createExpiryRefresh(client: RedisClient) {
     expiryFor(key: string, ttlMs: number, now: number): number | undefined {
       return now >= (dueAt.get(key) ?? -Infinity) ? ttlMs + refreshOf(ttlMs) : undefined;
     },
-    /** A write sent at `now` set the key's expiry (noted once it succeeded, so a failed one is sent again). */
+    /**
+     * A write sent at `now` sets the key's expiry. Noted once it succeeded, or once sent by a
+     * caller that calls `forget` should it fail: either way a failed one is sent again.
+     */
     wasSet(key: string, ttlMs: number, now: number): void {
       dueAt.set(key, now + refreshOf(ttlMs));
       if (now - prunedAt < MAX_REFRESH_MS) return;
       prunedAt = now;
       for (const [k, due] of dueAt) if (due <= now) dueAt.delete(k);
     },
-    /** The key's expiry is no longer this node's to keep (a stream that ended, a finished timeline). */
+    /** The key's expiry is no longer this node's to keep (a stream that ended, a finished timeline, a failed write). */
     forget(key: string): void {
       dueAt.delete(key);
     },
