@@ -10,7 +10,7 @@ import { createOwedWork, type OwedWork } from './owed-work';
 import { createRecentKeys, type RecentKeys } from './recent-keys';
 import type { OutboxFlushes } from './finals';
 import type { StreamGate } from './resume';
-import { atTurnEnd } from '../turn-end';
+import { gatherInTurn } from '../turn-end';
 
 /** Enough let-go deliveries to outlast any resend's bus message, in a few hundred KB at most. */
 const LET_GO_KEPT = 10_000;
@@ -114,12 +114,18 @@ export function createContext(options: ContextOptions): RelayContext {
     );
     pending.add(p);
   };
-  /** Timeline steps not yet written, by event (note below). */
-  const notes = new Map<string, TimelineEntry[]>();
-  const writeNotes = () => {
-    for (const [eventId, steps] of notes) track('timeline', backend.events.note(eventId, steps, limits.timelineRetentionMs));
-    notes.clear();
-  };
+  // Steps noted in one turn of the event loop are written together, per event: an event
+  // accepted and delivered at once writes both in one RPUSH (issue 13). Each event's write is
+  // tracked on its own, so a failure is counted once per event.
+  const noteInTurn = gatherInTurn<{ eventId: string; entry: TimelineEntry }>(async (notes) => {
+    const byEvent = new Map<string, TimelineEntry[]>();
+    for (const { eventId, entry } of notes) {
+      const steps = byEvent.get(eventId);
+      if (steps) steps.push(entry);
+      else byEvent.set(eventId, [entry]);
+    }
+    for (const [eventId, steps] of byEvent) track('timeline', backend.events.note(eventId, steps, limits.timelineRetentionMs));
+  });
   return {
     ...options,
     local: new Map(),
@@ -154,23 +160,7 @@ export function createContext(options: ContextOptions): RelayContext {
     }),
     track,
     note(eventId, entry) {
-      // Steps noted in one turn of the event loop are written together, per event: an event
-      // accepted and delivered at once writes both in one RPUSH (issue 13).
-      const waiting = notes.get(eventId);
-      if (waiting) {
-        waiting.push(entry);
-        return;
-      }
-      notes.set(eventId, [entry]);
-      if (notes.size > 1) return;
-      // tracked from now, so `settled` waits for the steps of this turn too
-      const written = new Promise<void>((resolve) =>
-        atTurnEnd(() => {
-          writeNotes();
-          resolve();
-        }),
-      );
-      track('timeline', written);
+      track('timeline', noteInTurn({ eventId, entry })); // tracked from now, so `settled` waits for it
     },
     async settled() {
       while (pending.size > 0) await Promise.allSettled([...pending]);

@@ -50,6 +50,30 @@ export function memoryBackendPerTest(): () => Backend {
   };
 }
 
+/** The core's shared state on `backend`, as node n1, without a relay: nothing runs until asked. */
+export function contextOn(backend: Backend, limits: Partial<RelayLimits> = {}, nodeId = 'n1'): { metrics: Metrics; ctx: RelayContext } {
+  const metrics = createMetrics();
+  const ctx = createContext({
+    nodeId,
+    backend,
+    log: pino({ level: 'silent' }),
+    metrics,
+    limits: {
+      replyTimeoutMs: 60_000,
+      maxTtlMs: 60_000,
+      finalRetentionMs: 60_000,
+      idempotencyTtlMs: 60_000,
+      nodeTtlMs: 3_000,
+      timelineRetentionMs: DEFAULTS.timelineRetentionMs,
+      streamMaxBytes: DEFAULTS.streamMaxBytes,
+      webhookTimeoutMs: DEFAULTS.webhookTimeoutMs,
+      webhookRetryMs: DEFAULTS.webhookRetryMs,
+      ...limits,
+    },
+  });
+  return { metrics, ctx };
+}
+
 /**
  * The core on `backend`, as node n1, with long timeouts unless the test shortens them. Two cores
  * on one backend, as n1 and n2, are two nodes of a cluster (the memory bus carries their messages).
@@ -59,25 +83,7 @@ export function relayOn(
   limits: Partial<RelayLimits> = {},
   nodeId = 'n1',
 ): { relay: Relay; metrics: Metrics; ctx: RelayContext } {
-  const metrics = createMetrics();
-  const ctx = createContext({
-      nodeId,
-      backend,
-      log: pino({ level: 'silent' }),
-      metrics,
-      limits: {
-        replyTimeoutMs: 60_000,
-        maxTtlMs: 60_000,
-        finalRetentionMs: 60_000,
-        idempotencyTtlMs: 60_000,
-        nodeTtlMs: 3_000,
-        timelineRetentionMs: DEFAULTS.timelineRetentionMs,
-        streamMaxBytes: DEFAULTS.streamMaxBytes,
-        webhookTimeoutMs: DEFAULTS.webhookTimeoutMs,
-        webhookRetryMs: DEFAULTS.webhookRetryMs,
-        ...limits,
-      },
-    });
+  const { metrics, ctx } = contextOn(backend, limits, nodeId);
   return { relay: createRelay(ctx), metrics, ctx };
 }
 
