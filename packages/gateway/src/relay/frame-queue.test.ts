@@ -1,7 +1,7 @@
 import { createFrameQueue } from './frame-queue';
 import { RelayError } from './relay-error';
 import { ErrorCode } from '@relay/protocol';
-import { fakeConnection, gate, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
+import { eventDelivered, fakeConnection, gate, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
 
 // Laned work with nothing before it runs inside `run`, so a token costs no promise; everything
 // else keeps its place: behind its lane's earlier work and behind the socket's unlaned work.
@@ -106,9 +106,7 @@ test("an agent's token for an event it holds reaches the app's socket inside `re
   const { relay } = relayOn(backend);
   try {
     const { agent, app } = await openAgentAndApp(relay);
-    relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t', payload: {} }));
-    await until(() => agent.frames.length === 1);
-    const eventId = agent.frames[0]?.event_id as string;
+    const eventId = await eventDelivered(relay, app, agent);
     await until(() => app.frames.some((f) => f.type === 'accepted'));
 
     relay.received(agent, JSON.stringify({ type: 'token', event_id: eventId, token: 'now' }));

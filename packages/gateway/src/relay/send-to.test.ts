@@ -1,4 +1,4 @@
-import { memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
+import { eventDelivered, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
 
 // send-to.ts: one function per routing rule, for the local path and the bus handler alike. The
 // rule that a token never follows its event's final once held only for tokens that came through
@@ -10,9 +10,7 @@ test('a token for an app socket that was written the event’s final is dropped 
   const { relay, metrics } = relayOn(backend);
   try {
     const { agent, app } = await openAgentAndApp(relay);
-    relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: 'portal:t1', payload: {} }));
-    await until(() => agent.frames.length === 1);
-    const eventId = agent.frames[0]?.event_id as string;
+    const eventId = await eventDelivered(relay, app, agent, 'portal:t1');
     const dropped = async () =>
       (await metrics.tokensDropped.get()).values.find((v) => v.labels.reason === 'after_final')?.value ?? 0;
 

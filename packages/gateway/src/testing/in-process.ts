@@ -126,6 +126,18 @@ export async function openAgentAndApp(relay: Relay): Promise<{ agent: FakeConnec
   return { agent, app };
 }
 
+/**
+ * Sends an event from `app` (portal) to athena, waits until `agent` is written it, and returns
+ * its id. `relay` is the app's node; the agent may be on another.
+ */
+export async function eventDelivered(relay: Relay, app: FakeConnection, agent: FakeConnection, threadId = 'portal:t'): Promise<string> {
+  const events = () => agent.frames.filter((f) => f.type === 'event');
+  const before = events().length;
+  relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: threadId, payload: {} }));
+  await until(() => events().length > before);
+  return events()[before]?.event_id as string;
+}
+
 export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `check` holds, polling; throws after `timeoutMs`. */
