@@ -1,4 +1,4 @@
-import { eventDelivered, memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { deliveredEventId, memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 
 // Issue 19 item 1: an agent's reply is settled by several store steps (finish, the expiry's
 // cancel, the queue's remove and dispatch). While they wait, the agent's tokens for its other
@@ -22,7 +22,7 @@ test('a token for event Y is relayed while the reply to X waits on the store; X 
     const { agent, app } = await openAgentAndApp(relay);
     const send = (frame: Record<string, unknown>) => relay.received(agent, JSON.stringify(frame));
     const ids: string[] = [];
-    for (const thread of ['x', 'y']) ids.push(await eventDelivered(relay, app, agent, `portal:${thread}`));
+    for (const thread of ['x', 'y']) ids.push(await deliveredEventId(relay, app, agent, `portal:${thread}`));
     const [x, y] = ids as [string, string];
     const ofApp = (type: string, eventId: string) => app.frames.filter((f) => f.type === type && f.event_id === eventId);
 

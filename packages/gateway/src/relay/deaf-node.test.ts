@@ -1,4 +1,4 @@
-import { eventDelivered, fakeConnection, memoryBackend, relayOn, until, wait } from '../testing/in-process';
+import { deliveredEventId, fakeConnection, memoryBackend, relayOn, until, wait } from '../testing/in-process';
 
 // A node whose bus subscriber went deaf (after a Redis Cluster failover, say) is alive: nobody
 // reaps it, so nothing hands back the events assigned to its agent sockets meanwhile. Until its
@@ -32,7 +32,7 @@ test('an event for an agent socket on a node that was briefly deaf reaches it on
     const app = fakeConnection('n1.1', 'app', 'portal');
     n1.relay.opened(app);
     await wait(50);
-    const id = await eventDelivered(n1.relay, app, agent, 'portal:deaf');
+    const id = await deliveredEventId(n1.relay, app, agent, 'portal:deaf');
     expect(deafFor).toBe(0);
     n2.relay.received(agent, JSON.stringify({ type: 'reply', event_id: id, content: 'heard', finish_reason: 'stop' }));
     await until(() => app.frames.some((f) => f.type === 'reply'));

@@ -1,7 +1,7 @@
 import { createFrameQueue } from './frame-queue';
 import { RelayError } from './relay-error';
 import { ErrorCode } from '@relay/protocol';
-import { eventDelivered, fakeConnection, gate, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
+import { deliveredEventId, fakeConnection, gate, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
 
 // Laned work with nothing before it runs inside `run`, so a token costs no promise; everything
 // else keeps its place: behind its lane's earlier work and behind the socket's unlaned work.
@@ -106,7 +106,7 @@ test("an agent's token for an event it holds reaches the app's socket inside `re
   const { relay } = relayOn(backend);
   try {
     const { agent, app } = await openAgentAndApp(relay);
-    const eventId = await eventDelivered(relay, app, agent);
+    const eventId = await deliveredEventId(relay, app, agent);
     await until(() => app.frames.some((f) => f.type === 'accepted'));
 
     relay.received(agent, JSON.stringify({ type: 'token', event_id: eventId, token: 'now' }));

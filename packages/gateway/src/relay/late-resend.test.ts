@@ -1,4 +1,4 @@
-import { eventDelivered, memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { deliveredEventId, memoryBackend, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
 import { eventToAgent } from './send-to';
 
 // A resend of an in-flight event reports it as assigned again (DeliveryQueue.enqueue), in case
@@ -12,7 +12,7 @@ test('a late copy of an answered delivery is not written to the agent again; a n
   const { relay, ctx } = relayOn(backend);
   try {
     const { agent, app } = await openAgentAndApp(relay);
-    const eventId = await eventDelivered(relay, app, agent, 'portal:late:1');
+    const eventId = await deliveredEventId(relay, app, agent, 'portal:late:1');
     const stale = await backend.events.get(eventId);
     expect(stale?.finished).toBe(false);
 

@@ -1,4 +1,4 @@
-import { eventDelivered, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
+import { deliveredEventId, memoryBackend, openAgentAndApp, relayOn, until } from '../testing/in-process';
 
 // send-to.ts: one function per routing rule, for the local path and the bus handler alike. The
 // rule that a token never follows its event's final once held only for tokens that came through
@@ -10,7 +10,7 @@ test('a token for an app socket that was written the event’s final is dropped 
   const { relay, metrics } = relayOn(backend);
   try {
     const { agent, app } = await openAgentAndApp(relay);
-    const eventId = await eventDelivered(relay, app, agent, 'portal:t1');
+    const eventId = await deliveredEventId(relay, app, agent, 'portal:t1');
     const dropped = async () =>
       (await metrics.tokensDropped.get()).values.find((v) => v.labels.reason === 'after_final')?.value ?? 0;
 

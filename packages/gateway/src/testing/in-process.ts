@@ -50,7 +50,10 @@ export function memoryBackendPerTest(): () => Backend {
   };
 }
 
-/** The core's shared state on `backend`, as node n1, without a relay: nothing runs until asked. */
+/**
+ * The core's shared state on `backend`, as node n1, without a relay. It starts one timer, its
+ * owed work's retry (`ctx.owed.stop()` ends it); nothing else runs until asked.
+ */
 export function contextOn(backend: Backend, limits: Partial<RelayLimits> = {}, nodeId = 'n1'): { metrics: Metrics; ctx: RelayContext } {
   const metrics = createMetrics();
   const ctx = createContext({
@@ -130,7 +133,7 @@ export async function openAgentAndApp(relay: Relay): Promise<{ agent: FakeConnec
  * Sends an event from `app` (portal) to athena, waits until `agent` is written it, and returns
  * its id. `relay` is the app's node; the agent may be on another.
  */
-export async function eventDelivered(relay: Relay, app: FakeConnection, agent: FakeConnection, threadId = 'portal:t'): Promise<string> {
+export async function deliveredEventId(relay: Relay, app: FakeConnection, agent: FakeConnection, threadId = 'portal:t'): Promise<string> {
   const events = () => agent.frames.filter((f) => f.type === 'event');
   const before = events().length;
   relay.received(app, JSON.stringify({ type: 'event', agent_id: 'athena', thread_id: threadId, payload: {} }));
