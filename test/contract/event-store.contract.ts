@@ -75,6 +75,17 @@ export function eventStoreContract(name: string, create: () => Promise<EventStor
       expect(await events.get(event.id)).toEqual({ ...kept, payloadRaw: '', queued: true, finished: true, final });
     });
 
+    test("a finish owes its final until it is handed on; a later finish, which decides nothing, owes none", async () => {
+      const { events } = store;
+      const { record } = await events.append(newEvent(), undefined, 60_000);
+      const owedBefore = async (at: number) => (await events.overdueFinals(at, at, 1_000)).includes(record.id);
+      expect(await events.finish(record.id, '{"type":"reply"}', 1_000)).not.toBeNull();
+      expect(await owedBefore(5_000)).toBe(true); // and now taken, as if noted at 5,000
+      await events.finalHandedOn(record.id);
+      expect(await events.finish(record.id, '{"type":"other"}', 6_000)).toBeNull();
+      expect(await owedBefore(Date.now() + 60_000)).toBe(false);
+    });
+
     test('an ended event is forgotten with its key, and the key then makes a new event', async () => {
       const { events } = store;
       const keyTtlMs = store.finishedRetentionMs * 20;

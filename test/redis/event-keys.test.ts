@@ -6,6 +6,7 @@ import { createRedisEventStore } from '../../packages/gateway/src/backends/redis
 import { createRedisRateLimiter } from '../../packages/gateway/src/backends/redis/rate-limiter';
 import { createRedisTokenStreams } from '../../packages/gateway/src/backends/redis/token-stream';
 import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
+import { RateRefused } from '../../packages/gateway/src/ports/rate-limiter';
 import { newEvent } from '../contract/event-store.contract';
 import { useRedisServer } from '../support/redis-server';
 
@@ -108,7 +109,7 @@ function commandsSent(client: Redis): string[] {
   return sent;
 }
 
-test("on one primary a new event's idempotency key is claimed in its rate check's script, sent with the record: no round trip of its own", async () => {
+test("on one primary a new event's record and idempotency key are written by its rate check's script: one command", async () => {
   const client = new Redis(server.redis.url);
   try {
     const keys = createKeys(`${server.redis.prefix}-${randomBytes(3).toString('hex')}`);
@@ -118,7 +119,7 @@ test("on one primary a new event's idempotency key is claimed in its rate check'
     const event = newEvent();
     const { record, duplicate } = await events.append(event, 'k-one', 60_000, admitted());
     expect(duplicate).toBe(false);
-    expect(sent).toEqual(['hset', 'pexpire', 'evalsha']);
+    expect(sent).toEqual(['evalsha']);
     expect(await client.get(keys.idempotency('portal', 'k-one'))).toBe(record.id);
     expect(await client.hget(keys.event(event.id), 'id')).toBe(event.id);
     expect(await client.pttl(keys.idempotency('portal', 'k-one'))).toBeGreaterThan(50_000);
@@ -127,7 +128,7 @@ test("on one primary a new event's idempotency key is claimed in its rate check'
   }
 });
 
-test("on one primary, an event its caller lets queue at once is counted, numbered, claimed and queued in the record's own write", async () => {
+test("on one primary, an event its caller lets queue at once is recorded, counted, numbered, claimed and queued in one command", async () => {
   const client = new Redis(server.redis.url);
   try {
     const keys = createKeys(`${server.redis.prefix}-${randomBytes(3).toString('hex')}`);
@@ -139,7 +140,7 @@ test("on one primary, an event its caller lets queue at once is counted, numbere
     const sent = commandsSent(client);
     const first = newEvent();
     const appended = await events.append(first, 'k-now', 60_000, admitted(null));
-    expect(sent).toEqual(['hset', 'pexpire', 'evalsha']);
+    expect(sent).toEqual(['evalsha']);
     // handed out at once, as enqueue would have: the connection had room
     expect(appended.queued).toEqual({ assigned: [{ eventId: first.id, agentId: 'athena', connId: 'n1.9', nodeId: 'n1', attempt: 1, seq: 1 }], expired: [] });
     expect(await client.get(keys.idempotency('portal', 'k-now'))).toBe(first.id);
@@ -149,6 +150,23 @@ test("on one primary, an event its caller lets queue at once is counted, numbere
     expect(second.order).toBeGreaterThan(appended.order as number);
     expect(await queue.waiting('athena')).toBe(1);
     expect((await queue.events('athena')).sort()).toEqual([first.id, second.record.id].sort());
+  } finally {
+    client.disconnect();
+  }
+});
+
+test('on one primary, an event its rate check refuses writes nothing, and nothing is deleted after it', async () => {
+  const client = new Redis(server.redis.url);
+  try {
+    const keys = createKeys(`${server.redis.prefix}-${randomBytes(3).toString('hex')}`);
+    const events = createRedisEventStore(client, scriptRunner(client), keys, { finishedRetentionMs: 60_000 });
+    await events.append(newEvent({ agentId: 'warm' }), undefined, 60_000, admitted()); // the script is on the server now
+    const sent = commandsSent(client);
+    const event = newEvent({ appId: 'refused' });
+    await expect(events.append(event, 'k-refused', 60_000, { rate: { softPerMin: 0, hardPerMin: 0 }, queueAfter: null })).rejects.toThrow(RateRefused);
+    expect(sent).toEqual(['evalsha']);
+    expect(await client.exists(keys.event(event.id))).toBe(0);
+    expect(await client.exists(keys.idempotency('refused', 'k-refused'))).toBe(0);
   } finally {
     client.disconnect();
   }

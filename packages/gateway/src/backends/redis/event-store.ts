@@ -34,7 +34,7 @@ const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
 export interface RedisEventStoreOptions {
   /**
    * How long a finished event's record (with its final frame) is kept (RELAY_FINISHED_RETENTION_MS).
-   * One recorded under an idempotency key is kept as long as the key (see finishEvent-1.lua).
+   * One recorded under an idempotency key is kept as long as the key (see finishEvent-N.lua).
    */
   finishedRetentionMs: number;
   /** The rate windows' length (RELAY_RATE_WINDOW_MS); DEFAULT_RATE_WINDOW_MS unless given. */
@@ -88,20 +88,22 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
   };
 
   /**
-   * acceptEvent-N.lua: the rate check, the order number, the key's claim and, where allowed, the
-   * queueing. `named`: as for settleClaim (only with a claim). `queued`: when the script queued it.
+   * acceptEvent-N.lua: the rate check, the record, the order number, the key's claim and, where
+   * allowed, the queueing. `named`: as for settleClaim (only with a claim). `queued`: when the
+   * script queued it.
    */
-  const admitInOneStep = async (event: NewEvent, admission: Admission, claim: KeyClaim | undefined) => {
+  const admitInOneStep = async (event: NewEvent, record: { key: string; ttlMs: number; fields: string[] }, admission: Admission, claim: KeyClaim | undefined) => {
     const { softPerMin, hardPerMin } = admission.rate;
     const { window, counter, counterTtlMs } = rateLimiter.windowAt(event.appId, event.acceptedAt);
     // Queued with the delivery queue's bound on idle sessions, which the backend leaves at its default.
     const reply = (await run(
       'acceptEvent',
-      [...keys.agentQueue(event.agentId), keys.agentOrder(event.agentId), counter, ...(claim ? [claim.key] : [])],
+      [...keys.agentQueue(event.agentId), keys.agentOrder(event.agentId), counter, record.key, ...(claim ? [claim.key] : [])],
       [
         hardPerMin, counterTtlMs, softPerMin, event.id, event.sessionKey, event.expiresAt, Date.now(), DEFAULT_MAX_IDLE_SESSIONS,
         admission.queueAfter ?? '',
-        ...(claim ? [claim.ttlMs] : []),
+        record.ttlMs, claim ? claim.ttlMs : '',
+        ...record.fields,
       ],
     )) as [number, number?, (string | null)?, ...Partial<RawDispatch>];
     const [count, order, named, assigned, expired] = reply;
@@ -126,13 +128,13 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
      * `accepted`, sends again. Two sends under one key race on the claim: one wins, the other
      * answers with the winner's event and deletes its own record.
      *
-     * With an `admission`, the record is written as `append` is called, beside the rate check,
-     * and deleted again if the event is refused. Where the connection runs commands in the order
-     * sent (one primary), the rate check, the order number, the key's claim and, where the
-     * admission allows, the queueing are one script (acceptEvent-N.lua), sent after the record in
-     * the same write: a new event costs one round trip of writes, under AOF one fsync. On a
-     * cluster the record may sit on another primary, so the claim waits for the record's reply,
-     * and the caller queues the event.
+     * With an `admission`, where the connection runs commands in the order sent (one primary),
+     * the rate check, the record, the order number, the key's claim and, where the admission
+     * allows, the queueing are one script (acceptEvent-N.lua): a new event costs one command, one
+     * round trip, under AOF one fsync, and a refused one leaves nothing. On a cluster the record
+     * may sit on another primary: it is written as `append` is called, beside the rate check, and
+     * deleted again if the event is refused; the claim waits for the record's reply, and the
+     * caller queues the event.
      */
     async append(event, idempotencyKey, idempotencyTtlMs, admission) {
       // Field, value pairs, flat as the script takes them
@@ -164,10 +166,10 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
         ...(idemKey === undefined ? [] : [idemKey]),
         ...(inOneStep ? keys.agentQueue(event.agentId).slice(0, 1) : []),
       ]);
-      // Two plain commands in one write, not a script: they cost Redis half as much. Redis reads
-      // them together and runs them back to back (as the timeline's), so only a crash between
-      // the two could leave the record without its expiry.
-      const writing = Promise.all([client.hset(record, ...fields), client.pexpire(record, ttl)]);
+      // Two plain commands in one write, not a script of their own: they cost Redis half as much.
+      // Redis reads them together and runs them back to back (as the timeline's), so only a crash
+      // between the two could leave the record without its expiry.
+      const writing = inOneStep ? Promise.resolve() : Promise.all([client.hset(record, ...fields), client.pexpire(record, ttl)]);
       writing.catch(() => {}); // awaited below, after the admission
       const claim = idemKey === undefined ? undefined : { key: idemKey, eventId: event.id, ttlMs: idempotencyTtlMs };
       let named: string | null | undefined;
@@ -179,7 +181,7 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
         try {
           let rate: RateDecision;
           if (inOneStep) {
-            const step = await admitInOneStep(event, admission, claim);
+            const step = await admitInOneStep(event, { key: record, ttlMs: ttl, fields }, admission, claim);
             ({ rate, order, queued } = step);
             if (claim !== undefined) named = step.named;
           } else {
@@ -189,10 +191,11 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
           notBefore = rate.notBefore;
         } catch (err) {
           // A step that failed in one script may still have run (its reply lost with the
-          // connection), queueing the event and claiming its key: then the record stays, as for
-          // a node that dies there, and expires unless a resend under the key finds it. Refused,
-          // or failed on a cluster (where nothing is claimed or queued yet), it is forgotten.
-          if (!inOneStep || err instanceof RateRefused) {
+          // connection), writing the record, queueing the event and claiming its key: then the
+          // record stays, as for a node that dies there, and expires unless a resend under the
+          // key finds it. Refused in one script, it left nothing. Refused or failed on a cluster
+          // (where nothing is claimed or queued yet), it is forgotten.
+          if (!inOneStep) {
             await writing.catch(() => {}); // the delete after the write's reply, retried or not
             await client.del(record);
           }
@@ -228,20 +231,23 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       await update(eventId, { appConn: appConnId });
     },
     async finish(eventId, final, now) {
-      // Noted as pending first, as the list sits on another slot: a node that dies right after
-      // finishing leaves its final for another node to send (see overdueFinals). A note this
-      // call added for an event it did not finish is taken back, or that event's final, handed
-      // on already, would be sent again. Where the store runs commands in send order, both go
-      // in one round trip; elsewhere the finish waits for the note.
+      // Noted as not yet handed on with the finish: a node that dies right after finishing leaves
+      // its final for another node to send (see overdueFinals). On one primary the finish's
+      // script notes it. On a cluster the list sits on another slot, so the note goes first, and
+      // a note this call added for an event it did not finish is taken back, or that event's
+      // final, handed on already, would be sent again.
       const durable = options.replicated?.([keys.event(eventId), keys.finalsPending]);
-      const noting = client.zadd(keys.finalsPending, 'NX', now, eventId);
-      if (!runsInSendOrder(client)) await noting;
-      else noting.catch(() => {}); // awaited below; a failed note fails the finish's caller too
-      const flat = (await run('finishEvent', [keys.event(eventId)], [finishedRetentionMs, final, now])) as string[] | null;
-      const noted = await noting;
-      if (!flat) {
-        if (noted === 1) await client.zrem(keys.finalsPending, eventId);
-        return null;
+      let flat: string[] | null;
+      if (runsInSendOrder(client)) {
+        flat = (await run('finishEvent', [keys.event(eventId), keys.finalsPending], [finishedRetentionMs, final, now, eventId])) as string[] | null;
+        if (!flat) return null;
+      } else {
+        const noted = await client.zadd(keys.finalsPending, 'NX', now, eventId);
+        flat = (await run('finishEvent', [keys.event(eventId)], [finishedRetentionMs, final, now])) as string[] | null;
+        if (!flat) {
+          if (noted === 1) await client.zrem(keys.finalsPending, eventId);
+          return null;
+        }
       }
       await durable?.();
       options.onFinalStored?.(Buffer.byteLength(final));

@@ -29,7 +29,7 @@ const SCRIPTS = {
   queuedEvents: { file: 'queuedEvents-15.lua', includes: ['dispatch'] },
   claimKey: { file: 'claimKey-1.lua', includes: [] },
   updateEvent: { file: 'updateEvent-1.lua', includes: [] },
-  finishEvent: { file: 'finishEvent-1.lua', includes: [] },
+  finishEvent: { file: 'finishEvent-N.lua', includes: [] },
   overdueFinals: { file: 'overdueFinals-1.lua', includes: [] },
   claimExpiries: { file: 'claimExpiries-1.lua', includes: [] },
   putOutbox: { file: 'putOutbox-1.lua', includes: [] },
