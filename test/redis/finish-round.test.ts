@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
+import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
 import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { useRedisServer } from '../support/redis-server';
+import { newEvent } from '../contract/event-store.contract';
 
 // Issue 13: on one primary, finishing an event and noting its final as not yet handed on are one
 // script, so the finish is one command and the app's final waits for one reply; a finish that
-// loses notes nothing, so nothing is taken back.
+// loses notes nothing, so nothing is taken back. The relay's way to end an event there
+// (Backend.finishAndRemove) also takes it out of its agent's queue in that script.
 
 const server = useRedisServer();
 
@@ -65,4 +68,44 @@ test('finals handed on in one turn leave the pending list in one command', async
   }
   expect(sent).toEqual(['zrem']);
   expect(await client.zrange(keys.finalsPending, 0, -1)).toEqual(['evt_other']);
+});
+
+test("on one primary an event's end is one command: finished, noted, out of its agent's queue, and what that frees assigned", async () => {
+  const { redis, client } = server;
+  const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
+  const run = scriptRunner(client);
+  const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
+  const queue = createRedisDeliveryQueue(client, run, keys);
+  const finishAndRemove = events.finishAndRemove!;
+  await queue.attach('athena', { connId: 'n1.9', nodeId: 'n1', maxInFlight: 1 });
+  const [first, second] = [newEvent(), newEvent({ sessionKey: 'relay:athena:portal:task-2' })];
+  for (const [i, event] of [first, second].entries()) {
+    await events.append(event, undefined, 60_000);
+    await queue.enqueue({ eventId: event.id, agentId: 'athena', sessionKey: event.sessionKey, order: i + 1, notBefore: 0, expiresAt: event.expiresAt });
+  }
+  expect(await queue.holder('athena', first.id)).toBe('n1.9'); // the connection is full: second waits
+  await finishAndRemove('evt_warm', 'athena', '{}', 0); // the script is on the server now
+  const { sent, stop } = commandsSent(client);
+  let ended;
+  try {
+    ended = await finishAndRemove(first.id, 'athena', '{"type":"reply"}', 1_000);
+  } finally {
+    stop();
+  }
+  expect(sent).toEqual(['evalsha']);
+  expect(ended.removed).toMatchObject({ was: 'in-flight', connId: 'n1.9', assigned: [{ eventId: second.id, connId: 'n1.9', attempt: 1 }] });
+  expect(await ended.finished).toMatchObject({ id: first.id, finished: true, final: '{"type":"reply"}', payloadRaw: '' });
+  expect(await client.zscore(keys.finalsPending, first.id)).toBe('1000');
+  expect(await queue.events('athena')).toEqual([second.id]);
+
+  // Ended already (by a finisher that died before the removal): not finished again, not noted,
+  // and still taken out of the queue.
+  await events.finish(second.id, '{"type":"error"}', 2_000);
+  await events.finalHandedOn(second.id);
+  const again = await finishAndRemove(second.id, 'athena', '{"type":"reply"}', 3_000);
+  expect(again.removed).toMatchObject({ was: 'in-flight', connId: 'n1.9', assigned: [] });
+  expect(await again.finished).toBeNull();
+  expect(await client.zscore(keys.finalsPending, second.id)).toBeNull();
+  expect(await queue.events('athena')).toEqual([]);
+  expect(await events.get(second.id)).toMatchObject({ final: '{"type":"error"}' });
 });

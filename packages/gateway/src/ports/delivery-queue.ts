@@ -88,11 +88,7 @@ export interface DeliveryQueue {
    * Takes the event out of the queue, wherever it is. With `onlyIfWaiting`, an event already
    * assigned stays where it is. Says where it was; freed capacity is assigned at once.
    */
-  remove(
-    agentId: string,
-    eventId: string,
-    onlyIfWaiting: boolean,
-  ): Promise<{ was: 'waiting' | 'in-flight' | null; connId?: string } & DispatchResult>;
+  remove(agentId: string, eventId: string, onlyIfWaiting: boolean): Promise<Removal>;
   /** Assigns waiting events whose `notBefore` has passed, and reports expired ones. */
   pump(agentId: string): Promise<DispatchResult>;
   /** Every event in this agent's queue, waiting or in flight, in no particular order. */
@@ -108,3 +104,6 @@ export interface DeliveryQueue {
    */
   forget(agentId: string): Promise<void>;
 }
+
+/** Where a removed event was (null: not in the queue), the connection that held it, and what its removal freed. */
+export type Removal = { was: 'waiting' | 'in-flight' | null; connId?: string } & DispatchResult;

@@ -1,7 +1,7 @@
 import type { ActivityStore } from './activity';
 import type { Bus } from './bus';
-import type { DeliveryQueue } from './delivery-queue';
-import type { EventStore } from './event-store';
+import type { DeliveryQueue, Removal } from './delivery-queue';
+import type { EventRecord, EventStore } from './event-store';
 import type { Outbox } from './outbox';
 import type { Presence } from './presence';
 import type { Registry } from './registry';
@@ -44,7 +44,27 @@ export interface Backend {
    * that must follow another may be sent before the other's reply: one round trip, not two.
    */
   readonly runsInCallOrder: boolean;
+  /**
+   * `events.finish`, then `queue.remove(agentId, eventId, false)`, as one step, where the store
+   * carries out steps in call order (memory; one Redis primary, in one script). Absent on a Redis
+   * Cluster, where the event's record and its agent's queue sit on different slots.
+   */
+  finishAndRemove?: FinishAndRemove;
   /** Whether the backend can record events right now (drives /readyz and RELAY_UNAVAILABLE). */
   ready(): boolean;
   close(): Promise<void>;
 }
+
+/**
+ * Ends an event and takes it out of its agent's queue (finished or not: an event that had ended is
+ * taken out too, as its finisher may have died first). `removed` is known once the step has run.
+ * `finished` is what `EventStore.finish` resolves to, once the final is as durable as `finish`
+ * makes it; if that fails it rejects, and the removal is done all the same: what it freed is
+ * still to be handed out.
+ */
+export type FinishAndRemove = (
+  eventId: string,
+  agentId: string,
+  final: string,
+  now: number,
+) => Promise<{ removed: Removal; finished: Promise<EventRecord | null> }>;

@@ -1,5 +1,5 @@
 import { ErrorCode, type AgentReplyFrame } from '@relay/protocol';
-import type { AppRecord, DeliveryQueue, EventRecord } from '../ports';
+import type { AppRecord, EventRecord, Removal } from '../ports';
 import type { Connection } from './connection';
 import type { InFlight, RelayContext } from './context';
 import { dispatched } from './delivery';
@@ -161,33 +161,26 @@ export async function settle(
 /**
  * The event finished, then out of the queue: an event out of the queue but not finished would be
  * held by nothing. Its expiry is cancelled once it is known finished. Where the store carries out
- * steps in call order, the removal goes in the finish's round trip and the expiry's cancel
+ * steps in call order, both are one step (Backend.finishAndRemove) and the expiry's cancel goes
  * after it, off the final's way; elsewhere the removal and the cancel go together after the
  * finish.
  */
-async function finishThenRemove(
-  ctx: RelayContext,
-  eventId: string,
-  agentId: string,
-  final: string,
-): Promise<{ event: EventRecord | null; removed: Awaited<ReturnType<DeliveryQueue['remove']>> }> {
-  const { events, queue, scheduler, runsInCallOrder } = ctx.backend;
-  const finishing = events.finish(eventId, final, Date.now());
+async function finishThenRemove(ctx: RelayContext, eventId: string, agentId: string, final: string): Promise<{ event: EventRecord | null; removed: Removal }> {
+  const { events, queue, scheduler, finishAndRemove } = ctx.backend;
   const cancel = () => scheduler.cancel({ kind: 'expire', agentId, eventId });
-  if (!runsInCallOrder) {
-    const event = await finishing;
+  if (!finishAndRemove) {
+    const event = await events.finish(eventId, final, Date.now());
     const [removed] = await Promise.all([queue.remove(agentId, eventId, false), event && cancel()]);
     return { event, removed };
   }
-  const removing = queue.remove(agentId, eventId, false);
-  removing.catch(() => {}); // awaited below
-  const event = await finishing.catch((err: unknown) => {
+  const { removed, finished } = await finishAndRemove(eventId, agentId, final, Date.now());
+  const event = await finished.catch((err: unknown) => {
     // What the removal freed goes out still; the event keeps its reply timer and its expiry.
-    ctx.track('dispatch', removing.then((removed) => dispatched(ctx, removed)));
+    ctx.track('dispatch', dispatched(ctx, removed));
     throw err;
   });
   if (event) ctx.track('expiry', cancel());
-  return { event, removed: await removing };
+  return { event, removed };
 }
 
 /**

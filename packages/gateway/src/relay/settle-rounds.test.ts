@@ -7,9 +7,13 @@ import type { Backend } from '../ports';
 
 const freshBackend = memoryBackendPerTest();
 
-/** A memory backend whose `finish` takes effect at once but answers only once `answer` is opened. */
-function heldFinish(runsInCallOrder: boolean) {
-  const backend: Backend = { ...freshBackend(), runsInCallOrder };
+/**
+ * A memory backend whose `finish` takes effect at once but answers only once `answer` is opened;
+ * with `inCallOrder` false, like a Redis Cluster's: no `finishAndRemove`.
+ */
+function heldFinish(inCallOrder: boolean) {
+  const { finishAndRemove, ...rest } = freshBackend();
+  const backend: Backend = inCallOrder ? { ...rest, finishAndRemove } : { ...rest, runsInCallOrder: false };
   let open!: () => void;
   const answer = new Promise<void>((resolve) => (open = resolve));
   const calls: string[] = [];

@@ -38,13 +38,20 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
   sweeper.unref();
   const scheduler = createMemoryScheduler((err) => options.onTaskError?.(err));
   const bus = createMemoryBus();
+  const queue = createMemoryDeliveryQueue();
   return {
     name: 'memory',
     runsInCallOrder: true,
     registry: createMemoryRegistry(options.registry),
     presence: createMemoryPresence(),
     events,
-    queue: createMemoryDeliveryQueue(),
+    queue,
+    // In call order, as every step here is: the finish, then the removal.
+    async finishAndRemove(eventId, agentId, final, now) {
+      const finished = events.finish(eventId, final, now);
+      finished.catch(() => {}); // the caller's
+      return { removed: await queue.remove(agentId, eventId, false), finished };
+    },
     outbox: createMemoryOutbox(options.outboxPerApp ?? OUTBOX_PER_APP, options.onOutboxDrop ?? (() => {})),
     scheduler,
     bus,

@@ -1,5 +1,5 @@
 import { sharedInTurn, type RedisClient } from './connect';
-import type { Assignment, DeliveryQueue, DispatchResult, QueueEntry } from '../../ports';
+import type { Assignment, DeliveryQueue, DispatchResult, QueueEntry, Removal } from '../../ports';
 import { AGENT_QUEUE_WAITING, type Keys } from './keys';
 import type { RunScript } from './scripts';
 import type { ReplicaWait } from './replicas';
@@ -18,6 +18,18 @@ export function dispatchResult(agentId: string, raw: RawDispatch): DispatchResul
       eventId, agentId, connId, nodeId, attempt: Number(attempt), seq: Number(seq),
     })),
     expired: raw[1],
+  };
+}
+
+/** What removeEvent answers (lua/include-dispatch.lua): was, connId, then dispatch's assigned, expired. */
+export type RawRemoval = [string, string, RawAssignment[], string[]];
+
+/** removeEvent's answer for `agentId`, as DeliveryQueue.remove gives it. */
+export function removal(agentId: string, [was, connId, assigned, expired]: RawRemoval): Removal {
+  return {
+    was: was === '' ? null : (was as 'waiting' | 'in-flight'),
+    ...(connId !== '' ? { connId } : {}),
+    ...dispatchResult(agentId, [assigned, expired]),
   };
 }
 
@@ -70,14 +82,8 @@ export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, ke
       return dispatchResult(agentId, raw);
     },
     async remove(agentId, eventId, onlyIfWaiting) {
-      const [was, connId, assigned, expired] = (await run('remove', keys.agentQueue(agentId), [
-        eventId, onlyIfWaiting ? '1' : '0', Date.now(), maxIdleSessions,
-      ])) as [string, string, RawAssignment[], string[]];
-      return {
-        was: was === '' ? null : (was as 'waiting' | 'in-flight'),
-        ...(connId !== '' ? { connId } : {}),
-        ...dispatchResult(agentId, [assigned, expired]),
-      };
+      const raw = (await run('remove', keys.agentQueue(agentId), [eventId, onlyIfWaiting ? '1' : '0', Date.now(), maxIdleSessions])) as RawRemoval;
+      return removal(agentId, raw);
     },
     async pump(agentId) {
       return dispatchResult(agentId, (await run('pump', keys.agentQueue(agentId), [Date.now(), maxIdleSessions])) as RawDispatch);

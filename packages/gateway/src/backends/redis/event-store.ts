@@ -10,11 +10,12 @@ import {
   type DispatchResult,
   type EventRecord,
   type EventStore,
+  type FinishAndRemove,
   type NewEvent,
   type RateDecision,
   type TimelineEntry,
 } from '../../ports';
-import { DEFAULT_MAX_IDLE_SESSIONS, dispatchResult, type RawDispatch } from './delivery-queue';
+import { DEFAULT_MAX_IDLE_SESSIONS, dispatchResult, removal, type RawDispatch, type RawRemoval } from './delivery-queue';
 import { createRedisRateLimiter } from './rate-limiter';
 import type { Keys } from './keys';
 import { createExpiryRefresh } from './expiry-refresh';
@@ -48,7 +49,15 @@ export interface RedisEventStoreOptions {
   replicated?: ReplicaWait;
 }
 
-export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): EventStore {
+/** lua/include-finish.lua's answer: the record it ended, flat, or null. */
+type FinishedFlat = string[] | null;
+
+export type RedisEventStore = EventStore & {
+  /** Backend.finishAndRemove, in one script (lua/finishAndRemove-17.lua); only on one primary. */
+  finishAndRemove?: FinishAndRemove;
+};
+
+export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): RedisEventStore {
   const { finishedRetentionMs } = options;
   const rateWindowMs = options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS;
   // Counts each new event appended with an admission (on one primary, through acceptEvent-N.lua).
@@ -113,6 +122,19 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       named: named ?? null,
       queued: assigned && expired ? dispatchResult(event.agentId, [assigned, expired]) : undefined,
     };
+  };
+
+  /** Resolves once the writes of an event's finish are as durable as RELAY_REDIS_MIN_REPLICAS asks. */
+  const finalDurable = (eventId: string) => options.replicated?.([keys.event(eventId), keys.finalsPending]);
+
+  /** finishEvent's answer as the port gives it, once durable: the record it ended, or null. */
+  const finished = async (flat: FinishedFlat, final: string, durable: (() => Promise<void>) | undefined): Promise<EventRecord | null> => {
+    if (!flat) return null;
+    await durable?.();
+    options.onFinalStored?.(Buffer.byteLength(final));
+    const fields: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+    return { ...toRecord(fields), finished: true, final };
   };
 
   return {
@@ -236,25 +258,29 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       // script notes it. On a cluster the list sits on another slot, so the note goes first, and
       // a note this call added for an event it did not finish is taken back, or that event's
       // final, handed on already, would be sent again.
-      const durable = options.replicated?.([keys.event(eventId), keys.finalsPending]);
-      let flat: string[] | null;
+      const durable = finalDurable(eventId);
       if (runsInSendOrder(client)) {
-        flat = (await run('finishEvent', [keys.event(eventId), keys.finalsPending], [finishedRetentionMs, final, now, eventId])) as string[] | null;
-        if (!flat) return null;
-      } else {
-        const noted = await client.zadd(keys.finalsPending, 'NX', now, eventId);
-        flat = (await run('finishEvent', [keys.event(eventId)], [finishedRetentionMs, final, now])) as string[] | null;
-        if (!flat) {
-          if (noted === 1) await client.zrem(keys.finalsPending, eventId);
-          return null;
-        }
+        const flat = await run('finishEvent', [keys.event(eventId), keys.finalsPending], [finishedRetentionMs, final, now, eventId]);
+        return finished(flat as FinishedFlat, final, durable);
       }
-      await durable?.();
-      options.onFinalStored?.(Buffer.byteLength(final));
-      const fields: Record<string, string> = {};
-      for (let i = 0; i < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
-      return { ...toRecord(fields), finished: true, final };
+      const noted = await client.zadd(keys.finalsPending, 'NX', now, eventId);
+      const flat = (await run('finishEvent', [keys.event(eventId)], [finishedRetentionMs, final, now])) as FinishedFlat;
+      if (!flat && noted === 1) await client.zrem(keys.finalsPending, eventId);
+      return finished(flat, final, durable);
     },
+    ...(runsInSendOrder(client)
+      ? {
+          async finishAndRemove(eventId: string, agentId: string, final: string, now: number) {
+            const durable = finalDurable(eventId);
+            const [flat, raw] = (await run(
+              'finishAndRemove',
+              [...keys.agentQueue(agentId), keys.event(eventId), keys.finalsPending],
+              [eventId, now, DEFAULT_MAX_IDLE_SESSIONS, finishedRetentionMs, final],
+            )) as [FinishedFlat, RawRemoval];
+            return { removed: removal(agentId, raw), finished: finished(flat, final, durable) };
+          },
+        }
+      : {}),
     finalHandedOn: handedOn,
     async overdueFinals(before, now, limit) {
       return (await run('overdueFinals', [keys.finalsPending], [before, now, limit])) as string[];

@@ -101,17 +101,19 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
 
   const scheduler = createRedisScheduler(bullConnection, client, run, keys, (err, task) => options.onTaskError?.(err, task));
   const streams = createRedisTokenStreams(client, keys, options.streams ?? DEFAULT_TOKEN_STREAMS);
+  const events = createRedisEventStore(client, run, keys, {
+    finishedRetentionMs: options.finishedRetentionMs,
+    rateWindowMs: options.rateWindowMs,
+    onFinalStored: metrics && ((bytes) => metrics.storedFinalBytes.observe(bytes)),
+    replicated,
+  });
   return {
     name: 'redis',
     runsInCallOrder: runsInSendOrder(client),
     registry,
     presence: createRedisPresence(client, run, keys),
-    events: createRedisEventStore(client, run, keys, {
-      finishedRetentionMs: options.finishedRetentionMs,
-      rateWindowMs: options.rateWindowMs,
-      onFinalStored: metrics && ((bytes) => metrics.storedFinalBytes.observe(bytes)),
-      replicated,
-    }),
+    events,
+    ...(events.finishAndRemove ? { finishAndRemove: events.finishAndRemove } : {}),
     queue: createRedisDeliveryQueue(client, run, keys, { replicated }),
     outbox: createRedisOutbox(run, keys, options.outboxPerApp ?? OUTBOX_PER_APP, options.onOutboxDrop ?? (() => {})),
     scheduler,

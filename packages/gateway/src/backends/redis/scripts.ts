@@ -9,9 +9,10 @@ const LUA_DIR = path.join(__dirname, 'lua');
 /**
  * The Lua shared by several scripts, prepended to each that names it, in the order named:
  * `dispatch` (include-dispatch.lua) is the delivery queue's and names its KEYS; `rate`
- * (include-rate.lua) counts an event against its app's rate.
+ * (include-rate.lua) counts an event against its app's rate; `finish` (include-finish.lua)
+ * finishes an event.
  */
-type Include = 'dispatch' | 'rate';
+type Include = 'dispatch' | 'rate' | 'finish';
 
 /**
  * Scripts by file name; the number after the dash is how many KEYS each takes (N: as many as
@@ -29,7 +30,8 @@ const SCRIPTS = {
   queuedEvents: { file: 'queuedEvents-15.lua', includes: ['dispatch'] },
   claimKey: { file: 'claimKey-1.lua', includes: [] },
   updateEvent: { file: 'updateEvent-1.lua', includes: [] },
-  finishEvent: { file: 'finishEvent-N.lua', includes: [] },
+  finishEvent: { file: 'finishEvent-N.lua', includes: ['finish'] },
+  finishAndRemove: { file: 'finishAndRemove-17.lua', includes: ['finish', 'dispatch'] },
   overdueFinals: { file: 'overdueFinals-1.lua', includes: [] },
   claimExpiries: { file: 'claimExpiries-1.lua', includes: [] },
   putOutbox: { file: 'putOutbox-1.lua', includes: [] },

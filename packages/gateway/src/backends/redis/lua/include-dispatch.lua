@@ -348,3 +348,22 @@ local function enqueueEvent(id, e, now, maxIdle)
   a, x = dispatch(now, maxIdle, slots, list)
   return { a, x }
 end
+
+--- Takes an event out of the queue wherever it is (or, with onlyIfWaiting, only if waiting), and
+--- assigns what that frees. Returns { was ("waiting" | "in-flight" | ""), connId or "", assigned, expired }.
+local function removeEvent(id, onlyIfWaiting, now, maxIdle)
+  local where = redis.call('HGET', K.where, id)
+  if not where then return { '', '', {}, {} } end
+  local e = readEntry(id)
+  if where == 'w' then
+    removeWaiting(id, e, now)
+    forget(id, e.session)
+    local a, x = dispatch(now, maxIdle)
+    return { 'waiting', '', a, x }
+  end
+  if onlyIfWaiting then return { 'in-flight', where, {}, {} } end
+  redis.call('ZREM', K.inflight, where .. '\0' .. id)
+  forget(id, e.session)
+  local a, x = dispatch(now, maxIdle)
+  return { 'in-flight', where, a, x }
+end
