@@ -35,7 +35,7 @@ const IN_FLIGHT_GRACE_MS = 24 * 3600_000;
 export interface RedisEventStoreOptions {
   /**
    * How long a finished event's record (with its final frame) is kept (RELAY_FINISHED_RETENTION_MS).
-   * One recorded under an idempotency key is kept as long as the key (see finishEvent-N.lua).
+   * One recorded under an idempotency key is kept as long as the key (see include-finish.lua).
    */
   finishedRetentionMs: number;
   /** The rate windows' length (RELAY_RATE_WINDOW_MS); DEFAULT_RATE_WINDOW_MS unless given. */
