@@ -1,16 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import pino from 'pino';
+import { createRedisBackend } from '../../packages/gateway/src/backends/redis';
 import { createKeys } from '../../packages/gateway/src/backends/redis/keys';
 import { createRedisDeliveryQueue } from '../../packages/gateway/src/backends/redis/delivery-queue';
 import { createRedisEventStore } from '../../packages/gateway/src/backends/redis/event-store';
+import { expiryMember } from '../../packages/gateway/src/backends/redis/expiry-sweep';
 import { scriptRunner } from '../../packages/gateway/src/backends/redis/scripts';
 import { useRedisServer } from '../support/redis-server';
 import { newEvent } from '../contract/event-store.contract';
+import { until } from '../../packages/gateway/src/testing/in-process';
 
 // Issue 13: on one primary, finishing an event and noting its final as not yet handed on are one
 // script, so the finish is one command and the app's final waits for one reply; a finish that
 // loses notes nothing, so nothing is taken back. The relay's way to end an event there
-// (Backend.finishAndRemove) also takes it out of its agent's queue in that script.
+// (Backend.finishAndRemove) also cancels its expiry, ends its token stream and takes it out of
+// its agent's queue in that script.
 
 const server = useRedisServer();
 
@@ -70,11 +75,12 @@ test('finals handed on in one turn leave the pending list in one command', async
   expect(await client.zrange(keys.finalsPending, 0, -1)).toEqual(['evt_other']);
 });
 
-test("on one primary an event's end is one command: finished, noted, out of its agent's queue, and what that frees assigned", async () => {
+test("on one primary an event's end is one command: finished, noted, its expiry cancelled, its stream ended, out of its agent's queue, and what that frees assigned", async () => {
   const { redis, client } = server;
   const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
   const run = scriptRunner(client);
-  const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000 });
+  const expiries = `${keys.bullPrefix}:expiries-test`;
+  const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000, ending: { expiries, streamRetentionMs: 30_000 } });
   const queue = createRedisDeliveryQueue(client, run, keys);
   const finishAndRemove = events.finishAndRemove!;
   await queue.attach('athena', { connId: 'n1.9', nodeId: 'n1', maxInFlight: 1 });
@@ -84,6 +90,11 @@ test("on one primary an event's end is one command: finished, noted, out of its 
     await queue.enqueue({ eventId: event.id, agentId: 'athena', sessionKey: event.sessionKey, order: i + 1, notBefore: 0, expiresAt: event.expiresAt });
   }
   expect(await queue.holder('athena', first.id)).toBe('n1.9'); // the connection is full: second waits
+  for (const event of [first, second]) {
+    await client.zadd(expiries, event.expiresAt, expiryMember('athena', event.id));
+    await client.hset(keys.stream('athena', event.id), 'a', '1', '1.0', 'Hello');
+    await client.pexpire(keys.stream('athena', event.id), 600_000);
+  }
   await finishAndRemove('evt_warm', 'athena', '{}', 0); // the script is on the server now
   const { sent, stop } = commandsSent(client);
   let ended;
@@ -97,9 +108,13 @@ test("on one primary an event's end is one command: finished, noted, out of its 
   expect(await ended.finished).toMatchObject({ id: first.id, finished: true, final: '{"type":"reply"}', payloadRaw: '' });
   expect(await client.zscore(keys.finalsPending, first.id)).toBe('1000');
   expect(await queue.events('athena')).toEqual([second.id]);
+  expect(await client.zrange(expiries, 0, -1)).toEqual([expiryMember('athena', second.id)]);
+  const kept = await client.pttl(keys.stream('athena', first.id));
+  expect(kept).toBeGreaterThan(25_000);
+  expect(kept).toBeLessThanOrEqual(30_000);
 
   // Ended already (by a finisher that died before the removal): not finished again, not noted,
-  // and still taken out of the queue.
+  // its expiry and stream left to whoever ended it, and still taken out of the queue.
   await events.finish(second.id, '{"type":"error"}', 2_000);
   await events.finalHandedOn(second.id);
   const again = await finishAndRemove(second.id, 'athena', '{"type":"reply"}', 3_000);
@@ -108,4 +123,42 @@ test("on one primary an event's end is one command: finished, noted, out of its 
   expect(await client.zscore(keys.finalsPending, second.id)).toBeNull();
   expect(await queue.events('athena')).toEqual([]);
   expect(await events.get(second.id)).toMatchObject({ final: '{"type":"error"}' });
+  expect(await client.zrange(expiries, 0, -1)).toEqual([expiryMember('athena', second.id)]);
+  expect(await client.pttl(keys.stream('athena', second.id))).toBeGreaterThan(500_000);
+});
+
+test("the Redis backend's end of an event cancels its expiry where its scheduler filed it", async () => {
+  const { redis } = server;
+  const backend = createRedisBackend({
+    target: { url: redis.url },
+    prefix: `${redis.prefix}-${randomBytes(3).toString('hex')}`,
+    registry: { apps: [], agents: [], tokens: [] },
+    registryMode: 'admin',
+    rateWindowMs: 1_000,
+    finishedRetentionMs: 60_000,
+    log: pino({ level: 'silent' }),
+  });
+  try {
+    // connected: commands fail at once until then (ready() also waits for a bus this test has not)
+    for (;;) {
+      if (await backend.events.get('evt_none').then(() => true, () => false)) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const due: string[] = [];
+    backend.scheduler.onDue(async (task) => {
+      if (task.kind === 'expire') due.push(task.eventId);
+    });
+    const [ended, left] = [newEvent(), newEvent()];
+    for (const event of [ended, left]) {
+      await backend.events.append(event, undefined, 60_000);
+      await backend.scheduler.at(Date.now() + 100, { kind: 'expire', agentId: 'athena', eventId: event.id });
+    }
+    const { finished } = await backend.finishAndRemove!(ended.id, 'athena', '{"type":"reply"}', Date.now());
+    expect(await finished).toMatchObject({ id: ended.id });
+    await until(() => due.includes(left.id));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a sweep more
+    expect(due).toEqual([left.id]);
+  } finally {
+    await backend.close();
+  }
 });

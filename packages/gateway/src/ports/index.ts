@@ -57,7 +57,9 @@ export interface Backend {
 
 /**
  * Ends an event and takes it out of its agent's queue (finished or not: an event that had ended is
- * taken out too, as its finisher may have died first). `removed` is known once the step has run.
+ * taken out too, as its finisher may have died first). If this call ended it, its expiry is
+ * cancelled and its token stream is ended (`TokenStreams.ended`) in the same step. `removed` is
+ * known once the step has run.
  * `finished` is what `EventStore.finish` resolves to, once the final is as durable as `finish`
  * makes it; if that fails it rejects, and the removal is done all the same: what it freed is
  * still to be handed out.

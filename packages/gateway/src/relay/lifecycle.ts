@@ -72,7 +72,6 @@ export type Outcome = { reply: AgentReplyFrame['finish_reason'] } | { code: Erro
 
 /** The event ended, once cluster-wide, on this node; its final frame is about to be handed on. */
 export function eventEnded(ctx: RelayContext, event: EventRecord, outcome: Outcome): void {
-  ctx.backend.streams.ended(event.id, event.agentId);
   const ids = { event_id: event.id, agent_id: event.agentId, app_id: event.appId };
   if ('reply' in outcome) {
     ctx.metrics.eventsFinished.inc({ outcome: `reply_${outcome.reply}` });
@@ -160,17 +159,17 @@ export async function settle(
 
 /**
  * The event finished, then out of the queue: an event out of the queue but not finished would be
- * held by nothing. Its expiry is cancelled once it is known finished. Where the store carries out
- * steps in call order, both are one step (Backend.finishAndRemove) and the expiry's cancel goes
- * after it, off the final's way; elsewhere the removal and the cancel go together after the
- * finish.
+ * held by nothing. Once it is known finished here, its expiry is cancelled and its token stream
+ * ended. Where the store carries out steps in call order, all of it is one step
+ * (Backend.finishAndRemove); elsewhere the removal, the cancel and the stream's end go together
+ * after the finish.
  */
 async function finishThenRemove(ctx: RelayContext, eventId: string, agentId: string, final: string): Promise<{ event: EventRecord | null; removed: Removal }> {
-  const { events, queue, scheduler, finishAndRemove } = ctx.backend;
-  const cancel = () => scheduler.cancel({ kind: 'expire', agentId, eventId });
+  const { events, queue, scheduler, streams, finishAndRemove } = ctx.backend;
   if (!finishAndRemove) {
     const event = await events.finish(eventId, final, Date.now());
-    const [removed] = await Promise.all([queue.remove(agentId, eventId, false), event && cancel()]);
+    if (event) streams.ended(eventId, agentId);
+    const [removed] = await Promise.all([queue.remove(agentId, eventId, false), event && scheduler.cancel({ kind: 'expire', agentId, eventId })]);
     return { event, removed };
   }
   const { removed, finished } = await finishAndRemove(eventId, agentId, final, Date.now());
@@ -179,7 +178,6 @@ async function finishThenRemove(ctx: RelayContext, eventId: string, agentId: str
     ctx.track('dispatch', dispatched(ctx, removed));
     throw err;
   });
-  if (event) ctx.track('expiry', cancel());
   return { event, removed };
 }
 

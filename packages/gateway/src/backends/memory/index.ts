@@ -46,9 +46,15 @@ export function createMemoryBackend(options: MemoryBackendOptions): Backend {
     presence: createMemoryPresence(),
     events,
     queue,
-    // In call order, as every step here is: the finish, then the removal.
+    // In call order, as every step here is: the finish and what ending it settles, then the removal.
     async finishAndRemove(eventId, agentId, final, now) {
-      const finished = events.finish(eventId, final, now);
+      const finished = events.finish(eventId, final, now).then(async (event) => {
+        if (event) {
+          await scheduler.cancel({ kind: 'expire', agentId, eventId });
+          streams.ended(eventId, agentId);
+        }
+        return event;
+      });
       finished.catch(() => {}); // the caller's
       return { removed: await queue.remove(agentId, eventId, false), finished };
     },

@@ -19,6 +19,7 @@ import { DEFAULT_MAX_IDLE_SESSIONS, dispatchResult, removal, type RawDispatch, t
 import { createRedisRateLimiter } from './rate-limiter';
 import type { Keys } from './keys';
 import { createExpiryRefresh } from './expiry-refresh';
+import { expiryMember } from './expiry-sweep';
 import { codeOf, ScriptCode } from './script-codes';
 import type { RunScript } from './scripts';
 
@@ -47,13 +48,18 @@ export interface RedisEventStoreOptions {
    * rejects if they do not in time: `accepted` and a recorded final are never said before.
    */
   replicated?: ReplicaWait;
+  /**
+   * For `finishAndRemove` (one primary): the set of event expiries (expiry-sweep.ts) and how
+   * long an ended event's token stream is kept (TokenStreamOptions.retentionMs).
+   */
+  ending?: { expiries: string; streamRetentionMs: number };
 }
 
 /** lua/include-finish.lua's answer: the record it ended, flat, or null. */
 type FinishedFlat = string[] | null;
 
 export type RedisEventStore = EventStore & {
-  /** Backend.finishAndRemove, in one script (lua/finishAndRemove-17.lua); only on one primary. */
+  /** Backend.finishAndRemove, in one script (lua/finishAndRemove-19.lua); only on one primary, given `ending`. */
   finishAndRemove?: FinishAndRemove;
 };
 
@@ -268,14 +274,15 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       if (!flat && noted === 1) await client.zrem(keys.finalsPending, eventId);
       return finished(flat, final, durable);
     },
-    ...(runsInSendOrder(client)
+    ...(runsInSendOrder(client) && options.ending
       ? {
           async finishAndRemove(eventId: string, agentId: string, final: string, now: number) {
+            const { expiries, streamRetentionMs } = options.ending as NonNullable<RedisEventStoreOptions['ending']>;
             const durable = finalDurable(eventId);
             const [flat, raw] = (await run(
               'finishAndRemove',
-              [...keys.agentQueue(agentId), keys.event(eventId), keys.finalsPending],
-              [eventId, now, DEFAULT_MAX_IDLE_SESSIONS, finishedRetentionMs, final],
+              [...keys.agentQueue(agentId), keys.event(eventId), keys.finalsPending, expiries, keys.stream(agentId, eventId)],
+              [eventId, now, DEFAULT_MAX_IDLE_SESSIONS, finishedRetentionMs, final, expiryMember(agentId, eventId), streamRetentionMs],
             )) as [FinishedFlat, RawRemoval];
             return { removed: removal(agentId, raw), finished: finished(flat, final, durable) };
           },

@@ -14,6 +14,9 @@ const RETRY_MS = 1_000;
 /** Expiries claimed per script call, and run at once. */
 const BATCH = 16;
 
+/** An event's expiry as a member of its lane's set; ids never contain ':'. */
+export const expiryMember = (agentId: string, eventId: string) => `${agentId}:${eventId}`;
+
 export interface ExpirySweep {
   at(time: number, task: ExpireTask): Promise<void>;
   cancel(task: ExpireTask): Promise<void>;
@@ -38,7 +41,7 @@ export function createExpirySweep(
   onError: (err: unknown, task?: Task) => void,
 ): ExpirySweep {
   const laneOf = (task: ExpireTask) => lanes[keySlot(taskId(task)) % lanes.length] as string;
-  const memberOf = (task: ExpireTask) => `${task.agentId}:${task.eventId}`; // ids never contain ':'
+  const memberOf = (task: ExpireTask) => expiryMember(task.agentId, task.eventId);
   const taskOf = (member: string): ExpireTask => {
     const [agentId, eventId] = member.split(':') as [string, string];
     return { kind: 'expire', agentId, eventId };

@@ -10,7 +10,7 @@ import { createKeys } from './keys';
 import { createRedisOutbox } from './outbox';
 import { createRedisPresence } from './presence';
 import { createRedisRegistry } from './registry';
-import { createRedisScheduler } from './scheduler';
+import { createRedisScheduler, schedulerPrefixes } from './scheduler';
 import { createRedisTokenStreams } from './token-stream';
 import { createRedisWebhookLog } from './webhook-log';
 import { createRedisMetrics, timeCommands } from './metrics';
@@ -100,12 +100,17 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
   });
 
   const scheduler = createRedisScheduler(bullConnection, client, run, keys, (err, task) => options.onTaskError?.(err, task));
-  const streams = createRedisTokenStreams(client, keys, options.streams ?? DEFAULT_TOKEN_STREAMS);
+  const streamOptions = options.streams ?? DEFAULT_TOKEN_STREAMS;
+  const streams = createRedisTokenStreams(client, keys, streamOptions);
   const events = createRedisEventStore(client, run, keys, {
     finishedRetentionMs: options.finishedRetentionMs,
     rateWindowMs: options.rateWindowMs,
     onFinalStored: metrics && ((bytes) => metrics.storedFinalBytes.observe(bytes)),
     replicated,
+    // finishAndRemove's, on one primary: one scheduler lane
+    ...(runsInSendOrder(client)
+      ? { ending: { expiries: keys.expiries((schedulerPrefixes(keys, false) as [string])[0]), streamRetentionMs: streamOptions.retentionMs } }
+      : {}),
   });
   return {
     name: 'redis',

@@ -31,7 +31,7 @@ const SCRIPTS = {
   claimKey: { file: 'claimKey-1.lua', includes: [] },
   updateEvent: { file: 'updateEvent-1.lua', includes: [] },
   finishEvent: { file: 'finishEvent-N.lua', includes: ['finish'] },
-  finishAndRemove: { file: 'finishAndRemove-17.lua', includes: ['finish', 'dispatch'] },
+  finishAndRemove: { file: 'finishAndRemove-19.lua', includes: ['finish', 'dispatch'] },
   overdueFinals: { file: 'overdueFinals-1.lua', includes: [] },
   claimExpiries: { file: 'claimExpiries-1.lua', includes: [] },
   putOutbox: { file: 'putOutbox-1.lua', includes: [] },

@@ -1,5 +1,5 @@
 --[[
-  An event's finish, shared by finishEvent-N.lua and finishAndRemove-17.lua (prepended at load
+  An event's finish, shared by finishEvent-N.lua and finishAndRemove-19.lua (prepended at load
   time). Marks the event finished, once: the caller that gets the record sends the one final
   frame. The frame is kept in the record; the payload is dropped: a finished event is never
   delivered again (dropped first, so that a long payload is not read; a finished record has none
