@@ -1,5 +1,7 @@
 import { fakeConnection, memoryBackendPerTest, openAgentAndApp, relayOn, until, wait } from '../testing/in-process';
+import { ErrorCode } from '@relay/protocol';
 import type { Backend } from '../ports';
+import { finishWithError } from './lifecycle';
 
 // lifecycle.ts settle: a reply's finish comes before its removal from the queue, and where the
 // store carries out steps in call order (memory, one Redis primary) the removal is sent without
@@ -200,3 +202,38 @@ test.each([
   await until(() => app.frames.some((f) => f.type === 'reply'));
   await relay.drain();
 });
+
+test.each([true, false])(
+  'in call order %s: an event ended by its reply has its expiry cancelled and its stream ended, once, and a later end does neither',
+  async (inCallOrder) => {
+    const { finishAndRemove, ...rest } = freshBackend();
+    const backend: Backend = inCallOrder ? { ...rest, finishAndRemove } : { ...rest, runsInCallOrder: false };
+    const ended: string[] = [];
+    const cancelled: string[] = [];
+    const streamsEnded = backend.streams.ended.bind(backend.streams);
+    backend.streams.ended = (eventId, agentId) => {
+      ended.push(eventId);
+      streamsEnded(eventId, agentId);
+    };
+    const cancel = backend.scheduler.cancel.bind(backend.scheduler);
+    backend.scheduler.cancel = async (task) => {
+      if (task.kind === 'expire') cancelled.push(task.eventId);
+      return cancel(task);
+    };
+    const { relay, ctx } = relayOn(backend);
+    const { agent, app } = await openAgentAndApp(relay);
+    relay.received(app, eventFrame('portal:t1'));
+    await until(() => agent.frames.some((f) => f.type === 'event'));
+    const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+    relay.received(agent, replyFrame(eventId));
+    await until(() => app.frames.some((f) => f.type === 'reply'));
+    await relay.drain();
+    expect(ended).toEqual([eventId]);
+    expect(cancelled).toEqual([eventId]);
+    // its expiry, come anyway (a sweep that claimed it before the cancel), ends nothing
+    expect(await finishWithError(ctx, eventId, ErrorCode.EVENT_EXPIRED)).toBe(false);
+    await relay.drain();
+    expect(ended).toEqual([eventId]);
+    expect(cancelled).toEqual([eventId]);
+  },
+);
