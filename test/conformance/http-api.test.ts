@@ -154,6 +154,24 @@ describe.each(backendsUnderTest())('HTTP API for apps ($name backend)', (backend
     expect(ErrorFrame.parse(foreign.json).code).toBe('UNKNOWN_EVENT');
   });
 
+  test('GET /v1/events/:id: an attempt that ended without a token still counts while the event waits again, and the next one too', async () => {
+    const sent = await http(r).send(eventFrame({ type: undefined, thread_id: 'portal:again' }));
+    const id = sent.json.event_id as string;
+    const first = await r.connect('athena');
+    await first.nextOf('event', id);
+    expect(await eventually(async () => (await http(r).status(id)).json.attempt, 1)).toBe(1);
+    await first.close(); // lost before its first token: the event waits again
+    expect(await eventually(async () => (await http(r).status(id)).json.state, 'queued')).toBe('queued');
+    expect((await http(r).status(id)).json.attempt).toBe(1);
+    const second = await r.connect('athena');
+    expect(await second.nextOf('event', id)).toMatchObject({ attempt: 2 });
+    expect(await eventually(async () => (await http(r).status(id)).json.attempt, 2)).toBe(2);
+    second.send({ type: 'reply', event_id: id, content: 'done', finish_reason: 'stop' });
+    expect(await eventually(async () => (await http(r).status(id)).json.state, 'finished')).toBe('finished');
+    expect((await http(r).status(id)).json.attempt).toBe(2);
+    await second.close();
+  });
+
   test('POST /v1/events/:id/cancel: 202 {}, then the final CANCELLED; 404 for an unknown or another app\'s event', async () => {
     const sent = await http(r).send(eventFrame({ type: undefined, agent_id: 'athena', thread_id: 'portal:cancel', ttl_ms: 600_000 }));
     const id = sent.json.event_id as string;

@@ -162,6 +162,22 @@ export function deliveryQueueContract(name: string, create: () => Promise<{ queu
       expect(await queue.holder('athena', 'e2')).toBe('c1');
     });
 
+    test('attempts counts the assignments of an event, waiting or in flight, and nothing after it leaves', async () => {
+      await queue.attach('athena', slot('c1', 1));
+      await queue.enqueue(entry('e1', 's1'));
+      await queue.enqueue(entry('e2', 's2'));
+      expect(await queue.attempts('athena', 'e1')).toBe(1);
+      expect(await queue.attempts('athena', 'e2')).toBe(0); // waiting: c1 is full
+      expect(await queue.attempts('athena', 'nope')).toBe(0);
+      // handed back: waiting again, its assignment still counted
+      await queue.retryLater('athena', 'c1', 'e1', FAR);
+      expect(await queue.holder('athena', 'e1')).toBeNull();
+      expect(await queue.attempts('athena', 'e1')).toBe(1);
+      expect(await queue.attempts('athena', 'e2')).toBe(1);
+      await queue.remove('athena', 'e1', false);
+      expect(await queue.attempts('athena', 'e1')).toBe(0);
+    });
+
     test('enqueueing an event already there changes nothing; one in flight is reported where it is', async () => {
       const waiting = entry('e1', 'sA');
       await queue.enqueue(waiting);

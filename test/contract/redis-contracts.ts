@@ -155,31 +155,34 @@ export function redisContracts(name: string, target: () => RedisTarget) {
     return { store: createRedisActivityStore(client, run, keys, options), teardown: async () => {} };
   });
 
-  tokenStreamContract(name, async () => {
-    const { keys } = fresh();
-    const made: Array<ReturnType<typeof createRedisTokenStreams>> = [];
-    const streams = (options: Parameters<typeof createRedisTokenStreams>[2]) => {
-      const s = createRedisTokenStreams(open(), keys, options);
-      made.push(s);
-      return s;
-    };
-    return {
-      streams,
-      peer: streams,
-      outage: (options) => {
-        const client = open({ enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false, retryStrategy: () => null });
-        const s = createRedisTokenStreams(client, keys, options);
+  // Also as on one primary, where a first attempt is named by its event's end, not its delivery.
+  for (const firstAttemptAtEnd of [false, true]) {
+    tokenStreamContract(firstAttemptAtEnd ? `${name}, a first attempt named at its end` : name, async () => {
+      const { keys } = fresh();
+      const made: Array<ReturnType<typeof createRedisTokenStreams>> = [];
+      const streams = (options: Parameters<typeof createRedisTokenStreams>[2]) => {
+        const s = createRedisTokenStreams(open(), keys, options, firstAttemptAtEnd);
         made.push(s);
-        return {
-          streams: s,
-          down: () => client.disconnect(),
-          up: () => client.connect(),
-        };
-      },
-      later: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      teardown: async () => {
-        for (const s of made) s.close();
-      },
-    };
-  });
+        return s;
+      };
+      return {
+        streams,
+        peer: streams,
+        outage: (options) => {
+          const client = open({ enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false, retryStrategy: () => null });
+          const s = createRedisTokenStreams(client, keys, options, firstAttemptAtEnd);
+          made.push(s);
+          return {
+            streams: s,
+            down: () => client.disconnect(),
+            up: () => client.connect(),
+          };
+        },
+        later: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        teardown: async () => {
+          for (const s of made) s.close();
+        },
+      };
+    });
+  }
 }

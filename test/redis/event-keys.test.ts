@@ -241,6 +241,35 @@ function setupStreams() {
   return { client, keys, writer, streams: createRedisTokenStreams(writer, keys, { retentionMs: 30_000, liveTtlMs: 600_000 }) };
 }
 
+test.each([
+  ['named at its end (one primary)', true],
+  ['named by its delivery', false],
+])("a first attempt's delivery writes nothing where it is %s, and its first token says it has begun", async (_, firstAttemptAtEnd) => {
+  const { client, keys } = setup();
+  const writer = new Redis(server.redis.url);
+  const streams = createRedisTokenStreams(writer, keys, { retentionMs: 30_000, liveTtlMs: 600_000 }, firstAttemptAtEnd);
+  try {
+    const id = newEvent().id;
+    const key = keys.stream('athena', id);
+    streams.begin(id, 'athena', 1);
+    await streams.flushed();
+    expect(await client.exists(key)).toBe(firstAttemptAtEnd ? 0 : 1);
+    expect(await streams.attempt(id, 'athena')).toBe(firstAttemptAtEnd ? null : 1);
+    streams.append(id, 'athena', 1, 0, 'Hello');
+    await streams.flushed();
+    expect(await streams.attempt(id, 'athena')).toBe(1);
+    expect(await client.pttl(key)).toBeGreaterThan(590_000); // its expiry set with its first write
+    // a later attempt is named as it is delivered, whatever the first's
+    streams.begin(id, 'athena', 2);
+    await streams.flushed();
+    expect(await client.hget(key, 'a')).toBe('2');
+    expect(await streams.attempt(id, 'athena')).toBe(2);
+  } finally {
+    streams.close();
+    writer.disconnect();
+  }
+});
+
 /** PEXPIREs this server has run since the call before (the file's tests run one at a time). */
 async function pexpiresSince(client: import('ioredis').Redis): Promise<number> {
   const calls = Number(/cmdstat_pexpire:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);

@@ -92,7 +92,8 @@ test("on one primary an event's end is one command: finished, noted, its expiry 
   expect(await queue.holder('athena', first.id)).toBe('n1.9'); // the connection is full: second waits
   for (const event of [first, second]) {
     await client.zadd(expiries, event.expiresAt, expiryMember('athena', event.id));
-    await client.hset(keys.stream('athena', event.id), 'a', '1', '1.0', 'Hello');
+    // a first attempt's tokens, its attempt not named (token-stream.ts firstAttemptAtEnd)
+    await client.hset(keys.stream('athena', event.id), '1.0', 'Hello');
     await client.pexpire(keys.stream('athena', event.id), 600_000);
   }
   await finishAndRemove('evt_warm', 'athena', '{}', 0); // the script is on the server now
@@ -112,6 +113,7 @@ test("on one primary an event's end is one command: finished, noted, its expiry 
   const kept = await client.pttl(keys.stream('athena', first.id));
   expect(kept).toBeGreaterThan(25_000);
   expect(kept).toBeLessThanOrEqual(30_000);
+  expect(await client.hget(keys.stream('athena', first.id), 'a')).toBe('1'); // it was assigned: its attempt is named
 
   // Ended already (by a finisher that died before the removal): not finished again, not noted,
   // its expiry and stream left to whoever ended it, and still taken out of the queue.
@@ -125,6 +127,37 @@ test("on one primary an event's end is one command: finished, noted, its expiry 
   expect(await events.get(second.id)).toMatchObject({ final: '{"type":"error"}' });
   expect(await client.zrange(expiries, 0, -1)).toEqual([expiryMember('athena', second.id)]);
   expect(await client.pttl(keys.stream('athena', second.id))).toBeGreaterThan(500_000);
+  expect(await client.hget(keys.stream('athena', second.id), 'a')).toBeNull();
+});
+
+test("on one primary an event's end names its stream's first attempt only if it was ever assigned, and never over a later one", async () => {
+  const { redis, client } = server;
+  const keys = createKeys(`${redis.prefix}-${randomBytes(3).toString('hex')}`);
+  const run = scriptRunner(client);
+  const events = createRedisEventStore(client, run, keys, { finishedRetentionMs: 60_000, ending: { expiries: `${keys.bullPrefix}:expiries-test`, streamRetentionMs: 30_000 } });
+  const queue = createRedisDeliveryQueue(client, run, keys);
+  const [unassigned, second, assigned] = [newEvent(), newEvent({ sessionKey: 'relay:athena:portal:task-2' }), newEvent({ sessionKey: 'relay:athena:portal:task-3' })];
+  for (const [i, event] of [unassigned, second, assigned].entries()) {
+    await events.append(event, undefined, 60_000);
+    await queue.enqueue({ eventId: event.id, agentId: 'athena', sessionKey: event.sessionKey, order: i + 1, notBefore: 0, expiresAt: event.expiresAt });
+  }
+  // no connection yet: `unassigned` ends waiting, never handed to an agent
+  await (await events.finishAndRemove!(unassigned.id, 'athena', '{"type":"error"}', 1_000)).finished;
+  expect(await client.exists(keys.stream('athena', unassigned.id))).toBe(0);
+  // `second` goes out and comes back (its connection lost), then out again as attempt 2, named
+  await queue.attach('athena', { connId: 'n1.9', nodeId: 'n1', maxInFlight: 1 });
+  await queue.detach('athena', 'n1.9');
+  await queue.attach('athena', { connId: 'n1.10', nodeId: 'n1', maxInFlight: 1 });
+  expect(await queue.attempts('athena', second.id)).toBe(2);
+  await client.hset(keys.stream('athena', second.id), 'a', '2');
+  const ended = await events.finishAndRemove!(second.id, 'athena', '{"type":"reply"}', 2_000);
+  expect(await client.hget(keys.stream('athena', second.id), 'a')).toBe('2');
+  // what that freed: `assigned`, its first attempt, which ends with no token recorded: its end
+  // names attempt 1, kept for the stream's retention
+  expect(ended.removed.assigned).toMatchObject([{ eventId: assigned.id, attempt: 1 }]);
+  await (await events.finishAndRemove!(assigned.id, 'athena', '{"type":"reply"}', 3_000)).finished;
+  expect(await client.hget(keys.stream('athena', assigned.id), 'a')).toBe('1');
+  expect(await client.pttl(keys.stream('athena', assigned.id))).toBeGreaterThan(25_000);
 });
 
 test("the Redis backend's end of an event cancels its expiry where its scheduler filed it", async () => {

@@ -97,6 +97,8 @@ export interface DeliveryQueue {
   waiting(agentId: string): Promise<number>;
   /** The connection holding the event in flight; null while it waits or once it has left the queue. */
   holder(agentId: string, eventId: string): Promise<string | null>;
+  /** How many times the event has been assigned to a connection; 0 before the first, or once it has left the queue. */
+  attempts(agentId: string, eventId: string): Promise<number>;
   /**
    * Drops everything the queue keeps for the agent (on Redis, every key under the agent's hash
    * tag, the event store's accept-order counter included), for an agent that was deleted, once

@@ -25,7 +25,11 @@ export const DEFAULT_TOKEN_STREAMS: TokenStreamOptions = { retentionMs: 600_000,
  * with it, so that attempt is abandoned and the event redelivered.
  */
 export interface TokenStreams {
-  /** Attempt `attempt` of the event was delivered: it is now the event's current attempt. */
+  /**
+   * Attempt `attempt` of the event was delivered: it is now the event's current attempt. A store
+   * may leave a first attempt to be named by the first token it records or by the event's end
+   * (one Redis primary: `Backend.finishAndRemove`); until then `attempt` answers null.
+   */
   begin(eventId: string, agentId: string, attempt: number): void;
   /**
    * Records token `seq` of the attempt (0, 1, 2 … with no gap). The caller bounds how much one
@@ -46,7 +50,10 @@ export interface TokenStreams {
    * (`Backend.runsInCallOrder`), those take effect after them. Rejects as `flushed(true)` does.
    */
   sent(): Promise<void>;
-  /** The event's current attempt, or null when it has no stream (never delivered, or forgotten). */
+  /**
+   * The event's current attempt, or null when it has no stream (never delivered, a first attempt
+   * that has recorded nothing yet where `begin` leaves it unwritten, or forgotten).
+   */
   attempt(eventId: string, agentId: string): Promise<number | null>;
   /** The recorded tokens of the attempt with a seq greater than `afterSeq`, in seq order. */
   read(eventId: string, agentId: string, attempt: number, afterSeq: number): Promise<string[]>;

@@ -312,9 +312,12 @@ export async function eventStatus(ctx: RelayContext, appId: string, eventId: str
   const { events, queue, streams } = ctx.backend;
   const record = await events.get(eventId);
   if (!record || record.appId !== appId) return undefined;
-  const [holder, attempt] = await Promise.all([
+  // The stream names its attempt once one has begun (on one Redis primary a first attempt's only
+  // once it ends, see TokenStreams.attempt); until then the queue's count of assignments does.
+  const [holder, attempt, assigned] = await Promise.all([
     record.finished ? null : queue.holder(record.agentId, record.id),
     streams.attempt(record.id, record.agentId),
+    record.finished ? 0 : queue.attempts(record.agentId, record.id),
   ]);
   return {
     event_id: record.id,
@@ -322,7 +325,7 @@ export async function eventStatus(ctx: RelayContext, appId: string, eventId: str
     thread_id: record.threadId,
     session_key: record.sessionKey,
     state: record.finished ? 'finished' : holder !== null ? 'delivered' : 'queued',
-    attempt: attempt ?? 0,
+    attempt: attempt ?? assigned,
     final: record.final === undefined ? null : (JSON.parse(finalOnWire(record.final)) as EventStatus['final']),
   };
 }

@@ -364,6 +364,12 @@ export function createMemoryDeliveryQueue(now: () => number = Date.now, maxIdleS
       const where = agents.get(agentId)?.where.get(eventId);
       return where === undefined || where === WAITING ? null : where;
     },
+    async attempts(agentId, eventId) {
+      const a = agents.get(agentId);
+      const where = a?.where.get(eventId);
+      if (!a || where === undefined) return 0;
+      return (where === WAITING ? a.waiting.get(eventId) : a.slots.get(where)?.inFlight.get(eventId))?.attempts ?? 0;
+    },
     async forget(agentId) {
       agents.delete(agentId);
     },

@@ -96,6 +96,9 @@ export function createRedisDeliveryQueue(client: RedisClient, run: RunScript, ke
       const connId = (await run('holder', keys.agentQueue(agentId), [eventId])) as string | null;
       return connId ?? null;
     },
+    async attempts(agentId, eventId) {
+      return (await run('attempts', keys.agentQueue(agentId), [eventId])) as number;
+    },
     async forget(agentId) {
       await client.del(...keys.agentAll(agentId));
     },

@@ -101,7 +101,8 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
 
   const scheduler = createRedisScheduler(bullConnection, client, run, keys, (err, task) => options.onTaskError?.(err, task));
   const streamOptions = options.streams ?? DEFAULT_TOKEN_STREAMS;
-  const streams = createRedisTokenStreams(client, keys, streamOptions);
+  // On one primary a first attempt is named by the event's end (finishAndRemove), not its delivery.
+  const streams = createRedisTokenStreams(client, keys, streamOptions, runsInSendOrder(client));
   const events = createRedisEventStore(client, run, keys, {
     finishedRetentionMs: options.finishedRetentionMs,
     rateWindowMs: options.rateWindowMs,

@@ -27,6 +27,7 @@ const SCRIPTS = {
   retryLater: { file: 'retryLater-15.lua', includes: ['dispatch'] },
   pump: { file: 'pump-15.lua', includes: ['dispatch'] },
   holder: { file: 'holder-15.lua', includes: ['dispatch'] },
+  attempts: { file: 'attempts-15.lua', includes: ['dispatch'] },
   queuedEvents: { file: 'queuedEvents-15.lua', includes: ['dispatch'] },
   claimKey: { file: 'claimKey-1.lua', includes: [] },
   updateEvent: { file: 'updateEvent-1.lua', includes: [] },

@@ -22,7 +22,17 @@ const RETRY_MS = 250;
  * A live stream's expiry is set only as often as expiry-refresh.ts says; an ended one's, to its
  * retention, always.
  */
-export function createRedisTokenStreams(client: RedisClient, keys: Keys, options: TokenStreamOptions): TokenStreams & { close(): void } {
+export function createRedisTokenStreams(
+  client: RedisClient,
+  keys: Keys,
+  options: TokenStreamOptions,
+  /**
+   * A first attempt is not written by `begin`: where the event's end names it (one primary,
+   * lua/finishAndRemove-19.lua), a delivery costs no write of its own; until then its first
+   * recorded token says it has begun.
+   */
+  firstAttemptAtEnd = false,
+): TokenStreams & { close(): void } {
   const expiries = createExpiryRefresh(client);
   let queued: Write[] = [];
   let writing = false;
@@ -138,6 +148,7 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
 
   return {
     begin(eventId, agentId, attempt) {
+      if (attempt === 1 && firstAttemptAtEnd) return;
       push({ kind: 'begin', agentId, eventId, attempt });
     },
     append(eventId, agentId, attempt, seq, token) {
@@ -158,8 +169,10 @@ export function createRedisTokenStreams(client: RedisClient, keys: Keys, options
       return new Promise((resolve, reject) => waiters.push({ upTo: enqueuedCount, onceSent: true, resolve, reject }));
     },
     async attempt(eventId, agentId) {
-      const raw = await client.hget(keys.stream(agentId, eventId), 'a');
-      return raw === null ? null : Number(raw);
+      // Sent together: one round trip. Tokens without a named attempt are a first attempt's.
+      const key = keys.stream(agentId, eventId);
+      const [raw, first] = await Promise.all([client.hget(key, 'a'), client.hexists(key, '1.0')]);
+      return raw !== null ? Number(raw) : first === 1 ? 1 : null;
     },
     async read(eventId, agentId, attempt, afterSeq) {
       const all = await client.hgetall(keys.stream(agentId, eventId));
