@@ -174,7 +174,8 @@ async function finishThenRemove(ctx: RelayContext, eventId: string, agentId: str
   }
   const { removed, finished } = await finishAndRemove(eventId, agentId, final, Date.now());
   const event = await finished.catch((err: unknown) => {
-    // What the removal freed goes out still; the event keeps its reply timer and its expiry.
+    // The end is not known to hold (not durable, or the store failed): what the removal freed
+    // goes out still, and the event keeps its reply timer, so a reply sent again ends it.
     ctx.track('dispatch', dispatched(ctx, removed));
     throw err;
   });
