@@ -9,13 +9,15 @@ import { finishWithError } from './lifecycle';
 
 const freshBackend = memoryBackendPerTest();
 
-/**
- * A memory backend whose `finish` takes effect at once but answers only once `answer` is opened;
- * with `inCallOrder` false, like a Redis Cluster's: no `finishAndRemove`.
- */
-function heldFinish(inCallOrder: boolean) {
+/** A memory backend; with `inCallOrder` false, like a Redis Cluster's: no `finishAndRemove`. */
+function backendInCallOrder(inCallOrder: boolean): Backend {
   const { finishAndRemove, ...rest } = freshBackend();
-  const backend: Backend = inCallOrder ? { ...rest, finishAndRemove } : { ...rest, runsInCallOrder: false };
+  return inCallOrder ? { ...rest, finishAndRemove } : { ...rest, runsInCallOrder: false };
+}
+
+/** A memory backend (as backendInCallOrder) whose `finish` takes effect at once but answers only once `answer` is opened. */
+function heldFinish(inCallOrder: boolean) {
+  const backend = backendInCallOrder(inCallOrder);
   let open!: () => void;
   const answer = new Promise<void>((resolve) => (open = resolve));
   const calls: string[] = [];
@@ -58,12 +60,12 @@ const replyFrame = (eventId: string) => JSON.stringify({ type: 'reply', event_id
 
 /** A relay on `backend` with one event delivered to athena, not yet answered. */
 async function deliveredToAthena(backend: Backend) {
-  const { relay } = relayOn(backend);
+  const { relay, ctx } = relayOn(backend);
   const { agent, app } = await openAgentAndApp(relay);
   relay.received(app, eventFrame('portal:t1'));
   await until(() => agent.frames.some((f) => f.type === 'event'));
   const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
-  return { relay, agent, app, eventId };
+  return { relay, ctx, agent, app, eventId };
 }
 
 test.each([
@@ -206,8 +208,7 @@ test.each([
 test.each([true, false])(
   'in call order %s: an event ended by its reply has its expiry cancelled and its stream ended, once, and a later end does neither',
   async (inCallOrder) => {
-    const { finishAndRemove, ...rest } = freshBackend();
-    const backend: Backend = inCallOrder ? { ...rest, finishAndRemove } : { ...rest, runsInCallOrder: false };
+    const backend = backendInCallOrder(inCallOrder);
     const ended: string[] = [];
     const cancelled: string[] = [];
     const streamsEnded = backend.streams.ended.bind(backend.streams);
@@ -220,11 +221,7 @@ test.each([true, false])(
       if (task.kind === 'expire') cancelled.push(task.eventId);
       return cancel(task);
     };
-    const { relay, ctx } = relayOn(backend);
-    const { agent, app } = await openAgentAndApp(relay);
-    relay.received(app, eventFrame('portal:t1'));
-    await until(() => agent.frames.some((f) => f.type === 'event'));
-    const eventId = agent.frames.find((f) => f.type === 'event')?.event_id as string;
+    const { relay, ctx, agent, app, eventId } = await deliveredToAthena(backend);
     relay.received(agent, replyFrame(eventId));
     await until(() => app.frames.some((f) => f.type === 'reply'));
     await relay.drain();

@@ -64,7 +64,7 @@ export type RedisEventStore = EventStore & {
 };
 
 export function createRedisEventStore(client: RedisClient, run: RunScript, keys: Keys, options: RedisEventStoreOptions): RedisEventStore {
-  const { finishedRetentionMs } = options;
+  const { finishedRetentionMs, ending } = options;
   const rateWindowMs = options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS;
   // Counts each new event appended with an admission (on one primary, through acceptEvent-N.lua).
   const rateLimiter = createRedisRateLimiter(run, keys, rateWindowMs);
@@ -274,10 +274,10 @@ export function createRedisEventStore(client: RedisClient, run: RunScript, keys:
       if (!flat && noted === 1) await client.zrem(keys.finalsPending, eventId);
       return finished(flat, final, durable);
     },
-    ...(runsInSendOrder(client) && options.ending
+    ...(runsInSendOrder(client) && ending
       ? {
           async finishAndRemove(eventId: string, agentId: string, final: string, now: number) {
-            const { expiries, streamRetentionMs } = options.ending as NonNullable<RedisEventStoreOptions['ending']>;
+            const { expiries, streamRetentionMs } = ending;
             const durable = finalDurable(eventId);
             const [flat, raw] = (await run(
               'finishAndRemove',

@@ -101,21 +101,20 @@ export function createRedisBackend(options: RedisBackendOptions): Backend {
 
   const scheduler = createRedisScheduler(bullConnection, client, run, keys, (err, task) => options.onTaskError?.(err, task));
   const streamOptions = options.streams ?? DEFAULT_TOKEN_STREAMS;
-  // On one primary a first attempt is named by the event's end (finishAndRemove), not its delivery.
-  const streams = createRedisTokenStreams(client, keys, streamOptions, runsInSendOrder(client));
+  const onePrimary = runsInSendOrder(client);
   const events = createRedisEventStore(client, run, keys, {
     finishedRetentionMs: options.finishedRetentionMs,
     rateWindowMs: options.rateWindowMs,
     onFinalStored: metrics && ((bytes) => metrics.storedFinalBytes.observe(bytes)),
     replicated,
-    // finishAndRemove's, on one primary: one scheduler lane
-    ...(runsInSendOrder(client)
-      ? { ending: { expiries: keys.expiries((schedulerPrefixes(keys, false) as [string])[0]), streamRetentionMs: streamOptions.retentionMs } }
-      : {}),
+    // finishAndRemove's, on one primary: its one expiry lane
+    ...(onePrimary ? { ending: { expiries: keys.expiries(schedulerPrefixes(keys, false)[0] as string), streamRetentionMs: streamOptions.retentionMs } } : {}),
   });
+  // Where the event's end names a first attempt (finishAndRemove), its delivery need not.
+  const streams = createRedisTokenStreams(client, keys, streamOptions, events.finishAndRemove !== undefined);
   return {
     name: 'redis',
-    runsInCallOrder: runsInSendOrder(client),
+    runsInCallOrder: onePrimary,
     registry,
     presence: createRedisPresence(client, run, keys),
     events,
